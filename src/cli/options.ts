@@ -1,0 +1,121 @@
+/**
+ * Every option of the main command, described once: commander's flags, --help, validation and
+ * the saved config.json all come from this table, so they cannot drift apart.
+ */
+import { InvalidArgumentError } from 'commander';
+import { backendChoices } from '../engine/backend';
+import { optimizerChoices } from '../engine/train';
+
+const datasetChoices = ['mnist'] as const;
+const archChoices = ['lenet5', 'lenet300'] as const;
+
+export interface Options {
+  dataset: (typeof datasetChoices)[number];
+  arch?: (typeof archChoices)[number];
+  generations: number;
+  envFactor?: number;
+  targetEfficiency?: number;
+  clusterFactor?: number;
+  targetClusterEfficiency?: number;
+  tau: number;
+  normalisation: 'calibrated' | 'max';
+  scope: 'global' | 'layer';
+  granularity: 'filter' | 'kernel';
+  init: 'inherit' | 'random' | 'rewind';
+  offspring: number;
+  epochs: number;
+  ancestorEpochs: number;
+  ancestor?: string;
+  batchSize: number;
+  lr: number;
+  optimizer: (typeof optimizerChoices)[number];
+  trainLimit?: number;
+  testLimit?: number;
+  validation: number;
+  seed: number;
+  backend: (typeof backendChoices)[number];
+  out?: string;
+  json: boolean;
+}
+
+type Parser = (raw: string) => unknown;
+
+export interface OptionSpec {
+  flags: string;
+  description: string;
+  /** Shown in --help and used when the option is absent. */
+  defaultValue?: unknown;
+  /** Help text for a default that depends on other options. */
+  defaultText?: string;
+  parse?: Parser;
+  choices?: readonly string[];
+}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
+  return (raw) => {
+    const v = Number(raw);
+    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}`);
+    }
+    return v;
+  };
+}
+
+/** A finite number in a range; `open` ends exclude their bound. */
+function real(min: number, max: number, openMin = false, openMax = false): Parser {
+  return (raw) => {
+    const v = Number(raw);
+    const ok = raw.trim() !== '' && Number.isFinite(v) && (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max);
+    if (!ok) {
+      const range = `${openMin ? '(' : '['}${min}, ${Number.isFinite(max) ? max : 'inf'}${openMax ? ')' : ']'}`;
+      throw new InvalidArgumentError(`expected a number in ${range}`);
+    }
+    return v;
+  };
+}
+
+export const optionSpecs: OptionSpec[] = [
+  { flags: '--dataset <name>', description: 'data set', defaultValue: 'mnist', choices: datasetChoices },
+  { flags: '--arch <name>', description: 'ancestor architecture', defaultText: 'lenet5 for mnist', choices: archChoices },
+  { flags: '--generations <n>', description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)', defaultValue: 13, parse: integer(0, 1000) },
+  { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: fraction of the parent\'s synapses an offspring keeps, in expectation', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
+  { flags: '--target-efficiency <X>', description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)', parse: real(1, Infinity) },
+  { flags: '--cluster-factor <Fc>', description: 'cluster factor Fc in (0, 1]: fraction of each hidden layer\'s clusters an offspring keeps, in expectation', defaultText: 'sqrt(F)', parse: real(0, 1, true) },
+  { flags: '--target-cluster-efficiency <Y>', description: 'instead of --cluster-factor: Fc = Y^(-1/G)', parse: real(1, Infinity) },
+  { flags: '--tau <t>', description: 'truncation: synapses weaker than t * the layer\'s max |w| do not count towards their cluster', defaultValue: 0.01, parse: real(0, 1, false, true) },
+  { flags: '--normalisation <mode>', description: 'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)', defaultValue: 'calibrated', choices: ['calibrated', 'max'] },
+  { flags: '--scope <scope>', description: 'synapse budget over the whole network (global) or per layer', defaultValue: 'global', choices: ['global', 'layer'] },
+  { flags: '--granularity <g>', description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel', defaultValue: 'filter', choices: ['filter', 'kernel'] },
+  { flags: '--init <mode>', description: 'offspring weights: parent\'s trained (inherit), fresh seeded (random), or the ancestor\'s initial (rewind), masked', defaultValue: 'inherit', choices: ['inherit', 'random', 'rewind'] },
+  { flags: '--offspring <k>', description: 'offspring per generation; the best on the validation split becomes the parent', defaultValue: 1, parse: integer(1, 1000) },
+  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 1, parse: integer(0, 10000) },
+  { flags: '--ancestor-epochs <n>', description: 'training epochs for the ancestor', defaultValue: 3, parse: integer(0, 10000) },
+  { flags: '--ancestor <model.json>', description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one' },
+  { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
+  { flags: '--lr <rate>', description: 'learning rate', defaultValue: 0.01, parse: real(0, 10, true) },
+  { flags: '--optimizer <name>', description: 'optimiser (momentum is SGD with momentum 0.9)', defaultValue: 'momentum', choices: optimizerChoices },
+  { flags: '--train-limit <n>', description: 'use only the first n training samples (after the validation hold-out)', parse: integer(1) },
+  { flags: '--test-limit <n>', description: 'use only the first n test samples', parse: integer(1) },
+  { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultValue: 5000, parse: integer(0, 50000) },
+  { flags: '--seed <n>', description: 'seed for every random choice (sampling, shuffling, initialisation)', defaultValue: 1, parse: integer(0) },
+  { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
+  { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
+  { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
+];
+
+/** F and Fc resolved from the four ways of giving them (shared/method.md, "Environmental factor"). */
+export interface Factors {
+  synapseFactor: number;
+  clusterFactor: number;
+}
+
+export const defaultEnvFactor = 0.69;
+
+export function resolveFactors(o: Options): Factors {
+  const G = Math.max(1, o.generations);
+  const synapseFactor = o.targetEfficiency !== undefined ? Math.pow(o.targetEfficiency, -1 / G) : (o.envFactor ?? defaultEnvFactor);
+  const clusterFactor = o.targetClusterEfficiency !== undefined
+    ? Math.pow(o.targetClusterEfficiency, -1 / G)
+    : (o.clusterFactor ?? Math.sqrt(synapseFactor));
+  return { synapseFactor, clusterFactor };
+}

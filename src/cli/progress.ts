@@ -1,0 +1,81 @@
+/**
+ * People's output on stderr: a one-line progress bar while a network trains (only on a TTY) and
+ * a line per generation. Colour only on a TTY and never with NO_COLOR.
+ */
+import chalk from 'chalk';
+import { GenerationRecord } from '../evolution/record';
+
+export class Reporter {
+  private readonly tty: boolean;
+  private readonly color: chalk.Chalk;
+  private label = '';
+  private started = 0;
+  private lastDraw = 0;
+  private drawn = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
+    this.tty = Boolean(stream.isTTY);
+    const level = this.tty && !process.env.NO_COLOR ? chalk.level || 1 : 0;
+    this.color = new chalk.Instance({ level: level as chalk.Level });
+  }
+
+  info(line: string): void {
+    this.clear();
+    this.stream.write(line + '\n');
+  }
+
+  warn(line: string): void {
+    this.info(this.color.yellow(line));
+  }
+
+  trainStart(generation: number, offspring: number | null): void {
+    this.label = offspring === null ? 'ancestor' : `gen ${generation} offspring ${offspring}`;
+    this.started = Date.now();
+  }
+
+  batch(p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    const last = p.batch === p.batches - 1;
+    if (!last && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const done = p.epoch * p.batches + p.batch + 1;
+    const total = p.epochs * p.batches;
+    const elapsed = (now - this.started) / 1000;
+    const eta = (elapsed / done) * (total - done);
+    const width = 24;
+    const filled = Math.round((width * done) / total);
+    const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+    const text = `${this.label} ${this.color.cyan(bar)} epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ETA ${formatSeconds(eta)}`;
+    this.stream.write('\r\x1b[2K' + text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length)));
+    this.drawn = true;
+  }
+
+  generation(r: GenerationRecord): void {
+    const c = this.color;
+    const drop = r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
+    const exceeded = r.budgetExceeded ? c.yellow(' budget exceeded') : '';
+    this.info(
+      `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
+      `(${c.green(r.architecturalEfficiency.toFixed(2) + 'x')})  clusters ${r.clusters} (${r.clusterEfficiency.toFixed(2)}x)  ` +
+      `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
+    );
+  }
+
+  private clear(): void {
+    if (this.drawn) this.stream.write('\r\x1b[2K');
+    this.drawn = false;
+  }
+}
+
+function stripAnsi(s: string): string {
+  return s.replace(/\x1b\[[0-9;]*m/g, '');
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}

@@ -1,0 +1,31 @@
+/**
+ * Synaptic clusters (shared/method.md, "Objects"). `filter` granularity: the synapses feeding one
+ * output unit. `kernel` granularity: one kh x kw slice for a (cin, cout) pair of a conv layer;
+ * dense layers keep neuron clusters either way.
+ */
+import { WeightedLayer, inIndexOf, outUnitOf } from '../models/architecture';
+
+export type Granularity = 'filter' | 'kernel';
+
+export function clusterCount(layer: WeightedLayer, granularity: Granularity): number {
+  return granularity === 'kernel' && layer.kind === 'conv' ? layer.inUnits * layer.outUnits : layer.outUnits;
+}
+
+/** The cluster of kernel entry `k`. Kernel clusters are numbered cin * cout + cout. */
+export function clusterOf(layer: WeightedLayer, granularity: Granularity, k: number): number {
+  const out = outUnitOf(layer, k);
+  return granularity === 'kernel' && layer.kind === 'conv' ? inIndexOf(layer, k) * layer.outUnits + out : out;
+}
+
+/** 1 where a cluster still has at least one live synapse. */
+export function liveClusters(layer: WeightedLayer, mask: Uint8Array, granularity: Granularity): Uint8Array {
+  const live = new Uint8Array(clusterCount(layer, granularity));
+  for (let k = 0; k < mask.length; k++) if (mask[k]) live[clusterOf(layer, granularity, k)] = 1;
+  return live;
+}
+
+export function countOnes(a: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i];
+  return n;
+}

@@ -1,0 +1,63 @@
+/**
+ * Dead units and the synapses that die with them (shared/method.md, sampling steps 2 and 4, and
+ * compaction): a hidden unit with no live input, or none of whose outgoing synapses is live,
+ * contributes nothing, so its incoming and outgoing synapses are masked too. Output units never die.
+ */
+import { WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from '../models/architecture';
+
+/** 1 for every unit of layer `l` that has at least one live incoming synapse. */
+export function unitsWithInput(layer: WeightedLayer, mask: Uint8Array): Uint8Array {
+  const has = new Uint8Array(layer.outUnits);
+  for (let k = 0; k < mask.length; k++) if (mask[k]) has[outUnitOf(layer, k)] = 1;
+  return has;
+}
+
+/** 1 for every unit of the layer before `next` that feeds at least one live synapse of `next`. */
+export function unitsWithOutput(next: WeightedLayer, nextMask: Uint8Array): Uint8Array {
+  const has = new Uint8Array(next.prevUnits);
+  for (let k = 0; k < nextMask.length; k++) if (nextMask[k]) has[feedingUnit(next, inIndexOf(next, k))] = 1;
+  return has;
+}
+
+/** Masks every synapse into or out of a dead unit of layer `l`; returns how many it removed. */
+export function killUnits(layers: WeightedLayer[], masks: Uint8Array[], l: number, dead: Uint8Array): number {
+  let removed = 0;
+  const own = masks[l];
+  for (let k = 0; k < own.length; k++) {
+    if (own[k] && dead[outUnitOf(layers[l], k)]) { own[k] = 0; removed++; }
+  }
+  const next = layers[l + 1];
+  if (next) {
+    const m = masks[l + 1];
+    for (let k = 0; k < m.length; k++) {
+      if (m[k] && dead[feedingUnit(next, inIndexOf(next, k))]) { m[k] = 0; removed++; }
+    }
+  }
+  return removed;
+}
+
+/** Repeats the dead-unit rule until nothing changes; returns the synapses it removed. */
+export function pruneDeadUnits(layers: WeightedLayer[], masks: Uint8Array[]): number {
+  let total = 0;
+  for (;;) {
+    let removed = 0;
+    for (let l = 0; l < layers.length - 1; l++) {
+      const hasIn = unitsWithInput(layers[l], masks[l]);
+      const hasOut = unitsWithOutput(layers[l + 1], masks[l + 1]);
+      const dead = new Uint8Array(layers[l].outUnits);
+      let any = false;
+      for (let u = 0; u < dead.length; u++) if (!hasIn[u] || !hasOut[u]) { dead[u] = 1; any = true; }
+      if (any) removed += killUnits(layers, masks, l, dead);
+    }
+    total += removed;
+    if (removed === 0) return total;
+  }
+}
+
+/**
+ * Live units per layer: a hidden unit lives while it has a live input (after pruneDeadUnits that
+ * also means a live output); output units always live. A dead unit's bias is held at 0.
+ */
+export function liveUnits(layers: WeightedLayer[], masks: Uint8Array[]): Uint8Array[] {
+  return layers.map((layer, l) => (layer.isOutput ? new Uint8Array(layer.outUnits).fill(1) : unitsWithInput(layer, masks[l])));
+}

@@ -1,0 +1,70 @@
+/**
+ * Backend selection: tfjs-node-gpu (CUDA), then tfjs-node, then WebAssembly, then plain JS.
+ * The node packages are optional dependencies: they install only where libtensorflow can be
+ * downloaded, so every path here must work without them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilter';
+import { UsageError } from '../cli/errors';
+
+export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof backendChoices)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend that runs: 'tensorflow', 'wasm' or 'cpu'. */
+  name: 'tensorflow' | 'wasm' | 'cpu';
+  /** The package that provides it. */
+  package: string;
+  /** For tensorflow: 'GPU (CUDA)' or 'CPU'; otherwise 'CPU'. */
+  device: string;
+  /** wasm: whether the SIMD binary was loaded. */
+  simd?: boolean;
+}
+
+const nodePackages = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+function tryLoadNodeBackend(): BackendInfo | undefined {
+  for (const pkg of nodePackages) {
+    try {
+      require(pkg); // registers the 'tensorflow' backend as a side effect
+      return { name: 'tensorflow', package: pkg, device: pkg.endsWith('-gpu') ? 'GPU (CUDA)' : 'CPU' };
+    } catch {
+      // not installed (the usual case here: its install script needs a download host)
+    }
+  }
+  return undefined;
+}
+
+async function activate(name: BackendInfo['name']): Promise<void> {
+  if (name === 'wasm') registerWasmConv2DBackpropFilter();
+  if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
+  await tf.ready();
+  if (name === 'cpu') {
+    // The cpu backend nags on stderr to install tfjs-node; we already told the user which backend runs.
+    (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
+
+export async function selectBackend(choice: BackendChoice): Promise<BackendInfo> {
+  if (choice === 'tensorflow' || choice === 'auto') {
+    const node = tryLoadNodeBackend();
+    if (node) {
+      await activate('tensorflow');
+      return node;
+    }
+    if (choice === 'tensorflow') {
+      throw new UsageError(
+        "--backend tensorflow: not installed; run 'npm install @tensorflow/tfjs-node' (or @tensorflow/tfjs-node-gpu with CUDA), or use --backend wasm",
+      );
+    }
+  }
+  if (choice === 'cpu') {
+    await activate('cpu');
+    return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'CPU' };
+  }
+  await activate('wasm');
+  const simd = Boolean(tf.env().getAsync ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : false);
+  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd };
+}

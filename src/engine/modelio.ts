@@ -1,0 +1,146 @@
+/**
+ * Networks on disk in the TensorFlow.js layers format (model.json + weights.bin, loadable with
+ * plain tf.loadLayersModel), with the mask beside them (mask.json + mask.bin, one byte a synapse).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Architecture, kernelSize, weightedLayers } from '../models/architecture';
+import { Network } from '../models/network';
+import { writeFileAtomic } from '../run/files';
+import { RunError } from '../cli/errors';
+
+/** The same architecture as a tfjs-layers Sequential model (plain layers, no custom classes). */
+export function layersModel(arch: Architecture): tfl.Sequential {
+  const model = tfl.sequential({ name: arch.name });
+  arch.layers.forEach((spec, i) => {
+    const first = i === 0 ? { inputShape: arch.inputShape } : {};
+    switch (spec.kind) {
+      case 'conv':
+        model.add(tfl.layers.conv2d({ ...first, name: spec.name, filters: spec.filters, kernelSize: spec.kernelSize, strides: spec.stride, padding: spec.padding, activation: spec.activation }));
+        break;
+      case 'maxpool':
+        model.add(tfl.layers.maxPooling2d({ ...first, name: spec.name, poolSize: spec.size, strides: spec.size, padding: 'valid' }));
+        break;
+      case 'flatten':
+        model.add(tfl.layers.flatten({ ...first, name: spec.name }));
+        break;
+      case 'dense':
+        model.add(tfl.layers.dense({ ...first, name: spec.name, units: spec.units, activation: spec.activation }));
+        break;
+    }
+  });
+  return model;
+}
+
+interface MaskManifest {
+  format: 'evolve-mask';
+  layers: { name: string; shape: number[]; offset: number; length: number }[];
+}
+
+/** Writes model.json, weights.bin, mask.json and mask.bin into `dir` (created if needed). */
+export async function saveNetwork(net: Network, dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const model = layersModel(net.arch);
+  try {
+    const values = net.params.flatMap((p, l) => [tf.tensor(p.kernel, net.layers[l].kernelShape), tf.tensor1d(p.bias)]);
+    model.setWeights(values);
+    tf.dispose(values);
+    await model.save(tf.io.withSaveHandler(async (artifacts) => {
+      const data = artifacts.weightData as ArrayBuffer;
+      writeFileAtomic(path.join(dir, 'weights.bin'), new Uint8Array(data));
+      const json = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: 'evolve',
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      };
+      writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+  } finally {
+    model.dispose();
+  }
+  let offset = 0;
+  const manifest: MaskManifest = { format: 'evolve-mask', layers: [] };
+  for (const [l, p] of net.params.entries()) {
+    manifest.layers.push({ name: net.layers[l].name, shape: net.layers[l].kernelShape, offset, length: p.mask.length });
+    offset += p.mask.length;
+  }
+  const bytes = new Uint8Array(offset);
+  manifest.layers.forEach((m, l) => bytes.set(net.params[l].mask, m.offset));
+  writeFileAtomic(path.join(dir, 'mask.bin'), bytes);
+  writeFileAtomic(path.join(dir, 'mask.json'), JSON.stringify(manifest));
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RunError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new RunError(`${file}: not valid JSON`);
+  }
+}
+
+/**
+ * Loads a layers-format model into a Network of architecture `arch`. The weights must have the
+ * architecture's shapes. The mask comes from mask.bin beside it if present, else from the
+ * non-zero weights (a dense ancestor has none at exactly zero).
+ */
+export async function loadNetwork(modelJson: string, arch: Architecture): Promise<Network> {
+  const json = readJson(modelJson) as { modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new RunError(`${modelJson}: not a TensorFlow.js layers model (no modelTopology/weightsManifest)`);
+  }
+  const dir = path.dirname(modelJson);
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => {
+    try {
+      return fs.readFileSync(path.join(dir, p));
+    } catch {
+      throw new RunError(`${modelJson}: weights file ${p} cannot be read`);
+    }
+  }));
+  const weightData = Buffer.concat(buffers);
+  const expectedBytes = specs.reduce((a, s) => a + 4 * s.shape.reduce((x, y) => x * y, 1), 0);
+  if (specs.some((s) => s.dtype !== 'float32' || s.quantization)) throw new RunError(`${modelJson}: only float32 weights are supported`);
+  if (weightData.length !== expectedBytes) {
+    throw new RunError(`${modelJson}: weights are ${weightData.length} bytes, the manifest needs ${expectedBytes}`);
+  }
+  const layers = weightedLayers(arch);
+  const want = layers.flatMap((l) => [l.kernelShape, [l.outUnits]]);
+  const got = specs.map((s) => s.shape);
+  if (got.length !== want.length || got.some((s, i) => s.join('x') !== want[i].join('x'))) {
+    throw new RunError(`${modelJson}: weight shapes [${got.map((s) => s.join('x')).join(', ')}] do not match ${arch.name} [${want.map((s) => s.join('x')).join(', ')}]`);
+  }
+  // Validate the topology too, by letting tfjs-layers build it.
+  let model: tfl.LayersModel;
+  try {
+    model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData: new Uint8Array(weightData).buffer }));
+  } catch (e) {
+    throw new RunError(`${modelJson}: not a loadable layers model (${(e as Error).message.split('\n')[0]})`);
+  }
+  const weights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  model.dispose();
+  const maskFile = path.join(dir, 'mask.bin');
+  const mask = fs.existsSync(maskFile) ? fs.readFileSync(maskFile) : undefined;
+  const total = layers.reduce((a, l) => a + kernelSize(l), 0);
+  if (mask && mask.length !== total) throw new RunError(`${maskFile}: ${mask.length} bytes, ${arch.name} has ${total} synapses`);
+  let offset = 0;
+  const params = layers.map((layer, l) => {
+    const kernel = Float32Array.from(weights[2 * l]);
+    const n = kernelSize(layer);
+    const m = mask ? Uint8Array.from(mask.subarray(offset, offset + n), (v) => (v ? 1 : 0)) : Uint8Array.from(kernel, (w) => (w !== 0 ? 1 : 0));
+    offset += n;
+    for (let k = 0; k < n; k++) if (!m[k]) kernel[k] = 0;
+    return { kernel, bias: Float32Array.from(weights[2 * l + 1]), mask: m };
+  });
+  return { arch, layers, params };
+}

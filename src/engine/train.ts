@@ -1,0 +1,175 @@
+/**
+ * Development of an offspring: masked training and evaluation with TensorFlow.js. Masked weights
+ * stay exactly 0.0: the gradient is masked before the update and the mask is re-applied after it
+ * (shared/method.md, "Offspring development"), never a kernel constraint.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Network, Random } from '../models/network';
+import { Split } from '../data/dataset';
+import { liveUnits } from '../encoding/units';
+
+export const optimizerChoices = ['sgd', 'momentum', 'adam'] as const;
+export type OptimizerName = (typeof optimizerChoices)[number];
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: OptimizerName;
+  /** Called after every batch (for the progress bar). */
+  onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
+}
+
+interface Bound {
+  kernels: tf.Variable[];
+  biases: tf.Variable[];
+  kernelMasks: tf.Tensor[];
+  biasMasks: tf.Tensor[];
+}
+
+function bind(net: Network): Bound {
+  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
+  return {
+    kernels: net.params.map((p, l) => tf.variable(tf.tensor(p.kernel, net.layers[l].kernelShape), true, `k${l}`)),
+    biases: net.params.map((p, l) => tf.variable(tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))), true, `b${l}`)),
+    kernelMasks: net.params.map((p, l) => tf.tensor(Float32Array.from(p.mask), net.layers[l].kernelShape)),
+    biasMasks: units.map((u) => tf.tensor1d(Float32Array.from(u))),
+  };
+}
+
+function unbind(b: Bound): void {
+  tf.dispose([...b.kernels, ...b.biases, ...b.kernelMasks, ...b.biasMasks]);
+}
+
+/** The forward pass of the architecture, as tfjs ops over the bound variables. */
+export function forward(net: Network, kernels: tf.Tensor[], biases: tf.Tensor[], x: tf.Tensor4D): tf.Tensor2D {
+  let h: tf.Tensor = x;
+  let l = 0;
+  for (const spec of net.arch.layers) {
+    switch (spec.kind) {
+      case 'conv':
+        h = tf.add(tf.conv2d(h as tf.Tensor4D, kernels[l] as tf.Tensor4D, spec.stride, spec.padding), biases[l]);
+        if (spec.activation === 'relu') h = tf.relu(h);
+        l++;
+        break;
+      case 'maxpool':
+        h = tf.maxPool(h as tf.Tensor4D, spec.size, spec.size, 'valid');
+        break;
+      case 'flatten':
+        h = tf.reshape(h, [h.shape[0], -1]);
+        break;
+      case 'dense':
+        h = tf.add(tf.matMul(h as tf.Tensor2D, kernels[l] as tf.Tensor2D), biases[l]);
+        if (spec.activation === 'relu') h = tf.relu(h);
+        l++;
+        break;
+    }
+  }
+  return h as tf.Tensor2D;
+}
+
+/** A batch of images as floats in [0, 1], NHWC; `indices` null means samples start..end in order. */
+function imageBatch(split: Split, indices: ArrayLike<number> | null, start: number, end: number, shape: number[]): tf.Tensor4D {
+  const size = shape[0] * shape[1] * shape[2];
+  const out = new Float32Array((end - start) * size);
+  for (let i = start; i < end; i++) {
+    const src = (indices ? indices[i] : i) * size;
+    const dst = (i - start) * size;
+    for (let j = 0; j < size; j++) out[dst + j] = split.images[src + j] / 255;
+  }
+  return tf.tensor4d(out, [end - start, shape[0], shape[1], shape[2]]);
+}
+
+function labelBatch(split: Split, indices: ArrayLike<number>, start: number, end: number): Int32Array {
+  const out = new Int32Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = split.labels[indices[i]];
+  return out;
+}
+
+function makeOptimizer(o: TrainOptions): tf.Optimizer {
+  switch (o.optimizer) {
+    case 'sgd': return tf.train.sgd(o.learningRate);
+    case 'momentum': return tf.train.momentum(o.learningRate, 0.9);
+    case 'adam': return tf.train.adam(o.learningRate);
+  }
+}
+
+/** Fisher-Yates with the given stream, so the seed fixes the batch order. */
+export function shuffledIndices(n: number, rng: Random): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i]; a[i] = a[j]; a[j] = t;
+  }
+  return a;
+}
+
+/**
+ * Trains `net` in place for `options.epochs` epochs over `data`, batches drawn in an order set
+ * by `rng`. Returns the mean loss of the last epoch.
+ */
+export async function trainNetwork(net: Network, data: Split, options: TrainOptions, rng: Random): Promise<number> {
+  const b = bind(net);
+  const optimizer = makeOptimizer(options);
+  const shape = net.arch.inputShape;
+  const classes = net.layers[net.layers.length - 1].outUnits;
+  const batches = Math.ceil(data.count / options.batchSize);
+  const vars = [...b.kernels, ...b.biases];
+  const masks = [...b.kernelMasks, ...b.biasMasks];
+  let lastLoss = NaN;
+  try {
+    for (let epoch = 0; epoch < options.epochs; epoch++) {
+      const order = shuffledIndices(data.count, rng);
+      let sum = 0;
+      for (let batch = 0; batch < batches; batch++) {
+        const start = batch * options.batchSize;
+        const end = Math.min(data.count, start + options.batchSize);
+        const loss = tf.tidy(() => {
+          const x = imageBatch(data, order, start, end, shape);
+          const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
+          const { value, grads } = tf.variableGrads(
+            () => tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar, vars);
+          const masked: Record<string, tf.Tensor> = {};
+          vars.forEach((v, i) => { masked[v.name] = tf.mul(grads[v.name], masks[i]); });
+          optimizer.applyGradients(masked);
+          vars.forEach((v, i) => v.assign(tf.mul(v, masks[i])));
+          return value;
+        });
+        const l = (await loss.data())[0];
+        loss.dispose();
+        sum += l;
+        options.onBatch?.({ epoch, epochs: options.epochs, batch, batches, loss: l });
+      }
+      lastLoss = sum / batches;
+    }
+    // Read the trained values back; the masks were re-applied after every step.
+    for (let l = 0; l < net.params.length; l++) {
+      net.params[l].kernel = (await b.kernels[l].data()) as Float32Array;
+      net.params[l].bias = (await b.biases[l].data()) as Float32Array;
+    }
+  } finally {
+    unbind(b);
+    optimizer.dispose();
+  }
+  return lastLoss;
+}
+
+/** Top-1 accuracy over a split, in large batches. */
+export async function evaluate(net: Network, data: Split, batchSize = 1000): Promise<number> {
+  if (data.count === 0) return NaN;
+  const b = bind(net);
+  let correct = 0;
+  try {
+    for (let start = 0; start < data.count; start += batchSize) {
+      const end = Math.min(data.count, start + batchSize);
+      const predicted = tf.tidy(() => tf.argMax(forward(net, b.kernels, b.biases, imageBatch(data, null, start, end, net.arch.inputShape)), 1));
+      const p = await predicted.data();
+      predicted.dispose();
+      for (let i = start; i < end; i++) if (p[i - start] === data.labels[i]) correct++;
+    }
+  } finally {
+    unbind(b);
+  }
+  return correct / data.count;
+}

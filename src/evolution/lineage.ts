@@ -1,0 +1,132 @@
+/**
+ * The generation loop (shared/method.md): train or load the ancestor, then per generation sample
+ * K offspring from the parent's DNA, develop (train) each, keep the best on the validation split,
+ * measure it on the test split, and hand it on as the next parent.
+ */
+import { Architecture } from '../models/architecture';
+import { Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
+import { Dataset } from '../data/dataset';
+import { EncodingOptions, OffspringGenome, sampleOffspring } from '../encoding/offspring';
+import { measure } from '../metrics/measure';
+import { OptimizerName, evaluate, trainNetwork } from '../engine/train';
+import { stream } from '../random';
+import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
+
+export type InitMode = 'inherit' | 'random' | 'rewind';
+
+export interface LineageSettings {
+  generations: number;
+  offspring: number;
+  epochs: number;
+  ancestorEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: OptimizerName;
+  init: InitMode;
+  seed: number;
+  encoding: EncodingOptions;
+}
+
+export interface LineageEvents {
+  /** Training of one network begins (`offspring` is null for the ancestor). */
+  onTrainStart?: (generation: number, offspring: number | null) => void;
+  onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
+  /** A generation is complete: its record and the selected network. */
+  onGeneration: (record: GenerationRecord, net: Network) => Promise<void> | void;
+}
+
+/** The offspring's starting weights under the chosen initialisation, with its mask applied. */
+export function developFrom(
+  genome: OffspringGenome, parent: Network, ancestorInit: Network, mode: InitMode, rng: () => number,
+): Network {
+  const base = mode === 'inherit' ? cloneNetwork(parent)
+    : mode === 'rewind' ? cloneNetwork(ancestorInit)
+    : initialiseNetwork(parent.arch, rng);
+  base.params.forEach((p, l) => {
+    p.mask = genome.masks[l].slice();
+    for (let u = 0; u < p.bias.length; u++) if (!genome.units[l][u]) p.bias[u] = 0;
+  });
+  applyMask(base);
+  return base;
+}
+
+export async function runLineage(
+  arch: Architecture, data: Dataset, s: LineageSettings, events: LineageEvents, loadedAncestor?: Network,
+): Promise<GenerationRecord[]> {
+  const train = (net: Network, epochs: number, rng: () => number) => trainNetwork(net, data.train, {
+    epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, onBatch: events.onBatch,
+  }, rng);
+  const records: GenerationRecord[] = [];
+
+  // Generation 0: the ancestor, trained dense from a seeded initialisation (or loaded).
+  let t0 = Date.now();
+  const ancestorInit = loadedAncestor ? cloneNetwork(loadedAncestor) : initialiseNetwork(arch, stream(s.seed, 'ancestor', 'init'));
+  let parent = cloneNetwork(ancestorInit);
+  let loss: number | null = null;
+  let trainSeconds = 0;
+  if (!loadedAncestor && s.ancestorEpochs > 0) {
+    events.onTrainStart?.(0, null);
+    const tt = Date.now();
+    loss = await train(parent, s.ancestorEpochs, stream(s.seed, 'ancestor', 'shuffle'));
+    trainSeconds = (Date.now() - tt) / 1000;
+  }
+  const ancestorMeasure = measure(parent.layers, parent.params.map((p) => p.mask));
+  const ancestorTest = await evaluate(parent, data.test);
+  const ancestorRecord: GenerationRecord = {
+    generation: 0,
+    ...measureFields(ancestorMeasure, ancestorMeasure, s.encoding.granularity),
+    testAccuracy: percent(ancestorTest),
+    accuracyDrop: 0,
+    validationAccuracy: percent(await evaluate(parent, data.validation)),
+    synapseFactor: null, clusterFactor: null, expectedSynapses: null, budgetExceeded: false,
+    selected: null, candidates: [], loss,
+    seconds: (Date.now() - t0) / 1000, trainSeconds,
+  };
+  records.push(ancestorRecord);
+  await events.onGeneration(ancestorRecord, parent);
+
+  for (let g = 1; g <= s.generations; g++) {
+    t0 = Date.now();
+    trainSeconds = 0;
+    let best: { net: Network; genome: OffspringGenome; validation: number; synapses: number; k: number; loss: number } | undefined;
+    const candidates: CandidateRecord[] = [];
+    for (let k = 0; k < s.offspring; k++) {
+      const genome = sampleOffspring(parent, s.encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
+      const child = developFrom(genome, parent, ancestorInit, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
+      events.onTrainStart?.(g, k);
+      const tt = Date.now();
+      const childLoss = await train(child, s.epochs, stream(s.seed, 'generation', g, 'offspring', k, 'shuffle'));
+      trainSeconds += (Date.now() - tt) / 1000;
+      const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(child, data.validation) : NaN;
+      const synapses = measure(child.layers, child.params.map((p) => p.mask)).synapses;
+      candidates.push({ offspring: k, synapses, validationAccuracy: percent(validation) });
+      // Best validation accuracy wins; ties go to fewer synapses, then to the earlier offspring.
+      if (!best || validation > best.validation || (validation === best.validation && synapses < best.synapses)) {
+        best = { net: child, genome, validation, synapses, k, loss: childLoss };
+      }
+    }
+    const chosen = best!;
+    const m = measure(chosen.net.layers, chosen.net.params.map((p) => p.mask));
+    const test = percent(await evaluate(chosen.net, data.test));
+    const record: GenerationRecord = {
+      generation: g,
+      ...measureFields(m, ancestorMeasure, s.encoding.granularity),
+      testAccuracy: test,
+      accuracyDrop: Math.round((ancestorRecord.testAccuracy - test) * 1e4) / 1e4,
+      validationAccuracy: percent(chosen.validation),
+      synapseFactor: s.encoding.synapseFactor,
+      clusterFactor: s.encoding.clusterFactor,
+      expectedSynapses: Math.round(chosen.genome.expectedSynapses * 100) / 100,
+      budgetExceeded: chosen.genome.budgetExceeded,
+      selected: chosen.k,
+      candidates,
+      loss: chosen.loss,
+      seconds: (Date.now() - t0) / 1000,
+      trainSeconds,
+    };
+    records.push(record);
+    await events.onGeneration(record, chosen.net);
+    parent = chosen.net;
+  }
+  return records;
+}

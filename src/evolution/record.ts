@@ -1,0 +1,74 @@
+/** One generation's line in generations.ndjson (shared/method.md, "What each generation reports"). */
+import { LayerMeasure, NetworkMeasure } from '../metrics/measure';
+import { Granularity } from '../encoding/clusters';
+
+export interface CandidateRecord {
+  offspring: number;
+  synapses: number;
+  validationAccuracy: number;
+}
+
+export interface GenerationRecord {
+  generation: number;
+  synapses: number;
+  architecturalEfficiency: number;
+  /** Live conv clusters at the chosen granularity, and the ratio ancestor / now. */
+  clusters: number;
+  clusterEfficiency: number;
+  granularity: Granularity;
+  filters: number;
+  filterEfficiency: number;
+  kernels: number;
+  kernelEfficiency: number;
+  denseNeurons: number;
+  /** Top-1 test accuracy in percent, and ancestor minus this, in percentage points. */
+  testAccuracy: number;
+  accuracyDrop: number;
+  validationAccuracy: number;
+  /** The budgets this generation was sampled under (null for the ancestor). */
+  synapseFactor: number | null;
+  clusterFactor: number | null;
+  expectedSynapses: number | null;
+  budgetExceeded: boolean;
+  selected: number | null;
+  candidates: CandidateRecord[];
+  /** Multiply-accumulates and parameters of the compacted network, per sample. */
+  macs: number;
+  params: number;
+  loss: number | null;
+  layers: LayerMeasure[];
+  /** Timing fields: the only ones that differ between identical runs. */
+  seconds: number;
+  trainSeconds: number;
+}
+
+export const timingFields = ['seconds', 'trainSeconds'] as const;
+
+/** Ratio ancestor / now, with 2 decimals kept exactly as printed. */
+export function ratio(ancestor: number, now: number): number {
+  return now === 0 ? Infinity : ancestor / now;
+}
+
+export function percent(fraction: number): number {
+  return Math.round(fraction * 1e6) / 1e4;
+}
+
+export function measureFields(m: NetworkMeasure, ancestor: NetworkMeasure, granularity: Granularity) {
+  const clusters = granularity === 'filter' ? m.filters : m.kernels;
+  const ancestorClusters = granularity === 'filter' ? ancestor.filters : ancestor.kernels;
+  return {
+    synapses: m.synapses,
+    architecturalEfficiency: ratio(ancestor.synapses, m.synapses),
+    clusters,
+    clusterEfficiency: ancestorClusters === 0 ? 1 : ratio(ancestorClusters, clusters),
+    granularity,
+    filters: m.filters,
+    filterEfficiency: ancestor.filters === 0 ? 1 : ratio(ancestor.filters, m.filters),
+    kernels: m.kernels,
+    kernelEfficiency: ancestor.kernels === 0 ? 1 : ratio(ancestor.kernels, m.kernels),
+    denseNeurons: m.denseNeurons,
+    macs: m.macs,
+    params: m.params,
+    layers: m.layers,
+  };
+}

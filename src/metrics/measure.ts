@@ -1,0 +1,72 @@
+/**
+ * What each generation reports (shared/method.md, "What each generation reports"), computed from
+ * masks alone: synapses, clusters at both granularities, live dense neurons, and the size and
+ * MACs of the compacted network.
+ */
+import { WeightedLayer } from '../models/architecture';
+import { countOnes, liveClusters } from '../encoding/clusters';
+import { liveUnits } from '../encoding/units';
+
+export interface LayerMeasure {
+  name: string;
+  kind: 'conv' | 'dense';
+  synapses: number;
+  /** Live output units (filters or neurons). */
+  units: number;
+  totalUnits: number;
+  /** conv only: live kh x kw kernels (cin, cout pairs with a live synapse). */
+  kernels: number;
+  /** Input channels or rows with at least one live synapse: the compacted layer's fan-in. */
+  inputs: number;
+  /** Multiply-accumulates of the compacted dense layer per sample. */
+  macs: number;
+  /** Weights plus biases of the compacted layer. */
+  params: number;
+}
+
+export interface NetworkMeasure {
+  synapses: number;
+  filters: number;
+  kernels: number;
+  denseNeurons: number;
+  macs: number;
+  params: number;
+  layers: LayerMeasure[];
+}
+
+function liveInputs(layer: WeightedLayer, mask: Uint8Array): number {
+  const has = new Uint8Array(layer.inUnits);
+  for (let k = 0; k < mask.length; k++) if (mask[k]) has[Math.floor(k / layer.outUnits) % layer.inUnits] = 1;
+  return countOnes(has);
+}
+
+export function measure(layers: WeightedLayer[], masks: Uint8Array[]): NetworkMeasure {
+  const units = liveUnits(layers, masks);
+  const perLayer = layers.map((layer, l): LayerMeasure => {
+    const live = countOnes(units[l]);
+    const inputs = liveInputs(layer, masks[l]);
+    const positions = layer.outHeight * layer.outWidth;
+    return {
+      name: layer.name,
+      kind: layer.kind,
+      synapses: countOnes(masks[l]),
+      units: live,
+      totalUnits: layer.outUnits,
+      kernels: layer.kind === 'conv' ? countOnes(liveClusters(layer, masks[l], 'kernel')) : 0,
+      inputs,
+      macs: positions * layer.spatial * inputs * live,
+      params: layer.spatial * inputs * live + live,
+    };
+  });
+  const sum = (f: (m: LayerMeasure) => number, only?: (m: LayerMeasure, l: number) => boolean): number =>
+    perLayer.reduce((a, m, l) => a + (only && !only(m, l) ? 0 : f(m)), 0);
+  return {
+    synapses: sum((m) => m.synapses),
+    filters: sum((m) => m.units, (m) => m.kind === 'conv'),
+    kernels: sum((m) => m.kernels, (m) => m.kind === 'conv'),
+    denseNeurons: sum((m) => m.units, (m, l) => m.kind === 'dense' && !layers[l].isOutput),
+    macs: sum((m) => m.macs),
+    params: sum((m) => m.params),
+    layers: perLayer,
+  };
+}
