@@ -62,7 +62,7 @@ test('wasm Conv2DBackpropFilter matches cpu', async (t) => {
   registerWasmConv2DBackpropFilter(); // idempotent
 
   for (const [idx, c] of cases.entries()) {
-    await t.test(c.name, async () => {
+    await t.test(c.name, async (st) => {
       const rand = prng(1000 + idx);
       const xv = randArray(size(c.x), rand);
       const fv = randArray(size(c.f), rand);
@@ -84,6 +84,7 @@ test('wasm Conv2DBackpropFilter matches cpu', async (t) => {
         maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
         maxMag = Math.max(maxMag, Math.abs(expected[i]));
       }
+      st.diagnostic(`max abs diff ${maxDiff.toExponential(2)}, max |dW| ${maxMag.toFixed(2)}`);
       assert.ok(maxDiff < 1e-4 * Math.max(1, maxMag), `max abs diff ${maxDiff} (max |dW| ${maxMag})`);
     });
   }

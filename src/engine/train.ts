@@ -4,6 +4,8 @@
  * (shared/method.md, "Offspring development"), never a kernel constraint.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them.
+import '@tensorflow/tfjs-layers';
 import { Network, Random } from '../models/network';
 import { Split } from '../data/dataset';
 import { liveUnits } from '../encoding/units';
