@@ -32,8 +32,9 @@ interface Bound {
 function bind(net: Network): Bound {
   const units = liveUnits(net.layers, net.params.map((p) => p.mask));
   return {
-    kernels: net.params.map((p, l) => tf.variable(tf.tensor(p.kernel, net.layers[l].kernelShape), true, `k${l}`)),
-    biases: net.params.map((p, l) => tf.variable(tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))), true, `b${l}`)),
+    // tidy disposes the initial-value tensors; the variables survive it.
+    kernels: net.params.map((p, l) => tf.tidy(() => tf.variable(tf.tensor(p.kernel, net.layers[l].kernelShape), true))),
+    biases: net.params.map((p, l) => tf.tidy(() => tf.variable(tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))), true))),
     kernelMasks: net.params.map((p, l) => tf.tensor(Float32Array.from(p.mask), net.layers[l].kernelShape)),
     biasMasks: units.map((u) => tf.tensor1d(Float32Array.from(u))),
   };
@@ -96,6 +97,16 @@ function makeOptimizer(o: TrainOptions): tf.Optimizer {
   }
 }
 
+/**
+ * tfjs 4.22's MomentumOptimizer.dispose() skips its parent's learning-rate scalar (one tensor
+ * leaked per offspring), so dispose that too.
+ */
+function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  const c = (optimizer as unknown as { c?: tf.Tensor }).c;
+  if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
+}
+
 /** Fisher-Yates with the given stream, so the seed fixes the batch order. */
 export function shuffledIndices(n: number, rng: Random): Uint32Array {
   const a = new Uint32Array(n);
@@ -152,7 +163,7 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
     }
   } finally {
     unbind(b);
-    optimizer.dispose();
+    disposeOptimizer(optimizer);
   }
   return lastLoss;
 }
