@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmConv2DBackpropFilter } from './kernels/conv2dBackpropFilter';
+import { registerWasmTrainingKernels } from './kernels';
 import { UsageError } from '../cli/errors';
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -38,7 +38,7 @@ function tryLoadNodeBackend(): BackendInfo | undefined {
 }
 
 async function activate(name: BackendInfo['name']): Promise<void> {
-  if (name === 'wasm') registerWasmConv2DBackpropFilter();
+  if (name === 'wasm') registerWasmTrainingKernels();
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
   await tf.ready();
   if (name === 'cpu') {

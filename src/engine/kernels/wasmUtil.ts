@@ -1,0 +1,43 @@
+/** Small helpers shared by the wasm kernel replacements in this folder. */
+import * as tf from '@tensorflow/tfjs-core';
+import { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export const WASM = 'wasm';
+
+/** The kernel currently registered for 'wasm' under `name`; throws if there is none. */
+export function wasmKernel(name: string): KernelFunc {
+  const k = tf.getKernel(name, WASM);
+  if (k == null) throw new Error(`wasm ${name} kernel is not registered.`);
+  return k.kernelFunc;
+}
+
+/** A view of `t`'s data with another shape (same size); shares the dataId, owns no reference. */
+export function view(t: TensorInfo, shape: number[]): TensorInfo {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/** Swaps the last two axes of `t` into a new wasm tensor (the caller disposes it). */
+export function transposeLast2(t: TensorInfo, backend: BackendWasm): TensorInfo {
+  const r = t.shape.length;
+  const perm = t.shape.map((_, i) => (i < r - 2 ? i : i === r - 2 ? r - 1 : r - 2));
+  return wasmKernel('Transpose')({ inputs: { x: t }, backend, attrs: { perm } }) as TensorInfo;
+}
+
+const originals = new Map<string, KernelFunc>();
+
+/**
+ * Replaces the wasm kernel `name` by `make(original)`, keeping the original's setup/dispose
+ * functions (the original kernelFunc relies on its setupFunc having run at backend init).
+ * Idempotent: only the first call for a name replaces anything. The kernel must exist, which it
+ * does once '@tensorflow/tfjs-backend-wasm' has been imported (registration is a side effect).
+ */
+export function overrideWasmKernel(name: string, make: (original: KernelFunc) => KernelFunc): void {
+  if (originals.has(name)) return;
+  const config = tf.getKernel(name, WASM);
+  if (config == null) throw new Error(`wasm ${name} kernel is not registered (import '@tensorflow/tfjs-backend-wasm').`);
+  originals.set(name, config.kernelFunc);
+  tf.unregisterKernel(name, WASM);
+  const replacement: KernelConfig = { ...config, kernelFunc: make(config.kernelFunc) };
+  tf.registerKernel(replacement);
+}
