@@ -7,26 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from '../src/engine/kernels';
 
-type Shape4 = [number, number, number, number];
-type Pad = 'valid' | 'same' | number;
-
-// Mulberry32: deterministic so both backends see bit-identical inputs.
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function randArray(n: number, rand: () => number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; ++i) a[i] = rand() * 2 - 1;
-  return a;
-}
-const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+import { Pad, Shape4, prng, randArray, size } from './kernelHelpers';
 
 /** Runs `f` on cpu then wasm (with our kernels), checks values, shapes and leaks on wasm. */
 async function compare(st: test.TestContext, f: () => tf.Tensor[]): Promise<void> {
