@@ -2,6 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Options, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
+import { addBenchCommand } from './benchCommand';
+import { addExportCommand } from './exportCommand';
 import { RunError, UsageError } from './errors';
 import { DataError } from '../data/idx';
 
@@ -22,6 +24,8 @@ function buildProgram(argv: string[]): Command {
     program.addOption(opt);
   }
   program.action(async (opts: Options) => runEvolve(opts, argv));
+  addBenchCommand(program);
+  addExportCommand(program);
   return program;
 }
 
