@@ -36,6 +36,11 @@ function fail(message: string, code: number): number {
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // `evolve --json | head -1`: a closed pipe ends the run quietly, as for any Unix filter.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
