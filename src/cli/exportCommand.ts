@@ -1,6 +1,107 @@
 /** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model. */
-import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { RunError, UsageError } from './errors';
+import { selectBackend } from '../engine/backend';
+import { loadNetwork, saveNetwork } from '../engine/modelio';
+import { Architecture, architectures } from '../models/architecture';
+import { Network } from '../models/network';
+import { compactNetwork } from '../models/compact';
+import { liveUnits } from '../encoding/units';
+import { measure } from '../metrics/measure';
+import { checkRunDir, generationDir } from '../run/runFolder';
+
+export interface ExportOptions {
+  generation: number;
+  compact: boolean;
+  out: string;
+}
+
+function generationNumber(raw: string): number {
+  const v = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v)) throw new InvalidArgumentError('expected an integer from 0 up');
+  return v;
+}
+
+/** The run's architecture, from config.json's options.arch. */
+function runArchitecture(run: string): Architecture {
+  const file = path.join(run, 'config.json');
+  if (!fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
+  let config: { options?: { arch?: unknown } };
+  try {
+    config = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new RunError(`${file}: ${err.code ? `cannot read (${err.code})` : 'not valid JSON'}`);
+  }
+  const name = config?.options?.arch;
+  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(architectures, name)) {
+    throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${Object.keys(architectures).join(', ')}`);
+  }
+  return architectures[name];
+}
+
+/** Generations with a saved model, ascending. */
+function availableGenerations(run: string): number[] {
+  return fs.readdirSync(run)
+    .map((entry) => /^gen-(\d+)$/.exec(entry))
+    .filter((m): m is RegExpExecArray => m !== null && generationDir(run, Number(m[1])) === path.join(run, m[0]) &&
+      fs.existsSync(path.join(run, m[0], 'model.json')))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+function describe(list: number[]): string {
+  return list.length === 0 ? 'none' : list.join(', ');
+}
+
+/** Holds dead units' biases at 0 as evolve's training and evaluation do (a no-op for evolve's own runs). */
+function zeroDeadBiases(net: Network): void {
+  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
+  net.params.forEach((p, l) => p.bias.forEach((_, u) => { if (!units[l][u]) p.bias[u] = 0; }));
+}
+
+export async function runExport(run: string, o: ExportOptions): Promise<void> {
+  // Everything that can be checked before a byte is written.
+  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new UsageError(`${run}: no such run folder`);
+  checkRunDir(o.out);
+  const arch = runArchitecture(run);
+  const available = availableGenerations(run);
+  if (!available.includes(o.generation)) {
+    throw new UsageError(`--generation ${o.generation}: ${run} has no generation ${o.generation} (available: ${describe(available)})`);
+  }
+
+  // tfjs-layers builds (and saves) a model only with a backend.
+  await selectBackend('auto');
+  const source = path.join(generationDir(run, o.generation), 'model.json');
+  const full = await loadNetwork(source, arch);
+  zeroDeadBiases(full);
+  const net = o.compact ? compactNetwork(full).net : full;
+
+  try {
+    await saveNetwork(net, o.out);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new RunError(`--out ${o.out}: cannot write (${err.code ?? err.message})`);
+  }
+
+  const m = measure(net.layers, net.params.map((p) => p.mask));
+  const params = net.params.reduce((a, p) => a + p.kernel.length + p.bias.length, 0);
+  const shapes = net.layers.map((l) => `${l.name} ${l.kernelShape.join('x')}`).join(', ');
+  process.stderr.write(`evolve: wrote ${o.out}: ${net.arch.name} from ${run} generation ${o.generation}; ` +
+    `${net.layers.length} weighted layers (${shapes}), ${params} params, ${m.synapses} synapses\n`);
+}
 
 export function addExportCommand(program: Command): void {
-  void program;
+  // The main command's options (its --out among them) must not swallow a subcommand's: options
+  // after a subcommand's name belong to the subcommand.
+  program
+    .command('export')
+    .description('Write one generation of a run as a plain TensorFlow.js layers model (model.json + weights.bin, with its mask), optionally compacted.')
+    .argument('<run>', 'run folder (the --out of an evolve run)')
+    .requiredOption('--generation <n>', 'generation to export (0: the ancestor)', generationNumber)
+    .option('--compact', 'remove dead filters and neurons: a smaller dense model that computes the same function', false)
+    .requiredOption('--out <dir>', 'folder to write; must be new or empty')
+    .action(async (run: string, opts: ExportOptions) => runExport(run, opts));
 }

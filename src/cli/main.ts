@@ -13,7 +13,9 @@ function buildProgram(argv: string[]): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`evolve: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`) })
     .showHelpAfterError(false)
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // Options after a subcommand belong to it (export has its own --out).
+    .enablePositionalOptions();
   for (const spec of optionSpecs) {
     // Defaults that depend on other options are only described; commander shows them in --help.
     const described = spec.defaultValue === undefined && spec.defaultText ? `${spec.description} (default: ${spec.defaultText})` : spec.description;

@@ -16,7 +16,7 @@ export interface LayerMeasure {
   totalUnits: number;
   /** conv only: live kh x kw kernels (cin, cout pairs with a live synapse). */
   kernels: number;
-  /** Input channels or rows with at least one live synapse: the compacted layer's fan-in. */
+  /** The compacted layer's fan-in: input channels (conv) or rows (dense) read from live units. */
   inputs: number;
   /** Multiply-accumulates of the compacted dense layer per sample. */
   macs: number;
@@ -34,17 +34,19 @@ export interface NetworkMeasure {
   layers: LayerMeasure[];
 }
 
-function liveInputs(layer: WeightedLayer, mask: Uint8Array): number {
-  const has = new Uint8Array(layer.inUnits);
-  for (let k = 0; k < mask.length; k++) if (mask[k]) has[Math.floor(k / layer.outUnits) % layer.inUnits] = 1;
-  return countOnes(has);
+/**
+ * Compaction removes dead units and what reads from them, nothing else: the first layer keeps
+ * every data input, and a dense layer after a flatten keeps every position of a live channel.
+ */
+function compactInputs(layer: WeightedLayer, liveBefore: number): number {
+  return layer.prevUnits === 0 ? layer.inUnits : (layer.inUnits / layer.prevUnits) * liveBefore;
 }
 
 export function measure(layers: WeightedLayer[], masks: Uint8Array[]): NetworkMeasure {
   const units = liveUnits(layers, masks);
   const perLayer = layers.map((layer, l): LayerMeasure => {
     const live = countOnes(units[l]);
-    const inputs = liveInputs(layer, masks[l]);
+    const inputs = compactInputs(layer, l === 0 ? 0 : countOnes(units[l - 1]));
     const positions = layer.outHeight * layer.outWidth;
     return {
       name: layer.name,
