@@ -10,6 +10,7 @@ import { EncodingOptions, OffspringGenome, sampleOffspring } from '../encoding/o
 import { measure } from '../metrics/measure';
 import { OptimizerName, evaluate, trainNetwork } from '../engine/train';
 import { stream } from '../random';
+import { compactNetwork, expandNetwork } from '../models/compact';
 import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
 
 export type InitMode = 'inherit' | 'random' | 'rewind';
@@ -53,9 +54,15 @@ export function developFrom(
 export async function runLineage(
   arch: Architecture, data: Dataset, s: LineageSettings, events: LineageEvents, loadedAncestor?: Network,
 ): Promise<GenerationRecord[]> {
-  const train = (net: Network, epochs: number, rng: () => number) => trainNetwork(net, data.train, {
-    epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, onBatch: events.onBatch,
-  }, rng);
+  // Networks train in compacted form: dead units cost nothing, and the function is the same.
+  const train = async (net: Network, epochs: number, rng: () => number) => {
+    const compact = compactNetwork(net);
+    const loss = await trainNetwork(compact.net, data.train, {
+      epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, onBatch: events.onBatch,
+    }, rng);
+    net.params = expandNetwork(compact, net).params;
+    return loss;
+  };
   const records: GenerationRecord[] = [];
 
   // Generation 0: the ancestor, trained dense from a seeded initialisation (or loaded).
