@@ -51,7 +51,7 @@ export interface OptionSpec {
   choices?: readonly string[];
 }
 
-function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
   return (raw) => {
     const v = Number(raw);
     if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
@@ -62,7 +62,7 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
 }
 
 /** A finite number in a range; `open` ends exclude their bound. */
-function real(min: number, max: number, openMin = false, openMax = false): Parser {
+export function real(min: number, max: number, openMin = false, openMax = false): Parser {
   return (raw) => {
     const v = Number(raw);
     const ok = raw.trim() !== '' && Number.isFinite(v) && (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max);

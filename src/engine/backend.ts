@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from './kernels';
+import { registerWasmConv2DBackpropFilter, registerWasmTrainingKernels } from './kernels';
 import { UsageError } from '../cli/errors';
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -37,8 +37,19 @@ function tryLoadNodeBackend(): BackendInfo | undefined {
   return undefined;
 }
 
-async function activate(name: BackendInfo['name']): Promise<void> {
-  if (name === 'wasm') registerWasmTrainingKernels();
+export interface BackendSettings {
+  /**
+   * wasm only: 'tuned' (default) registers all of ./kernels; 'minimal' only the Conv2DBackpropFilter
+   * the backend lacks (without it conv nets cannot train), to measure what the tuned kernels add.
+   */
+  kernels?: 'tuned' | 'minimal';
+}
+
+async function activate(name: BackendInfo['name'], settings: BackendSettings = {}): Promise<void> {
+  if (name === 'wasm') {
+    if (settings.kernels === 'minimal') registerWasmConv2DBackpropFilter();
+    else registerWasmTrainingKernels();
+  }
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
   await tf.ready();
   if (name === 'cpu') {
@@ -47,7 +58,7 @@ async function activate(name: BackendInfo['name']): Promise<void> {
   }
 }
 
-export async function selectBackend(choice: BackendChoice): Promise<BackendInfo> {
+export async function selectBackend(choice: BackendChoice, settings: BackendSettings = {}): Promise<BackendInfo> {
   if (choice === 'tensorflow' || choice === 'auto') {
     const node = tryLoadNodeBackend();
     if (node) {
@@ -64,7 +75,7 @@ export async function selectBackend(choice: BackendChoice): Promise<BackendInfo>
     await activate('cpu');
     return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'CPU' };
   }
-  await activate('wasm');
+  await activate('wasm', settings);
   const simd = Boolean(tf.env().getAsync ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : false);
   return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd };
 }

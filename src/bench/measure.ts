@@ -1,0 +1,128 @@
+/**
+ * Throughput of LeNet-5 training as `evolve` users get it: the real `trainNetwork` (forward,
+ * backward, masked SGD-momentum update, mask re-applied) on real MNIST images, timed per step.
+ */
+import { trainNetwork } from '../engine/train';
+import { loadMnist } from '../data/mnist';
+import { initialiseNetwork } from '../models/network';
+import { lenet5 } from '../models/architecture';
+import { stream } from '../random';
+import { ConfigurationName } from './configurations';
+
+export interface BenchSettings {
+  batchSize: number;
+  /** Timed steps per configuration; undefined: as many as fit in `seconds`. */
+  batches?: number;
+  /** Time budget per configuration when `batches` is not given. */
+  seconds: number;
+  /** Untimed steps first (kernel set-up, JIT, heap growth). */
+  warmup: number;
+  /** Cap on timed steps for the plain-JS cpu backend (a few samples/s); 0 skips it. */
+  cpuBatches: number;
+  /** Threads the PyTorch peer is given. */
+  torchThreads: number;
+}
+
+export interface StepPlan {
+  warmup: number;
+  /** Fixed number of timed steps, or undefined to run until `seconds` have passed. */
+  batches?: number;
+  seconds: number;
+  /** In time-budget mode, at least this many timed steps. */
+  minBatches: number;
+  /** Warm up in a separate run at this smaller batch size (same code paths, a fraction of the time). */
+  warmupBatchSize?: number;
+}
+
+/** What one configuration runs, or null when the settings skip it. */
+export function planFor(name: ConfigurationName, s: BenchSettings): StepPlan | null {
+  if (name === 'cpu') {
+    if (s.cpuBatches === 0) return null;
+    // A few samples/s: one step of 64 takes most of a minute, so warm the JIT up on a 4-sample step
+    // (after it the first full step is as fast as the next). Wasm warms up at full size: its heap must grow.
+    return {
+      warmup: Math.min(s.warmup, 1), batches: Math.min(s.batches ?? s.cpuBatches, s.cpuBatches), seconds: s.seconds, minBatches: 1,
+      warmupBatchSize: Math.min(s.batchSize, 4),
+    };
+  }
+  return { warmup: s.warmup, batches: s.batches, seconds: s.seconds, minBatches: 3 };
+}
+
+export interface Measurement {
+  batchSize: number;
+  warmup: number;
+  warmupBatchSize: number;
+  /** Timed steps. */
+  batches: number;
+  seconds: number;
+  samplesPerSecond: number;
+  msPerStep: number;
+  msPerStepMedian: number;
+  /** Training loss of the last step: a finite number shows the steps really trained. */
+  loss: number;
+}
+
+const MNIST_TRAIN = 60000;
+/** Upper bound on timed steps in time-budget mode (a fast GPU could otherwise run for long). */
+const MAX_TIMED_STEPS = 100000;
+
+/** Thrown from the batch callback to end `trainNetwork` once enough steps were timed. */
+class Enough extends Error {}
+
+export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1): Promise<Measurement> {
+  const { warmupBatchSize } = plan;
+  if (warmupBatchSize !== undefined && warmupBatchSize !== batchSize && plan.warmup > 0) {
+    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed);
+    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed);
+    return { ...timed, warmup: plan.warmup, warmupBatchSize };
+  }
+  const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
+  // Full batches only, so every timed step has `batchSize` samples; further epochs reshuffle.
+  const perEpoch = Math.max(1, Math.min(steps, Math.floor(MNIST_TRAIN / batchSize)));
+  const data = loadMnist({ validation: 0, trainLimit: perEpoch * batchSize, rng: stream(seed, 'bench', 'data') }).train;
+  const net = initialiseNetwork(lenet5, stream(seed, 'bench', 'init'));
+
+  const stepNs: bigint[] = [];
+  let done = 0;
+  let loss = NaN;
+  const budgetNs = BigInt(Math.round(plan.seconds * 1e9));
+  // With no warm-up the first timed step also pays for binding the variables (negligible on cpu).
+  let last = process.hrtime.bigint();
+  let timedSince = last;
+  const onBatch = (p: { loss: number }): void => {
+    const now = process.hrtime.bigint();
+    if (++done > plan.warmup) stepNs.push(now - last);
+    else timedSince = now;
+    last = now;
+    loss = p.loss;
+    const timed = stepNs.length;
+    const enough = plan.batches !== undefined
+      ? timed >= plan.batches
+      : timed >= MAX_TIMED_STEPS || (timed >= plan.minBatches && now - timedSince >= budgetNs);
+    if (enough) throw new Enough();
+  };
+
+  try {
+    await trainNetwork(net, data, {
+      epochs: Math.ceil(steps / perEpoch), batchSize, learningRate: 0.01, optimizer: 'momentum', onBatch,
+    }, stream(seed, 'bench', 'order'));
+  } catch (e) {
+    if (!(e instanceof Enough)) throw e;
+  }
+
+  const totalNs = stepNs.reduce((a, b) => a + b, 0n);
+  const seconds = Number(totalNs) / 1e9;
+  const sorted = stepNs.map((ns) => Number(ns) / 1e6).sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return {
+    batchSize,
+    warmup: plan.warmup,
+    warmupBatchSize: batchSize,
+    batches: stepNs.length,
+    seconds,
+    samplesPerSecond: (stepNs.length * batchSize) / seconds,
+    msPerStep: (seconds * 1000) / stepNs.length,
+    msPerStepMedian: sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2,
+    loss,
+  };
+}

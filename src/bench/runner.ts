@@ -1,0 +1,114 @@
+/**
+ * One bench run: every configuration measured in a fresh `evolve bench --only NAME` child (kernel
+ * registrations are process-wide), one after the other so they never compete for cores, then the
+ * PyTorch peer where it exists.
+ */
+import * as path from 'node:path';
+import { BackendInfo } from '../engine/backend';
+import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend } from './configurations';
+import { BenchSettings, Measurement, measureTraining, planFor } from './measure';
+import { capture, lastLine, runTorchPeer } from './peer';
+
+export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
+
+export interface Row extends Partial<Measurement> {
+  name: ConfigurationName | 'pytorch';
+  status: RowStatus;
+  description: string;
+  /** Why there is no number (status other than ok). */
+  note?: string;
+  backend?: BackendInfo;
+  threads?: number | null;
+  /** pytorch only. */
+  version?: string;
+  /** samples/s over the cpu row's and the wasm-plain row's; null where either has no number. */
+  vsCpu?: number | null;
+  vsWasmPlain?: number | null;
+}
+
+/** What `--only NAME` prints: one configuration, measured in this process. */
+export type OnlyResult = { configuration: ConfigurationName } & (({ status: 'ok' } & Measurement & ActiveConfiguration) | { status: 'skipped'; note: string });
+
+export async function measureConfiguration(name: ConfigurationName, settings: BenchSettings): Promise<OnlyResult> {
+  const plan = planFor(name, settings);
+  if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
+  const active = await activateConfiguration(name);
+  return { configuration: name, status: 'ok', ...active, ...(await measureTraining(plan, settings.batchSize)) };
+}
+
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
+const bin = path.join(repoRoot, 'bin', 'evolve');
+
+/** The options that make a child run the same plan as this process would. */
+function childArgs(name: ConfigurationName, s: BenchSettings): string[] {
+  return ['bench', '--only', name, '--batch-size', String(s.batchSize), '--seconds', String(s.seconds),
+    '--warmup', String(s.warmup), '--cpu-batches', String(s.cpuBatches), ...(s.batches !== undefined ? ['--batches', String(s.batches)] : [])];
+}
+
+async function runChild(name: ConfigurationName, s: BenchSettings): Promise<Row> {
+  const description = configurationDescriptions[name];
+  const { code, stdout, stderr } = await capture(process.execPath, [bin, ...childArgs(name, s)]);
+  let result: OnlyResult | undefined;
+  try {
+    result = JSON.parse(lastLine(stdout)) as OnlyResult;
+  } catch {
+    // reported below
+  }
+  if (code !== 0 || !result) {
+    const why = lastLine(stderr).replace(/^evolve: /, '') || `exit code ${code}`;
+    return { name, status: 'failed', description, note: why };
+  }
+  if (result.status === 'skipped') return { name, status: 'skipped', description, note: result.note };
+  const { status, configuration, ...measured } = result;
+  void configuration;
+  return { name, status, description, ...measured };
+}
+
+export interface BenchLog {
+  info(line: string): void;
+}
+
+export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const name of configurationNames) {
+    const description = configurationDescriptions[name];
+    if (name === 'tensorflow' && !installedNodeBackend()) {
+      rows.push({ name, status: 'not installed', description, note: "run 'npm install @tensorflow/tfjs-node' or @tensorflow/tfjs-node-gpu" });
+    } else if (!planFor(name, s)) {
+      rows.push({ name, status: 'skipped', description, note: '--cpu-batches 0' });
+    } else {
+      log.info(`bench: ${name} (${description})...`);
+      rows.push(await runChild(name, s));
+    }
+    log.info(`bench: ${summary(rows[rows.length - 1])}`);
+  }
+
+  // The peer trains as many batches as the fixed setting, or its script's own default of 8192 samples at 64.
+  const batches = s.batches ?? Math.ceil(8192 / s.batchSize);
+  log.info('bench: pytorch (peer script, if PyTorch and the script are here)...');
+  const peer = await runTorchPeer(repoRoot, s.torchThreads, batches, s.batchSize);
+  const pytorch: Row = peer.status === 'ok'
+    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python})`, samplesPerSecond: peer.samplesPerSecond,
+        msPerStep: peer.msPerStep, batches: peer.batches, batchSize: peer.batchSize, threads: peer.threads, version: peer.version }
+    : { name: 'pytorch', status: peer.status, description: 'PyTorch CPU peer (shared/peers/torch_lenet5_bench.py)', note: peer.note };
+  rows.push(pytorch);
+  log.info(`bench: ${summary(pytorch)}`);
+  return withRatios(rows);
+}
+
+function withRatios(rows: Row[]): Row[] {
+  const rate = (name: string): number | undefined => rows.find((r) => r.name === name && r.status === 'ok')?.samplesPerSecond;
+  const cpu = rate('cpu');
+  const plain = rate('wasm-plain');
+  return rows.map((r) => r.samplesPerSecond === undefined ? r : {
+    ...r,
+    vsCpu: cpu ? r.samplesPerSecond / cpu : null,
+    vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
+  });
+}
+
+export function summary(r: Row): string {
+  return r.status === 'ok'
+    ? `${r.name}: ${r.samplesPerSecond!.toFixed(1)} samples/s, ${r.msPerStep!.toFixed(1)} ms/step over ${r.batches} steps of ${r.batchSize}`
+    : `${r.name}: ${r.status}${r.note ? ` (${r.note})` : ''}`;
+}
