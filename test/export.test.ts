@@ -18,7 +18,8 @@ import { loadMnist } from '../src/data/mnist';
 
 const root = tempDir('evolve-export-');
 const run = path.join(root, 'run');
-const IMAGES = 1000;
+// The whole MNIST test set.
+const IMAGES = 10000;
 
 before(() => {
   const t0 = Date.now();
