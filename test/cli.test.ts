@@ -179,3 +179,18 @@ test('the README documents every option with its default', () => {
     if (spec.defaultValue !== undefined) assert.ok(row.includes(`\`${String(spec.defaultValue)}\``), `${spec.flags} default`);
   }
 });
+
+test('lenet5 with 2 training workers: the same seed and worker count give the same records', () => {
+  const root = tempDir();
+  const args = ['--generations', '1', '--train-limit', '640', '--test-limit', '200', '--ancestor-epochs', '1', '--epochs', '1', '--workers', '2', '--json'];
+  const a = runCli([...args, '--out', path.join(root, 'a')]);
+  const b = runCli([...args, '--out', path.join(root, 'b')]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(a.stderr, /2 training threads/);
+  const ra = a.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l)));
+  const rb = b.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l)));
+  assert.equal(ra.length, 2);
+  assert.deepEqual(rb, ra);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'a', 'config.json'), 'utf8')).options.workers, 2);
+});

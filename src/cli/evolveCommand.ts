@@ -12,6 +12,8 @@ import { loadMnist } from '../data/mnist';
 import { stream } from '../random';
 import { runLineage } from '../evolution/lineage';
 import { RunFolder, checkRunDir, defaultRunDir } from '../run/runFolder';
+import { closeTrainingPool } from '../engine/parallel';
+import * as os from 'node:os';
 
 const defaultArch: Record<Options['dataset'], keyof typeof architectures> = { mnist: 'lenet5' };
 
@@ -45,7 +47,9 @@ export async function runEvolve(o: Options, argv: string[]): Promise<void> {
 
   const reporter = new Reporter();
   const backend = await selectBackend(o.backend);
-  reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''})`);
+  // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
+  const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
+  reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}), ${workers} training thread${workers === 1 ? '' : 's'}`);
 
   const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split') });
   const ancestor = o.ancestor ? await loadNetwork(o.ancestor, arch) : undefined;
@@ -60,7 +64,7 @@ export async function runEvolve(o: Options, argv: string[]): Promise<void> {
   const folder = new RunFolder(out);
   folder.create({
     command: ['evolve', ...argv],
-    options: { ...o, arch: archName, out },
+    options: { ...o, arch: archName, out, workers },
     resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count },
     backend,
     versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
@@ -72,7 +76,7 @@ export async function runEvolve(o: Options, argv: string[]): Promise<void> {
   const t0 = Date.now();
   const records = await runLineage(arch, data, {
     generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
-    batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, init: o.init, seed: o.seed, encoding,
+    batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, init: o.init, seed: o.seed, encoding, workers,
   }, {
     onTrainStart: (g, k) => reporter.trainStart(g, k),
     onBatch: (p) => reporter.batch(p),
@@ -81,7 +85,7 @@ export async function runEvolve(o: Options, argv: string[]): Promise<void> {
       if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
       reporter.generation(record);
     },
-  }, ancestor);
+  }, ancestor).finally(() => closeTrainingPool());
   const last = records[records.length - 1];
   reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
     `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (drop ${last.accuracyDrop.toFixed(2)} points); ${out}`);

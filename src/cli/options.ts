@@ -34,6 +34,7 @@ export interface Options {
   validation: number;
   seed: number;
   backend: (typeof backendChoices)[number];
+  workers?: number;
   out?: string;
   json: boolean;
 }
@@ -99,6 +100,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultValue: 5000, parse: integer(0, 50000) },
   { flags: '--seed <n>', description: 'seed for every random choice (sampling, shuffling, initialisation)', defaultValue: 1, parse: integer(0) },
   { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
+  { flags: '--workers <n>', description: 'training threads (wasm backend): each batch is split across n workers and their gradients summed; records depend on n', defaultText: 'the number of cores', parse: integer(1, 64) },
   { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];

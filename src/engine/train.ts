@@ -22,14 +22,15 @@ export interface TrainOptions {
   onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
 }
 
-interface Bound {
+/** A network's variables and masks on the current backend (shared with the parallel workers). */
+export interface Bound {
   kernels: tf.Variable[];
   biases: tf.Variable[];
   kernelMasks: tf.Tensor[];
   biasMasks: tf.Tensor[];
 }
 
-function bind(net: Network): Bound {
+export function bind(net: Network): Bound {
   const units = liveUnits(net.layers, net.params.map((p) => p.mask));
   return {
     // tidy disposes the initial-value tensors; the variables survive it.
@@ -40,7 +41,7 @@ function bind(net: Network): Bound {
   };
 }
 
-function unbind(b: Bound): void {
+export function unbind(b: Bound): void {
   tf.dispose([...b.kernels, ...b.biases, ...b.kernelMasks, ...b.biasMasks]);
 }
 
@@ -89,7 +90,7 @@ function labelBatch(split: Split, indices: ArrayLike<number>, start: number, end
   return out;
 }
 
-function makeOptimizer(o: TrainOptions): tf.Optimizer {
+export function makeOptimizer(o: Pick<TrainOptions, 'optimizer' | 'learningRate'>): tf.Optimizer {
   switch (o.optimizer) {
     case 'sgd': return tf.train.sgd(o.learningRate);
     case 'momentum': return tf.train.momentum(o.learningRate, 0.9);
@@ -101,7 +102,7 @@ function makeOptimizer(o: TrainOptions): tf.Optimizer {
  * tfjs 4.22's MomentumOptimizer.dispose() skips its parent's learning-rate scalar (one tensor
  * leaked per offspring), so dispose that too.
  */
-function disposeOptimizer(optimizer: tf.Optimizer): void {
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
   optimizer.dispose();
   const c = (optimizer as unknown as { c?: tf.Tensor }).c;
   if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
