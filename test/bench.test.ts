@@ -1,5 +1,6 @@
 // `evolve bench` end to end with tiny settings: every row is there and the measured ones are real
-// numbers. No speed is asserted: speed targets never live in tests.
+// numbers, and the sparsity part's offspring get more efficient with their target. No speed is
+// asserted: speed targets never live in tests.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers';
@@ -22,7 +23,7 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.ok(out.machine.cores >= 1);
   assert.equal(out.machine.node, process.version);
   assert.match(out.machine.tfjs, /^\d+\.\d+\.\d+/);
-  assert.deepEqual(out.settings, { batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2 });
+  assert.deepEqual(out.settings, { batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2, sparsityLevels: [1, 10, 100] });
 
   const rows = out.configurations;
   assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'tensorflow', 'pytorch']);
@@ -50,9 +51,74 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.ok(['ok', 'not found', 'failed'].includes(rows.pytorch.status), JSON.stringify(rows.pytorch));
   if (rows.pytorch.status === 'ok') assert.ok(positive(rows.pytorch.samplesPerSecond));
 
-  // People's text (the table) went to stderr.
+  // The sparsity part ran by default, in its own child, with the same tiny settings.
+  checkSparsityRows(out.sparsity, [1, 10, 100], 2, 8);
+
+  // People's text (the tables) went to stderr.
   assert.match(r.stderr, /configuration\s+samples\/s\s+ms\/step/);
   assert.match(r.stderr, /tensorflow\s/);
+  assert.match(r.stderr, /target\s+synapses\s+arch eff\s+filters\s+filter eff\s+form\s+ms\/step\s+samples\/s\s+epoch s\s+vs ancestor/);
+  assert.match(r.stderr, /^\s+100x\s.*masked/m);
+  assert.match(r.stderr, /^\s+compacted\s/m);
+  assert.match(r.stderr, /target: at 100x .* a compacted epoch takes \d+\.\d\d of the dense ancestor's/);
+});
+
+/** Rows of the sparsity part: one per target, efficiencies rising with it, both forms timed. No speed is asserted. */
+function checkSparsityRows(rows: any[], targets: number[], batches: number, batchSize: number): void {
+  assert.ok(Array.isArray(rows), JSON.stringify(rows));
+  assert.deepEqual(rows.map((row) => row.target), targets);
+  for (const row of rows) {
+    assert.equal(row.status, 'ok', JSON.stringify(row));
+    assert.equal(row.backend.name, 'wasm');
+    assert.ok(positive(row.synapses) && positive(row.filters) && positive(row.macs), JSON.stringify(row));
+    assert.equal(row.synapseFactor, 1 / row.target);
+    assert.equal(row.clusterFactor, 1 / Math.sqrt(row.target));
+    assert.equal(row.units.length, 4, 'units per weighted layer of LeNet-5');
+    assert.equal(row.units[3], 10, 'output units never die');
+    for (const form of [row.masked, row.compacted]) {
+      assert.equal(form.batches, batches);
+      assert.equal(form.batchSize, batchSize);
+      assert.ok(positive(form.msPerStep) && positive(form.samplesPerSecond), JSON.stringify(form));
+      assert.ok(Math.abs(form.epochSeconds - 55000 / form.samplesPerSecond) < 1e-9 * form.epochSeconds);
+      assert.ok(positive(form.vsAncestor), JSON.stringify(form));
+      assert.ok(Number.isFinite(form.loss), 'the timed steps trained');
+    }
+  }
+  // The first row is the dense ancestor itself, the reference for every ratio.
+  const [ancestor] = rows;
+  assert.equal(ancestor.target, 1);
+  assert.equal(ancestor.architecturalEfficiency, 1);
+  assert.equal(ancestor.filterEfficiency, 1);
+  assert.deepEqual(ancestor.units, [20, 50, 500, 10]);
+  assert.equal(ancestor.masked.vsAncestor, 1);
+  for (let i = 1; i < rows.length; i++) {
+    const [before, now] = [rows[i - 1], rows[i]];
+    assert.ok(now.architecturalEfficiency > before.architecturalEfficiency, `synapse efficiency rises: ${before.target}x -> ${now.target}x`);
+    assert.ok(now.filterEfficiency > before.filterEfficiency, `filter efficiency rises: ${before.target}x -> ${now.target}x`);
+    assert.ok(now.synapses < before.synapses && now.macs < before.macs);
+    // About X: within a factor of 2 of the target, and the filters about sqrt(X).
+    assert.ok(now.architecturalEfficiency > now.target / 2 && now.architecturalEfficiency < now.target * 2, JSON.stringify(now));
+    assert.ok(now.filterEfficiency > Math.sqrt(now.target) / 2 && now.filterEfficiency < Math.sqrt(now.target) * 2, JSON.stringify(now));
+  }
+}
+
+test('bench --only sparsity: the chosen levels, with the dense ancestor first, in one JSON line', () => {
+  const r = runCli(['bench', '--only', 'sparsity', '--sparsity-levels', '100,10', '--batches', '2', '--batch-size', '4', '--warmup', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, r.stdout);
+  const out = JSON.parse(lines[0]);
+  assert.equal(out.part, 'sparsity');
+  checkSparsityRows(out.rows, [1, 10, 100], 2, 4);
+});
+
+test('bench --no-sparsity: no sparsity child, an empty sparsity array', () => {
+  const r = runCli(['bench', '--json', '--no-sparsity', '--batches', '1', '--batch-size', '4', '--warmup', '0', '--cpu-batches', '0']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.sparsity, []);
+  assert.deepEqual(out.settings.sparsityLevels, []);
+  assert.doesNotMatch(r.stderr, /sparsity|vs ancestor/);
 });
 
 test('bench --only: one configuration in this process, one JSON line', () => {
@@ -70,6 +136,10 @@ const badUsage: [string[], RegExp][] = [
   [['bench', '--seconds', '-1'], /--seconds/],
   [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, tensorflow/],
   [['bench', '--bogus'], /unknown option '--bogus'/],
+  [['bench', '--sparsity-levels', '0'], /--sparsity-levels.*'0'.*comma-separated efficiencies from 1 to 10000/],
+  [['bench', '--sparsity-levels', '1,,10'], /--sparsity-levels.*comma-separated/],
+  [['bench', '--sparsity-levels', 'ten'], /--sparsity-levels.*'ten'/],
+  [['bench', '--only', 'sparse'], /--only.*sparse.*tensorflow, sparsity/],
 ];
 
 for (const [args, message] of badUsage) {

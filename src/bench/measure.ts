@@ -4,7 +4,8 @@
  */
 import { trainNetwork } from '../engine/train';
 import { loadMnist } from '../data/mnist';
-import { initialiseNetwork } from '../models/network';
+import { Network, initialiseNetwork } from '../models/network';
+import { Split } from '../data/dataset';
 import { lenet5 } from '../models/architecture';
 import { stream } from '../random';
 import { ConfigurationName } from './configurations';
@@ -21,6 +22,8 @@ export interface BenchSettings {
   cpuBatches: number;
   /** Threads the PyTorch peer is given. */
   torchThreads: number;
+  /** Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1 first; empty skips it. */
+  sparsityLevels: number[];
 }
 
 export interface StepPlan {
@@ -32,6 +35,8 @@ export interface StepPlan {
   minBatches: number;
   /** Warm up in a separate run at this smaller batch size (same code paths, a fraction of the time). */
   warmupBatchSize?: number;
+  /** In time-budget mode, stop after this many timed steps even if `seconds` have not passed. */
+  maxBatches?: number;
 }
 
 /** What one configuration runs, or null when the settings skip it. */
@@ -76,11 +81,25 @@ export async function measureTraining(plan: StepPlan, batchSize: number, seed = 
     const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed);
     return { ...timed, warmup: plan.warmup, warmupBatchSize };
   }
+  const data = benchData(plan, batchSize, seed);
+  return timeTraining(initialiseNetwork(lenet5, stream(seed, 'bench', 'init')), data, plan, batchSize, seed);
+}
+
+/** The MNIST training samples a plan's steps draw from: full batches only, at most one epoch's worth. */
+export function benchData(plan: StepPlan, batchSize: number, seed = 1): Split {
   const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
-  // Full batches only, so every timed step has `batchSize` samples; further epochs reshuffle.
   const perEpoch = Math.max(1, Math.min(steps, Math.floor(MNIST_TRAIN / batchSize)));
-  const data = loadMnist({ validation: 0, trainLimit: perEpoch * batchSize, rng: stream(seed, 'bench', 'data') }).train;
-  const net = initialiseNetwork(lenet5, stream(seed, 'bench', 'init'));
+  return loadMnist({ validation: 0, trainLimit: perEpoch * batchSize, rng: stream(seed, 'bench', 'data') }).train;
+}
+
+/**
+ * Times `plan`'s steps of the real `trainNetwork` on `net` (trained in place) over `data` (from
+ * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
+ * depend on the seed alone, so two networks timed with the same seed see the same batches.
+ */
+export async function timeTraining(net: Network, data: Split, plan: StepPlan, batchSize: number, seed = 1): Promise<Measurement> {
+  const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
+  const perEpoch = Math.max(1, Math.floor(data.count / batchSize));
 
   const stepNs: bigint[] = [];
   let done = 0;
@@ -98,7 +117,7 @@ export async function measureTraining(plan: StepPlan, batchSize: number, seed = 
     const timed = stepNs.length;
     const enough = plan.batches !== undefined
       ? timed >= plan.batches
-      : timed >= MAX_TIMED_STEPS || (timed >= plan.minBatches && now - timedSince >= budgetNs);
+      : timed >= (plan.maxBatches ?? MAX_TIMED_STEPS) || (timed >= plan.minBatches && now - timedSince >= budgetNs);
     if (enough) throw new Enough();
   };
 

@@ -1,7 +1,12 @@
-/** What a bench run reports: the machine, and a side-by-side table with the ratios. */
+/** What a bench run reports: the machine, a side-by-side table with the ratios, and the sparsity table. */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { Row } from './runner';
+import { EPOCH_SAMPLES, SparsityRow, TimedForm, trackedTarget } from './sparsity';
+import { lenet5, weightedLayers } from '../models/architecture';
+
+/** LeNet-5's units per weighted layer: the shape every masked form trains at. */
+const lenet5Units = weightedLayers(lenet5).map((l) => l.outUnits);
 
 export interface MachineInfo {
   cpu: string;
@@ -56,4 +61,46 @@ export function formatTable(machine: MachineInfo, rows: Row[]): string {
   const title = `LeNet-5 training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
     `node ${machine.node}, tfjs ${machine.tfjs}, load average ${machine.loadAverage}`;
   return [title, line(header), ...body.map(line)].join('\n');
+}
+
+const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fold = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'inf');
+
+/**
+ * The sparsity part: per target, the offspring's efficiencies, then one line per form (masked
+ * full-size, compacted) with its step time, epoch estimate and share of the dense ancestor's epoch.
+ */
+export function formatSparsityTable(rows: SparsityRow[], batchSize: number): string {
+  const header = ['target', 'synapses', 'arch eff', 'filters', 'filter eff', 'form', 'ms/step', 'samples/s', 'epoch s', 'vs ancestor', 'units per layer'];
+  const numeric = new Set([0, 1, 2, 3, 4, 6, 7, 8, 9]);
+  const lines: (string[] | string)[] = [];
+  for (const r of rows) {
+    if (r.status !== 'ok') {
+      lines.push(`${`${r.target}x`.padStart(header[0].length)}  ${r.status}: ${r.note}`);
+      continue;
+    }
+    const form = (name: string, f: TimedForm, units: string): string[] =>
+      [name, f.msPerStep.toFixed(1), f.samplesPerSecond.toFixed(1), f.epochSeconds.toFixed(1), f.vsAncestor == null ? '-' : f.vsAncestor.toFixed(2), units];
+    lines.push([`${r.target}x`, thousands(r.synapses), fold(r.architecturalEfficiency), String(r.filters), fold(r.filterEfficiency),
+      ...form('masked', r.masked, lenet5Units.join('-'))]);
+    lines.push(['', '', '', '', '', ...form('compacted', r.compacted, r.units.join('-'))]);
+  }
+  const cells = lines.filter((l): l is string[] => Array.isArray(l));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[] | string): string => typeof c === 'string' ? c
+    : c.map((x, i) => (numeric.has(i) ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const ok = rows.find((r) => r.status === 'ok');
+  const simd = ok?.status === 'ok' && ok.backend.simd !== undefined ? (ok.backend.simd ? ', simd' : ', no simd') : '';
+  const title = `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
+    `dense-masked vs compacted, wasm-tuned${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
+  return [title, line(header), ...lines.map(line), ...trackedTargetLine(rows)].join('\n');
+}
+
+/** Whether the tracked target (compacted epoch at 100x <= 1/3 of the ancestor's) holds, where it was measured. */
+function trackedTargetLine(rows: SparsityRow[]): string[] {
+  const r = rows.find((x) => x.target === trackedTarget.level);
+  if (!r || r.status !== 'ok' || r.compacted.vsAncestor == null) return [];
+  const share = r.compacted.vsAncestor;
+  return [`target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ${share.toFixed(2)} of the dense ancestor's ` +
+    `(goal: at most ${trackedTarget.share.toFixed(2)}): ${share <= trackedTarget.share ? 'met' : 'not met'}`];
 }

@@ -1,13 +1,14 @@
 /**
  * One bench run: every configuration measured in a fresh `evolve bench --only NAME` child (kernel
  * registrations are process-wide), one after the other so they never compete for cores, then the
- * PyTorch peer where it exists.
+ * PyTorch peer where it exists; then the sparsity part (./sparsity) in a child of its own.
  */
 import * as path from 'node:path';
 import { BackendInfo } from '../engine/backend';
 import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend } from './configurations';
 import { BenchSettings, Measurement, measureTraining, planFor } from './measure';
 import { capture, lastLine, runTorchPeer } from './peer';
+import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
 
@@ -29,6 +30,9 @@ export interface Row extends Partial<Measurement> {
 /** What `--only NAME` prints: one configuration, measured in this process. */
 export type OnlyResult = { configuration: ConfigurationName } & (({ status: 'ok' } & Measurement & ActiveConfiguration) | { status: 'skipped'; note: string });
 
+/** What `--only` names: a configuration, or the sparsity part. */
+export type OnlyName = ConfigurationName | 'sparsity';
+
 export async function measureConfiguration(name: ConfigurationName, settings: BenchSettings): Promise<OnlyResult> {
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
@@ -40,24 +44,30 @@ const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const bin = path.join(repoRoot, 'bin', 'evolve');
 
 /** The options that make a child run the same plan as this process would. */
-function childArgs(name: ConfigurationName, s: BenchSettings): string[] {
+function childArgs(name: OnlyName, s: BenchSettings): string[] {
   return ['bench', '--only', name, '--batch-size', String(s.batchSize), '--seconds', String(s.seconds),
-    '--warmup', String(s.warmup), '--cpu-batches', String(s.cpuBatches), ...(s.batches !== undefined ? ['--batches', String(s.batches)] : [])];
+    '--warmup', String(s.warmup), '--cpu-batches', String(s.cpuBatches), ...(s.batches !== undefined ? ['--batches', String(s.batches)] : []),
+    ...(name === 'sparsity' ? ['--sparsity-levels', s.sparsityLevels.join(',')] : [])];
+}
+
+/** Runs `evolve bench --only NAME` and parses its one JSON line, or says why there is none. */
+async function runOnly<T>(name: OnlyName, s: BenchSettings): Promise<{ result: T } | { note: string }> {
+  const { code, stdout, stderr } = await capture(process.execPath, [bin, ...childArgs(name, s)]);
+  let result: T | undefined;
+  try {
+    result = JSON.parse(lastLine(stdout)) as T;
+  } catch {
+    // reported below
+  }
+  if (code !== 0 || !result) return { note: lastLine(stderr).replace(/^evolve: /, '') || `exit code ${code}` };
+  return { result };
 }
 
 async function runChild(name: ConfigurationName, s: BenchSettings): Promise<Row> {
   const description = configurationDescriptions[name];
-  const { code, stdout, stderr } = await capture(process.execPath, [bin, ...childArgs(name, s)]);
-  let result: OnlyResult | undefined;
-  try {
-    result = JSON.parse(lastLine(stdout)) as OnlyResult;
-  } catch {
-    // reported below
-  }
-  if (code !== 0 || !result) {
-    const why = lastLine(stderr).replace(/^evolve: /, '') || `exit code ${code}`;
-    return { name, status: 'failed', description, note: why };
-  }
+  const child = await runOnly<OnlyResult>(name, s);
+  if ('note' in child) return { name, status: 'failed', description, note: child.note };
+  const { result } = child;
   if (result.status === 'skipped') return { name, status: 'skipped', description, note: result.note };
   const { status, configuration, ...measured } = result;
   void configuration;
@@ -66,6 +76,25 @@ async function runChild(name: ConfigurationName, s: BenchSettings): Promise<Row>
 
 export interface BenchLog {
   info(line: string): void;
+}
+
+/** The sparsity part (./sparsity) in its own fresh child; an empty list when the settings skip it. */
+export async function runSparsity(s: BenchSettings, log: BenchLog): Promise<SparsityRow[]> {
+  if (s.sparsityLevels.length === 0) return [];
+  log.info(`bench: sparsity (${s.sparsityLevels.map((x) => `${x}x`).join(', ')}: dense-masked vs compacted offspring on wasm-tuned)...`);
+  const child = await runOnly<SparsityResult>('sparsity', s);
+  const rows = 'note' in child
+    ? s.sparsityLevels.map((target): SparsityRow => ({ target, status: 'failed', note: child.note }))
+    : child.result.rows;
+  for (const r of rows) log.info(`bench: ${sparsitySummary(r)}`);
+  return rows;
+}
+
+export function sparsitySummary(r: SparsityRow): string {
+  if (r.status !== 'ok') return `sparsity ${r.target}x: ${r.status} (${r.note})`;
+  const form = (f: TimedForm): string => `${f.msPerStep.toFixed(1)} ms/step, epoch ~${f.epochSeconds.toFixed(1)} s`;
+  return `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ${r.filterEfficiency.toFixed(2)}x filters; ` +
+    `masked ${form(r.masked)}; compacted ${form(r.compacted)}`;
 }
 
 export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> {
