@@ -2,17 +2,19 @@
  * The engine configurations `evolve bench` compares. Kernel registrations are global to a process,
  * so each one is measured in a fresh child process (see ./runner).
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendInfo, selectBackend } from '../engine/backend';
 
-export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'tensorflow'] as const;
+export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'tensorflow'] as const;
 export type ConfigurationName = (typeof configurationNames)[number];
 
 export const configurationDescriptions: Record<ConfigurationName, string> = {
   cpu: "tfjs's plain-JavaScript backend",
   'wasm-plain': 'WASM backend, only the missing Conv2DBackpropFilter added',
-  'wasm-tuned': "WASM backend with all of evolve's kernels, as --backend wasm runs",
+  'wasm-tuned': "WASM backend with all of evolve's kernels, one thread (--workers 1)",
+  'wasm-parallel': 'wasm-tuned with each batch split across one worker per core, as evolve trains LeNet-5 by default',
   tensorflow: 'tfjs-node(-gpu): libtensorflow',
 };
 
@@ -46,6 +48,8 @@ export async function activateConfiguration(name: ConfigurationName): Promise<Ac
       const backend = await selectBackend('wasm', { kernels: name === 'wasm-plain' ? 'minimal' : 'tuned' });
       return { backend, threads: wasmThreads() };
     }
+    case 'wasm-parallel':
+      return { backend: await selectBackend('wasm'), threads: os.availableParallelism() };
     case 'tensorflow':
       // libtensorflow sizes its own thread pools; not observable from tfjs.
       return { backend: await selectBackend('tensorflow'), threads: null };

@@ -2,7 +2,7 @@
  * Throughput of LeNet-5 training as `evolve` users get it: the real `trainNetwork` (forward,
  * backward, masked SGD-momentum update, mask re-applied) on real MNIST images, timed per step.
  */
-import { trainNetwork } from '../engine/train';
+import { trainNetworkParallel } from '../engine/parallel';
 import { loadMnist } from '../data/mnist';
 import { Network, initialiseNetwork } from '../models/network';
 import { Split } from '../data/dataset';
@@ -74,15 +74,15 @@ const MAX_TIMED_STEPS = 100000;
 /** Thrown from the batch callback to end `trainNetwork` once enough steps were timed. */
 class Enough extends Error {}
 
-export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1): Promise<Measurement> {
+export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1, workers = 1): Promise<Measurement> {
   const { warmupBatchSize } = plan;
   if (warmupBatchSize !== undefined && warmupBatchSize !== batchSize && plan.warmup > 0) {
-    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed);
-    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed);
+    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed, workers);
+    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed, workers);
     return { ...timed, warmup: plan.warmup, warmupBatchSize };
   }
   const data = benchData(plan, batchSize, seed);
-  return timeTraining(initialiseNetwork(lenet5, stream(seed, 'bench', 'init')), data, plan, batchSize, seed);
+  return timeTraining(initialiseNetwork(lenet5, stream(seed, 'bench', 'init')), data, plan, batchSize, seed, workers);
 }
 
 /** The MNIST training samples a plan's steps draw from: full batches only, at most one epoch's worth. */
@@ -93,11 +93,11 @@ export function benchData(plan: StepPlan, batchSize: number, seed = 1): Split {
 }
 
 /**
- * Times `plan`'s steps of the real `trainNetwork` on `net` (trained in place) over `data` (from
+ * Times `plan`'s steps of the real `trainNetwork` (across `workers` threads) on `net` (trained in place) over `data` (from
  * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
  * depend on the seed alone, so two networks timed with the same seed see the same batches.
  */
-export async function timeTraining(net: Network, data: Split, plan: StepPlan, batchSize: number, seed = 1): Promise<Measurement> {
+export async function timeTraining(net: Network, data: Split, plan: StepPlan, batchSize: number, seed = 1, workers = 1): Promise<Measurement> {
   const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
   const perEpoch = Math.max(1, Math.floor(data.count / batchSize));
 
@@ -122,9 +122,9 @@ export async function timeTraining(net: Network, data: Split, plan: StepPlan, ba
   };
 
   try {
-    await trainNetwork(net, data, {
+    await trainNetworkParallel(net, data, {
       epochs: Math.ceil(steps / perEpoch), batchSize, learningRate: 0.01, optimizer: 'momentum', onBatch,
-    }, stream(seed, 'bench', 'order'));
+    }, stream(seed, 'bench', 'order'), workers);
   } catch (e) {
     if (!(e instanceof Enough)) throw e;
   }

@@ -8,6 +8,7 @@ import { BackendInfo } from '../engine/backend';
 import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend } from './configurations';
 import { BenchSettings, Measurement, measureTraining, planFor } from './measure';
 import { capture, lastLine, runTorchPeer } from './peer';
+import { closeTrainingPool } from '../engine/parallel';
 import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
@@ -37,7 +38,10 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
-  return { configuration: name, status: 'ok', ...active, ...(await measureTraining(plan, settings.batchSize)) };
+  const workers = name === 'wasm-parallel' ? active.threads ?? 1 : 1;
+  const measured = await measureTraining(plan, settings.batchSize, 1, workers);
+  await closeTrainingPool();
+  return { configuration: name, status: 'ok', ...active, ...measured };
 }
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
