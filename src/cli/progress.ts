@@ -55,9 +55,13 @@ export class Reporter {
     const c = this.color;
     const drop = r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
     const exceeded = r.budgetExceeded ? c.yellow(' budget exceeded') : '';
+    // A net without convs has no conv clusters to report; its hidden neurons say more.
+    const units = r.filters > 0 || r.kernels > 0
+      ? `clusters ${r.clusters} (${r.clusterEfficiency.toFixed(2)}x)`
+      : `neurons ${r.denseNeurons}`;
     this.info(
       `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
-      `(${c.green(r.architecturalEfficiency.toFixed(2) + 'x')})  clusters ${r.clusters} (${r.clusterEfficiency.toFixed(2)}x)  ` +
+      `(${c.green(r.architecturalEfficiency.toFixed(2) + 'x')})  ${units}  ` +
       `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
     );
   }
