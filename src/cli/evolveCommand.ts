@@ -88,5 +88,5 @@ export async function runEvolve(o: Options, argv: string[]): Promise<void> {
   }, ancestor).finally(() => closeTrainingPool());
   const last = records[records.length - 1];
   reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
-    `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (drop ${last.accuracyDrop.toFixed(2)} points); ${out}`);
+    `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
 }
