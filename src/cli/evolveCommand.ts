@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Options, resolveFactors } from './options';
+import { Options, givenOptions, resolveFactors } from './options';
 import { UsageError, RunError } from './errors';
 import { Reporter, formatSeconds } from './progress';
 import { selectBackend } from '../engine/backend';
@@ -10,8 +10,11 @@ import { loadNetwork } from '../engine/modelio';
 import { architectures } from '../models/architecture';
 import { loadMnist } from '../data/mnist';
 import { stream } from '../random';
-import { runLineage } from '../evolution/lineage';
-import { RunFolder, checkRunDir, defaultRunDir } from '../run/runFolder';
+import { ResumePoint, runLineage } from '../evolution/lineage';
+import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
+import { RunLock } from '../run/lock';
+import { FinishedGenerations, SavedConfig, readConfig, readFinished } from '../run/resume';
+import { Network } from '../models/network';
 import { closeTrainingPool } from '../engine/parallel';
 import * as os from 'node:os';
 
@@ -37,56 +40,177 @@ function validate(o: Options): void {
   }
 }
 
-export async function runEvolve(o: Options, argv: string[]): Promise<void> {
-  validate(o);
+/** Thrown from the training callbacks once SIGINT or SIGTERM has asked the run to stop. */
+class Interrupted extends Error {}
+
+/** Options that do not change the records: they may differ between a run and its resume. */
+const outputOnly = new Set(['json', 'resume']);
+
+function same(key: string, given: unknown, saved: unknown, run: string): boolean {
+  if (key === 'out') return path.resolve(String(given)) === path.resolve(run);
+  if (key === 'ancestor' && typeof given === 'string' && typeof saved === 'string') return path.resolve(given) === path.resolve(saved);
+  return JSON.stringify(given) === JSON.stringify(saved);
+}
+
+function flagOf(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `--resume RUN`: the run's saved options, refusing command-line options that differ from them. */
+function resumeOptions(run: string, given: Partial<Options>, json: boolean): { o: Options; config: SavedConfig } {
+  const config = readConfig(run);
+  const saved = config.options;
+  const differing = Object.entries(given)
+    .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
+    .map(([key, value]) => `${flagOf(key)} ${String(value)} (the run has ${saved[key] === undefined ? 'none' : String(saved[key])})`);
+  if (differing.length > 0) {
+    throw new UsageError(`--resume ${run}: ${differing.join(', ')} differ${differing.length === 1 ? 's' : ''} from the run's options; a resumed run keeps every option in its config.json`);
+  }
+  return { o: { ...(saved as unknown as Options), out: run, resume: run, json }, config };
+}
+
+export async function runEvolve(given: Options, argv: string[]): Promise<void> {
+  const resuming = given.resume !== undefined;
+  let o = given;
+  let config: SavedConfig | undefined;
+  if (resuming) {
+    ({ o, config } = resumeOptions(given.resume!, givenOptions(argv), given.json));
+  } else {
+    validate(o);
+  }
   const archName = o.arch ?? defaultArch[o.dataset];
   const arch = architectures[archName];
   const factors = resolveFactors(o);
   const out = o.out ?? defaultRunDir(o.dataset, archName);
-  checkRunDir(out);
+  if (!resuming) checkRunDir(out);
 
   const reporter = new Reporter();
-  const backend = await selectBackend(o.backend);
-  // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
-  const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
-  reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}), ${workers} training thread${workers === 1 ? '' : 's'}`);
-
-  const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split') });
-  const ancestor = o.ancestor ? await loadNetwork(o.ancestor, arch) : undefined;
-  if (ancestor && data.inputShape.join('x') !== arch.inputShape.join('x')) {
-    throw new RunError(`${o.ancestor}: input shape ${arch.inputShape.join('x')} does not match ${o.dataset} ${data.inputShape.join('x')}`);
-  }
-
-  const encoding = {
-    synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
-    normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
+  // SIGINT/SIGTERM: the first stops the run after the current batch, the second at once.
+  let interrupted = false;
+  let lock: RunLock | undefined;
+  const onSignal = (): void => {
+    if (interrupted) {
+      lock?.release();
+      process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${out}\n`);
+      process.exit(130);
+    }
+    interrupted = true;
   };
-  const folder = new RunFolder(out);
-  folder.create({
-    command: ['evolve', ...argv],
-    options: { ...o, arch: archName, out, workers },
-    resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count },
-    backend,
-    versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
-    started: new Date().toISOString(),
-  });
-  reporter.info(`evolve: ${o.dataset} ${archName}, ${o.generations} generations, F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
-    `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; run folder ${out}`);
+  const stopIfInterrupted = (): void => {
+    if (interrupted) throw new Interrupted('interrupted');
+  };
+  let lastGeneration = -1;
+  let finishedRun = false;
 
-  const t0 = Date.now();
-  const records = await runLineage(arch, data, {
-    generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
-    batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, init: o.init, seed: o.seed, encoding, workers,
-  }, {
-    onTrainStart: (g, k) => reporter.trainStart(g, k),
-    onBatch: (p) => reporter.batch(p),
-    onGeneration: async (record, net) => {
-      await folder.addGeneration(record, net);
-      if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
-      reporter.generation(record);
-    },
-  }, ancestor).finally(() => closeTrainingPool());
-  const last = records[records.length - 1];
-  reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
-    `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
+  try {
+    let finished: FinishedGenerations = { records: [] };
+    if (resuming) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      lock = RunLock.acquire(out, (m) => reporter.warn(m));
+      finished = readFinished(out);
+      if (finished.repaired) {
+        reporter.warn(`evolve: ${path.join(out, 'generations.ndjson')}: cut off a torn last line (${finished.repaired}), left by an interrupted write`);
+      }
+      lastGeneration = finished.records.length - 1;
+      if (lastGeneration >= o.generations) {
+        reporter.info(`evolve: ${out}: already finished (generations 0..${lastGeneration} of ${o.generations}); nothing to do`);
+        finishedRun = true;
+        return;
+      }
+    }
+
+    const backend = await selectBackend(o.backend);
+    if (config?.backend?.name !== undefined && config.backend.name !== backend.name) {
+      reporter.warn(`evolve: the run used backend ${config.backend.name}, this process has ${backend.name}: records after the resume may differ from an uninterrupted run's`);
+    }
+    // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
+    const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
+    reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}), ${workers} training thread${workers === 1 ? '' : 's'}`);
+
+    const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split') });
+    let ancestor: Network | undefined;
+    let resumePoint: ResumePoint | undefined;
+    if (resuming && lastGeneration >= 0) {
+      const gen0 = await loadNetwork(path.join(generationDir(out, 0), 'model.json'), arch);
+      resumePoint = {
+        ancestor: gen0,
+        ancestorTestAccuracy: finished.records[0].testAccuracy,
+        generation: lastGeneration,
+        parent: lastGeneration === 0 ? gen0 : await loadNetwork(path.join(generationDir(out, lastGeneration), 'model.json'), arch),
+      };
+      // A run that loaded its ancestor rewinds to it; gen-00 holds it exactly.
+      if (o.ancestor) ancestor = gen0;
+    } else if (o.ancestor) {
+      ancestor = await loadNetwork(o.ancestor, arch);
+    }
+    if (ancestor && data.inputShape.join('x') !== arch.inputShape.join('x')) {
+      throw new RunError(`${o.ancestor}: input shape ${arch.inputShape.join('x')} does not match ${o.dataset} ${data.inputShape.join('x')}`);
+    }
+
+    const encoding = {
+      synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
+      normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
+    };
+    const folder = new RunFolder(out);
+    if (!resuming) {
+      folder.makeDir();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      lock = RunLock.acquire(out, (m) => reporter.warn(m));
+      folder.writeConfig({
+        command: ['evolve', ...argv],
+        options: { ...o, arch: archName, out, workers },
+        resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count },
+        backend,
+        versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
+        started: new Date().toISOString(),
+      });
+    }
+    reporter.info(`evolve: ${o.dataset} ${archName}, ${o.generations} generations, F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
+      `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; run folder ${out}` +
+      (resumePoint ? `; resuming after generation ${resumePoint.generation}` : resuming ? '; resuming from the start (no finished generation)' : ''));
+
+    const t0 = Date.now();
+    const records = await runLineage(arch, data, {
+      generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
+      batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, init: o.init, seed: o.seed, encoding, workers,
+    }, {
+      onTrainStart: (g, k) => {
+        stopIfInterrupted();
+        reporter.trainStart(g, k);
+      },
+      onBatch: (p) => {
+        stopIfInterrupted();
+        reporter.batch(p);
+      },
+      onTrainEnd: stopIfInterrupted,
+      onGeneration: async (record, net) => {
+        await folder.addGeneration(record, net);
+        lastGeneration = record.generation;
+        if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
+        reporter.generation(record);
+        if (record.generation < o.generations) {
+          await new Promise((resolve) => setImmediate(resolve));
+          stopIfInterrupted();
+        }
+      },
+    }, ancestor, resumePoint).finally(() => closeTrainingPool());
+    finishedRun = true;
+    const last = records[records.length - 1];
+    reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
+      `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
+  } catch (e) {
+    if (!(e instanceof Interrupted)) throw e;
+  } finally {
+    lock?.release();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  if (!finishedRun) {
+    // Only an Interrupted gets here; every generation on disk is complete.
+    const held = lastGeneration >= 0 ? `generations 0..${lastGeneration}` : 'no finished generation yet';
+    reporter.info(`evolve: interrupted; the run folder holds ${held}; resume with: evolve --resume ${out}`);
+    process.exit(130);
+  }
 }

@@ -2,7 +2,7 @@
  * Every option of the main command, described once: commander's flags, --help, validation and
  * the saved config.json all come from this table, so they cannot drift apart.
  */
-import { InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 
@@ -36,6 +36,7 @@ export interface Options {
   backend: (typeof backendChoices)[number];
   workers?: number;
   out?: string;
+  resume?: string;
   json: boolean;
 }
 
@@ -102,6 +103,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
   { flags: '--workers <n>', description: 'training threads (wasm backend): each batch is split across n workers and their gradients summed; records depend on n', defaultText: 'the number of cores', parse: integer(1, 64) },
   { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
+  { flags: '--resume <run>', description: 'continue an interrupted run in its folder, with the options in its config.json, after its last finished generation' },
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];
 
@@ -120,4 +122,21 @@ export function resolveFactors(o: Options): Factors {
     ? Math.pow(o.targetClusterEfficiency, -1 / G)
     : (o.clusterFactor ?? Math.sqrt(synapseFactor));
   return { synapseFactor, clusterFactor };
+}
+
+/**
+ * The options given on the command line `argv` (main command), without defaults: what the user
+ * typed, as parsed values. argv has already been parsed once, so it is valid here.
+ */
+export function givenOptions(argv: string[]): Partial<Options> {
+  const program = new Command('evolve').exitOverride().allowUnknownOption().allowExcessArguments()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  for (const spec of optionSpecs) {
+    const opt = new Option(spec.flags, spec.description);
+    if (spec.parse) opt.argParser(spec.parse as (v: string) => unknown);
+    program.addOption(opt);
+  }
+  program.parse(argv, { from: 'user' });
+  const opts = program.opts() as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<Options>;
 }

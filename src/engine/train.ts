@@ -151,6 +151,8 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
           return value;
         });
         const l = (await loss.data())[0];
+        // One turn of the event loop per batch (a few microseconds), so a Ctrl-C is handled here.
+        await new Promise(setImmediate);
         loss.dispose();
         sum += l;
         options.onBatch?.({ epoch, epochs: options.epochs, batch, batches, loss: l });

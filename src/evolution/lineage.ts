@@ -41,8 +41,18 @@ export interface LineageEvents {
   /** Training of one network begins (`offspring` is null for the ancestor). */
   onTrainStart?: (generation: number, offspring: number | null) => void;
   onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
+  /**
+   * Training of one network ended. Like onTrainStart it comes after a turn of the event loop
+   * (so signal handlers have run), and may throw to stop the run without recording anything.
+   */
+  onTrainEnd?: (generation: number, offspring: number | null) => void;
   /** A generation is complete: its record and the selected network. */
   onGeneration: (record: GenerationRecord, net: Network) => Promise<void> | void;
+}
+
+/** One turn of the event loop, so a pending signal is handled before the next network trains. */
+function tick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The offspring's starting weights under the chosen initialisation, with its mask applied. */
@@ -60,8 +70,27 @@ export function developFrom(
   return base;
 }
 
+/** Where a resumed run picks up: its saved ancestor and its last finished generation. */
+export interface ResumePoint {
+  /** The ancestor as saved in gen-00: the baseline of every efficiency. */
+  ancestor: Network;
+  /** The ancestor record's test accuracy (record 0), the baseline of accuracyDrop. */
+  ancestorTestAccuracy: number;
+  /** The last finished generation; the run continues at the next one. */
+  generation: number;
+  /** That generation's saved network. */
+  parent: Network;
+}
+
+/**
+ * Runs generation 0 (the ancestor) and generations 1..s.generations, or with `resume`, the
+ * generations after resume.generation only. Every random stream is named by generation, so a
+ * resumed run gives the records an uninterrupted one would. `loadedAncestor` is the --ancestor
+ * network (on resume: gen-00 of a run that used --ancestor, for --init rewind).
+ */
 export async function runLineage(
   arch: Architecture, data: Dataset, s: LineageSettings, events: LineageEvents, loadedAncestor?: Network,
+  resume?: ResumePoint,
 ): Promise<GenerationRecord[]> {
   // Networks train in compacted form: dead units cost nothing, and the function is the same.
   const train = async (net: Network, epochs: number, rng: () => number) => {
@@ -78,31 +107,44 @@ export async function runLineage(
   // Generation 0: the ancestor, trained dense from a seeded initialisation (or loaded).
   let t0 = Date.now();
   const ancestorInit = loadedAncestor ? cloneNetwork(loadedAncestor) : initialiseNetwork(arch, stream(s.seed, 'ancestor', 'init'));
-  let parent = cloneNetwork(ancestorInit);
-  let loss: number | null = null;
+  let parent: Network;
+  let ancestorMeasure: ReturnType<typeof measure>;
+  let ancestorTestAccuracy: number;
   let trainSeconds = 0;
-  if (!loadedAncestor && s.ancestorEpochs > 0) {
-    events.onTrainStart?.(0, null);
-    const tt = Date.now();
-    loss = await train(parent, s.ancestorEpochs, stream(s.seed, 'ancestor', 'shuffle'));
-    trainSeconds = (Date.now() - tt) / 1000;
+  if (resume) {
+    parent = resume.parent;
+    ancestorMeasure = measure(resume.ancestor.layers, resume.ancestor.params.map((p) => p.mask));
+    ancestorTestAccuracy = resume.ancestorTestAccuracy;
+  } else {
+    parent = cloneNetwork(ancestorInit);
+    let loss: number | null = null;
+    if (!loadedAncestor && s.ancestorEpochs > 0) {
+      await tick();
+      events.onTrainStart?.(0, null);
+      const tt = Date.now();
+      loss = await train(parent, s.ancestorEpochs, stream(s.seed, 'ancestor', 'shuffle'));
+      trainSeconds = (Date.now() - tt) / 1000;
+      await tick();
+      events.onTrainEnd?.(0, null);
+    }
+    ancestorMeasure = measure(parent.layers, parent.params.map((p) => p.mask));
+    const ancestorTest = await evaluate(parent, data.test);
+    const ancestorRecord: GenerationRecord = {
+      generation: 0,
+      ...measureFields(ancestorMeasure, ancestorMeasure, s.encoding.granularity),
+      testAccuracy: percent(ancestorTest),
+      accuracyDrop: 0,
+      validationAccuracy: percent(await evaluate(parent, data.validation)),
+      synapseFactor: null, clusterFactor: null, expectedSynapses: null, budgetExceeded: false,
+      selected: null, candidates: [], loss,
+      seconds: (Date.now() - t0) / 1000, trainSeconds,
+    };
+    records.push(ancestorRecord);
+    ancestorTestAccuracy = ancestorRecord.testAccuracy;
+    await events.onGeneration(ancestorRecord, parent);
   }
-  const ancestorMeasure = measure(parent.layers, parent.params.map((p) => p.mask));
-  const ancestorTest = await evaluate(parent, data.test);
-  const ancestorRecord: GenerationRecord = {
-    generation: 0,
-    ...measureFields(ancestorMeasure, ancestorMeasure, s.encoding.granularity),
-    testAccuracy: percent(ancestorTest),
-    accuracyDrop: 0,
-    validationAccuracy: percent(await evaluate(parent, data.validation)),
-    synapseFactor: null, clusterFactor: null, expectedSynapses: null, budgetExceeded: false,
-    selected: null, candidates: [], loss,
-    seconds: (Date.now() - t0) / 1000, trainSeconds,
-  };
-  records.push(ancestorRecord);
-  await events.onGeneration(ancestorRecord, parent);
 
-  for (let g = 1; g <= s.generations; g++) {
+  for (let g = resume ? resume.generation + 1 : 1; g <= s.generations; g++) {
     t0 = Date.now();
     trainSeconds = 0;
     let best: { net: Network; genome: OffspringGenome; validation: number; synapses: number; k: number; loss: number } | undefined;
@@ -110,10 +152,13 @@ export async function runLineage(
     for (let k = 0; k < s.offspring; k++) {
       const genome = sampleOffspring(parent, s.encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
       const child = developFrom(genome, parent, ancestorInit, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
+      await tick();
       events.onTrainStart?.(g, k);
       const tt = Date.now();
       const childLoss = await train(child, s.epochs, stream(s.seed, 'generation', g, 'offspring', k, 'shuffle'));
       trainSeconds += (Date.now() - tt) / 1000;
+      await tick();
+      events.onTrainEnd?.(g, k);
       const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(child, data.validation) : NaN;
       const synapses = measure(child.layers, child.params.map((p) => p.mask)).synapses;
       candidates.push({ offspring: k, synapses, validationAccuracy: percent(validation) });
@@ -129,7 +174,7 @@ export async function runLineage(
       generation: g,
       ...measureFields(m, ancestorMeasure, s.encoding.granularity),
       testAccuracy: test,
-      accuracyDrop: Math.round((ancestorRecord.testAccuracy - test) * 1e4) / 1e4,
+      accuracyDrop: Math.round((ancestorTestAccuracy - test) * 1e4) / 1e4,
       validationAccuracy: percent(chosen.validation),
       synapseFactor: s.encoding.synapseFactor,
       clusterFactor: s.encoding.clusterFactor,

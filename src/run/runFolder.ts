@@ -31,7 +31,15 @@ export class RunFolder {
   constructor(readonly dir: string) {}
 
   create(config: object): void {
+    this.makeDir();
+    this.writeConfig(config);
+  }
+
+  makeDir(): void {
     fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  writeConfig(config: object): void {
     writeFileAtomic(path.join(this.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   }
 

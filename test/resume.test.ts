@@ -1,0 +1,166 @@
+// --resume, interrupts and the run lock, on the real CLI: runs killed at random moments and
+// resumed must give the records of an uninterrupted run (timing fields aside).
+import test, { before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
+
+const base = ['--arch', 'lenet300', '--generations', '4', '--train-limit', '3000', '--test-limit', '1000', '--epochs', '1', '--seed', '7'];
+let root = '';
+let ref = '';
+let reference: Record<string, unknown>[] = [];
+
+before(() => {
+  root = tempDir('evolve-resume-');
+  ref = path.join(root, 'ref');
+  const r = runCli([...base, '--json', '--out', ref]);
+  assert.equal(r.code, 0, r.stderr);
+  reference = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(reference.length, 5);
+  assert.equal(fs.existsSync(path.join(ref, '.evolve.lock')), false, 'the lock is removed at the end');
+});
+
+function lineCount(file: string): number {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').length - 1;
+  } catch {
+    return 0;
+  }
+}
+
+interface Stopped { code: number | null; signal: NodeJS.Signals | null; stderr: string; linesAtSignal: number | null }
+
+/** Starts a run into `out`; once generations.ndjson has `lines` lines, waits `delayMs` and sends `signal`. */
+function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJS.Signals): Promise<Stopped> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...base, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    let linesAtSignal: number | null = null;
+    child.stderr.on('data', (d) => { stderr += d; });
+    const file = path.join(out, 'generations.ndjson');
+    const poll = setInterval(() => {
+      if (lineCount(file) < lines) return;
+      clearInterval(poll);
+      setTimeout(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        linesAtSignal = lineCount(file);
+        child.kill(signal);
+      }, delayMs);
+    }, 10);
+    child.on('close', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stderr, linesAtSignal });
+    });
+  });
+}
+
+/** Resumes `out` and checks its whole file, and the final model, against the uninterrupted run. */
+function resumeAndCompare(out: string, t: { diagnostic: (m: string) => void }): void {
+  const r = runCli(['--resume', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const all = readRecords(path.join(out, 'generations.ndjson'));
+  assert.deepEqual(all.map(withoutTiming), reference.map(withoutTiming));
+  const resumed = r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(resumed.map(withoutTiming), reference.slice(5 - resumed.length).map(withoutTiming));
+  for (const f of ['weights.bin', 'mask.bin']) {
+    assert.ok(fs.readFileSync(path.join(out, 'gen-04', f)).equals(fs.readFileSync(path.join(ref, 'gen-04', f))), `gen-04/${f}`);
+  }
+  assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
+  t.diagnostic(`resumed ${resumed.length} generation(s); ${r.stderr.split('\n').filter((l) => /stale|torn|resuming/.test(l)).join(' | ')}`);
+}
+
+// kill -9 at random moments: before or during the ancestor, and after 1 or 2 finished generations.
+const trials: [string, number, [number, number]][] = [
+  ['at a random time 1.5-3 s after the start', 0, [1500, 3000]],
+  ['after the ancestor', 1, [0, 800]],
+  ['after generation 1', 2, [0, 800]],
+];
+for (const [name, lines, [lo, hi]] of trials) {
+  test(`SIGKILL ${name}, then --resume: the records of an uninterrupted run`, async (t) => {
+    const out = path.join(root, `kill-${lines}`);
+    const delay = Math.round(lo + Math.random() * (hi - lo));
+    const s = await runAndSignal(out, lines, delay, 'SIGKILL');
+    assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
+    const before = lineCount(path.join(out, 'generations.ndjson'));
+    t.diagnostic(`killed ${delay} ms after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ${before} complete`);
+    if (lines > 0) assert.ok(before >= 1, 'the kill landed after the ancestor');
+    resumeAndCompare(out, t);
+  });
+}
+
+test('SIGINT mid-run: exit 130, the resume command on stderr, no partial generation; --resume completes it', async (t) => {
+  const out = path.join(root, 'sigint');
+  const s = await runAndSignal(out, 2, 200, 'SIGINT');
+  assert.equal(s.code, 130, s.stderr);
+  const m = s.stderr.match(/evolve: interrupted; the run folder holds generations 0\.\.(\d+); resume with: evolve --resume (.*)\n/);
+  assert.ok(m, s.stderr);
+  assert.equal(m[2], out);
+  const g = Number(m[1]);
+  const records = readRecords(path.join(out, 'generations.ndjson'));
+  assert.equal(records.length, g + 1);
+  assert.deepEqual(records.map(withoutTiming), reference.slice(0, g + 1).map(withoutTiming));
+  // Only finished generations are on disk, and the lock is gone.
+  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('gen-')).sort(),
+    Array.from({ length: g + 1 }, (_, i) => `gen-0${i}`));
+  assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
+  t.diagnostic(`interrupted with generations 0..${g} on disk`);
+  resumeAndCompare(out, t);
+});
+
+test('a torn last line is cut off, said on stderr, and the run resumes from the line before', (t) => {
+  const out = path.join(root, 'torn');
+  fs.cpSync(ref, out, { recursive: true });
+  const file = path.join(out, 'generations.ndjson');
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  fs.writeFileSync(file, lines.slice(0, 3).join('\n') + '\n' + lines[3].slice(0, 50));
+  const r = runCli(['--resume', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /generations\.ndjson: cut off a torn last line \(50 bytes with no newline\)/);
+  assert.match(r.stderr, /resuming after generation 2/);
+  assert.deepEqual(readRecords(file).map(withoutTiming), reference.map(withoutTiming));
+  assert.deepEqual(r.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l))), reference.slice(3).map(withoutTiming));
+  void t;
+});
+
+test('resuming a finished run says so and exits 0; the same options may be repeated', () => {
+  const before = fs.readFileSync(path.join(ref, 'generations.ndjson'));
+  for (const extra of [[], ['--seed', '7', '--epochs', '1', '--json'], ['--out', ref]]) {
+    const r = runCli(['--resume', ref, ...extra]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /already finished \(generations 0\.\.4 of 4\); nothing to do/);
+    assert.equal(r.stdout, '');
+  }
+  assert.ok(fs.readFileSync(path.join(ref, 'generations.ndjson')).equals(before));
+});
+
+test('resuming with an option that differs from the run is refused, naming it; nothing changes', () => {
+  const listing = fs.readdirSync(ref).sort();
+  const before = fs.readFileSync(path.join(ref, 'generations.ndjson'));
+  const r = runCli(['--resume', ref, '--seed', '8', '--epochs', '1']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--seed 8 \(the run has 7\) differs from the run's options/);
+  assert.doesNotMatch(r.stderr, /--epochs/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.deepEqual(fs.readdirSync(ref).sort(), listing);
+  assert.ok(fs.readFileSync(path.join(ref, 'generations.ndjson')).equals(before));
+  const n = runCli(['--resume', path.join(root, 'no-such-run')]);
+  assert.equal(n.code, 1);
+  assert.match(n.stderr, /no such run folder/);
+});
+
+test('a live lock refuses the run (exit 1); a stale one is taken over', () => {
+  const lock = path.join(ref, '.evolve.lock');
+  fs.writeFileSync(lock, `${process.pid}\n`);
+  const r = runCli(['--resume', ref]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.trim(), `evolve: ${ref}: in use by evolve pid ${process.pid}`);
+  assert.equal(fs.readFileSync(lock, 'utf8'), `${process.pid}\n`, 'a live lock is left alone');
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  fs.writeFileSync(lock, `${gone}\n`);
+  const s = runCli(['--resume', ref]);
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stderr, new RegExp(`taking over a stale lock from pid ${gone}, which is no longer running`));
+  assert.equal(fs.existsSync(lock), false);
+});
