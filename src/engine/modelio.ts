@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Architecture, kernelSize, weightedLayers } from '../models/architecture';
 import { Network } from '../models/network';
-import { writeFileAtomic } from '../run/files';
+import { ensureDir, writeFileAtomic } from '../run/files';
 import { RunError } from '../cli/errors';
 
 /** The same architecture as a tfjs-layers Sequential model (plain layers, no custom classes). */
@@ -41,7 +41,7 @@ interface MaskManifest {
 
 /** Writes model.json, weights.bin, mask.json and mask.bin into `dir` (created if needed). */
 export async function saveNetwork(net: Network, dir: string): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const model = layersModel(net.arch);
   try {
     const values = net.params.flatMap((p, l) => [tf.tensor(p.kernel, net.layers[l].kernelShape), tf.tensor1d(p.bias)]);

@@ -1,27 +1,71 @@
 /** File writes that never leave a half-written file under the final name. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RunError } from '../cli/errors';
+
+const reasons: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error',
+};
+
+/** A write that failed (a full disk, say): one line naming the file and the reason. */
+export class WriteError extends RunError {
+  constructor(readonly file: string, readonly code: string) {
+    super(`${file}: cannot write (${reasons[code] ?? code})`);
+  }
+}
+
+function rethrow(file: string, e: unknown): never {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code) throw new WriteError(file, code);
+  throw e;
+}
+
+export function ensureDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    rethrow(dir, e);
+  }
+}
 
 /** Writes to a temporary name in the same folder, flushes, then renames into place. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    rethrow(file, e);
   }
-  fs.renameSync(tmp, file);
 }
 
-/** Appends one complete line (the record and its newline in a single write). */
+/**
+ * Appends one complete line (the record and its newline in a single write). A failure part-way
+ * can leave a torn last line, which --resume cuts off.
+ */
 export function appendLine(file: string, line: string): void {
-  const fd = fs.openSync(file, 'a');
   try {
-    fs.writeSync(fd, line + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(file, 'a');
+    try {
+      fs.writeSync(fd, line + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    rethrow(file, e);
   }
 }

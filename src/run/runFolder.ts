@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
 import { GenerationRecord } from '../evolution/record';
-import { appendLine, writeFileAtomic } from './files';
+import { appendLine, ensureDir, writeFileAtomic } from './files';
 import { UsageError } from '../cli/errors';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {
@@ -36,7 +36,7 @@ export class RunFolder {
   }
 
   makeDir(): void {
-    fs.mkdirSync(this.dir, { recursive: true });
+    ensureDir(this.dir);
   }
 
   writeConfig(config: object): void {
