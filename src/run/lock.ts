@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../cli/errors';
+import { WriteError } from './files';
 
 export const lockName = '.evolve.lock';
 
@@ -38,7 +39,8 @@ export class RunLock {
         }
         return new RunLock(file);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST') throw code ? new WriteError(file, code) : e;
       }
       let text = '';
       try {
