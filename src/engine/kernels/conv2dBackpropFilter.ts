@@ -6,20 +6,12 @@
  * the wasm heap and the product runs through the backend's own BatchMatMul.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 // Type-only import: importing the package for real would register the backend as a side effect.
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 const KERNEL_NAME = 'Conv2DBackpropFilter';
 const BACKEND_NAME = 'wasm';
-
-interface Conv2DBackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-}
 
 export function wasmConv2DBackpropFilter(args: {
   inputs: tf.NamedTensorInfoMap;

@@ -6,17 +6,9 @@
  * scatter-added in JS into the input positions its taps read.
  * Measured, LeNet-5 conv2 (batch 64): ~100 ms -> ~23 ms (~4.5x).
  */
-import { backend_util, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, Conv2DBackpropInputAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, transposeLast2, view, wasmKernel } from './wasmUtil';
-
-interface Conv2DBackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-}
 
 function fastConv2DBackpropInput(original: KernelFunc): KernelFunc {
   return ((args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }) => {
