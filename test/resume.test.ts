@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
+import { CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
+import { TrainingCheckpoint } from '../src/evolution/checkpoint';
 
 const base = ['--arch', 'lenet300', '--generations', '4', '--train-limit', '3000', '--test-limit', '1000', '--epochs', '1', '--seed', '7'];
 let root = '';
@@ -163,4 +165,115 @@ test('a live lock refuses the run (exit 1); a stale one is taken over', () => {
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stderr, new RegExp(`taking over a stale lock from pid ${gone}, which is no longer running`));
   assert.equal(fs.existsSync(lock), false);
+});
+
+// Epoch checkpoints: a run killed inside a long generation continues from its last finished epoch.
+interface Killed { signal: NodeJS.Signals | null; stderr: string; checkpoint?: TrainingCheckpoint }
+
+function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
+  try {
+    return decodeCheckpoint(fs.readFileSync(path.join(out, 'checkpoint.bin')));
+  } catch {
+    return undefined; // not there (yet), or gone
+  }
+}
+
+/** Starts a run into `out` and kills it (SIGKILL) as soon as its checkpoint satisfies `when`. */
+function killAtCheckpoint(args: string[], out: string, when: (c: TrainingCheckpoint) => boolean): Promise<Killed> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const poll = setInterval(() => {
+      const c = readCheckpointFile(out);
+      if (!c || !when(c) || child.exitCode !== null) return;
+      clearInterval(poll);
+      child.kill('SIGKILL');
+    }, 5);
+    child.on('close', (_code, signal) => {
+      clearInterval(poll);
+      resolve({ signal, stderr, checkpoint: readCheckpointFile(out) });
+    });
+  });
+}
+
+function describe(c: TrainingCheckpoint): string {
+  return c.offspring === null ? `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`
+    : `generation ${c.generation}, offspring ${c.offspring} after epoch ${c.epochsDone} of ${c.epochs}`;
+}
+
+/** --resume `out`; its records and last generation's files must equal the uninterrupted run `refDir`'s. */
+function resumeMatches(out: string, refDir: string, last: string): CliResult {
+  const r = runCli(['--resume', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
+    readRecords(path.join(refDir, 'generations.ndjson')).map(withoutTiming));
+  for (const f of ['weights.bin', 'mask.bin']) {
+    assert.ok(fs.readFileSync(path.join(out, last, f)).equals(fs.readFileSync(path.join(refDir, last, f))), `${last}/${f}`);
+  }
+  assert.equal(fs.existsSync(path.join(out, 'checkpoint.bin')), false, 'the checkpoint is removed with the last record');
+  return r;
+}
+
+const epochs = ['--arch', 'lenet300', '--generations', '1', '--epochs', '3', '--ancestor-epochs', '3', '--offspring', '2',
+  '--train-limit', '1200', '--test-limit', '300', '--seed', '3'];
+
+test('SIGKILL inside the ancestor and inside generation 1 (offspring 1), a checkpoint between offspring, a corrupt one: --resume gives the same records and weights', async (t) => {
+  const epochRef = path.join(root, 'epoch-ref');
+  const r = runCli([...epochs, '--out', epochRef]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.existsSync(path.join(epochRef, 'checkpoint.bin')), false);
+
+  const cases: [string, (c: TrainingCheckpoint) => boolean][] = [
+    ['ancestor', (c) => c.generation === 0 && c.epochsDone >= 1],
+    ['gen1', (c) => c.generation === 1 && c.offspring === 1 && c.epochsDone >= 1],
+  ];
+  for (const [name, when] of cases) {
+    const out = path.join(root, `epoch-${name}`);
+    const k = await killAtCheckpoint(epochs, out, when);
+    assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+    assert.ok(k.checkpoint, 'a checkpoint is on disk after the kill');
+    if (name === 'gen1') {
+      // Offspring 0 is not trained again: the checkpoint carries its result and network.
+      assert.equal(k.checkpoint.candidates.length, 1);
+      assert.ok(k.checkpoint.best);
+      for (const copy of ['epoch-corrupt', 'epoch-between']) fs.cpSync(out, path.join(root, copy), { recursive: true });
+    }
+    const resumed = resumeMatches(out, epochRef, 'gen-01');
+    assert.match(resumed.stderr, new RegExp(`continuing from the checkpoint: ${describe(k.checkpoint)}\n`));
+    t.diagnostic(`${name}: killed with a checkpoint of ${describe(k.checkpoint)}`);
+  }
+
+  // The checkpoint written between offspring 0 and 1 (none of offspring 1's epochs done): offspring 1 from its start.
+  const between = path.join(root, 'epoch-between');
+  const cp = readCheckpointFile(between)!;
+  fs.writeFileSync(path.join(between, 'checkpoint.bin'), encodeCheckpoint({ ...cp, epochsDone: 0, start: '', network: null, optimizer: null, loss: null }));
+  assert.match(resumeMatches(between, epochRef, 'gen-01').stderr, /continuing from the checkpoint: generation 1 after offspring 0\n/);
+
+  // The same folder with a flipped byte in its checkpoint: one warning, and generation 1 from its start.
+  const corrupt = path.join(root, 'epoch-corrupt');
+  const file = path.join(corrupt, 'checkpoint.bin');
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length >> 1] ^= 0x10;
+  fs.writeFileSync(file, bytes);
+  const c = resumeMatches(corrupt, epochRef, 'gen-01');
+  const warnings = c.stderr.split('\n').filter((l) => l.includes('checkpoint'));
+  assert.deepEqual(warnings, [`evolve: ${file}: corrupt (checksum mismatch); ignored; generation 1 restarts from its start`]);
+});
+
+test('2 workers (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer state in every worker; same record and weights', async (t) => {
+  const args = ['--arch', 'lenet5', '--generations', '0', '--ancestor-epochs', '3', '--train-limit', '400', '--test-limit', '100',
+    '--workers', '2', '--seed', '5'];
+  const lenetRef = path.join(root, 'lenet5-ref');
+  const r = runCli([...args, '--out', lenetRef]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /2 training threads/);
+  const out = path.join(root, 'lenet5-kill');
+  const k = await killAtCheckpoint(args, out, (c) => c.epochsDone >= 1);
+  assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+  assert.ok(k.checkpoint);
+  assert.equal(k.checkpoint.optimizer?.optimizer, 'momentum');
+  const resumed = resumeMatches(out, lenetRef, 'gen-00');
+  assert.match(resumed.stderr, new RegExp(`continuing from the checkpoint: ${describe(k.checkpoint)}\n`));
+  t.diagnostic(`killed with a checkpoint of ${describe(k.checkpoint)}`);
 });

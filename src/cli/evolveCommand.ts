@@ -15,6 +15,8 @@ import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/run
 import { RunLock } from '../run/lock';
 import { WriteError } from '../run/files';
 import { FinishedGenerations, SavedConfig, readConfig, readFinished } from '../run/resume';
+import { checkpointFile, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../run/checkpoint';
+import { TrainingCheckpoint } from '../evolution/checkpoint';
 import { Network } from '../models/network';
 import { closeTrainingPool } from '../engine/parallel';
 import * as os from 'node:os';
@@ -43,6 +45,17 @@ function validate(o: Options): void {
 
 /** Thrown from the training callbacks once SIGINT or SIGTERM has asked the run to stop. */
 class Interrupted extends Error {}
+
+/** Where a checkpoint stands, for people: "generation 2, offspring 1 after epoch 2 of 3". */
+function describeCheckpoint(c: TrainingCheckpoint): string {
+  if (c.offspring === null) return `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`;
+  if (c.epochsDone === 0) return `generation ${c.generation} after offspring ${c.offspring - 1}`;
+  return `generation ${c.generation}, offspring ${c.offspring} after epoch ${c.epochsDone} of ${c.epochs}`;
+}
+
+function restarting(generation: number): string {
+  return `ignored; ${generation === 0 ? 'the ancestor (generation 0)' : `generation ${generation}`} restarts from its start`;
+}
 
 /** Options that do not change the records: they may differ between a run and its resume. */
 const outputOnly = new Set(['json', 'resume']);
@@ -102,6 +115,9 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
   };
   let lastGeneration = -1;
   let finishedRun = false;
+  /** The checkpoint on disk, if any (written by this process). */
+  let held: TrainingCheckpoint | undefined;
+  let checkpoint: TrainingCheckpoint | undefined;
 
   try {
     let finished: FinishedGenerations = { records: [] };
@@ -116,9 +132,16 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
       lastGeneration = finished.records.length - 1;
       if (lastGeneration >= o.generations) {
         reporter.info(`evolve: ${out}: already finished (generations 0..${lastGeneration} of ${o.generations}); nothing to do`);
+        removeCheckpoint(out); // left by a run killed right after its last record
         finishedRun = true;
         return;
       }
+      const saved = readCheckpoint(out);
+      if (saved.problem !== undefined) {
+        reporter.warn(`evolve: ${checkpointFile(out)}: ${saved.problem}; ${restarting(lastGeneration + 1)}`);
+        removeCheckpoint(out);
+      }
+      checkpoint = saved.checkpoint;
     }
 
     const backend = await selectBackend(o.backend);
@@ -187,8 +210,23 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
         reporter.batch(p);
       },
       onTrainEnd: stopIfInterrupted,
+      onCheckpoint: (c) => {
+        writeCheckpoint(out, c);
+        held = c;
+      },
+      onCheckpointUsed: (c) => {
+        reporter.info(`evolve: continuing from the checkpoint: ${describeCheckpoint(c)}`);
+        held = c;
+      },
+      onCheckpointRejected: (_c, problem) => {
+        reporter.warn(`evolve: ${checkpointFile(out)}: ${problem}; ${restarting(lastGeneration + 1)}`);
+        removeCheckpoint(out);
+      },
       onGeneration: async (record, net) => {
         await folder.addGeneration(record, net);
+        // The record is on disk: the generation's checkpoint is of no more use.
+        removeCheckpoint(out);
+        held = undefined;
         lastGeneration = record.generation;
         if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
         reporter.generation(record);
@@ -197,7 +235,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
           stopIfInterrupted();
         }
       },
-    }, ancestor, resumePoint).finally(() => closeTrainingPool());
+    }, ancestor, resumePoint, checkpoint).finally(() => closeTrainingPool());
     finishedRun = true;
     const last = records[records.length - 1];
     reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
@@ -215,8 +253,9 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
   }
   if (!finishedRun) {
     // Only an Interrupted gets here; every generation on disk is complete.
-    const held = lastGeneration >= 0 ? `generations 0..${lastGeneration}` : 'no finished generation yet';
-    reporter.info(`evolve: interrupted; the run folder holds ${held}; resume with: evolve --resume ${out}`);
+    const holds = (lastGeneration >= 0 ? `generations 0..${lastGeneration}` : 'no finished generation yet')
+      + (held ? ` and a checkpoint (${describeCheckpoint(held)}), where the resume continues` : '');
+    reporter.info(`evolve: interrupted; the run folder holds ${holds}; resume with: evolve --resume ${out}`);
     process.exit(130);
   }
 }

@@ -103,7 +103,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
   { flags: '--workers <n>', description: 'training threads (wasm backend): each batch is split across n workers and their gradients summed; records depend on n', defaultText: 'the number of cores', parse: integer(1, 64) },
   { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
-  { flags: '--resume <run>', description: 'continue an interrupted run in its folder, with the options in its config.json, after its last finished generation' },
+  { flags: '--resume <run>', description: 'continue an interrupted run in its folder, with the options in its config.json, from its last finished generation or epoch' },
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];
 

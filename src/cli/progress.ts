@@ -10,6 +10,8 @@ export class Reporter {
   private readonly color: chalk.Chalk;
   private label = '';
   private started = 0;
+  /** Batches already done when this process started the network (a training continued from a checkpoint). */
+  private skipped: number | null = null;
   private lastDraw = 0;
   private drawn = false;
 
@@ -31,10 +33,12 @@ export class Reporter {
   trainStart(generation: number, offspring: number | null): void {
     this.label = offspring === null ? 'ancestor' : `gen ${generation} offspring ${offspring}`;
     this.started = Date.now();
+    this.skipped = null;
   }
 
   batch(p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }): void {
     if (!this.tty) return;
+    this.skipped ??= p.epoch * p.batches + p.batch;
     const now = Date.now();
     const last = p.batch === p.batches - 1;
     if (!last && now - this.lastDraw < 100) return;
@@ -42,7 +46,7 @@ export class Reporter {
     const done = p.epoch * p.batches + p.batch + 1;
     const total = p.epochs * p.batches;
     const elapsed = (now - this.started) / 1000;
-    const eta = (elapsed / done) * (total - done);
+    const eta = (elapsed / Math.max(1, done - this.skipped)) * (total - done);
     const width = 24;
     const filled = Math.round((width * done) / total);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);

@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-layers';
 import { Network, Random } from '../models/network';
 import { Split } from '../data/dataset';
 import { liveUnits } from '../encoding/units';
+import { OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 
 export const optimizerChoices = ['sgd', 'momentum', 'adam'] as const;
 export type OptimizerName = (typeof optimizerChoices)[number];
@@ -20,6 +21,32 @@ export interface TrainOptions {
   optimizer: OptimizerName;
   /** Called after every batch (for the progress bar). */
   onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
+  /**
+   * Continues a training stopped after `epochsDone` epochs: the network holds the weights of
+   * then, `optimizer` the optimizer's state. The skipped epochs' batch orders are still drawn
+   * from the stream, so the rest trains exactly as it would have without the stop.
+   */
+  resume?: { epochsDone: number; optimizer: OptimizerState };
+  /** After each finished epoch but the last: the weights and optimizer state then, for a checkpoint. */
+  onEpochEnd?: (s: EpochState) => Promise<void> | void;
+}
+
+/** A training's state at the end of an epoch: enough to continue it exactly. */
+export interface EpochState {
+  epochsDone: number;
+  /** That epoch's mean training loss. */
+  loss: number;
+  params: { kernel: Float32Array; bias: Float32Array }[];
+  optimizer: OptimizerState;
+}
+
+/** The epoch training starts at, checked against the epoch count. */
+export function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
+  const e = options.resume?.epochsDone ?? 0;
+  if (!Number.isInteger(e) || e < 0 || (e > 0 && e >= options.epochs)) {
+    throw new RangeError(`cannot resume after epoch ${e} of ${options.epochs}`);
+  }
+  return e;
 }
 
 /** A network's variables and masks on the current backend (shared with the parallel workers). */
@@ -131,10 +158,13 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
   const batches = Math.ceil(data.count / options.batchSize);
   const vars = [...b.kernels, ...b.biases];
   const masks = [...b.kernelMasks, ...b.biasMasks];
+  const first = firstEpoch(options);
   let lastLoss = NaN;
   try {
+    if (options.resume) await restoreOptimizerState(optimizer, options.resume.optimizer, vars.map((v) => v.shape));
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       const order = shuffledIndices(data.count, rng);
+      if (epoch < first) continue; // drawn as the uninterrupted training drew it, then skipped
       let sum = 0;
       for (let batch = 0; batch < batches; batch++) {
         const start = batch * options.batchSize;
@@ -158,17 +188,29 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
         options.onBatch?.({ epoch, epochs: options.epochs, batch, batches, loss: l });
       }
       lastLoss = sum / batches;
+      if (options.onEpochEnd && epoch < options.epochs - 1) {
+        await options.onEpochEnd({
+          epochsDone: epoch + 1, loss: lastLoss, params: await readParams(b), optimizer: await saveOptimizerState(optimizer, options.optimizer),
+        });
+      }
     }
     // Read the trained values back; the masks were re-applied after every step.
-    for (let l = 0; l < net.params.length; l++) {
-      net.params[l].kernel = (await b.kernels[l].data()) as Float32Array;
-      net.params[l].bias = (await b.biases[l].data()) as Float32Array;
-    }
+    (await readParams(b)).forEach((p, l) => {
+      net.params[l].kernel = p.kernel;
+      net.params[l].bias = p.bias;
+    });
   } finally {
     unbind(b);
     disposeOptimizer(optimizer);
   }
   return lastLoss;
+}
+
+async function readParams(b: Bound): Promise<{ kernel: Float32Array; bias: Float32Array }[]> {
+  return Promise.all(b.kernels.map(async (k, l) => ({
+    kernel: (await k.data()) as Float32Array,
+    bias: (await b.biases[l].data()) as Float32Array,
+  })));
 }
 
 /** Top-1 accuracy over a split, in large batches. */

@@ -13,6 +13,7 @@ import { trainNetworkParallel } from '../engine/parallel';
 import { stream } from '../random';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
+import { BestOffspring, TrainingCheckpoint, checkpointProblem, fingerprint } from './checkpoint';
 
 export type InitMode = 'inherit' | 'random' | 'rewind';
 
@@ -48,6 +49,15 @@ export interface LineageEvents {
   onTrainEnd?: (generation: number, offspring: number | null) => void;
   /** A generation is complete: its record and the selected network. */
   onGeneration: (record: GenerationRecord, net: Network) => Promise<void> | void;
+  /**
+   * A network finished an epoch other than its last, or an offspring other than the last
+   * finished: the generation's state so far, from which a resumed run can continue it.
+   */
+  onCheckpoint?: (c: TrainingCheckpoint) => Promise<void> | void;
+  /** The given checkpoint continues its generation. */
+  onCheckpointUsed?: (c: TrainingCheckpoint) => void;
+  /** The given checkpoint does not fit this run (`problem` says why): its generation starts afresh. */
+  onCheckpointRejected?: (c: TrainingCheckpoint, problem: string) => void;
 }
 
 /** One turn of the event loop, so a pending signal is handled before the next network trains. */
@@ -82,22 +92,56 @@ export interface ResumePoint {
   parent: Network;
 }
 
+/** The generation's state that a checkpoint adds to the network in training. */
+type Progress = Pick<TrainingCheckpoint, 'candidates' | 'best' | 'seconds' | 'trainSeconds'>;
+
+/** The best offspring so far, as the generation loop holds it. */
+interface Best {
+  net: Network;
+  validation: number;
+  synapses: number;
+  k: number;
+  loss: number;
+  expectedSynapses: number;
+  budgetExceeded: boolean;
+}
+
 /**
  * Runs generation 0 (the ancestor) and generations 1..s.generations, or with `resume`, the
  * generations after resume.generation only. Every random stream is named by generation, so a
  * resumed run gives the records an uninterrupted one would. `loadedAncestor` is the --ancestor
- * network (on resume: gen-00 of a run that used --ancestor, for --init rewind).
+ * network (on resume: gen-00 of a run that used --ancestor, for --init rewind). `checkpoint`
+ * continues the first generation to run from its last finished epoch (see ./checkpoint.ts).
  */
 export async function runLineage(
   arch: Architecture, data: Dataset, s: LineageSettings, events: LineageEvents, loadedAncestor?: Network,
-  resume?: ResumePoint,
+  resume?: ResumePoint, checkpoint?: TrainingCheckpoint,
 ): Promise<GenerationRecord[]> {
-  // Networks train in compacted form: dead units cost nothing, and the function is the same.
-  const train = async (net: Network, epochs: number, rng: () => number) => {
+  /**
+   * Trains `net` (the network of generation/offspring `at`) in compacted form: dead units cost
+   * nothing, and the function is the same. `from` continues it from a checkpoint; `progress`
+   * is the rest of the generation's state for the checkpoints it writes.
+   */
+  const train = async (
+    net: Network, epochs: number, rng: () => number, at: Pick<TrainingCheckpoint, 'generation' | 'offspring'>,
+    from: TrainingCheckpoint | undefined, progress: () => Progress,
+  ) => {
     const compact = compactNetwork(net);
+    const onCheckpoint = events.onCheckpoint;
+    const start = onCheckpoint && epochs > 1 ? fingerprint(compact.net) : '';
+    if (from) {
+      from.network!.forEach((p, l) => {
+        compact.net.params[l].kernel = p.kernel;
+        compact.net.params[l].bias = p.bias;
+      });
+    }
     const macs = measure(compact.net.layers, compact.net.params.map((p) => p.mask)).macs;
     const loss = await trainNetworkParallel(compact.net, data.train, {
       epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, onBatch: events.onBatch,
+      resume: from ? { epochsDone: from.epochsDone, optimizer: from.optimizer! } : undefined,
+      onEpochEnd: onCheckpoint && ((e) => onCheckpoint({
+        ...at, epochsDone: e.epochsDone, epochs, start, network: e.params, optimizer: e.optimizer, loss: e.loss, ...progress(),
+      })),
     }, rng, macs >= PARALLEL_MIN_MACS ? s.workers : 1);
     net.params = expandNetwork(compact, net).params;
     return loss;
@@ -107,6 +151,40 @@ export async function runLineage(
   // Generation 0: the ancestor, trained dense from a seeded initialisation (or loaded).
   let t0 = Date.now();
   const ancestorInit = loadedAncestor ? cloneNetwork(loadedAncestor) : initialiseNetwork(arch, stream(s.seed, 'ancestor', 'init'));
+  const offspringOf = (g: number, k: number, parent: Network) => {
+    const genome = sampleOffspring(parent, s.encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
+    return { genome, child: developFrom(genome, parent, ancestorInit, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init')) };
+  };
+
+  const firstGeneration = resume ? resume.generation + 1 : 0;
+  if (checkpoint && checkpoint.generation !== firstGeneration) {
+    events.onCheckpointRejected?.(checkpoint, `it is of generation ${checkpoint.generation}; the run continues at generation ${firstGeneration}`);
+    checkpoint = undefined;
+  }
+  /**
+   * The checkpoint, if it continues generation g; `startOf(k)` is the network it trained
+   * (before training). Used at most once; a misfit is reported and the generation starts afresh.
+   */
+  const continuation = (g: number, startOf: (k: number | null) => Network): TrainingCheckpoint | undefined => {
+    const cp = checkpoint;
+    if (!cp || cp.generation !== g) return undefined;
+    checkpoint = undefined;
+    let problem: string | null;
+    try {
+      problem = g === 0 && loadedAncestor ? 'the run loads its ancestor instead of training it' : checkpointProblem(cp, {
+        generation: g, offspring: g === 0 ? 1 : s.offspring, epochs: g === 0 ? s.ancestorEpochs : s.epochs, optimizer: s.optimizer,
+        full: ancestorInit, compact: cp.epochsDone > 0 ? compactNetwork(startOf(cp.offspring)).net : null,
+      });
+    } catch (e) {
+      problem = `it does not fit this run (${e instanceof Error ? e.message : String(e)})`;
+    }
+    if (problem !== null) {
+      events.onCheckpointRejected?.(cp, problem);
+      return undefined;
+    }
+    events.onCheckpointUsed?.(cp);
+    return cp;
+  };
   let parent: Network;
   let ancestorMeasure: ReturnType<typeof measure>;
   let ancestorTestAccuracy: number;
@@ -118,12 +196,19 @@ export async function runLineage(
   } else {
     parent = cloneNetwork(ancestorInit);
     let loss: number | null = null;
+    const from = continuation(0, () => ancestorInit);
     if (!loadedAncestor && s.ancestorEpochs > 0) {
+      if (from) {
+        t0 -= from.seconds * 1000;
+        trainSeconds = from.trainSeconds;
+      }
       await tick();
       events.onTrainStart?.(0, null);
       const tt = Date.now();
-      loss = await train(parent, s.ancestorEpochs, stream(s.seed, 'ancestor', 'shuffle'));
-      trainSeconds = (Date.now() - tt) / 1000;
+      const before = trainSeconds;
+      const progress = (): Progress => ({ candidates: [], best: null, seconds: (Date.now() - t0) / 1000, trainSeconds: before + (Date.now() - tt) / 1000 });
+      loss = await train(parent, s.ancestorEpochs, stream(s.seed, 'ancestor', 'shuffle'), { generation: 0, offspring: null }, from, progress);
+      trainSeconds = before + (Date.now() - tt) / 1000;
       await tick();
       events.onTrainEnd?.(0, null);
     }
@@ -144,19 +229,42 @@ export async function runLineage(
     await events.onGeneration(ancestorRecord, parent);
   }
 
-  for (let g = resume ? resume.generation + 1 : 1; g <= s.generations; g++) {
+  for (let g = Math.max(1, firstGeneration); g <= s.generations; g++) {
     t0 = Date.now();
     trainSeconds = 0;
-    let best: { net: Network; genome: OffspringGenome; validation: number; synapses: number; k: number; loss: number } | undefined;
+    const generationParent = parent;
+    const from = continuation(g, (k) => offspringOf(g, k!, generationParent).child);
+    let best: Best | undefined;
     const candidates: CandidateRecord[] = [];
-    for (let k = 0; k < s.offspring; k++) {
-      const genome = sampleOffspring(parent, s.encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
-      const child = developFrom(genome, parent, ancestorInit, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
+    if (from) {
+      // The offspring finished before the checkpoint are not trained again.
+      candidates.push(...from.candidates);
+      const b = from.best;
+      if (b) {
+        best = {
+          net: { arch: parent.arch, layers: parent.layers, params: b.params }, validation: b.validation, synapses: b.synapses,
+          k: b.offspring, loss: b.loss, expectedSynapses: b.expectedSynapses, budgetExceeded: b.budgetExceeded,
+        };
+      }
+      t0 -= from.seconds * 1000;
+      trainSeconds = from.trainSeconds;
+    }
+    const bestOffspring = (): BestOffspring | null => best ? {
+      offspring: best.k, validation: best.validation, synapses: best.synapses, loss: best.loss,
+      expectedSynapses: best.expectedSynapses, budgetExceeded: best.budgetExceeded, params: best.net.params,
+    } : null;
+    for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
+      const { genome, child } = offspringOf(g, k, parent);
       await tick();
       events.onTrainStart?.(g, k);
       const tt = Date.now();
-      const childLoss = await train(child, s.epochs, stream(s.seed, 'generation', g, 'offspring', k, 'shuffle'));
-      trainSeconds += (Date.now() - tt) / 1000;
+      const before = trainSeconds;
+      const progress = (): Progress => ({
+        candidates: [...candidates], best: bestOffspring(), seconds: (Date.now() - t0) / 1000, trainSeconds: before + (Date.now() - tt) / 1000,
+      });
+      const resumeFrom = from && from.offspring === k && from.epochsDone > 0 ? from : undefined;
+      const childLoss = await train(child, s.epochs, stream(s.seed, 'generation', g, 'offspring', k, 'shuffle'), { generation: g, offspring: k }, resumeFrom, progress);
+      trainSeconds = before + (Date.now() - tt) / 1000;
       await tick();
       events.onTrainEnd?.(g, k);
       const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(child, data.validation) : NaN;
@@ -164,7 +272,16 @@ export async function runLineage(
       candidates.push({ offspring: k, synapses, validationAccuracy: percent(validation) });
       // Best validation accuracy wins; ties go to fewer synapses, then to the earlier offspring.
       if (!best || validation > best.validation || (validation === best.validation && synapses < best.synapses)) {
-        best = { net: child, genome, validation, synapses, k, loss: childLoss };
+        best = {
+          net: child, validation, synapses, k, loss: childLoss,
+          expectedSynapses: genome.expectedSynapses, budgetExceeded: genome.budgetExceeded,
+        };
+      }
+      if (k < s.offspring - 1 && events.onCheckpoint) {
+        await events.onCheckpoint({
+          generation: g, offspring: k + 1, epochsDone: 0, epochs: s.epochs, start: '', network: null, optimizer: null, loss: null,
+          candidates: [...candidates], best: bestOffspring(), seconds: (Date.now() - t0) / 1000, trainSeconds,
+        });
       }
     }
     const chosen = best!;
@@ -178,8 +295,8 @@ export async function runLineage(
       validationAccuracy: percent(chosen.validation),
       synapseFactor: s.encoding.synapseFactor,
       clusterFactor: s.encoding.clusterFactor,
-      expectedSynapses: Math.round(chosen.genome.expectedSynapses * 100) / 100,
-      budgetExceeded: chosen.genome.budgetExceeded,
+      expectedSynapses: Math.round(chosen.expectedSynapses * 100) / 100,
+      budgetExceeded: chosen.budgetExceeded,
       selected: chosen.k,
       candidates,
       loss: chosen.loss,

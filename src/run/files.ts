@@ -69,3 +69,12 @@ export function appendLine(file: string, line: string): void {
     rethrow(file, e);
   }
 }
+
+/** Removes a file if it is there. */
+export function removeFile(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (e) {
+    rethrow(file, e);
+  }
+}

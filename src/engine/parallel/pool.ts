@@ -7,7 +7,7 @@ import { Worker } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import { Network, Random } from '../../models/network';
 import { Split } from '../../data/dataset';
-import { TrainOptions, shuffledIndices } from '../train';
+import { EpochState, TrainOptions, firstEpoch, shuffledIndices } from '../train';
 import { ABORT, DONE, FaultInjection, TrainRequest, WorkerProfile, WorkerReply } from './protocol';
 
 export interface ParallelTrainOptions extends TrainOptions {
@@ -32,6 +32,9 @@ interface Call {
   ctrl: Int32Array;
   replies: (Extract<WorkerReply, { type: 'done' }> | undefined)[];
   pending: number;
+  /** Worker 0's end-of-epoch states by epochs done, and who waits for one. */
+  epochStates: Map<number, Omit<EpochState, 'loss'>>;
+  epochWaiter?: { epochsDone: number; resolve: (s: Omit<EpochState, 'loss'>) => void };
   failure?: Error;
   resolveDone: () => void;
   rejectDone: (e: Error) => void;
@@ -113,6 +116,12 @@ export class TrainingPool {
   private onReply(k: number, m: WorkerReply): void {
     const call = this.call;
     if (!call || m.id !== call.id) return;
+    if (m.type === 'epoch') {
+      const state = { epochsDone: m.epochsDone, params: m.params, optimizer: m.optimizer };
+      if (call.epochWaiter?.epochsDone === m.epochsDone) call.epochWaiter.resolve(state);
+      else call.epochStates.set(m.epochsDone, state);
+      return;
+    }
     if (m.type === 'error') {
       if (m.aborted) return; // a peer's failure (or ours) stopped it; that failure is the message
       const e = new Error(m.message);
@@ -139,6 +148,7 @@ export class TrainingPool {
     const { epochs, batchSize } = options;
     const count = data.count;
     const batches = Math.ceil(count / batchSize);
+    const first = firstEpoch(options);
     // The same draws, in the same order, as trainNetwork's one shuffledIndices per epoch.
     const orders = new Uint32Array(new SharedArrayBuffer(4 * Math.max(1, epochs * count)), 0, epochs * count);
     for (let e = 0; e < epochs; e++) orders.set(shuffledIndices(count, rng), e * count);
@@ -154,7 +164,9 @@ export class TrainingPool {
     let rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
     done.catch(() => undefined);
-    const call: Call = { id: this.nextId++, ctrl, replies: new Array(W).fill(undefined), pending: W, resolveDone, rejectDone };
+    const call: Call = {
+      id: this.nextId++, ctrl, replies: new Array(W).fill(undefined), pending: W, resolveDone, rejectDone, epochStates: new Map(),
+    };
     const failed = done.then(() => new Promise<never>(() => undefined)); // rejects only on failure
     failed.catch(() => undefined);
 
@@ -168,13 +180,14 @@ export class TrainingPool {
           type: 'train', id: call.id, worker: k, workers: W, arch: net.arch, layers: net.layers,
           params: net.params.map((p) => ({ kernel: p.kernel, bias: p.bias, mask: p.mask })),
           options: plainOptions, count, images, labels, orders, ctrl, grads, paramCount, losses,
+          startEpoch: first, optimizerState: options.resume?.optimizer, epochSnapshots: k === 0 && Boolean(options.onEpochEnd),
           returnParams: k === 0 || Boolean(options.checkReplicas), fault: options.fault,
         };
         w.postMessage(req);
       });
 
       let lastLoss = NaN;
-      for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let epoch = first; epoch < epochs; epoch++) {
         let sum = 0;
         for (let batch = 0; batch < batches; batch++) {
           const step = epoch * batches + batch;
@@ -190,6 +203,15 @@ export class TrainingPool {
           }
         }
         lastLoss = sum / batches;
+        if (options.onEpochEnd && epoch < epochs - 1) {
+          const state = await Promise.race([this.epochState(call, epoch + 1), failed]);
+          try {
+            await options.onEpochEnd({ ...state, loss: lastLoss });
+          } catch (e) {
+            this.fail(call, e instanceof Error ? e : new Error(String(e)));
+            throw e;
+          }
+        }
       }
       await done;
 
@@ -219,6 +241,16 @@ export class TrainingPool {
       this.call = null;
       if (this.workers) for (const w of this.workers) w.unref();
     }
+  }
+
+  /** Worker 0's state after `epochsDone` epochs, once it has sent it. */
+  private epochState(call: Call, epochsDone: number): Promise<Omit<EpochState, 'loss'>> {
+    const ready = call.epochStates.get(epochsDone);
+    if (ready) {
+      call.epochStates.delete(epochsDone);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve) => { call.epochWaiter = { epochsDone, resolve }; });
   }
 
   /** Resolves once every worker has published `target` steps (or the call failed). */

@@ -10,6 +10,7 @@
  */
 import { Architecture, WeightedLayer } from '../../models/architecture';
 import { OptimizerName } from '../train';
+import { OptimizerState } from '../optimizerState';
 
 /** ctrl[ABORT] != 0: stop at the next barrier (a worker failed, or the main thread gave up). */
 export const ABORT = 0;
@@ -31,6 +32,11 @@ export interface TrainRequest {
   layers: WeightedLayer[];
   params: { kernel: Float32Array; bias: Float32Array; mask: Uint8Array }[];
   options: { epochs: number; batchSize: number; learningRate: number; optimizer: OptimizerName };
+  /** Epochs already done (a resumed training): start at this one, with `optimizerState`. */
+  startEpoch: number;
+  optimizerState?: OptimizerState;
+  /** Post an 'epoch' reply with the weights and optimizer state after each epoch but the last. */
+  epochSnapshots: boolean;
   count: number;
   /** SharedArrayBuffer-backed: count * H * W * C bytes, count labels, epochs * count batch order. */
   images: Uint8Array;
@@ -64,5 +70,6 @@ export interface WorkerProfile {
 }
 
 export type WorkerReply =
+  | { type: 'epoch'; id: number; worker: number; epochsDone: number; params: { kernel: Float32Array; bias: Float32Array }[]; optimizer: OptimizerState }
   | { type: 'done'; id: number; worker: number; params?: { kernel: Float32Array; bias: Float32Array }[]; profile: WorkerProfile }
   | { type: 'error'; id: number; worker: number; message: string; stack?: string; aborted: boolean };

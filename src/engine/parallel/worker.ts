@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend } from '../backend';
 import { bind, disposeOptimizer, forward, makeOptimizer, unbind } from '../train';
+import { restoreOptimizerState, saveOptimizerState } from '../optimizerState';
 import { Network } from '../../models/network';
 import { ABORT, DONE, TrainRequest, WorkerProfile, WorkerReply } from './protocol';
 
@@ -33,7 +34,7 @@ async function handle(req: TrainRequest): Promise<void> {
   const transfer: ArrayBuffer[] = [];
   try {
     await ready;
-    const { params, profile } = train(req);
+    const { params, profile } = await train(req);
     if (params) for (const p of params) transfer.push(p.kernel.buffer as ArrayBuffer, p.bias.buffer as ArrayBuffer);
     reply = { type: 'done', id: req.id, worker: req.worker, params, profile };
   } catch (e) {
@@ -72,7 +73,7 @@ function barrier(ctrl: Int32Array, workers: number, target: number): void {
   }
 }
 
-function train(req: TrainRequest): { params?: { kernel: Float32Array; bias: Float32Array }[]; profile: WorkerProfile } {
+async function train(req: TrainRequest): Promise<{ params?: { kernel: Float32Array; bias: Float32Array }[]; profile: WorkerProfile }> {
   const t0 = performance.now();
   const tensorsBefore = tf.memory().numTensors;
   const { worker: k, workers: W, options, count, images, labels, orders, ctrl, paramCount: P } = req;
@@ -91,15 +92,17 @@ function train(req: TrainRequest): { params?: { kernel: Float32Array; bias: Floa
   const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
   if (offsets[offsets.length - 1] + sizes[sizes.length - 1] !== P) throw new Error(`parameter count ${P} does not match the network`);
   const optimizer = makeOptimizer(options);
+  const readParams = () => net.params.map((_, l) => ({ kernel: kernels[l].dataSync() as Float32Array, bias: biases[l].dataSync() as Float32Array }));
 
   const region = (step: number, j: number) => new Float32Array(req.grads, 4 * ((step & 1) * W + j) * P, P);
   const x = new Float32Array(Math.ceil(options.batchSize / W) * sampleSize);
   const y = new Int32Array(Math.ceil(options.batchSize / W));
   const profile: WorkerProfile = { setupMs: 0, gradientMs: 0, waitMs: 0, applyMs: 0, steps: 0, leakedTensors: 0 };
-  profile.setupMs = performance.now() - t0;
 
   try {
-    for (let epoch = 0; epoch < options.epochs; epoch++) {
+    if (req.optimizerState) await restoreOptimizerState(optimizer, req.optimizerState, vars.map((v) => v.shape));
+    profile.setupMs = performance.now() - t0;
+    for (let epoch = req.startEpoch; epoch < options.epochs; epoch++) {
       const order = orders.subarray(epoch * count, (epoch + 1) * count);
       for (let batch = 0; batch < batches; batch++) {
         const step = epoch * batches + batch;
@@ -163,10 +166,16 @@ function train(req: TrainRequest): { params?: { kernel: Float32Array; bias: Floa
         profile.applyMs += td - tc;
         profile.steps++;
       }
+      if (req.epochSnapshots && epoch < options.epochs - 1) {
+        // Every worker holds the same state; the first one's is the checkpoint's.
+        const reply: WorkerReply = {
+          type: 'epoch', id: req.id, worker: k, epochsDone: epoch + 1, params: readParams(),
+          optimizer: await saveOptimizerState(optimizer, options.optimizer),
+        };
+        port!.postMessage(reply);
+      }
     }
-    const params = req.returnParams
-      ? net.params.map((_, l) => ({ kernel: kernels[l].dataSync() as Float32Array, bias: biases[l].dataSync() as Float32Array }))
-      : undefined;
+    const params = req.returnParams ? readParams() : undefined;
     return { params, profile };
   } finally {
     unbind(bound);

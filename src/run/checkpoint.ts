@@ -1,0 +1,117 @@
+/**
+ * RUN/checkpoint.bin: the checkpoint of the generation in training (src/evolution/checkpoint.ts),
+ * replaced atomically after each finished epoch and removed once the generation's record is written.
+ *
+ * Layout: the magic "EVOCKPT1", the header's length (uint32 little-endian), the header (UTF-8 JSON
+ * of the checkpoint, each typed array replaced by {"$f32" or "$u8": [offset, length]} into the
+ * data section, each non-finite number by {"$num": "NaN"}), zero padding to a multiple of 4, the
+ * data section (each array at a multiple of 4 bytes, float32 little-endian), and last the SHA-256
+ * of everything before it, so a torn or corrupt file is recognised rather than half used.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { TrainingCheckpoint } from '../evolution/checkpoint';
+import { removeFile, writeFileAtomic } from './files';
+
+export const checkpointName = 'checkpoint.bin';
+const MAGIC = Buffer.from('EVOCKPT1', 'ascii');
+const DIGEST = 32;
+
+export function checkpointFile(run: string): string {
+  return path.join(run, checkpointName);
+}
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+export function encodeCheckpoint(cp: TrainingCheckpoint): Buffer {
+  const arrays: (Float32Array | Uint8Array)[] = [];
+  let offset = 0;
+  const header = JSON.stringify(cp, (_key, value: unknown) => {
+    if (value instanceof Float32Array || value instanceof Uint8Array) {
+      const at = offset;
+      arrays.push(value);
+      offset = pad4(offset + value.byteLength);
+      return { [value instanceof Float32Array ? '$f32' : '$u8']: [at, value.length] };
+    }
+    if (typeof value === 'number' && !Number.isFinite(value)) return { $num: String(value) };
+    return value;
+  });
+  const head = Buffer.from(header, 'utf8');
+  const dataStart = pad4(MAGIC.length + 4 + head.length);
+  const out = Buffer.alloc(dataStart + offset + DIGEST);
+  MAGIC.copy(out, 0);
+  out.writeUInt32LE(head.length, MAGIC.length);
+  head.copy(out, MAGIC.length + 4);
+  let at = dataStart;
+  for (const a of arrays) {
+    // Float32Array bytes are little-endian on every platform Node.js runs on.
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, at);
+    at += pad4(a.byteLength);
+  }
+  createHash('sha256').update(out.subarray(0, out.length - DIGEST)).digest().copy(out, out.length - DIGEST);
+  return out;
+}
+
+/** The checkpoint in `bytes`; throws an Error saying what is wrong with them. */
+export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
+  if (bytes.length < MAGIC.length + 4 + DIGEST || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new Error('not an evolve checkpoint');
+  }
+  const body = bytes.subarray(0, bytes.length - DIGEST);
+  if (!createHash('sha256').update(body).digest().equals(bytes.subarray(bytes.length - DIGEST))) {
+    throw new Error('corrupt (checksum mismatch)');
+  }
+  const headLength = bytes.readUInt32LE(MAGIC.length);
+  const dataStart = pad4(MAGIC.length + 4 + headLength);
+  if (dataStart > body.length) throw new Error('corrupt (header overruns the file)');
+  const data = body.subarray(dataStart);
+  const slice = (at: unknown, bytesPer: number): [number, number] => {
+    const [offset, length] = Array.isArray(at) ? at : [];
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length * bytesPer > data.length) {
+      throw new Error('corrupt (an array lies outside the file)');
+    }
+    return [offset, length];
+  };
+  return JSON.parse(body.subarray(MAGIC.length + 4, MAGIC.length + 4 + headLength).toString('utf8'), (_key, value: unknown) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const v = value as Record<string, unknown>;
+      if ('$f32' in v) {
+        const [offset, length] = slice(v.$f32, 4);
+        const out = new Float32Array(length);
+        Buffer.from(out.buffer).set(data.subarray(offset, offset + 4 * length));
+        return out;
+      }
+      if ('$u8' in v) {
+        const [offset, length] = slice(v.$u8, 1);
+        return Uint8Array.from(data.subarray(offset, offset + length));
+      }
+      if ('$num' in v) return Number(v.$num);
+    }
+    return value;
+  }) as TrainingCheckpoint;
+}
+
+export function writeCheckpoint(run: string, cp: TrainingCheckpoint): void {
+  writeFileAtomic(checkpointFile(run), encodeCheckpoint(cp));
+}
+
+/** RUN's checkpoint: none when there is no file, else the checkpoint or what is wrong with the file. */
+export function readCheckpoint(run: string): { checkpoint?: TrainingCheckpoint; problem?: string } {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(checkpointFile(run));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? {} : { problem: `cannot be read (${code ?? String(e)})` };
+  }
+  try {
+    return { checkpoint: decodeCheckpoint(bytes) };
+  } catch (e) {
+    return { problem: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+export function removeCheckpoint(run: string): void {
+  removeFile(checkpointFile(run));
+}
