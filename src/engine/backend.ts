@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConv2DBackpropFilter, registerWasmTrainingKernels } from './kernels';
+import { nativeAddon, registerNativeKernels } from './kernels/native';
 import { UsageError } from '../cli/errors';
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -21,7 +22,18 @@ export interface BackendInfo {
   device: string;
   /** wasm: whether the SIMD binary was loaded. */
   simd?: boolean;
+  /** wasm: the training kernels in use ('native': the C++ addon over the WASM heap). */
+  kernels?: WasmKernels;
+  /** wasm with native kernels: the vector instructions the addon was compiled for. */
+  nativeSimd?: string;
 }
+
+/**
+ * wasm's training kernels: 'native' (C++ addon built by node-gyp, on several threads), 'tuned'
+ * (./kernels, JavaScript and XNNPACK, one thread), 'minimal' (only the Conv2DBackpropFilter the
+ * backend lacks, to measure what the others add).
+ */
+export type WasmKernels = 'native' | 'tuned' | 'minimal';
 
 const nodePackages = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
@@ -38,17 +50,31 @@ function tryLoadNodeBackend(): BackendInfo | undefined {
 }
 
 export interface BackendSettings {
-  /**
-   * wasm only: 'tuned' (default) registers all of ./kernels; 'minimal' only the Conv2DBackpropFilter
-   * the backend lacks (without it conv nets cannot train), to measure what the tuned kernels add.
-   */
-  kernels?: 'tuned' | 'minimal';
+  /** wasm only; by default 'native' where the addon was built (and EVOLVE_NATIVE is not 0), else 'tuned'. */
+  kernels?: WasmKernels;
+}
+
+/** The wasm kernels `settings` ask for, falling back from 'native' to 'tuned' when the addon is missing. */
+export function wasmKernelsFor(settings: BackendSettings = {}): WasmKernels {
+  if (settings.kernels === 'minimal' || settings.kernels === 'tuned') return settings.kernels;
+  if (settings.kernels === undefined && process.env.EVOLVE_NATIVE === '0') return 'tuned';
+  return nativeAddon() ? 'native' : 'tuned';
+}
+
+let activeKernels: WasmKernels | undefined;
+
+/** The kernels the wasm backend of this thread was activated with (training workers use the same). */
+export function currentWasmKernels(): WasmKernels | undefined {
+  return activeKernels;
 }
 
 async function activate(name: BackendInfo['name'], settings: BackendSettings = {}): Promise<void> {
   if (name === 'wasm') {
-    if (settings.kernels === 'minimal') registerWasmConv2DBackpropFilter();
+    const kernels = wasmKernelsFor(settings);
+    if (kernels === 'minimal') registerWasmConv2DBackpropFilter();
     else registerWasmTrainingKernels();
+    if (kernels === 'native') registerNativeKernels();
+    activeKernels = kernels;
   }
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
   await tf.ready();
@@ -77,5 +103,9 @@ export async function selectBackend(choice: BackendChoice, settings: BackendSett
   }
   await activate('wasm', settings);
   const simd = Boolean(tf.env().getAsync ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : false);
-  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd };
+  const kernels = wasmKernelsFor(settings);
+  return {
+    name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd, kernels,
+    ...(kernels === 'native' ? { nativeSimd: nativeAddon()!.simd() } : {}),
+  };
 }

@@ -10,6 +10,7 @@ import { EncodingOptions, OffspringGenome, sampleOffspring } from '../encoding/o
 import { measure } from '../metrics/measure';
 import { OptimizerName, evaluate } from '../engine/train';
 import { trainNetworkParallel } from '../engine/parallel';
+import { nativeKernelsActive } from '../engine/kernels/native';
 import { stream } from '../random';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
@@ -34,7 +35,8 @@ export interface LineageSettings {
 
 /**
  * Below this many multiply-accumulates per sample a training step is too short to pay for
- * exchanging gradients between workers (LeNet-300: 0.8x with 2 workers; LeNet-5: 1.5x).
+ * exchanging gradients between workers (LeNet-300: 0.8x with 2 workers; LeNet-5: 1.5x). The
+ * native kernels' threads split single kernels instead and need no such bound.
  */
 const PARALLEL_MIN_MACS = 1e6;
 
@@ -142,7 +144,7 @@ export async function runLineage(
       onEpochEnd: onCheckpoint && ((e) => onCheckpoint({
         ...at, epochsDone: e.epochsDone, epochs, start, network: e.params, optimizer: e.optimizer, loss: e.loss, ...progress(),
       })),
-    }, rng, macs >= PARALLEL_MIN_MACS ? s.workers : 1);
+    }, rng, nativeKernelsActive() || macs >= PARALLEL_MIN_MACS ? s.workers : 1);
     net.params = expandNetwork(compact, net).params;
     return loss;
   };

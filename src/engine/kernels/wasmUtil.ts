@@ -29,14 +29,16 @@ const originals = new Map<string, KernelFunc>();
 /**
  * Replaces the wasm kernel `name` by `make(original)`, keeping the original's setup/dispose
  * functions (the original kernelFunc relies on its setupFunc having run at backend init).
- * Idempotent: only the first call for a name replaces anything. The kernel must exist, which it
- * does once '@tensorflow/tfjs-backend-wasm' has been imported (registration is a side effect).
+ * Idempotent per `layer`: only the first call for a name and layer replaces anything (the native
+ * kernels are a second layer over the JavaScript ones). The kernel must exist, which it does once
+ * '@tensorflow/tfjs-backend-wasm' has been imported (registration is a side effect).
  */
-export function overrideWasmKernel(name: string, make: (original: KernelFunc) => KernelFunc): void {
-  if (originals.has(name)) return;
+export function overrideWasmKernel(name: string, make: (original: KernelFunc) => KernelFunc, layer = 'js'): void {
+  const key = `${layer}:${name}`;
+  if (originals.has(key)) return;
   const config = tf.getKernel(name, WASM);
   if (config == null) throw new Error(`wasm ${name} kernel is not registered (import '@tensorflow/tfjs-backend-wasm').`);
-  originals.set(name, config.kernelFunc);
+  originals.set(key, config.kernelFunc);
   tf.unregisterKernel(name, WASM);
   const replacement: KernelConfig = { ...config, kernelFunc: make(config.kernelFunc) };
   tf.registerKernel(replacement);

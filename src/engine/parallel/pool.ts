@@ -9,6 +9,7 @@ import { Network, Random } from '../../models/network';
 import { Split } from '../../data/dataset';
 import { EpochState, TrainOptions, firstEpoch, shuffledIndices } from '../train';
 import { ABORT, DONE, FaultInjection, TrainRequest, WorkerProfile, WorkerReply } from './protocol';
+import { currentWasmKernels } from '../backend';
 
 export interface ParallelTrainOptions extends TrainOptions {
   /** Testing: every worker returns its weights and the call fails unless they are bit-identical. */
@@ -91,7 +92,8 @@ export class TrainingPool {
   private spawn(): Worker[] {
     const file = path.join(__dirname, 'worker.js');
     return Array.from({ length: this.size }, (_, k) => {
-      const w = new Worker(file);
+      // Workers compute with the kernels this thread chose (the JS ones; see trainNetworkParallel).
+      const w = new Worker(file, { workerData: { kernels: currentWasmKernels() } });
       w.unref(); // idle workers never keep the process alive; a call refs them while it runs
       w.on('message', (m: WorkerReply) => this.onReply(k, m));
       w.on('error', (e: Error) => this.onWorkerGone(w, e));

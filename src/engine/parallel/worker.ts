@@ -5,12 +5,12 @@
  * masked update as src/engine/train.ts. Every worker sums the same floats in the same order, so
  * all copies stay bit-identical.
  */
-import { parentPort } from 'worker_threads';
+import { parentPort, workerData } from 'worker_threads';
 import { performance } from 'perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 // Type-only: importing the package for real is backend.ts's job.
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { selectBackend } from '../backend';
+import { WasmKernels, selectBackend } from '../backend';
 import { bind, disposeOptimizer, forward, makeOptimizer, unbind } from '../train';
 import { restoreOptimizerState, saveOptimizerState } from '../optimizerState';
 import { Network } from '../../models/network';
@@ -21,7 +21,7 @@ class Aborted extends Error {}
 const port = parentPort;
 if (!port) throw new Error('src/engine/parallel/worker.js must run in a worker thread');
 
-const ready = selectBackend('wasm');
+const ready = selectBackend('wasm', { kernels: (workerData as { kernels?: WasmKernels } | null)?.kernels });
 ready.catch(() => undefined); // reported by the first request instead of as an uncaught rejection
 
 let queue: Promise<void> = Promise.resolve();

@@ -1,0 +1,130 @@
+// Single-threaded SGEMM for the training kernels: C (+)= op(A) * op(B), row-major floats.
+//
+// op(B) is packed into panels of NR columns per KC-deep block (BLIS-style); op(A) is read in
+// place, MR rows at a time; an MR x NR micro-kernel keeps its block of C in vector registers. GCC vector extensions, not intrinsics: the same source compiles to AVX-512, AVX2
+// or SSE (or NEON) for whatever machine `npm ci` builds on (-march=native), and to plain scalar
+// code elsewhere. Every element of C is a fixed sequence of fused multiply-adds in k order, so
+// results do not depend on how callers split C between threads.
+#pragma once
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+namespace evolve {
+
+#if defined(__AVX512F__)
+constexpr int VL = 16;  // floats per vector register
+constexpr int MR = 8;   // rows of C per micro-kernel: 16 accumulators + 2 B vectors of 32 zmm
+#elif defined(__AVX__)
+constexpr int VL = 8;
+constexpr int MR = 6;   // 12 accumulators + 2 B vectors of 16 ymm
+#else
+constexpr int VL = 4;
+constexpr int MR = 6;
+#endif
+constexpr int NV = 2;          // vectors per micro-kernel row
+constexpr int NR = NV * VL;    // columns of C per micro-kernel
+constexpr int KC = 256;        // depth of one packed block
+
+typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+typedef float uvec __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
+
+/** A matrix operand: element (r, c) of op(X) is at p[r * rs + c * cs]. */
+struct Mat {
+  const float* p;
+  std::ptrdiff_t rs, cs;
+  float at(std::ptrdiff_t r, std::ptrdiff_t c) const { return p[r * rs + c * cs]; }
+};
+
+inline Mat plain(const float* p, std::ptrdiff_t ld) { return {p, ld, 1}; }
+inline Mat transposed(const float* p, std::ptrdiff_t ld) { return {p, 1, ld}; }
+
+/** Packs depth [k0, k0+kc) x columns [j0, j0+NR) of B as kc rows of NR values (zero beyond n). */
+inline void packB(const Mat& B, int k0, int kc, int j0, int n, float* out) {
+  const int cols = n - j0 < NR ? n - j0 : NR;
+  if (B.cs == 1 && cols == NR) {
+    for (int k = 0; k < kc; ++k) std::memcpy(out + k * NR, B.p + (k0 + k) * B.rs + j0, NR * sizeof(float));
+    return;
+  }
+  for (int k = 0; k < kc; ++k) {
+    float* o = out + k * NR;
+    int c = 0;
+    for (; c < cols; ++c) o[c] = B.at(k0 + k, j0 + c);
+    for (; c < NR; ++c) o[c] = 0.f;
+  }
+}
+
+/**
+ * acc = sum over kc of the A sliver (row r, depth k at a[r][k * aks]) times the packed B panel;
+ * then the C block = (accumulate ? C : 0) + acc. A is read in place, never packed: with MR
+ * row pointers and a depth stride, a plain and a transposed operand are both a stride apart.
+ */
+inline void microKernel(int kc, const float* const* a, std::ptrdiff_t aks, const float* b, float* C,
+                        std::ptrdiff_t ldc, int rows, int cols, bool accumulate) {
+  vec acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec{};
+  for (int k = 0; k < kc; ++k) {
+    vec bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const uvec*>(b + k * NR + v * VL);
+    for (int r = 0; r < MR; ++r) {
+      const float s = a[r][k * aks];
+      for (int v = 0; v < NV; ++v) acc[r][v] += bv[v] * s;
+    }
+  }
+  const int full = cols / VL;  // whole vectors of this block's columns
+  for (int r = 0; r < rows; ++r) {
+    float* c = C + r * ldc;
+    for (int v = 0; v < full; ++v) {
+      uvec* cv = reinterpret_cast<uvec*>(c + v * VL);
+      *cv = accumulate ? *cv + acc[r][v] : acc[r][v];
+    }
+    if (full < NV && cols > full * VL) {
+      alignas(64) float tail[VL];
+      *reinterpret_cast<vec*>(tail) = acc[r][full];
+      for (int j = full * VL; j < cols; ++j) c[j] = accumulate ? c[j] + tail[j - full * VL] : tail[j - full * VL];
+    }
+  }
+}
+
+/** Scratch for the packed B operand, reused across calls by one thread. */
+struct GemmScratch {
+  std::vector<float> b;
+};
+
+/**
+ * C[i0..i1) x [j0..j1) of op(A)[m x k] * op(B)[k x n] into C (row stride ldc); with
+ * `accumulate` the product is added to C, otherwise it replaces it. i0 and j0 must be
+ * multiples of MR and NR (or the whole range), so that blocks line up however C is split.
+ */
+inline void gemm(const Mat& A, const Mat& B, float* C, std::ptrdiff_t ldc, int m, int n, int k,
+                 bool accumulate, GemmScratch& s, int i0 = 0, int i1 = -1, int j0 = 0, int j1 = -1) {
+  if (i1 < 0) i1 = m;
+  if (j1 < 0) j1 = n;
+  if (i0 >= i1 || j0 >= j1) return;
+  if (k == 0) {
+    if (!accumulate)
+      for (int i = i0; i < i1; ++i) std::memset(C + i * ldc + j0, 0, (j1 - j0) * sizeof(float));
+    return;
+  }
+  const int panels = (j1 - j0 + NR - 1) / NR;
+  s.b.resize(static_cast<size_t>(panels) * KC * NR);
+  for (int k0 = 0; k0 < k; k0 += KC) {
+    const int kc = k - k0 < KC ? k - k0 : KC;
+    const bool acc = accumulate || k0 > 0;
+    for (int p = 0; p < panels; ++p) packB(B, k0, kc, j0 + p * NR, j1, s.b.data() + p * KC * NR);
+    for (int i = i0; i < i1; i += MR) {
+      const int rows = i1 - i < MR ? i1 - i : MR;
+      // Rows past the end repeat the last one; their sums are computed and never stored.
+      const float* a[MR];
+      for (int r = 0; r < MR; ++r) a[r] = A.p + (i + (r < rows ? r : rows - 1)) * A.rs + k0 * A.cs;
+      for (int p = 0; p < panels; ++p) {
+        const int j = j0 + p * NR;
+        const int cols = j1 - j < NR ? j1 - j : NR;
+        microKernel(kc, a, A.cs, s.b.data() + p * KC * NR, C + i * ldc + j, ldc, rows, cols, acc);
+      }
+    }
+  }
+}
+
+}  // namespace evolve

@@ -1,0 +1,514 @@
+// evolve's native training kernels, a Node-API addon built by node-gyp during `npm ci`.
+//
+// They compute in place on the tfjs WASM backend's heap: JavaScript passes the heap's
+// ArrayBuffer and byte offsets of the operands, so no tensor is copied in or out. Every kernel
+// splits its work into tasks whose outputs never overlap, and sums partial results in a fixed
+// order, so the results are the same whatever the thread count and scheduling.
+#include <node_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gemm.h"
+
+namespace evolve {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A small pool of persistent threads. One parallel region runs at a time (Node worker threads
+// that call in concurrently queue on `region_`); the calling thread takes part as thread 0.
+
+constexpr int kMaxThreads = 64;
+
+struct ThreadScratch {
+  GemmScratch gemm;
+  std::vector<float> cols;
+};
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  /** Runs f(task, thread) for task in [0, tasks) on up to `threads` threads. */
+  void run(int tasks, int threads, const std::function<void(int, int)>& f) {
+    threads = std::max(1, std::min({threads, tasks, kMaxThreads}));
+    if (threads == 1) {
+      for (int t = 0; t < tasks; ++t) f(t, 0);
+      return;
+    }
+    std::lock_guard<std::mutex> region(region_);
+    grow(threads - 1);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &f;
+      tasks_ = tasks;
+      next_.store(0);
+      helpers_ = threads - 1;
+      remaining_ = threads - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return remaining_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void grow(int helpers) {
+    while (static_cast<int>(threads_.size()) < helpers) {
+      const int id = static_cast<int>(threads_.size()) + 1;
+      // The generation before this region's: the new thread must not miss the region about to start.
+      uint64_t seen;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        seen = generation_;
+      }
+      threads_.emplace_back([this, id, seen] { loop(id, seen); });
+    }
+  }
+
+  void loop(int id, uint64_t seen) {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (stop_) return;
+      if (id > helpers_) continue;  // this region uses fewer threads
+      lock.unlock();
+      work(id);
+      lock.lock();
+      if (--remaining_ == 0) done_.notify_one();
+    }
+  }
+
+  void work(int thread) {
+    for (int t; (t = next_.fetch_add(1)) < tasks_;) (*job_)(t, thread);
+  }
+
+  std::mutex region_, mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<int> next_{0};
+  int tasks_ = 0, helpers_ = 0, remaining_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+/** Packing and im2col buffers of the calling OS thread (pool threads and Node's own threads alike). */
+ThreadScratch& scratch() {
+  thread_local ThreadScratch s;
+  return s;
+}
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: threads may outlive static destruction order
+  return *p;
+}
+
+/** Threads worth waking for `work` multiply-adds: a few microseconds of work stay on one thread. */
+int threadsFor(double work, int threads) { return work < 2e5 ? 1 : threads; }
+
+// ---------------------------------------------------------------------------------------------
+// Convolution geometry (NHWC input, [kh, kw, cin, cout] filter, dilation 1).
+
+struct Conv {
+  int batch, h, w, cin, oh, ow, cout, kh, kw, sh, sw, top, left;
+  int k() const { return kh * kw * cin; }
+  int positions() const { return oh * ow; }
+};
+
+/** Rows [m0, m1) of the image-to-column matrix of image b: one row of kh*kw*cin taps per output position. */
+void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {
+  const int K = c.k();
+  const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int m = m0; m < m1; ++m) {
+    const int oy = m / c.ow, ox = m % c.ow;
+    float* row = cols + static_cast<size_t>(m - m0) * K;
+    for (int i = 0; i < c.kh; ++i) {
+      const int y = oy * c.sh - c.top + i;
+      float* dst = row + i * c.kw * c.cin;
+      if (y < 0 || y >= c.h) {
+        std::memset(dst, 0, sizeof(float) * c.kw * c.cin);
+        continue;
+      }
+      const int x0 = ox * c.sw - c.left;
+      if (x0 >= 0 && x0 + c.kw <= c.w) {
+        const float* src = img + (static_cast<size_t>(y) * c.w + x0) * c.cin;
+        const int run = c.kw * c.cin;
+        if (run < 32)
+          for (int t = 0; t < run; ++t) dst[t] = src[t];  // a few floats: cheaper than a memcpy call
+        else
+          std::memcpy(dst, src, sizeof(float) * run);
+        continue;
+      }
+      for (int j = 0; j < c.kw; ++j) {
+        const int xx = x0 + j;
+        if (xx < 0 || xx >= c.w) std::memset(dst + j * c.cin, 0, sizeof(float) * c.cin);
+        else std::memcpy(dst + j * c.cin, img + (static_cast<size_t>(y) * c.w + xx) * c.cin, sizeof(float) * c.cin);
+      }
+    }
+  }
+}
+
+/** Adds rows [m0, m1) of a column matrix back into image b of dx (the adjoint of im2col). */
+void col2imAdd(const Conv& c, const float* cols, int b, int m0, int m1, float* dx) {
+  const int K = c.k();
+  float* img = dx + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int m = m0; m < m1; ++m) {
+    const int oy = m / c.ow, ox = m % c.ow;
+    const float* row = cols + static_cast<size_t>(m - m0) * K;
+    for (int i = 0; i < c.kh; ++i) {
+      const int y = oy * c.sh - c.top + i;
+      if (y < 0 || y >= c.h) continue;
+      for (int j = 0; j < c.kw; ++j) {
+        const int xx = ox * c.sw - c.left + j;
+        if (xx < 0 || xx >= c.w) continue;
+        float* d = img + (static_cast<size_t>(y) * c.w + xx) * c.cin;
+        const float* s = row + (i * c.kw + j) * c.cin;
+        for (int ch = 0; ch < c.cin; ++ch) d[ch] += s[ch];
+      }
+    }
+  }
+}
+
+/** Output positions per im2col chunk: about 256 KiB of columns, a multiple of MR. */
+int chunkRows(int K) {
+  int rows = (64 * 1024) / std::max(1, K);
+  rows = std::max(MR, rows / MR * MR);
+  return std::min(rows, 1024);
+}
+
+void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
+  const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  const int perImage = (P + rows - 1) / rows;
+  pool().run(c.batch * perImage, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
+    const int b = task / perImage, m0 = (task % perImage) * rows, m1 = std::min(P, m0 + rows);
+    ThreadScratch& s = scratch();
+    s.cols.resize(static_cast<size_t>(rows) * K);
+    im2col(c, x, b, m0, m1, s.cols.data());
+    gemm(plain(s.cols.data(), K), plain(f, c.cout), y + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout,
+         m1 - m0, c.cout, K, false, s.gemm);
+  });
+}
+
+void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* dx, int threads) {
+  const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  // One task per image: the column sums of different chunks overlap in dx, images do not.
+  pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int b, int) {
+    ThreadScratch& s = scratch();
+    s.cols.resize(static_cast<size_t>(rows) * K);
+    std::memset(dx + static_cast<size_t>(b) * c.h * c.w * c.cin, 0, sizeof(float) * c.h * c.w * c.cin);
+    for (int m0 = 0; m0 < P; m0 += rows) {
+      const int m1 = std::min(P, m0 + rows);
+      // cols = dy rows x filter^T: filter is [K, cout], so op(B)(co, k) = f[k * cout + co].
+      gemm(plain(dy + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout), transposed(f, c.cout), s.cols.data(), K,
+           m1 - m0, K, c.cout, false, s.gemm);
+      col2imAdd(c, s.cols.data(), b, m0, m1, dx);
+    }
+  });
+}
+
+/** Partial filter gradients summed in a fixed order: as many as this, whatever the thread count. */
+constexpr int kFilterParts = 4;
+
+void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float* df, int threads) {
+  const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  const size_t total = static_cast<size_t>(c.batch) * P, size = static_cast<size_t>(K) * c.cout;
+  const int parts = static_cast<int>(std::min<size_t>(kFilterParts, std::max<size_t>(1, total / rows)));
+  std::vector<float> partial(parts > 1 ? (parts - 1) * size : 0);
+  pool().run(parts, threadsFor(double(total) * K * c.cout, threads), [&](int part, int) {
+    ThreadScratch& s = scratch();
+    s.cols.resize(static_cast<size_t>(rows) * K);
+    float* out = part == 0 ? df : partial.data() + (part - 1) * size;
+    const size_t lo = total * part / parts, hi = total * (part + 1) / parts;
+    bool accumulate = false;
+    for (size_t g = lo; g < hi;) {
+      const int b = static_cast<int>(g / P), m0 = static_cast<int>(g % P);
+      const int m1 = static_cast<int>(std::min<size_t>(P, m0 + std::min<size_t>(rows, hi - g)));
+      im2col(c, x, b, m0, m1, s.cols.data());
+      // df += cols^T (K x n) * dy rows (n x cout)
+      gemm(transposed(s.cols.data(), K), plain(dy + g * c.cout, c.cout), out, c.cout, K, c.cout, m1 - m0,
+           accumulate, s.gemm);
+      accumulate = true;
+      g += m1 - m0;
+    }
+    if (!accumulate) std::memset(out, 0, sizeof(float) * size);
+  });
+  for (int p = 1; p < parts; ++p) {
+    const float* src = partial.data() + (p - 1) * size;
+    for (size_t i = 0; i < size; ++i) df[i] += src[i];
+  }
+}
+
+/** C[p] = op(A[p]) op(B[p]) for p < batch (an operand with batch 1 is broadcast). */
+void matmul(const float* a, const float* b, float* c, int batchA, int batchB, int m, int n, int k, bool ta, bool tb,
+            int threads) {
+  const int batch = std::max(batchA, batchB);
+  const int rowBlock = MR * 8, colBlock = NR * 4;
+  const int rb = (m + rowBlock - 1) / rowBlock, cb = (n + colBlock - 1) / colBlock;
+  const size_t sa = static_cast<size_t>(m) * k, sb = static_cast<size_t>(k) * n, sc = static_cast<size_t>(m) * n;
+  pool().run(batch * rb * cb, threadsFor(double(batch) * m * n * k, threads), [&](int task, int) {
+    const int p = task / (rb * cb), r = (task / cb) % rb, q = task % cb;
+    const float* ap = a + (batchA == 1 ? 0 : p * sa);
+    const float* bp = b + (batchB == 1 ? 0 : p * sb);
+    const Mat A = ta ? transposed(ap, m) : plain(ap, k);
+    const Mat B = tb ? transposed(bp, k) : plain(bp, n);
+    gemm(A, B, c + p * sc, n, m, n, k, false, scratch().gemm, r * rowBlock,
+         std::min(m, (r + 1) * rowBlock), q * colBlock, std::min(n, (q + 1) * colBlock));
+  });
+}
+
+/** dx of a max pool: each window's dy goes to its first maximum (row-major), as tfjs's cpu backend does. */
+void maxPoolGrad(const float* dy, const float* x, float* dx, int batch, int h, int w, int ch, int oh, int ow, int fh,
+                 int fw, int sh, int sw, int top, int left, int threads) {
+  pool().run(batch, threadsFor(double(batch) * h * w * ch * 4, threads), [&](int b, int) {
+    const float* img = x + static_cast<size_t>(b) * h * w * ch;
+    float* out = dx + static_cast<size_t>(b) * h * w * ch;
+    std::memset(out, 0, sizeof(float) * h * w * ch);
+    if (fh == 2 && fw == 2 && sh == 2 && sw == 2 && top == 0 && left == 0 && 2 * oh <= h && 2 * ow <= w) {
+      // LeNet's pools: 2x2 windows at stride 2, all inside the image. Same rule as below.
+      for (int r = 0; r < oh; ++r)
+        for (int q = 0; q < ow; ++q) {
+          const size_t p00 = (static_cast<size_t>(2 * r) * w + 2 * q) * ch, p01 = p00 + ch;
+          const size_t p10 = p00 + static_cast<size_t>(w) * ch, p11 = p10 + ch;
+          const float* g = dy + ((static_cast<size_t>(b) * oh + r) * ow + q) * ch;
+          for (int k = 0; k < ch; ++k) {
+            float best = -INFINITY;
+            size_t at = SIZE_MAX;
+            if (img[p00 + k] > best) best = img[p00 + k], at = p00 + k;
+            if (img[p01 + k] > best) best = img[p01 + k], at = p01 + k;
+            if (img[p10 + k] > best) best = img[p10 + k], at = p10 + k;
+            if (img[p11 + k] > best) best = img[p11 + k], at = p11 + k;
+            if (at != SIZE_MAX) out[at] += g[k];
+          }
+        }
+      return;
+    }
+    std::vector<int> at(ch);
+    std::vector<float> best(ch);
+    for (int r = 0; r < oh; ++r) {
+      const int r0 = std::max(0, r * sh - top), r1 = std::min(h, r * sh - top + fh);
+      for (int q = 0; q < ow; ++q) {
+        const int c0 = std::max(0, q * sw - left), c1 = std::min(w, q * sw - left + fw);
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(at.begin(), at.end(), -1);
+        for (int yy = r0; yy < r1; ++yy)
+          for (int xx = c0; xx < c1; ++xx) {
+            const int base = (yy * w + xx) * ch;
+            for (int k = 0; k < ch; ++k)
+              if (img[base + k] > best[k]) {
+                best[k] = img[base + k];
+                at[k] = base + k;
+              }
+          }
+        const float* g = dy + ((static_cast<size_t>(b) * oh + r) * ow + q) * ch;
+        for (int k = 0; k < ch; ++k)
+          if (at[k] >= 0) out[at[k]] += g[k];
+      }
+    }
+  });
+}
+
+/**
+ * Sums of x viewed as [outer, inner]: over the outer axis (out has `inner` values) or over the
+ * inner one (out has `outer` values). Each output is a sum in index order.
+ */
+void sum(const float* x, float* out, size_t outer, size_t inner, bool overOuter) {
+  if (overOuter) {
+    std::memset(out, 0, sizeof(float) * inner);
+    for (size_t i = 0; i < outer; ++i) {
+      const float* row = x + i * inner;
+      for (size_t j = 0; j < inner; ++j) out[j] += row[j];
+    }
+    return;
+  }
+  for (size_t i = 0; i < outer; ++i) {
+    const float* row = x + i * inner;
+    float acc = 0.f;
+    for (size_t j = 0; j < inner; ++j) acc += row[j];
+    out[i] = acc;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node-API glue. Every kernel takes (heap: ArrayBuffer, ...byte offsets, ...sizes, threads).
+
+struct Args {
+  napi_env env;
+  size_t argc = 24;
+  napi_value argv[24];
+  uint8_t* heap = nullptr;
+  size_t heapBytes = 0;
+  bool ok = true;
+
+  Args(napi_env e, napi_callback_info info, size_t expected) : env(e) {
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != expected) {
+      napi_throw_type_error(env, nullptr, "evolve native kernel: wrong number of arguments");
+      ok = false;
+      return;
+    }
+    void* data = nullptr;
+    if (napi_get_arraybuffer_info(env, argv[0], &data, &heapBytes) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "evolve native kernel: the first argument must be an ArrayBuffer");
+      ok = false;
+      return;
+    }
+    heap = static_cast<uint8_t*>(data);
+  }
+
+  int64_t integer(size_t i) {
+    int64_t v = 0;
+    if (ok && napi_get_value_int64(env, argv[i], &v) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "evolve native kernel: expected a number");
+      ok = false;
+    }
+    return v;
+  }
+
+  /** A float array of `count` elements at byte offset argv[i], checked against the heap's bounds. */
+  float* floats(size_t i, int64_t count) {
+    const int64_t off = integer(i);
+    if (!ok) return nullptr;
+    if (off < 0 || off % 4 != 0 || count < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) * 4 > heapBytes) {
+      napi_throw_range_error(env, nullptr, "evolve native kernel: operand outside the heap");
+      ok = false;
+      return nullptr;
+    }
+    return reinterpret_cast<float*>(heap + off);
+  }
+};
+
+Conv convFrom(Args& a, size_t first) {
+  Conv c;
+  int* fields[] = {&c.batch, &c.h, &c.w, &c.cin, &c.oh, &c.ow, &c.cout, &c.kh, &c.kw, &c.sh, &c.sw, &c.top, &c.left};
+  for (size_t i = 0; i < 13; ++i) *fields[i] = static_cast<int>(a.integer(first + i));
+  return c;
+}
+
+size_t inputSize(const Conv& c) { return static_cast<size_t>(c.batch) * c.h * c.w * c.cin; }
+size_t outputSize(const Conv& c) { return static_cast<size_t>(c.batch) * c.oh * c.ow * c.cout; }
+size_t filterSize(const Conv& c) { return static_cast<size_t>(c.k()) * c.cout; }
+
+// conv2d(heap, x, filter, y, ...13 geometry, threads)
+napi_value Conv2D(napi_env env, napi_callback_info info) {
+  Args a(env, info, 18);
+  if (!a.ok) return nullptr;
+  const Conv c = convFrom(a, 4);
+  const int threads = static_cast<int>(a.integer(17));
+  float *x = a.floats(1, inputSize(c)), *f = a.floats(2, filterSize(c)), *y = a.floats(3, outputSize(c));
+  if (a.ok) conv2d(c, x, f, y, threads);
+  return nullptr;
+}
+
+// conv2dBackpropInput(heap, dy, filter, dx, ...13 geometry, threads)
+napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
+  Args a(env, info, 18);
+  if (!a.ok) return nullptr;
+  const Conv c = convFrom(a, 4);
+  const int threads = static_cast<int>(a.integer(17));
+  float *dy = a.floats(1, outputSize(c)), *f = a.floats(2, filterSize(c)), *dx = a.floats(3, inputSize(c));
+  if (a.ok) conv2dBackpropInput(c, dy, f, dx, threads);
+  return nullptr;
+}
+
+// conv2dBackpropFilter(heap, x, dy, dfilter, ...13 geometry, threads)
+napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+  Args a(env, info, 18);
+  if (!a.ok) return nullptr;
+  const Conv c = convFrom(a, 4);
+  const int threads = static_cast<int>(a.integer(17));
+  float *x = a.floats(1, inputSize(c)), *dy = a.floats(2, outputSize(c)), *df = a.floats(3, filterSize(c));
+  if (a.ok) conv2dBackpropFilter(c, x, dy, df, threads);
+  return nullptr;
+}
+
+// matmul(heap, a, b, c, batchA, batchB, m, n, k, transposeA, transposeB, threads)
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  Args a(env, info, 12);
+  if (!a.ok) return nullptr;
+  const int64_t batchA = a.integer(4), batchB = a.integer(5), m = a.integer(6), n = a.integer(7), k = a.integer(8);
+  const bool ta = a.integer(9) != 0, tb = a.integer(10) != 0;
+  const int threads = static_cast<int>(a.integer(11));
+  float *pa = a.floats(1, batchA * m * k), *pb = a.floats(2, batchB * k * n);
+  float* pc = a.floats(3, std::max(batchA, batchB) * m * n);
+  if (a.ok && (batchA == batchB || batchA == 1 || batchB == 1))
+    matmul(pa, pb, pc, static_cast<int>(batchA), static_cast<int>(batchB), static_cast<int>(m), static_cast<int>(n),
+           static_cast<int>(k), ta, tb, threads);
+  else if (a.ok)
+    napi_throw_range_error(env, nullptr, "evolve native kernel: batch sizes do not broadcast");
+  return nullptr;
+}
+
+// maxPoolGrad(heap, dy, x, dx, batch, h, w, ch, oh, ow, fh, fw, sh, sw, top, left, threads)
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  Args a(env, info, 17);
+  if (!a.ok) return nullptr;
+  int v[13];
+  for (int i = 0; i < 13; ++i) v[i] = static_cast<int>(a.integer(4 + i));
+  const size_t in = static_cast<size_t>(v[0]) * v[1] * v[2] * v[3], out = static_cast<size_t>(v[0]) * v[4] * v[5] * v[3];
+  float *dy = a.floats(1, out), *x = a.floats(2, in), *dx = a.floats(3, in);
+  if (a.ok) maxPoolGrad(dy, x, dx, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]);
+  return nullptr;
+}
+
+// sum(heap, x, out, outer, inner, overOuter)
+napi_value Sum(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  if (!a.ok) return nullptr;
+  const int64_t outer = a.integer(3), inner = a.integer(4);
+  const bool overOuter = a.integer(5) != 0;
+  float *x = a.floats(1, outer * inner), *out = a.floats(2, overOuter ? inner : outer);
+  if (a.ok) sum(x, out, static_cast<size_t>(outer), static_cast<size_t>(inner), overOuter);
+  return nullptr;
+}
+
+napi_value Describe(napi_env env, napi_callback_info) {
+  napi_value s;
+  const char* text =
+#if defined(__AVX512F__)
+      "avx512";
+#elif defined(__AVX2__)
+      "avx2";
+#elif defined(__AVX__)
+      "avx";
+#else
+      "generic";
+#endif
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
+}  // namespace
+}  // namespace evolve
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"conv2d", nullptr, evolve::Conv2D, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, evolve::Conv2DBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, evolve::Conv2DBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sum", nullptr, evolve::Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"simd", nullptr, evolve::Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}

@@ -1,0 +1,219 @@
+/**
+ * evolve's native training kernels (native/kernels.cc, built by node-gyp during `npm ci`),
+ * registered as tfjs WASM-backend kernels. They read and write the WASM heap in place: the
+ * backend keeps every tensor there, so a kernel call passes the heap and byte offsets only.
+ *
+ * Why native code: the WASM backend runs on one thread under Node, its convolution gradients
+ * are missing or slow, and WASM SIMD is 128 bits wide. The addon runs a packed GEMM compiled
+ * with -march=native (AVX-512 here) on a pool of threads, and computes the same floats whatever
+ * the thread count. When the addon was not built (no compiler), training uses ./index's
+ * JavaScript kernels instead.
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { overrideWasmKernel } from './wasmUtil';
+
+/** The addon's functions (see native/kernels.cc for the argument order). */
+interface Addon {
+  conv2d(heap: ArrayBuffer, ...args: number[]): void;
+  conv2dBackpropInput(heap: ArrayBuffer, ...args: number[]): void;
+  conv2dBackpropFilter(heap: ArrayBuffer, ...args: number[]): void;
+  matmul(heap: ArrayBuffer, ...args: number[]): void;
+  maxPoolGrad(heap: ArrayBuffer, ...args: number[]): void;
+  sum(heap: ArrayBuffer, ...args: number[]): void;
+  /** The widest vector instructions it was compiled for: 'avx512', 'avx2', 'avx' or 'generic'. */
+  simd(): string;
+}
+
+/** build/Release under the package root (this file is dist/src/engine/kernels/native.js). */
+export const addonPath = path.join(__dirname, '..', '..', '..', '..', 'build', 'Release', 'evolve_kernels.node');
+
+let addon: Addon | null | undefined;
+let loadError: string | undefined;
+
+/** The addon, or null when it was not built or fails to load (then `nativeLoadError()` says why). */
+export function nativeAddon(): Addon | null {
+  if (addon === undefined) {
+    try {
+      addon = require(addonPath) as Addon;
+    } catch (e) {
+      addon = null;
+      loadError = (e as Error).message.split('\n')[0];
+    }
+  }
+  return addon;
+}
+
+export function nativeLoadError(): string | undefined {
+  nativeAddon();
+  return loadError;
+}
+
+let threads = 1;
+let registered = false;
+
+/** Whether the current backend computes with the native kernels (wasm, addon registered). */
+export function nativeKernelsActive(): boolean {
+  return registered && tf.getBackend() === 'wasm';
+}
+
+/** Threads each native kernel call uses (this Node thread's setting; results do not depend on it). */
+export function setNativeThreads(n: number): void {
+  threads = Math.max(1, Math.floor(n));
+}
+
+export function nativeThreads(): number {
+  return threads;
+}
+
+/** A tensor's byte offset in the wasm heap. */
+function offset(backend: BackendWasm, t: TensorInfo): number {
+  return (backend as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }).dataIdMap.get(t.dataId).memoryOffset;
+}
+
+function heap(backend: BackendWasm): ArrayBuffer {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+}
+
+type Conv2DInfo = backend_util.Conv2DInfo;
+
+function geometry(c: Conv2DInfo): number[] {
+  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left];
+}
+
+/** Cases the native kernels cover: float32, NHWC, no dilation. Others go to the kernel replaced. */
+function covered(c: Conv2DInfo, ...ts: TensorInfo[]): boolean {
+  return ts.every((t) => t.dtype === 'float32') && c.dilationHeight === 1 && c.dilationWidth === 1 &&
+    c.dataFormat === 'channelsLast';
+}
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  inputShape?: [number, number, number, number];
+  filterShape?: [number, number, number, number];
+}
+
+type Args<I> = { inputs: I; backend: BackendWasm; attrs: ConvAttrs };
+
+function conv2d(original: KernelFunc | undefined, a: Addon): KernelFunc {
+  return ((args: Args<{ x: TensorInfo; filter: TensorInfo }>) => {
+    const { inputs: { x, filter }, backend, attrs } = args;
+    if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
+    const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad,
+      attrs.dimRoundingMode, false, 'channelsLast');
+    if (!covered(c, x, filter) && original) return original(args as never);
+    const y = backend.makeOutput(c.outShape, 'float32');
+    a.conv2d(heap(backend), offset(backend, x), offset(backend, filter), offset(backend, y), ...geometry(c), threads);
+    return y;
+  }) as unknown as KernelFunc;
+}
+
+function conv2dBackpropInput(original: KernelFunc | undefined, a: Addon): KernelFunc {
+  return ((args: Args<{ dy: TensorInfo; filter: TensorInfo }>) => {
+    const { inputs: { dy, filter }, backend, attrs } = args;
+    if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
+    const c = backend_util.computeConv2DInfo(attrs.inputShape!, filter.shape as [number, number, number, number],
+      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    if (!covered(c, dy, filter) && original) return original(args as never);
+    const dx = backend.makeOutput(attrs.inputShape!, 'float32');
+    a.conv2dBackpropInput(heap(backend), offset(backend, dy), offset(backend, filter), offset(backend, dx),
+      ...geometry(c), threads);
+    return dx;
+  }) as unknown as KernelFunc;
+}
+
+function conv2dBackpropFilter(original: KernelFunc | undefined, a: Addon): KernelFunc {
+  return ((args: Args<{ x: TensorInfo; dy: TensorInfo }>) => {
+    const { inputs: { x, dy }, backend, attrs } = args;
+    if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
+    const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape!,
+      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    if (!covered(c, x, dy) && original) return original(args as never);
+    const df = backend.makeOutput(attrs.filterShape!, 'float32');
+    a.conv2dBackpropFilter(heap(backend), offset(backend, x), offset(backend, dy), offset(backend, df),
+      ...geometry(c), threads);
+    return df;
+  }) as unknown as KernelFunc;
+}
+
+function batchMatMul(original: KernelFunc, a: Addon): KernelFunc {
+  return ((args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm; attrs: { transposeA: boolean; transposeB: boolean } }) => {
+    const { inputs: { a: ta, b: tb }, backend, attrs: { transposeA, transposeB } } = args;
+    if (ta.dtype !== 'float32' || tb.dtype !== 'float32') return original(args as never);
+    const ra = ta.shape.length, rb = tb.shape.length;
+    const batchA = util.sizeFromShape(ta.shape.slice(0, -2));
+    const batchB = util.sizeFromShape(tb.shape.slice(0, -2));
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return original(args as never);
+    const m = transposeA ? ta.shape[ra - 1] : ta.shape[ra - 2];
+    const k = transposeA ? ta.shape[ra - 2] : ta.shape[ra - 1];
+    const n = transposeB ? tb.shape[rb - 2] : tb.shape[rb - 1];
+    const outer = ta.shape.length >= tb.shape.length ? ta.shape.slice(0, -2) : tb.shape.slice(0, -2);
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    a.matmul(heap(backend), offset(backend, ta), offset(backend, tb), offset(backend, out), batchA, batchB, m, n, k,
+      transposeA ? 1 : 0, transposeB ? 1 : 0, threads);
+    return out;
+  }) as unknown as KernelFunc;
+}
+
+function maxPoolGrad(original: KernelFunc, a: Addon): KernelFunc {
+  return ((args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: BackendWasm; attrs: ConvAttrs & { filterSize: [number, number] | number } }) => {
+    const { inputs: { dy, input }, backend, attrs } = args;
+    if (dy.dtype !== 'float32' || input.dtype !== 'float32') return original(args as never);
+    const p = backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize,
+      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    const dx = backend.makeOutput(input.shape, 'float32');
+    a.maxPoolGrad(heap(backend), offset(backend, dy), offset(backend, input), offset(backend, dx), p.batchSize,
+      p.inHeight, p.inWidth, p.inChannels, p.outHeight, p.outWidth, p.effectiveFilterHeight, p.effectiveFilterWidth,
+      p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left, threads);
+    return dx;
+  }) as unknown as KernelFunc;
+}
+
+/**
+ * Sum over leading axes (bias gradients: [batch, h, w, c] summed to [c]) or trailing axes; the
+ * stock kernel transposes the input first when the axes are not the last ones.
+ */
+function sum(original: KernelFunc, a: Addon): KernelFunc {
+  return ((args: { inputs: { x: TensorInfo }; backend: BackendWasm; attrs: { axis: number | number[]; keepDims: boolean } }) => {
+    const { inputs: { x }, backend, attrs } = args;
+    if (x.dtype !== 'float32' || x.shape.length === 0) return original(args as never);
+    const rank = x.shape.length;
+    const axes = util.parseAxisParam(attrs.axis, x.shape).slice().sort((p, q) => p - q);
+    const leading = axes.every((ax, i) => ax === i);
+    const trailing = axes.every((ax, i) => ax === rank - axes.length + i);
+    if (axes.length === 0 || (!leading && !trailing)) return original(args as never);
+    const split = leading ? axes.length : rank - axes.length;
+    const outer = util.sizeFromShape(x.shape.slice(0, split));
+    const inner = util.sizeFromShape(x.shape.slice(split));
+    const kept = x.shape.filter((_, i) => !axes.includes(i));
+    const shape = attrs.keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : kept;
+    const out = backend.makeOutput(shape, 'float32');
+    a.sum(heap(backend), offset(backend, x), offset(backend, out), outer, inner, leading ? 1 : 0);
+    return out;
+  }) as unknown as KernelFunc;
+}
+
+/**
+ * Registers the native kernels over the wasm backend's (after ./index's, which they replace).
+ * Returns false, registering nothing, when the addon is not available.
+ */
+export function registerNativeKernels(): boolean {
+  const a = nativeAddon();
+  if (!a) return false;
+  registered = true;
+  overrideWasmKernel('Conv2D', (orig) => conv2d(orig, a), 'native');
+  overrideWasmKernel('Conv2DBackpropInput', (orig) => conv2dBackpropInput(orig, a), 'native');
+  overrideWasmKernel('Conv2DBackpropFilter', (orig) => conv2dBackpropFilter(orig, a), 'native');
+  overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
+  overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
+  overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
+  return true;
+}

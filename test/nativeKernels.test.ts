@@ -1,0 +1,129 @@
+// The native (node-gyp) kernels: built by `npm ci`, equal to the cpu backend, the same floats on
+// any thread count, training through them reproducible, and EVOLVE_NATIVE=0 falls back.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import seedrandom from 'seedrandom';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { selectBackend } from '../src/engine/backend';
+import { nativeAddon, nativeLoadError, nativeKernelsActive, setNativeThreads } from '../src/engine/kernels/native';
+import { evaluate } from '../src/engine/train';
+import { trainNetworkParallel } from '../src/engine/parallel';
+import { cloneNetwork, initialiseNetwork } from '../src/models/network';
+import { lenet5 } from '../src/models/architecture';
+import { loadMnist } from '../src/data/mnist';
+import { tempDir } from './helpers';
+
+function random(shape: number[], seed: string): tf.Tensor {
+  const rng = seedrandom(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => rng() - 0.5), shape);
+}
+
+/** `f`'s result on the current backend, as plain floats. */
+function valuesOf(f: () => tf.Tensor): Float32Array {
+  return tf.tidy(f).dataSync() as Float32Array;
+}
+
+const sumOfProduct = (y: tf.Tensor, seed: string) => tf.sum(tf.mul(y, random(y.shape, seed)));
+
+/** Cases through every native kernel: odd sizes, strides, 'same' padding, batched and transposed products. */
+const cases: Array<[string, () => tf.Tensor]> = [
+  ['conv2d valid', () => tf.conv2d(random([3, 12, 11, 5], 'x') as tf.Tensor4D, random([5, 4, 5, 7], 'w') as tf.Tensor4D, 1, 'valid')],
+  ['conv2d same, stride 2', () => tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, 2, 'same')],
+  ['conv2d LeNet conv1', () => tf.conv2d(random([4, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 20], 'w') as tf.Tensor4D, 1, 'valid')],
+  ['conv dx, same, strides 2x1', () => tf.grad((x: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, [2, 1], 'same'), 'dy'))(random([2, 9, 10, 3], 'x'))],
+  ['conv dw, same, strides 2x1', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, [2, 1], 'same'), 'dy'))(random([3, 3, 3, 33], 'w'))],
+  ['conv dw, LeNet conv2 (4 partial sums)', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([16, 12, 12, 20], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 20, 50], 'w'))],
+  ['conv dx, LeNet conv2', () => tf.grad((x: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([5, 5, 20, 50], 'w') as tf.Tensor4D, 1, 'valid'), 'dy'))(random([16, 12, 12, 20], 'x'))],
+  ['matMul', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D)],
+  ['matMul A^T', () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false)],
+  ['matMul B^T', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true)],
+  ['matMul LeNet fc1', () => tf.matMul(random([64, 800], 'a') as tf.Tensor2D, random([800, 500], 'b') as tf.Tensor2D)],
+  ['batched matMul A^T B^T', () => tf.matMul(random([3, 53, 37], 'a') as tf.Tensor3D, random([3, 70, 53], 'b') as tf.Tensor3D, true, true)],
+  ['batched matMul, broadcast B', () => tf.matMul(random([3, 37, 53], 'a') as tf.Tensor3D, random([1, 53, 70], 'b') as tf.Tensor3D)],
+  ['maxPool grad 2x2', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(random([2, 9, 10, 6], 'x'))],
+  ['maxPool grad 3x3 stride 2 same', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), 'dy'))(random([2, 9, 10, 6], 'x'))],
+  ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
+  ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
+];
+
+test('the addon was built by npm ci and loads', () => {
+  assert.ok(nativeAddon(), `native addon: ${nativeLoadError()}`);
+  assert.match(nativeAddon()!.simd(), /^(avx512|avx2|avx|generic)$/);
+});
+
+test('every native kernel matches the cpu backend, and is bit-identical on 1, 2 and 5 threads', async () => {
+  const info = await selectBackend('wasm');
+  assert.equal(info.kernels, 'native');
+  assert.ok(nativeKernelsActive());
+  const results: Float32Array[][] = [];
+  for (const threads of [1, 2, 5]) {
+    setNativeThreads(threads);
+    results.push(cases.map(([, f]) => valuesOf(f)));
+  }
+  setNativeThreads(1);
+  await tf.setBackend('cpu');
+  const reference = cases.map(([, f]) => valuesOf(f));
+  await tf.setBackend('wasm');
+  cases.forEach(([name], i) => {
+    const [one, two, five] = results.map((r) => r[i]);
+    assert.equal(one.length, reference[i].length, name);
+    let scale = 0;
+    let diff = 0;
+    for (let j = 0; j < one.length; j++) {
+      scale = Math.max(scale, Math.abs(reference[i][j]));
+      diff = Math.max(diff, Math.abs(one[j] - reference[i][j]));
+    }
+    assert.ok(diff <= 1e-5 * Math.max(1, scale), `${name}: max difference ${diff} from the cpu backend (scale ${scale})`);
+    assert.ok(Buffer.from(one.buffer).equals(Buffer.from(two.buffer)), `${name}: 1 and 2 threads differ`);
+    assert.ok(Buffer.from(one.buffer).equals(Buffer.from(five.buffer)), `${name}: 1 and 5 threads differ`);
+  });
+});
+
+test('an operand outside the heap is a RangeError, not a crash', async () => {
+  await selectBackend('wasm');
+  const heap = new ArrayBuffer(1024);
+  assert.throws(() => nativeAddon()!.matmul(heap, 0, 0, 1000, 1, 1, 8, 8, 8, 0, 0, 1), RangeError);
+  assert.throws(() => nativeAddon()!.matmul(heap, 0, 0, 0, 1, 1), TypeError);
+});
+
+test('LeNet-5 trains through the native kernels: learns, leaks nothing, same weights on 1 and 2 threads', async () => {
+  await selectBackend('wasm');
+  const data = loadMnist({ trainLimit: 640, testLimit: 500, validation: 0, rng: seedrandom('d') });
+  const net = initialiseNetwork(lenet5, seedrandom('w'));
+  const options = { epochs: 1, batchSize: 64, learningRate: 0.05, optimizer: 'momentum' as const };
+  const before = await evaluate(net, data.test);
+  const tensors = tf.memory().numTensors;
+  const [one, two] = [cloneNetwork(net), cloneNetwork(net)];
+  const lossOne = await trainNetworkParallel(one, data.train, options, seedrandom('s'), 1);
+  const lossTwo = await trainNetworkParallel(two, data.train, options, seedrandom('s'), 2);
+  assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
+  assert.equal(lossOne, lossTwo);
+  one.params.forEach((p, l) => {
+    assert.ok(Buffer.from(p.kernel.buffer, p.kernel.byteOffset, p.kernel.byteLength)
+      .equals(Buffer.from(two.params[l].kernel.buffer, two.params[l].kernel.byteOffset, two.params[l].kernel.byteLength)), `layer ${l}`);
+  });
+  const after = await evaluate(one, data.test);
+  assert.ok(after > before + 0.3, `test accuracy ${before} -> ${after} after one epoch of 640`);
+});
+
+test('EVOLVE_NATIVE=0: the run says it uses the JavaScript kernels, and still trains', () => {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'evolve');
+  const run = (env: Record<string, string>) => spawnSync(process.execPath, [bin, '--dataset', 'mnist', '--arch', 'lenet300',
+    '--generations', '1', '--train-limit', '300', '--test-limit', '200', '--validation', '100', '--ancestor-epochs', '1',
+    '--out', path.join(tempDir(), 'run')],
+  { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const fallback = run({ EVOLVE_NATIVE: '0' });
+  assert.equal(fallback.status, 0, fallback.stderr);
+  assert.match(fallback.stderr, /JavaScript kernels/);
+  const native = run({});
+  assert.equal(native.status, 0, native.stderr);
+  assert.match(native.stderr, /native kernels \((avx512|avx2|avx|generic)\)/);
+});
