@@ -26,8 +26,10 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.deepEqual(out.settings, { batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2, sparsityLevels: [1, 10, 100] });
 
   const rows = out.configurations;
-  assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'tensorflow', 'pytorch']);
-  for (const name of ['wasm-plain', 'wasm-tuned', 'wasm-parallel']) {
+  assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native', 'tensorflow', 'pytorch']);
+  assert.equal(rows.native.backend.kernels, 'native', 'npm ci built the addon');
+  assert.equal(rows['wasm-parallel'].backend.kernels, 'tuned');
+  for (const name of ['wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native']) {
     const row = rows[name];
     assert.equal(row.status, 'ok', JSON.stringify(row));
     assert.ok(positive(row.samplesPerSecond) && positive(row.msPerStep), JSON.stringify(row));
@@ -134,7 +136,7 @@ const badUsage: [string[], RegExp][] = [
   [['bench', '--batches', '0'], /--batches.*'0'.*integer from 1/],
   [['bench', '--batch-size', 'many'], /--batch-size.*many.*integer/],
   [['bench', '--seconds', '-1'], /--seconds/],
-  [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, wasm-parallel, tensorflow/],
+  [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, wasm-parallel, native, tensorflow/],
   [['bench', '--bogus'], /unknown option '--bogus'/],
   [['bench', '--sparsity-levels', '0'], /--sparsity-levels.*'0'.*comma-separated efficiencies from 1 to 10000/],
   [['bench', '--sparsity-levels', '1,,10'], /--sparsity-levels.*comma-separated/],

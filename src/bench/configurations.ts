@@ -6,15 +6,17 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendInfo, selectBackend } from '../engine/backend';
+import { nativeAddon, nativeLoadError } from '../engine/kernels/native';
 
-export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'tensorflow'] as const;
+export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native', 'tensorflow'] as const;
 export type ConfigurationName = (typeof configurationNames)[number];
 
 export const configurationDescriptions: Record<ConfigurationName, string> = {
   cpu: "tfjs's plain-JavaScript backend",
   'wasm-plain': 'WASM backend, only the missing Conv2DBackpropFilter added',
-  'wasm-tuned': "WASM backend with all of evolve's kernels, one thread (--workers 1)",
-  'wasm-parallel': 'wasm-tuned with each batch split across one worker per core, as evolve trains LeNet-5 by default',
+  'wasm-tuned': "WASM backend with evolve's JavaScript kernels, one thread (where the native addon is not built)",
+  'wasm-parallel': 'wasm-tuned with each batch split across one worker_thread per core',
+  native: "evolve's default: WASM backend with its native C++ kernels (node-gyp), one thread per core",
   tensorflow: 'tfjs-node(-gpu): libtensorflow',
 };
 
@@ -49,7 +51,12 @@ export async function activateConfiguration(name: ConfigurationName): Promise<Ac
       return { backend, threads: wasmThreads() };
     }
     case 'wasm-parallel':
-      return { backend: await selectBackend('wasm'), threads: os.availableParallelism() };
+      return { backend: await selectBackend('wasm', { kernels: 'tuned' }), threads: os.availableParallelism() };
+    case 'native': {
+      const backend = await selectBackend('wasm', { kernels: 'native' });
+      if (backend.kernels !== 'native') throw new Error(`the native addon is not built (${nativeLoadError()})`);
+      return { backend, threads: os.availableParallelism() };
+    }
     case 'tensorflow':
       // libtensorflow sizes its own thread pools; not observable from tfjs.
       return { backend: await selectBackend('tensorflow'), threads: null };
@@ -58,4 +65,9 @@ export async function activateConfiguration(name: ConfigurationName): Promise<Ac
 
 function wasmThreads(): number | null {
   return tf.getBackend() === 'wasm' ? getThreadsCount() : null;
+}
+
+/** Whether the native addon loads here (the native configuration needs it). */
+export function nativeBuilt(): boolean {
+  return nativeAddon() !== null;
 }

@@ -42,17 +42,18 @@ function backendText(r: Row): string {
   const b = r.backend;
   const parts = [b.package.replace('@tensorflow/', ''), b.device];
   if (b.simd !== undefined) parts.push(b.simd ? 'simd' : 'no simd');
+  if (b.kernels) parts.push(b.kernels === 'native' ? `native kernels (${b.nativeSimd})` : `${b.kernels} kernels`);
   return parts.join(', ');
 }
 
 /** A plain-text table; rows without a number say why in place of the numbers. */
 export function formatTable(machine: MachineInfo, rows: Row[]): string {
-  const header = ['configuration', 'samples/s', 'ms/step', 'steps', 'threads', 'vs cpu', 'vs wasm-plain', 'backend'];
+  const header = ['configuration', 'samples/s', 'ms/step', 'steps', 'threads', 'vs cpu', 'vs wasm-plain', 'vs pytorch', 'backend'];
   const body = rows.map((r) => r.status === 'ok'
     ? [r.name, r.samplesPerSecond!.toFixed(1), r.msPerStep!.toFixed(1), `${r.batches}x${r.batchSize}`,
-      r.threads == null ? '-' : String(r.threads), ratio(r.vsCpu), ratio(r.vsWasmPlain), backendText(r)]
+      r.threads == null ? '-' : String(r.threads), ratio(r.vsCpu), ratio(r.vsWasmPlain), ratio(r.vsPytorch), backendText(r)]
     : [r.name, `${r.status}${r.note ? `: ${r.note}` : ''}`]);
-  const numeric = new Set([1, 2, 3, 4, 5, 6]);
+  const numeric = new Set([1, 2, 3, 4, 5, 6, 7]);
   const okRows = [header, ...body.filter((cells) => cells.length > 2)];
   const widths = header.map((_, i) => Math.max(...okRows.map((cells) => (cells[i] ?? '').length)));
   const line = (cells: string[]): string => cells.length === 2 && cells !== header
@@ -92,7 +93,7 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
   const ok = rows.find((r) => r.status === 'ok');
   const simd = ok?.status === 'ok' && ok.backend.simd !== undefined ? (ok.backend.simd ? ', simd' : ', no simd') : '';
   const title = `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
-    `dense-masked vs compacted, wasm-tuned${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
+    `dense-masked vs compacted, ${ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned'}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
   return [title, line(header), ...lines.map(line), ...trackedTargetLine(rows)].join('\n');
 }
 

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { BackendInfo } from '../engine/backend';
-import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend } from './configurations';
+import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend, nativeBuilt } from './configurations';
 import { BenchSettings, Measurement, measureTraining, planFor } from './measure';
 import { capture, lastLine, runTorchPeer } from './peer';
 import { closeTrainingPool } from '../engine/parallel';
@@ -23,9 +23,10 @@ export interface Row extends Partial<Measurement> {
   threads?: number | null;
   /** pytorch only. */
   version?: string;
-  /** samples/s over the cpu row's and the wasm-plain row's; null where either has no number. */
+  /** samples/s over the cpu row's, the wasm-plain row's and the pytorch row's; null where either has no number. */
   vsCpu?: number | null;
   vsWasmPlain?: number | null;
+  vsPytorch?: number | null;
 }
 
 /** What `--only NAME` prints: one configuration, measured in this process. */
@@ -38,7 +39,8 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
-  const workers = name === 'wasm-parallel' ? active.threads ?? 1 : 1;
+  // wasm-parallel: worker_threads; native: the kernels' own threads (see trainNetworkParallel).
+  const workers = name === 'wasm-parallel' || name === 'native' ? active.threads ?? 1 : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers);
   await closeTrainingPool();
   return { configuration: name, status: 'ok', ...active, ...measured };
@@ -85,7 +87,7 @@ export interface BenchLog {
 /** The sparsity part (./sparsity) in its own fresh child; an empty list when the settings skip it. */
 export async function runSparsity(s: BenchSettings, log: BenchLog): Promise<SparsityRow[]> {
   if (s.sparsityLevels.length === 0) return [];
-  log.info(`bench: sparsity (${s.sparsityLevels.map((x) => `${x}x`).join(', ')}: dense-masked vs compacted offspring on wasm-tuned)...`);
+  log.info(`bench: sparsity (${s.sparsityLevels.map((x) => `${x}x`).join(', ')}: dense-masked vs compacted offspring on ${nativeBuilt() ? 'native' : 'wasm-tuned'})...`);
   const child = await runOnly<SparsityResult>('sparsity', s);
   const rows = 'note' in child
     ? s.sparsityLevels.map((target): SparsityRow => ({ target, status: 'failed', note: child.note }))
@@ -107,6 +109,8 @@ export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> 
     const description = configurationDescriptions[name];
     if (name === 'tensorflow' && !installedNodeBackend()) {
       rows.push({ name, status: 'not installed', description, note: "run 'npm install @tensorflow/tfjs-node' or @tensorflow/tfjs-node-gpu" });
+    } else if (name === 'native' && !nativeBuilt()) {
+      rows.push({ name, status: 'not installed', description, note: "the addon was not built; install python3, make and g++, then run 'npm rebuild'" });
     } else if (!planFor(name, s)) {
       rows.push({ name, status: 'skipped', description, note: '--cpu-batches 0' });
     } else {
@@ -133,10 +137,12 @@ function withRatios(rows: Row[]): Row[] {
   const rate = (name: string): number | undefined => rows.find((r) => r.name === name && r.status === 'ok')?.samplesPerSecond;
   const cpu = rate('cpu');
   const plain = rate('wasm-plain');
+  const torch = rate('pytorch');
   return rows.map((r) => r.samplesPerSecond === undefined ? r : {
     ...r,
     vsCpu: cpu ? r.samplesPerSecond / cpu : null,
     vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
+    vsPytorch: torch ? r.samplesPerSecond / torch : null,
   });
 }
 

@@ -14,7 +14,7 @@ import { measureFields } from '../evolution/record';
 import { measure } from '../metrics/measure';
 import { stream } from '../random';
 import { BackendInfo } from '../engine/backend';
-import { activateConfiguration } from './configurations';
+import { activateConfiguration, nativeBuilt } from './configurations';
 import { BenchSettings, Measurement, benchData, planFor, timeTraining } from './measure';
 
 export const defaultSparsityLevels = [1, 10, 100];
@@ -107,22 +107,25 @@ function timed(m: Measurement): TimedForm {
 
 /** The child side (`evolve bench --only sparsity`): every level timed in this process, on the tuned wasm backend. */
 export async function measureSparsity(s: BenchSettings, seed = 1): Promise<SparsityResult> {
-  const { backend, threads } = await activateConfiguration('wasm-tuned');
-  const plan = planFor('wasm-tuned', s)!;
+  // evolve's default path: the native kernels where built, else the JavaScript ones.
+  const name = nativeBuilt() ? 'native' : 'wasm-tuned';
+  const { backend, threads } = await activateConfiguration(name);
+  const plan = planFor(name, s)!;
+  const workers = threads ?? 1;
   const data = benchData(plan, s.batchSize, seed);
   const levels = sparsityOffspring(s.sparsityLevels, seed);
   // A process's first few dozen steps run slower (heap growth, V8 tiering up the WASM and JS code):
   // spend them on a throw-away full-size network, so the ancestor, timed first, pays no more than the rest.
   if (plan.warmup > 0) {
     const settle = { warmup: 0, seconds: SETTLE.seconds, minBatches: plan.warmup, maxBatches: Math.max(plan.warmup, SETTLE.steps) };
-    await timeTraining(cloneNetwork(levels[0].net), data, settle, s.batchSize, seed);
+    await timeTraining(cloneNetwork(levels[0].net), data, settle, s.batchSize, seed, workers);
   }
   const rows: SparsityRow[] = [];
   for (const { offspring, net } of levels) {
     const compact = compactNetwork(net).net;
     // Same seed, so both forms train on the same batches in the same order.
-    const masked = timed(await timeTraining(net, data, plan, s.batchSize, seed));
-    const compacted = timed(await timeTraining(compact, data, plan, s.batchSize, seed));
+    const masked = timed(await timeTraining(net, data, plan, s.batchSize, seed, workers));
+    const compacted = timed(await timeTraining(compact, data, plan, s.batchSize, seed, workers));
     rows.push({ ...offspring, status: 'ok', masked, compacted, backend, threads });
   }
   return { part: 'sparsity', rows: withAncestorRatios(rows) };

@@ -79,7 +79,7 @@ export function addBenchCommand(program: Command): void {
     .option('--torch-threads <n>', 'threads for the PyTorch peer, where it runs', integer(1, 1024), 2)
     .option('--no-sparsity', 'skip the sparsity part (training time of offspring at --sparsity-levels, dense-masked vs compacted)')
     .addOption(new Option('--sparsity-levels <list>', 'target architectural efficiencies X for the sparsity part: one offspring each ' +
-      '(F = 1/X, Fc = 1/sqrt(X)), timed masked and compacted on wasm-tuned; 1, the dense ancestor, is always included')
+      '(F = 1/X, Fc = 1/sqrt(X)), timed masked and compacted on native (wasm-tuned where the addon is not built); 1, the dense ancestor, is always included')
       .argParser(levelList).default(defaultSparsityLevels, defaultSparsityLevels.join(',')))
     .addOption(new Option('--only <name>', 'measure one configuration (or the sparsity part) in this process and print one JSON line ' +
       '(what a bench run starts per configuration)').choices([...configurationNames, 'sparsity']))
