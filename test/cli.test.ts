@@ -180,7 +180,7 @@ test('the README documents every option with its default', () => {
   }
 });
 
-test('lenet5 with 2 training workers: the same seed and worker count give the same records', () => {
+test('lenet5 with 2 training threads: the same seed gives the same records, and so does 1 thread', () => {
   const root = tempDir();
   const args = ['--generations', '1', '--train-limit', '640', '--test-limit', '200', '--ancestor-epochs', '1', '--epochs', '1', '--workers', '2', '--json'];
   const a = runCli([...args, '--out', path.join(root, 'a')]);
@@ -193,4 +193,10 @@ test('lenet5 with 2 training workers: the same seed and worker count give the sa
   assert.equal(ra.length, 2);
   assert.deepEqual(rb, ra);
   assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'a', 'config.json'), 'utf8')).options.workers, 2);
+  // With the native kernels the threads split each kernel without changing a float: one thread gives the same records.
+  assert.match(a.stderr, /native kernels/);
+  const one = runCli([...args.filter((x) => x !== '--workers' && x !== '2'), '--workers', '1', '--out', path.join(root, 'c')]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stderr, /1 training thread\b/);
+  assert.deepEqual(one.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l))), ra);
 });

@@ -148,10 +148,12 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     const backend = await selectBackend(o.backend);
     if (config?.backend?.name !== undefined && config.backend.name !== backend.name) {
       reporter.warn(`evolve: the run used backend ${config.backend.name}, this process has ${backend.name}: records after the resume may differ from an uninterrupted run's`);
+    } else if (config?.backend?.kernels !== undefined && config.backend.kernels !== backend.kernels) {
+      reporter.warn(`evolve: the run used the ${config.backend.kernels} kernels, this process has the ${backend.kernels} ones: records after the resume may differ from an uninterrupted run's`);
     }
     // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
     const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
-    const kernels = backend.kernels === 'native' ? `, native kernels (${backend.nativeSimd})` : backend.kernels === 'tuned' ? ', JavaScript kernels (native addon not built)' : '';
+    const kernels = backend.kernels === 'native' ? `, native kernels (${backend.nativeSimd})` : backend.kernels === 'tuned' ? `, JavaScript kernels (${process.env.EVOLVE_NATIVE === '0' ? 'EVOLVE_NATIVE=0' : 'native addon not built'})` : '';
     reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}${kernels}), ${workers} training thread${workers === 1 ? '' : 's'}`);
     if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
 

@@ -101,7 +101,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultValue: 5000, parse: integer(0, 50000) },
   { flags: '--seed <n>', description: 'seed for every random choice (sampling, shuffling, initialisation)', defaultValue: 1, parse: integer(0) },
   { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
-  { flags: '--workers <n>', description: 'training threads (wasm backend): each batch is split across n workers and their gradients summed; records depend on n', defaultText: 'the number of cores', parse: integer(1, 64) },
+  { flags: '--workers <n>', description: 'training threads (wasm backend): with the native kernels, the threads each kernel splits its work across (records do not depend on n); without them, each batch is split across n worker_threads and their gradients summed (records depend on n)', defaultText: 'the number of cores', parse: integer(1, 64) },
   { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
   { flags: '--resume <run>', description: 'continue an interrupted run in its folder, with the options in its config.json, from its last finished generation or epoch' },
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },

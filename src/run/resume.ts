@@ -6,7 +6,7 @@ import { GenerationRecord } from '../evolution/record';
 
 export interface SavedConfig {
   options: Record<string, unknown>;
-  backend?: { name?: string };
+  backend?: { name?: string; kernels?: string };
 }
 
 export function readConfig(run: string): SavedConfig {
