@@ -8,7 +8,7 @@ import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { EpochState, OptimizerName, TrainOptions, disposeOptimizer, makeOptimizer, optimizerChoices } from '../src/engine/train';
 import { restoreOptimizerState, saveOptimizerState } from '../src/engine/optimizerState';
-import { closeTrainingPool, trainNetworkParallel } from '../src/engine/parallel';
+import { closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/engine/parallel';
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { Architecture, lenet300, lenet5 } from '../src/models/architecture';
 import { loadMnist } from '../src/data/mnist';
@@ -71,9 +71,11 @@ test('one thread: continued after epoch 1 or 2 equals 3 epochs straight (sgd, mo
 });
 
 test('2 workers: continued after epoch 1 or 2 equals 3 epochs straight (momentum, adam)', async () => {
-  await selectBackend('wasm');
+  // The JavaScript kernels: with the native ones trainNetworkParallel starts no workers.
+  await selectBackend('wasm', { kernels: 'tuned' });
   const net = maskedChild(lenet5);
   for (const optimizer of ['momentum', 'adam'] as const) await checkContinued(net, optimizer, 2);
+  assert.ok(trainingPool(), 'trained in worker_threads');
 });
 
 test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error, not a crash', () => {

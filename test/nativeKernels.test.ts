@@ -87,6 +87,17 @@ test('every native kernel matches the cpu backend, and is bit-identical on 1, 2 
   });
 });
 
+test('choosing the JavaScript kernels afterwards puts the replaced kernels back', async () => {
+  await selectBackend('wasm');
+  const native = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+  const info = await selectBackend('wasm', { kernels: 'tuned' });
+  assert.equal(info.kernels, 'tuned');
+  assert.equal(nativeKernelsActive(), false);
+  assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, native);
+  await selectBackend('wasm');
+  assert.ok(nativeKernelsActive());
+});
+
 test('an operand outside the heap is a RangeError, not a crash', async () => {
   await selectBackend('wasm');
   const heap = new ArrayBuffer(1024);

@@ -262,12 +262,15 @@ test('SIGKILL inside the ancestor and inside generation 1 (offspring 1), a check
 });
 
 test('2 workers (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer state in every worker; same record and weights', async (t) => {
+  // worker_threads train only with the JavaScript kernels (the native ones split each kernel instead).
+  process.env.EVOLVE_NATIVE = '0';
+  t.after(() => { delete process.env.EVOLVE_NATIVE; });
   const args = ['--arch', 'lenet5', '--generations', '0', '--ancestor-epochs', '3', '--train-limit', '400', '--test-limit', '100',
     '--workers', '2', '--seed', '5'];
   const lenetRef = path.join(root, 'lenet5-ref');
   const r = runCli([...args, '--out', lenetRef]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /2 training threads/);
+  assert.match(r.stderr, /JavaScript kernels \(EVOLVE_NATIVE=0\)\), 2 training threads/);
   const out = path.join(root, 'lenet5-kill');
   const k = await killAtCheckpoint(args, out, (c) => c.epochsDone >= 1);
   assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);

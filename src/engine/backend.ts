@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConv2DBackpropFilter, registerWasmTrainingKernels } from './kernels';
-import { nativeAddon, registerNativeKernels } from './kernels/native';
+import { nativeAddon, registerNativeKernels, unregisterNativeKernels } from './kernels/native';
 import { UsageError } from '../cli/errors';
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -74,6 +74,7 @@ async function activate(name: BackendInfo['name'], settings: BackendSettings = {
     if (kernels === 'minimal') registerWasmConv2DBackpropFilter();
     else registerWasmTrainingKernels();
     if (kernels === 'native') registerNativeKernels();
+    else unregisterNativeKernels(); // registrations are process-wide: an earlier selection's must go
     activeKernels = kernels;
   }
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);

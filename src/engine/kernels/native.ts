@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { overrideWasmKernel } from './wasmUtil';
+import { overrideWasmKernel, restoreWasmKernel } from './wasmUtil';
 
 /** The addon's functions (see native/kernels.cc for the argument order). */
 interface Addon {
@@ -216,4 +216,12 @@ export function registerNativeKernels(): boolean {
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
   return true;
+}
+
+/** Puts back the kernels registerNativeKernels replaced (a later selection of other kernels). */
+export function unregisterNativeKernels(): void {
+  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'MaxPoolGrad', 'Sum']) {
+    restoreWasmKernel(name, 'native');
+  }
+  registered = false;
 }

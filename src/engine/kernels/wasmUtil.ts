@@ -43,3 +43,14 @@ export function overrideWasmKernel(name: string, make: (original: KernelFunc) =>
   const replacement: KernelConfig = { ...config, kernelFunc: make(config.kernelFunc) };
   tf.registerKernel(replacement);
 }
+
+/** Undoes overrideWasmKernel(name, ..., layer): the kernel it replaced is registered again. */
+export function restoreWasmKernel(name: string, layer = 'js'): void {
+  const key = `${layer}:${name}`;
+  const original = originals.get(key);
+  if (original === undefined) return;
+  const config = tf.getKernel(name, WASM)!;
+  tf.unregisterKernel(name, WASM);
+  tf.registerKernel({ ...config, kernelFunc: original });
+  originals.delete(key);
+}
