@@ -30,7 +30,7 @@ constexpr int kMaxThreads = 64;
 
 struct ThreadScratch {
   GemmScratch gemm;
-  std::vector<float> cols;
+  std::vector<float> cols, tmp;
 };
 
 class Pool {
@@ -196,6 +196,13 @@ int chunkRows(int K) {
   return std::min(rows, 1024);
 }
 
+/**
+ * Fewer output channels than half a micro-kernel's columns (a compacted offspring's conv1 may
+ * keep one filter): then the products run transposed, so that positions fill the vector lanes.
+ * Each output is the same sum in the same order either way, so the floats do not change.
+ */
+bool fewOutputs(const Conv& c) { return c.cout < NR / 2; }
+
 void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   const int perImage = (P + rows - 1) / rows;
@@ -204,8 +211,17 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
     im2col(c, x, b, m0, m1, s.cols.data());
-    gemm(plain(s.cols.data(), K), plain(f, c.cout), y + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout,
-         m1 - m0, c.cout, K, false, s.gemm);
+    float* out = y + (static_cast<size_t>(b) * P + m0) * c.cout;
+    if (!fewOutputs(c)) {
+      gemm(plain(s.cols.data(), K), plain(f, c.cout), out, c.cout, m1 - m0, c.cout, K, false, s.gemm);
+      return;
+    }
+    // y^T = filter^T * cols^T: the positions fill the vector lanes instead of the few channels.
+    const int n = m1 - m0;
+    s.tmp.resize(static_cast<size_t>(c.cout) * n);
+    gemm(transposed(f, c.cout), transposed(s.cols.data(), K), s.tmp.data(), n, c.cout, n, K, false, s.gemm);
+    for (int m = 0; m < n; ++m)
+      for (int co = 0; co < c.cout; ++co) out[static_cast<size_t>(m) * c.cout + co] = s.tmp[static_cast<size_t>(co) * n + m];
   });
 }
 
@@ -233,25 +249,37 @@ void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float*
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   const size_t total = static_cast<size_t>(c.batch) * P, size = static_cast<size_t>(K) * c.cout;
   const int parts = static_cast<int>(std::min<size_t>(kFilterParts, std::max<size_t>(1, total / rows)));
-  std::vector<float> partial(parts > 1 ? (parts - 1) * size : 0);
+  const bool flip = fewOutputs(c);  // partial sums held as df^T [cout, K]
+  std::vector<float> partial(flip ? parts * size : parts > 1 ? (parts - 1) * size : 0);
   pool().run(parts, threadsFor(double(total) * K * c.cout, threads), [&](int part, int) {
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
-    float* out = part == 0 ? df : partial.data() + (part - 1) * size;
+    float* out = flip ? partial.data() + part * size : part == 0 ? df : partial.data() + (part - 1) * size;
     const size_t lo = total * part / parts, hi = total * (part + 1) / parts;
     bool accumulate = false;
     for (size_t g = lo; g < hi;) {
       const int b = static_cast<int>(g / P), m0 = static_cast<int>(g % P);
       const int m1 = static_cast<int>(std::min<size_t>(P, m0 + std::min<size_t>(rows, hi - g)));
       im2col(c, x, b, m0, m1, s.cols.data());
-      // df += cols^T (K x n) * dy rows (n x cout)
-      gemm(transposed(s.cols.data(), K), plain(dy + g * c.cout, c.cout), out, c.cout, K, c.cout, m1 - m0,
-           accumulate, s.gemm);
+      if (flip)  // df^T += dy rows^T (cout x n) * cols (n x K)
+        gemm(transposed(dy + g * c.cout, c.cout), plain(s.cols.data(), K), out, K, c.cout, K, m1 - m0, accumulate, s.gemm);
+      else  // df += cols^T (K x n) * dy rows (n x cout)
+        gemm(transposed(s.cols.data(), K), plain(dy + g * c.cout, c.cout), out, c.cout, K, c.cout, m1 - m0,
+             accumulate, s.gemm);
       accumulate = true;
       g += m1 - m0;
     }
     if (!accumulate) std::memset(out, 0, sizeof(float) * size);
   });
+  if (flip) {
+    for (int k = 0; k < K; ++k)
+      for (int co = 0; co < c.cout; ++co) {
+        float v = partial[static_cast<size_t>(co) * K + k];
+        for (int p = 1; p < parts; ++p) v += partial[p * size + static_cast<size_t>(co) * K + k];
+        df[static_cast<size_t>(k) * c.cout + co] = v;
+      }
+    return;
+  }
   for (int p = 1; p < parts; ++p) {
     const float* src = partial.data() + (p - 1) * size;
     for (size_t i = 0; i < size; ++i) df[i] += src[i];
@@ -345,6 +373,33 @@ void sum(const float* x, float* out, size_t outer, size_t inner, bool overOuter)
     float acc = 0.f;
     for (size_t j = 0; j < inner; ++j) acc += row[j];
     out[i] = acc;
+  }
+}
+
+/**
+ * One masked SGD step, with momentum when `v` is given, exactly as tfjs computes it op by op
+ * (no fused multiply-add, so every float rounds as there): g' = g * mask; v = m * v + g';
+ * w = (c * v + w) * mask with c = -lr (plain SGD: w = (c * g' + w) * mask).
+ */
+__attribute__((optimize("fp-contract=off"))) void maskedStep(float* w, const float* g, const float* mask, float* v,
+                                                            size_t n, float c, float m) {
+  if (v) {
+    for (size_t i = 0; i < n; ++i) {
+      const float gm = g[i] * mask[i];
+      const float acc = m * v[i];
+      const float nv = acc + gm;
+      v[i] = nv;
+      const float step = c * nv;
+      const float nw = step + w[i];
+      w[i] = nw * mask[i];
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const float gm = g[i] * mask[i];
+      const float step = c * gm;
+      const float nw = step + w[i];
+      w[i] = nw * mask[i];
+    }
   }
 }
 
@@ -480,6 +535,23 @@ napi_value Sum(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// maskedStep(heap, w, g, mask, v (-1: none), n, learningRate, momentum)
+napi_value MaskedStep(napi_env env, napi_callback_info info) {
+  Args a(env, info, 8);
+  if (!a.ok) return nullptr;
+  const int64_t n = a.integer(5);
+  double lr = 0, m = 0;
+  if (napi_get_value_double(env, a.argv[6], &lr) != napi_ok || napi_get_value_double(env, a.argv[7], &m) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "evolve native kernel: expected a number");
+    return nullptr;
+  }
+  float *w = a.floats(1, n), *g = a.floats(2, n), *mask = a.floats(3, n);
+  float* v = nullptr;
+  if (a.ok && a.integer(4) >= 0) v = a.floats(4, n);
+  if (a.ok) maskedStep(w, g, mask, v, static_cast<size_t>(n), static_cast<float>(-lr), static_cast<float>(m));
+  return nullptr;
+}
+
 napi_value Describe(napi_env env, napi_callback_info) {
   napi_value s;
   const char* text =
@@ -506,6 +578,7 @@ NAPI_MODULE_INIT() {
       {"conv2dBackpropFilter", nullptr, evolve::Conv2DBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maskedStep", nullptr, evolve::MaskedStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, evolve::Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simd", nullptr, evolve::Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -15,6 +15,8 @@ import { cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { lenet5 } from '../src/models/architecture';
 import { loadMnist } from '../src/data/mnist';
 import { tempDir } from './helpers';
+import { sampleOffspring } from '../src/encoding/offspring';
+import { developFrom } from '../src/evolution/lineage';
 
 function random(shape: number[], seed: string): tf.Tensor {
   const rng = seedrandom(seed);
@@ -42,6 +44,9 @@ const cases: Array<[string, () => tf.Tensor]> = [
     sumOfProduct(tf.conv2d(random([16, 12, 12, 20], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 20, 50], 'w'))],
   ['conv dx, LeNet conv2', () => tf.grad((x: tf.Tensor) =>
     sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([5, 5, 20, 50], 'w') as tf.Tensor4D, 1, 'valid'), 'dy'))(random([16, 12, 12, 20], 'x'))],
+  ['conv2d, one filter (transposed product)', () => tf.conv2d(random([8, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 1], 'w') as tf.Tensor4D, 1, 'valid')],
+  ['conv dw, 5 filters (transposed product, 4 partial sums)', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([16, 12, 12, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 3, 5], 'w'))],
   ['matMul', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D)],
   ['matMul A^T', () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false)],
   ['matMul B^T', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true)],
@@ -123,6 +128,34 @@ test('LeNet-5 trains through the native kernels: learns, leaks nothing, same wei
   });
   const after = await evaluate(one, data.test);
   assert.ok(after > before + 0.3, `test accuracy ${before} -> ${after} after one epoch of 640`);
+});
+
+test('the fused native update (sgd, momentum) gives the same weights as masking around the tfjs optimizer', async () => {
+  await selectBackend('wasm');
+  const data = loadMnist({ trainLimit: 320, testLimit: 0, validation: 0, rng: seedrandom('d') });
+  const parent = initialiseNetwork(lenet5, seedrandom('w'));
+  const genome = sampleOffspring(parent, {
+    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
+  }, seedrandom('g'));
+  parent.params.forEach((p) => p.bias.fill(0.05));
+  const child = developFrom(genome, parent, parent, 'inherit', seedrandom('i'));
+  for (const optimizer of ['sgd', 'momentum'] as const) {
+    const options = { epochs: 2, batchSize: 64, learningRate: 0.05, optimizer };
+    const tensors = tf.memory().numTensors;
+    const [fused, plain] = [cloneNetwork(child), cloneNetwork(child)];
+    const lossFused = await trainNetworkParallel(fused, data.train, options, seedrandom('s'), 2);
+    const lossPlain = await trainNetworkParallel(plain, data.train, { ...options, fusedUpdate: false }, seedrandom('s'), 2);
+    assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
+    assert.ok(Object.is(lossFused, lossPlain), `${optimizer}: loss ${lossFused} vs ${lossPlain}`);
+    fused.params.forEach((p, l) => {
+      assert.ok(Buffer.from(p.kernel.buffer, p.kernel.byteOffset, p.kernel.byteLength)
+        .equals(Buffer.from(plain.params[l].kernel.buffer, plain.params[l].kernel.byteOffset, plain.params[l].kernel.byteLength)), `${optimizer}: layer ${l} kernel`);
+      assert.ok(Buffer.from(p.bias.buffer, p.bias.byteOffset, p.bias.byteLength)
+        .equals(Buffer.from(plain.params[l].bias.buffer, plain.params[l].bias.byteOffset, plain.params[l].bias.byteLength)), `${optimizer}: layer ${l} bias`);
+      p.kernel.forEach((w, k) => { if (!genome.masks[l][k]) assert.ok(Object.is(w, 0), `masked synapse ${l}/${k} is ${w}`); });
+    });
+    assert.notDeepEqual(fused.params[0].kernel, child.params[0].kernel, 'it trained');
+  }
 });
 
 test('EVOLVE_NATIVE=0: the run says it uses the JavaScript kernels, and still trains', () => {
