@@ -458,40 +458,32 @@ Conv convFrom(Args& a, size_t first) {
   return c;
 }
 
-size_t inputSize(const Conv& c) { return static_cast<size_t>(c.batch) * c.h * c.w * c.cin; }
-size_t outputSize(const Conv& c) { return static_cast<size_t>(c.batch) * c.oh * c.ow * c.cout; }
-size_t filterSize(const Conv& c) { return static_cast<size_t>(c.k()) * c.cout; }
+enum Operand { kInput, kOutput, kFilter };
 
-// conv2d(heap, x, filter, y, ...13 geometry, threads)
-napi_value Conv2D(napi_env env, napi_callback_info info) {
-  Args a(env, info, 18);
-  if (!a.ok) return nullptr;
-  const Conv c = convFrom(a, 4);
-  const int threads = static_cast<int>(a.integer(17));
-  float *x = a.floats(1, inputSize(c)), *f = a.floats(2, filterSize(c)), *y = a.floats(3, outputSize(c));
-  if (a.ok) conv2d(c, x, f, y, threads);
-  return nullptr;
+size_t sizeOf(const Conv& c, Operand o) {
+  switch (o) {
+    case kInput: return static_cast<size_t>(c.batch) * c.h * c.w * c.cin;
+    case kOutput: return static_cast<size_t>(c.batch) * c.oh * c.ow * c.cout;
+    case kFilter: return static_cast<size_t>(c.k()) * c.cout;
+  }
+  return 0;
 }
 
-// conv2dBackpropInput(heap, dy, filter, dx, ...13 geometry, threads)
-napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
-  Args a(env, info, 18);
-  if (!a.ok) return nullptr;
-  const Conv c = convFrom(a, 4);
-  const int threads = static_cast<int>(a.integer(17));
-  float *dy = a.floats(1, outputSize(c)), *f = a.floats(2, filterSize(c)), *dx = a.floats(3, inputSize(c));
-  if (a.ok) conv2dBackpropInput(c, dy, f, dx, threads);
-  return nullptr;
-}
+using ConvKernel = void (*)(const Conv&, const float*, const float*, float*, int);
 
-// conv2dBackpropFilter(heap, x, dy, dfilter, ...13 geometry, threads)
-napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+/**
+ * The three convolution kernels: (heap, a, b, out, ...13 geometry, threads), where a, b and out
+ * are the operands A, B and Out (conv2d: x, filter, y; input gradient: dy, filter, dx; filter
+ * gradient: x, dy, dfilter).
+ */
+template <ConvKernel kernel, Operand A, Operand B, Operand Out>
+napi_value ConvCall(napi_env env, napi_callback_info info) {
   Args a(env, info, 18);
   if (!a.ok) return nullptr;
   const Conv c = convFrom(a, 4);
   const int threads = static_cast<int>(a.integer(17));
-  float *x = a.floats(1, inputSize(c)), *dy = a.floats(2, outputSize(c)), *df = a.floats(3, filterSize(c));
-  if (a.ok) conv2dBackpropFilter(c, x, dy, df, threads);
+  float *pa = a.floats(1, sizeOf(c, A)), *pb = a.floats(2, sizeOf(c, B)), *out = a.floats(3, sizeOf(c, Out));
+  if (a.ok) kernel(c, pa, pb, out, threads);
   return nullptr;
 }
 
@@ -572,10 +564,13 @@ napi_value Describe(napi_env env, napi_callback_info) {
 }  // namespace evolve
 
 NAPI_MODULE_INIT() {
+  using namespace evolve;
   const napi_property_descriptor props[] = {
-      {"conv2d", nullptr, evolve::Conv2D, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2dBackpropInput", nullptr, evolve::Conv2DBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2dBackpropFilter", nullptr, evolve::Conv2DBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2d", nullptr, ConvCall<conv2d, kInput, kFilter, kOutput>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, ConvCall<conv2dBackpropInput, kOutput, kFilter, kInput>, nullptr, nullptr,
+       nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, ConvCall<conv2dBackpropFilter, kInput, kOutput, kFilter>, nullptr, nullptr,
+       nullptr, napi_default, nullptr},
       {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskedStep", nullptr, evolve::MaskedStep, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -12,27 +12,20 @@ import { closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/en
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { Architecture, lenet300, lenet5 } from '../src/models/architecture';
 import { loadMnist } from '../src/data/mnist';
-import { sampleOffspring } from '../src/encoding/offspring';
-import { developFrom } from '../src/evolution/lineage';
 import { Expected, TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
 import { compactNetwork } from '../src/models/compact';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
+import { maskedOffspring, paramBytes } from './helpers';
 
 after(() => closeTrainingPool());
 
 const data = loadMnist({ trainLimit: 192, testLimit: 10, validation: 0, rng: seedrandom('d') });
 
 function maskedChild(arch: Architecture): Network {
-  const parent = initialiseNetwork(arch, seedrandom('w'));
-  const genome = sampleOffspring(parent, {
-    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
-  }, seedrandom('g'));
-  return developFrom(genome, parent, parent, 'inherit', seedrandom('i'));
+  return maskedOffspring(arch).child;
 }
 
-function bits(net: Network): Buffer {
-  return Buffer.concat(net.params.flatMap((p) => [p.kernel, p.bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
-}
+const bits = paramBytes;
 
 /** Trains `start` for 3 epochs straight, and again continued from each epoch state it reported; all must agree. */
 // 8 steps per epoch: after 8 steps adam's running beta1^t differs from setWeights' pow(beta1, t) in the last bit.

@@ -3,6 +3,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import seedrandom from 'seedrandom';
+import { Architecture } from '../src/models/architecture';
+import { Network, initialiseNetwork } from '../src/models/network';
+import { OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
+import { developFrom } from '../src/evolution/lineage';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
 
@@ -46,4 +51,22 @@ export function readMask(genDir: string): Uint8Array[] {
   const manifest = JSON.parse(fs.readFileSync(path.join(genDir, 'mask.json'), 'utf8'));
   const bytes = fs.readFileSync(path.join(genDir, 'mask.bin'));
   return manifest.layers.map((l: { offset: number; length: number }) => bytes.subarray(l.offset, l.offset + l.length));
+}
+
+/**
+ * A LeNet offspring as tests train it: a seeded parent with biases 0.05 (so dead units must be
+ * zeroed), a calibrated global filter-granularity draw (F 0.3, Fc 0.7), developed by inheritance.
+ */
+export function maskedOffspring(arch: Architecture): { genome: OffspringGenome; child: Network } {
+  const parent = initialiseNetwork(arch, seedrandom('w'));
+  const genome = sampleOffspring(parent, {
+    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
+  }, seedrandom('g'));
+  parent.params.forEach((p) => p.bias.fill(0.05));
+  return { genome, child: developFrom(genome, parent, parent, 'inherit', seedrandom('i')) };
+}
+
+/** Every kernel and bias of `net` as one byte string, for bit-for-bit comparisons. */
+export function paramBytes(net: Network): Buffer {
+  return Buffer.concat(net.params.flatMap((p) => [p.kernel, p.bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
 }

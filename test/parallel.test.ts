@@ -8,20 +8,14 @@ import { TrainingPool, closeTrainingPool, trainNetworkParallel, trainingPool } f
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { lenet300, lenet5 } from '../src/models/architecture';
 import { loadMnist } from '../src/data/mnist';
-import { sampleOffspring } from '../src/encoding/offspring';
-import { developFrom } from '../src/evolution/lineage';
+import { maskedOffspring } from './helpers';
 
 after(() => closeTrainingPool());
 
 const data = loadMnist({ trainLimit: 512, testLimit: 500, validation: 0, rng: seedrandom('d') });
 
 function maskedChild(arch = lenet5) {
-  const parent = initialiseNetwork(arch, seedrandom('w'));
-  const genome = sampleOffspring(parent, {
-    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
-  }, seedrandom('g'));
-  parent.params.forEach((p) => p.bias.fill(0.05)); // non-zero biases, so dead units must be zeroed
-  return { genome, child: developFrom(genome, parent, parent, 'inherit', seedrandom('i')) };
+  return maskedOffspring(arch);
 }
 
 function assertMasked(net: Network, genome: ReturnType<typeof maskedChild>['genome']): void {

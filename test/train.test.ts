@@ -5,21 +5,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { evaluate, trainNetwork } from '../src/engine/train';
-import { initialiseNetwork } from '../src/models/network';
 import { lenet5 } from '../src/models/architecture';
 import { loadMnist } from '../src/data/mnist';
-import { sampleOffspring } from '../src/encoding/offspring';
-import { developFrom } from '../src/evolution/lineage';
+import { maskedOffspring } from './helpers';
 
 test('a masked lenet5 trains, learns, keeps its masks exactly and leaks no tensors', async () => {
   await selectBackend('wasm');
   const data = loadMnist({ trainLimit: 512, testLimit: 256, validation: 0, rng: seedrandom('d') });
-  const parent = initialiseNetwork(lenet5, seedrandom('w'));
-  const genome = sampleOffspring(parent, {
-    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
-  }, seedrandom('g'));
-  parent.params.forEach((p) => p.bias.fill(0.05)); // non-zero biases, so dead units must be zeroed
-  const child = developFrom(genome, parent, parent, 'inherit', seedrandom('i'));
+  const { genome, child } = maskedOffspring(lenet5);
   const before = tf.memory().numTensors;
   const untrained = await evaluate(child, data.test);
   const loss = await trainNetwork(child, data.train, { epochs: 2, batchSize: 32, learningRate: 0.05, optimizer: 'momentum' }, seedrandom('s'));
