@@ -42,8 +42,11 @@ inline Mat transposed(const float* p, std::ptrdiff_t ld) { return {p, 1, ld}; }
 /** Packs depth [k0, k0+kc) x columns [j0, j0+NR) of B as kc rows of NR values (zero beyond n). */
 inline void packB(const Mat& B, int k0, int kc, int j0, int n, float* out) {
   const int cols = n - j0 < NR ? n - j0 : NR;
-  if (B.cs == 1 && cols == NR) {
-    for (int k = 0; k < kc; ++k) std::memcpy(out + k * NR, B.p + (k0 + k) * B.rs + j0, NR * sizeof(float));
+  if (B.cs == 1) {  // rows of B are contiguous: copy, then zero the columns past n
+    for (int k = 0; k < kc; ++k) {
+      std::memcpy(out + k * NR, B.p + (k0 + k) * B.rs + j0, cols * sizeof(float));
+      if (cols < NR) std::memset(out + k * NR + cols, 0, (NR - cols) * sizeof(float));
+    }
     return;
   }
   for (int k = 0; k < kc; ++k) {

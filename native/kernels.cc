@@ -168,6 +168,36 @@ void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {
   }
 }
 
+/**
+ * The transpose of im2col's rows [m0, m1): kh*kw*cin rows of (m1 - m0) positions each, so that
+ * a product reading positions as columns packs them with plain copies.
+ */
+void im2colT(const Conv& c, const float* x, int b, int m0, int m1, float* colsT) {
+  const int n = m1 - m0;
+  const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int i = 0; i < c.kh; ++i)
+    for (int j = 0; j < c.kw; ++j)
+      for (int ci = 0; ci < c.cin; ++ci) {
+        float* row = colsT + static_cast<size_t>((i * c.kw + j) * c.cin + ci) * n;
+        // Output row by output row: within one, the taps are evenly spaced in the image.
+        for (int m = m0; m < m1;) {
+          const int oy = m / c.ow, ox0 = m % c.ow, ox1 = std::min(c.ow, ox0 + (m1 - m));
+          const int y = oy * c.sh - c.top + i;
+          float* dst = row + (m - m0);
+          if (y < 0 || y >= c.h) {
+            std::fill(dst, dst + (ox1 - ox0), 0.f);
+          } else {
+            const float* src = img + static_cast<size_t>(y) * c.w * c.cin + ci;
+            for (int ox = ox0; ox < ox1; ++ox) {
+              const int xx = ox * c.sw - c.left + j;
+              dst[ox - ox0] = xx < 0 || xx >= c.w ? 0.f : src[static_cast<size_t>(xx) * c.cin];
+            }
+          }
+          m += ox1 - ox0;
+        }
+      }
+}
+
 /** Adds rows [m0, m1) of a column matrix back into image b of dx (the adjoint of im2col). */
 void col2imAdd(const Conv& c, const float* cols, int b, int m0, int m1, float* dx) {
   const int K = c.k();
@@ -210,16 +240,17 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
     const int b = task / perImage, m0 = (task % perImage) * rows, m1 = std::min(P, m0 + rows);
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
-    im2col(c, x, b, m0, m1, s.cols.data());
     float* out = y + (static_cast<size_t>(b) * P + m0) * c.cout;
     if (!fewOutputs(c)) {
+      im2col(c, x, b, m0, m1, s.cols.data());
       gemm(plain(s.cols.data(), K), plain(f, c.cout), out, c.cout, m1 - m0, c.cout, K, false, s.gemm);
       return;
     }
     // y^T = filter^T * cols^T: the positions fill the vector lanes instead of the few channels.
     const int n = m1 - m0;
+    im2colT(c, x, b, m0, m1, s.cols.data());
     s.tmp.resize(static_cast<size_t>(c.cout) * n);
-    gemm(transposed(f, c.cout), transposed(s.cols.data(), K), s.tmp.data(), n, c.cout, n, K, false, s.gemm);
+    gemm(transposed(f, c.cout), plain(s.cols.data(), n), s.tmp.data(), n, c.cout, n, K, false, s.gemm);
     for (int m = 0; m < n; ++m)
       for (int co = 0; co < c.cout; ++co) out[static_cast<size_t>(m) * c.cout + co] = s.tmp[static_cast<size_t>(co) * n + m];
   });
