@@ -51,6 +51,8 @@ const cases: Array<[string, () => tf.Tensor]> = [
   ['matMul LeNet fc1', () => tf.matMul(random([64, 800], 'a') as tf.Tensor2D, random([800, 500], 'b') as tf.Tensor2D)],
   ['batched matMul A^T B^T', () => tf.matMul(random([3, 53, 37], 'a') as tf.Tensor3D, random([3, 70, 53], 'b') as tf.Tensor3D, true, true)],
   ['batched matMul, broadcast B', () => tf.matMul(random([3, 37, 53], 'a') as tf.Tensor3D, random([1, 53, 70], 'b') as tf.Tensor3D)],
+  ['batched matMul, broadcast A', () => tf.matMul(random([1, 37, 53], 'a') as tf.Tensor3D, random([3, 53, 70], 'b') as tf.Tensor3D)],
+  ['batched matMul, rank 2 times rank 3', () => tf.matMul(random([37, 53], 'a'), random([3, 53, 70], 'b'))],
   ['maxPool grad 2x2', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(random([2, 9, 10, 6], 'x'))],
   ['maxPool grad 3x3 stride 2 same', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), 'dy'))(random([2, 9, 10, 6], 'x'))],
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],

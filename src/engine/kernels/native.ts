@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
+import { backend_util, broadcast_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, restoreWasmKernel } from './wasmUtil';
 
@@ -156,7 +156,7 @@ function batchMatMul(original: KernelFunc, a: Addon): KernelFunc {
     const m = transposeA ? ta.shape[ra - 1] : ta.shape[ra - 2];
     const k = transposeA ? ta.shape[ra - 2] : ta.shape[ra - 1];
     const n = transposeB ? tb.shape[rb - 2] : tb.shape[rb - 1];
-    const outer = ta.shape.length >= tb.shape.length ? ta.shape.slice(0, -2) : tb.shape.slice(0, -2);
+    const outer = broadcast_util.assertAndGetBroadcastShape(ta.shape.slice(0, -2), tb.shape.slice(0, -2));
     const out = backend.makeOutput([...outer, m, n], 'float32');
     a.matmul(heap(backend), offset(backend, ta), offset(backend, tb), offset(backend, out), batchA, batchB, m, n, k,
       transposeA ? 1 : 0, transposeB ? 1 : 0, threads);
