@@ -101,49 +101,55 @@ interface ConvAttrs {
   filterShape?: [number, number, number, number];
 }
 
-type Args<I> = { inputs: I; backend: BackendWasm; attrs: ConvAttrs };
+type Shape4 = [number, number, number, number];
 
-function conv2d(original: KernelFunc | undefined, a: Addon): KernelFunc {
-  return ((args: Args<{ x: TensorInfo; filter: TensorInfo }>) => {
-    const { inputs: { x, filter }, backend, attrs } = args;
+/**
+ * The three convolution kernels differ only in their operands: which two inputs they read
+ * (in the addon's argument order), how the geometry's input and filter shapes are found, and
+ * which of the two shapes (or the output's) the result has.
+ */
+interface ConvSpec {
+  inputs: [string, string];
+  shapes(inputs: Record<string, TensorInfo>, attrs: ConvAttrs): { input: Shape4; filter: Shape4; dilations: ConvAttrs['dilations'] };
+  output(c: Conv2DInfo): number[];
+  call(a: Addon): (heap: ArrayBuffer, ...args: number[]) => void;
+}
+
+function convKernel(original: KernelFunc | undefined, a: Addon, spec: ConvSpec): KernelFunc {
+  return ((args: { inputs: Record<string, TensorInfo>; backend: BackendWasm; attrs: ConvAttrs }) => {
+    const { inputs, backend, attrs } = args;
     if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
-    const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1, attrs.pad,
+    const [p, q] = spec.inputs.map((name) => inputs[name]);
+    const { input, filter, dilations } = spec.shapes(inputs, attrs);
+    const c = backend_util.computeConv2DInfo(input, filter, attrs.strides, dilations ?? 1, attrs.pad,
       attrs.dimRoundingMode, false, 'channelsLast');
-    if (!covered(c, x, filter) && original) return original(args as never);
-    const y = backend.makeOutput(c.outShape, 'float32');
-    a.conv2d(heap(backend), offset(backend, x), offset(backend, filter), offset(backend, y), ...geometry(c), threads);
-    return y;
+    if (!covered(c, p, q) && original) return original(args as never);
+    const out = backend.makeOutput(spec.output(c), 'float32');
+    spec.call(a)(heap(backend), offset(backend, p), offset(backend, q), offset(backend, out), ...geometry(c), threads);
+    return out;
   }) as unknown as KernelFunc;
 }
 
-function conv2dBackpropInput(original: KernelFunc | undefined, a: Addon): KernelFunc {
-  return ((args: Args<{ dy: TensorInfo; filter: TensorInfo }>) => {
-    const { inputs: { dy, filter }, backend, attrs } = args;
-    if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
-    const c = backend_util.computeConv2DInfo(attrs.inputShape!, filter.shape as [number, number, number, number],
-      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-    if (!covered(c, dy, filter) && original) return original(args as never);
-    const dx = backend.makeOutput(attrs.inputShape!, 'float32');
-    a.conv2dBackpropInput(heap(backend), offset(backend, dy), offset(backend, filter), offset(backend, dx),
-      ...geometry(c), threads);
-    return dx;
-  }) as unknown as KernelFunc;
-}
-
-function conv2dBackpropFilter(original: KernelFunc | undefined, a: Addon): KernelFunc {
-  return ((args: Args<{ x: TensorInfo; dy: TensorInfo }>) => {
-    const { inputs: { x, dy }, backend, attrs } = args;
-    if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
-    const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape!,
-      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-    if (!covered(c, x, dy) && original) return original(args as never);
-    const df = backend.makeOutput(attrs.filterShape!, 'float32');
-    a.conv2dBackpropFilter(heap(backend), offset(backend, x), offset(backend, dy), offset(backend, df),
-      ...geometry(c), threads);
-    return df;
-  }) as unknown as KernelFunc;
-}
+const convSpecs: Record<'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', ConvSpec> = {
+  Conv2D: {
+    inputs: ['x', 'filter'],
+    shapes: (i, attrs) => ({ input: i.x.shape as Shape4, filter: i.filter.shape as Shape4, dilations: attrs.dilations }),
+    output: (c) => c.outShape,
+    call: (a) => a.conv2d,
+  },
+  Conv2DBackpropInput: {
+    inputs: ['dy', 'filter'],
+    shapes: (i, attrs) => ({ input: attrs.inputShape!, filter: i.filter.shape as Shape4, dilations: 1 }),
+    output: (c) => [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
+    call: (a) => a.conv2dBackpropInput,
+  },
+  Conv2DBackpropFilter: {
+    inputs: ['x', 'dy'],
+    shapes: (i, attrs) => ({ input: i.x.shape as Shape4, filter: attrs.filterShape!, dilations: 1 }),
+    output: (c) => [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels],
+    call: (a) => a.conv2dBackpropFilter,
+  },
+};
 
 function batchMatMul(original: KernelFunc, a: Addon): KernelFunc {
   return ((args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm; attrs: { transposeA: boolean; transposeB: boolean } }) => {
@@ -210,9 +216,7 @@ export function registerNativeKernels(): boolean {
   const a = nativeAddon();
   if (!a) return false;
   registered = true;
-  overrideWasmKernel('Conv2D', (orig) => conv2d(orig, a), 'native');
-  overrideWasmKernel('Conv2DBackpropInput', (orig) => conv2dBackpropInput(orig, a), 'native');
-  overrideWasmKernel('Conv2DBackpropFilter', (orig) => conv2dBackpropFilter(orig, a), 'native');
+  for (const [name, spec] of Object.entries(convSpecs)) overrideWasmKernel(name, (orig) => convKernel(orig, a, spec), 'native');
   overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
