@@ -10,7 +10,8 @@ import { EpochState, OptimizerName, TrainOptions, disposeOptimizer, makeOptimize
 import { restoreOptimizerState, saveOptimizerState } from '../src/engine/optimizerState';
 import { closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/engine/parallel';
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
-import { Architecture, lenet300, lenet5 } from '../src/models/architecture';
+import { Architecture } from '../src/models/architecture';
+import { lenet300, lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { Expected, TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
 import { compactNetwork } from '../src/models/compact';

@@ -3,7 +3,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { Architecture, lenet5, lenet300, weightedLayers } from '../src/models/architecture';
+import { Architecture, weightedLayers } from '../src/models/architecture';
+import { lenet300, lenet5 } from '../src/models/ancestors';
 import { Network, initialiseNetwork } from '../src/models/network';
 import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } from '../src/encoding/probabilities';
 import { liveClusters } from '../src/encoding/clusters';

@@ -12,7 +12,7 @@ import { nativeAddon, nativeLoadError, nativeKernelsActive, setNativeThreads } f
 import { evaluate } from '../src/engine/train';
 import { trainNetworkParallel } from '../src/engine/parallel';
 import { cloneNetwork, initialiseNetwork } from '../src/models/network';
-import { lenet5 } from '../src/models/architecture';
+import { lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { maskedOffspring, paramBytes, tempDir } from './helpers';
 

@@ -6,7 +6,7 @@ import { selectBackend } from '../src/engine/backend';
 import { evaluate, trainNetwork, TrainOptions } from '../src/engine/train';
 import { TrainingPool, closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/engine/parallel';
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
-import { lenet300, lenet5 } from '../src/models/architecture';
+import { lenet300, lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { maskedOffspring } from './helpers';
 

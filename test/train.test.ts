@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { evaluate, trainNetwork } from '../src/engine/train';
-import { lenet5 } from '../src/models/architecture';
+import { lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { maskedOffspring } from './helpers';
 

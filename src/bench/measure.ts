@@ -6,7 +6,7 @@ import { trainNetworkParallel } from '../engine/parallel';
 import { loadMnist } from '../data/mnist';
 import { Network, initialiseNetwork } from '../models/network';
 import { Split } from '../data/dataset';
-import { lenet5 } from '../models/architecture';
+import { lenet5 } from '../models/ancestors/lenet5';
 import { stream } from '../random';
 import { ConfigurationName } from './configurations';
 

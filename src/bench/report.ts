@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { Row } from './runner';
 import { EPOCH_SAMPLES, SparsityRow, TimedForm, trackedTarget } from './sparsity';
-import { lenet5, weightedLayers } from '../models/architecture';
+import { weightedLayers } from '../models/architecture';
+import { lenet5 } from '../models/ancestors/lenet5';
 
 /** LeNet-5's units per weighted layer: the shape every masked form trains at. */
 const lenet5Units = weightedLayers(lenet5).map((l) => l.outUnits);

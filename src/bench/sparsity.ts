@@ -5,7 +5,7 @@
  * filters), then the same training steps are timed on the masked full-size network and on its
  * compacted form. Weights are the seeded initialisation: step time depends on shapes, not values.
  */
-import { lenet5 } from '../models/architecture';
+import { lenet5 } from '../models/ancestors/lenet5';
 import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { compactNetwork } from '../models/compact';
 import { EncodingOptions, sampleOffspring } from '../encoding/offspring';

@@ -7,7 +7,7 @@ import { UsageError, RunError } from './errors';
 import { Reporter, formatSeconds } from './progress';
 import { selectBackend } from '../engine/backend';
 import { loadNetwork } from '../engine/modelio';
-import { architectures } from '../models/architecture';
+import { findAncestor } from '../models/ancestors';
 import { loadMnist } from '../data/mnist';
 import { stream } from '../random';
 import { ResumePoint, runLineage } from '../evolution/lineage';
@@ -22,7 +22,7 @@ import { closeTrainingPool } from '../engine/parallel';
 import * as os from 'node:os';
 import { setNativeThreads } from '../engine/kernels/native';
 
-const defaultArch: Record<Options['dataset'], keyof typeof architectures> = { mnist: 'lenet5' };
+const defaultArch: Record<Options['dataset'], string> = { mnist: 'lenet5' };
 
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -94,7 +94,8 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     validate(o);
   }
   const archName = o.arch ?? defaultArch[o.dataset];
-  const arch = architectures[archName];
+  const arch = findAncestor(archName);
+  if (!arch) throw new UsageError(`--arch ${archName}: no such architecture`);
   const factors = resolveFactors(o);
   const out = o.out ?? defaultRunDir(o.dataset, archName);
   if (!resuming) checkRunDir(out);

@@ -5,7 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from './errors';
 import { selectBackend } from '../engine/backend';
 import { loadNetwork, saveNetwork } from '../engine/modelio';
-import { Architecture, architectures } from '../models/architecture';
+import { Architecture } from '../models/architecture';
+import { ancestorNames, findAncestor } from '../models/ancestors';
 import { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
 import { liveUnits } from '../encoding/units';
@@ -36,10 +37,9 @@ function runArchitecture(run: string): Architecture {
     throw new RunError(`${file}: ${err.code ? `cannot read (${err.code})` : 'not valid JSON'}`);
   }
   const name = config?.options?.arch;
-  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(architectures, name)) {
-    throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${Object.keys(architectures).join(', ')}`);
-  }
-  return architectures[name];
+  const arch = typeof name === 'string' ? findAncestor(name) : undefined;
+  if (!arch) throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${ancestorNames.join(', ')}`);
+  return arch;
 }
 
 /** Generations with a saved model, ascending. */

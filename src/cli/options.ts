@@ -5,13 +5,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
+import { ancestorNames } from '../models/ancestors';
 
 const datasetChoices = ['mnist'] as const;
-const archChoices = ['lenet5', 'lenet300'] as const;
+const archChoices = ancestorNames;
 
 export interface Options {
   dataset: (typeof datasetChoices)[number];
-  arch?: (typeof archChoices)[number];
+  arch?: string;
   generations: number;
   envFactor?: number;
   targetEfficiency?: number;

@@ -10,26 +10,13 @@ import { Architecture, kernelSize, weightedLayers } from '../models/architecture
 import { Network } from '../models/network';
 import { ensureDir, writeFileAtomic } from '../run/files';
 import { RunError } from '../cli/errors';
+import { opsOf } from './layerOps';
 
 /** The same architecture as a tfjs-layers Sequential model (plain layers, no custom classes). */
 export function layersModel(arch: Architecture): tfl.Sequential {
   const model = tfl.sequential({ name: arch.name });
   arch.layers.forEach((spec, i) => {
-    const first = i === 0 ? { inputShape: arch.inputShape } : {};
-    switch (spec.kind) {
-      case 'conv':
-        model.add(tfl.layers.conv2d({ ...first, name: spec.name, filters: spec.filters, kernelSize: spec.kernelSize, strides: spec.stride, padding: spec.padding, activation: spec.activation }));
-        break;
-      case 'maxpool':
-        model.add(tfl.layers.maxPooling2d({ ...first, name: spec.name, poolSize: spec.size, strides: spec.size, padding: 'valid' }));
-        break;
-      case 'flatten':
-        model.add(tfl.layers.flatten({ ...first, name: spec.name }));
-        break;
-      case 'dense':
-        model.add(tfl.layers.dense({ ...first, name: spec.name, units: spec.units, activation: spec.activation }));
-        break;
-    }
+    model.add(opsOf(spec).layer(spec, i === 0 ? { inputShape: arch.inputShape } : {}));
   });
   return model;
 }

@@ -9,6 +9,8 @@ import '@tensorflow/tfjs-layers';
 import { Network, Random } from '../models/network';
 import { Split } from '../data/dataset';
 import { liveUnits } from '../encoding/units';
+import { kindOf } from '../models/layers';
+import { opsOf } from './layerOps';
 import { OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 import { nativeKernelsActive, nativeMaskedStep } from './kernels/native';
 
@@ -83,23 +85,11 @@ export function forward(net: Network, kernels: tf.Tensor[], biases: tf.Tensor[],
   let h: tf.Tensor = x;
   let l = 0;
   for (const spec of net.arch.layers) {
-    switch (spec.kind) {
-      case 'conv':
-        h = tf.add(tf.conv2d(h as tf.Tensor4D, kernels[l] as tf.Tensor4D, spec.stride, spec.padding), biases[l]);
-        if (spec.activation === 'relu') h = tf.relu(h);
-        l++;
-        break;
-      case 'maxpool':
-        h = tf.maxPool(h as tf.Tensor4D, spec.size, spec.size, 'valid');
-        break;
-      case 'flatten':
-        h = tf.reshape(h, [h.shape[0], -1]);
-        break;
-      case 'dense':
-        h = tf.add(tf.matMul(h as tf.Tensor2D, kernels[l] as tf.Tensor2D), biases[l]);
-        if (spec.activation === 'relu') h = tf.relu(h);
-        l++;
-        break;
+    if (kindOf(spec).weighted) {
+      h = opsOf(spec).forward(spec, h, kernels[l], biases[l]);
+      l++;
+    } else {
+      h = opsOf(spec).forward(spec, h);
     }
   }
   return h as tf.Tensor2D;

@@ -1,19 +1,17 @@
 /**
- * Ancestor architectures as plain data (shared/method.md, "Ancestor architectures").
+ * Architectures as plain data: a name, an input shape and a list of layers (models/layers.ts).
  * Tensors are NHWC; a conv kernel is [kh, kw, cin, cout] and a dense kernel [in, out], so in
  * both the output unit is the last axis and the input unit the one before it.
  */
 
-export type Activation = 'linear' | 'relu';
+import { ActivationShape, LayerSpec, kindOf } from './layers';
 
-export type LayerSpec =
-  | { kind: 'conv'; name: string; kernelSize: number; filters: number; stride: number; padding: 'valid' | 'same'; activation: Activation }
-  | { kind: 'maxpool'; name: string; size: number }
-  | { kind: 'flatten'; name: string }
-  | { kind: 'dense'; name: string; units: number; activation: Activation };
+export type { Activation, LayerSpec } from './layers';
 
 export interface Architecture {
   name: string;
+  /** One line for --help and the README. */
+  description?: string;
   /** [height, width, channels] of one input sample. */
   inputShape: [number, number, number];
   layers: LayerSpec[];
@@ -38,75 +36,28 @@ export interface WeightedLayer {
   isOutput: boolean;
 }
 
-// Caffe's LeNet as used across the pruning literature: no activation on the conv layers.
-export const lenet5: Architecture = {
-  name: 'lenet5',
-  inputShape: [28, 28, 1],
-  layers: [
-    { kind: 'conv', name: 'conv1', kernelSize: 5, filters: 20, stride: 1, padding: 'valid', activation: 'linear' },
-    { kind: 'maxpool', name: 'pool1', size: 2 },
-    { kind: 'conv', name: 'conv2', kernelSize: 5, filters: 50, stride: 1, padding: 'valid', activation: 'linear' },
-    { kind: 'maxpool', name: 'pool2', size: 2 },
-    { kind: 'flatten', name: 'flatten' },
-    { kind: 'dense', name: 'fc1', units: 500, activation: 'relu' },
-    { kind: 'dense', name: 'fc2', units: 10, activation: 'linear' },
-  ],
-};
-
-export const lenet300: Architecture = {
-  name: 'lenet300',
-  inputShape: [28, 28, 1],
-  layers: [
-    { kind: 'flatten', name: 'flatten' },
-    { kind: 'dense', name: 'fc1', units: 300, activation: 'relu' },
-    { kind: 'dense', name: 'fc2', units: 100, activation: 'relu' },
-    { kind: 'dense', name: 'fc3', units: 10, activation: 'linear' },
-  ],
-};
-
-export const architectures: Record<string, Architecture> = { lenet5, lenet300 };
-
 /** Walks the layer list once, tracking the activation shape, to describe every weighted layer. */
 export function weightedLayers(arch: Architecture): WeightedLayer[] {
-  let [h, w, c] = arch.inputShape;
-  let flat = 0; // > 0 once flattened
+  const [h, w, c] = arch.inputShape;
+  let shape: ActivationShape = { h, w, c, flat: false };
   let prevUnits = 0;
   const out: WeightedLayer[] = [];
   for (const spec of arch.layers) {
-    switch (spec.kind) {
-      case 'conv': {
-        if (flat) throw new Error(`${arch.name}: conv layer ${spec.name} after flatten`);
-        const k = spec.kernelSize;
-        const oh = spec.padding === 'same' ? Math.ceil(h / spec.stride) : Math.floor((h - k) / spec.stride) + 1;
-        const ow = spec.padding === 'same' ? Math.ceil(w / spec.stride) : Math.floor((w - k) / spec.stride) + 1;
-        out.push({
-          index: out.length, name: spec.name, kind: 'conv', kernelShape: [k, k, c, spec.filters],
-          inUnits: c, outUnits: spec.filters, spatial: k * k, outHeight: oh, outWidth: ow, prevUnits, isOutput: false,
-        });
-        [h, w, c] = [oh, ow, spec.filters];
-        prevUnits = spec.filters;
-        break;
-      }
-      case 'maxpool':
-        h = Math.floor(h / spec.size);
-        w = Math.floor(w / spec.size);
-        break;
-      case 'flatten':
-        flat = h * w * c;
-        break;
-      case 'dense': {
-        const inUnits = flat || c;
-        out.push({
-          index: out.length, name: spec.name, kind: 'dense', kernelShape: [inUnits, spec.units],
-          inUnits, outUnits: spec.units, spatial: 1, outHeight: 1, outWidth: 1, prevUnits, isOutput: false,
-        });
-        flat = 0;
-        c = spec.units;
-        h = w = 1;
-        prevUnits = spec.units;
-        break;
-      }
+    const kind = kindOf(spec);
+    const next = kind.outShape(spec, shape, arch.name);
+    if (kind.weighted) {
+      const isConv = kind.weighted.kind === 'conv';
+      const k = isConv ? (spec as { kernelSize: number }).kernelSize : 1;
+      const outUnits = kind.weighted.units(spec);
+      out.push({
+        index: out.length, name: spec.name, kind: kind.weighted.kind,
+        kernelShape: isConv ? [k, k, shape.c, outUnits] : [shape.c, outUnits],
+        inUnits: shape.c, outUnits, spatial: k * k, outHeight: isConv ? next.h : 1, outWidth: isConv ? next.w : 1,
+        prevUnits, isOutput: false,
+      });
+      prevUnits = outUnits;
     }
+    shape = next;
   }
   if (out.length === 0) throw new Error(`${arch.name}: no weighted layers`);
   out[out.length - 1].isOutput = true;

@@ -9,6 +9,7 @@
  * channels/pixels are never removed. Pure typed-array code: no tensor library.
  */
 import { Architecture, LayerSpec, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import { kindOf } from './layers';
 import { LayerParams, Network } from './network';
 import { liveUnits } from '../encoding/units';
 
@@ -25,11 +26,8 @@ const SUFFIX = '-compact';
 function compactArchitecture(arch: Architecture, kept: Int32Array[]): Architecture {
   let l = 0;
   const layers = arch.layers.map((spec): LayerSpec => {
-    switch (spec.kind) {
-      case 'conv': return { ...spec, filters: kept[l++].length };
-      case 'dense': return { ...spec, units: kept[l++].length };
-      default: return { ...spec };
-    }
+    const weighted = kindOf(spec).weighted;
+    return weighted ? weighted.withUnits(spec, kept[l++].length) : { ...spec };
   });
   return {
     name: arch.name.endsWith(SUFFIX) ? arch.name : arch.name + SUFFIX,
