@@ -1,10 +1,22 @@
 // In-memory image classification datasets as raw bytes; conversion to tensors happens elsewhere.
 
+/**
+ * How a split's bytes become a network's input beyond x / 255: per-channel normalisation with
+ * the training split's statistics, and (training only) seeded augmentation.
+ */
+export interface InputTransform {
+  normalise?: { mean: number[]; std: number[] };
+  /** Random crop from the image zero-padded by `pad` pixels, and a horizontal flip with p = 1/2. */
+  augment?: { pad: number; flip: boolean };
+}
+
 /** `count` samples; images are count*H*W*C bytes in row-major NHWC order, labels one byte each. */
 export interface Split {
   images: Uint8Array;
   labels: Uint8Array;
   count: number;
+  /** Absent: x / 255 only. */
+  input?: InputTransform;
 }
 
 export interface Dataset {

@@ -22,6 +22,8 @@ export interface TrainOptions {
   batchSize: number;
   learningRate: number;
   optimizer: OptimizerName;
+  /** L2 penalty: (weightDecay / 2) * sum of squared kernel weights is added to the loss (0: none). */
+  weightDecay?: number;
   /** Called after every batch (for the progress bar). */
   onBatch?: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void;
   /**
@@ -168,8 +170,8 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
         const loss = tf.tidy(() => {
           const x = imageBatch(data, order, start, end, shape);
           const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
-          const { value, grads } = tf.variableGrads(
-            () => tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar, vars);
+          const { value, grads } = tf.variableGrads(() => withDecay(
+            tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar, b.kernels, options.weightDecay), vars);
           updater.step(grads);
           return value;
         });
@@ -197,6 +199,16 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
     updater.dispose();
   }
   return lastLoss;
+}
+
+/**
+ * The loss with weight decay: its gradient adds weightDecay * w to each kernel's, which the mask
+ * then zeroes for dead synapses, so they stay exactly 0. Biases are not decayed.
+ */
+function withDecay(loss: tf.Scalar, kernels: tf.Variable[], weightDecay = 0): tf.Scalar {
+  if (!(weightDecay > 0)) return loss;
+  const squares = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+  return tf.add(loss, tf.mul(squares, weightDecay / 2));
 }
 
 /** How a step's gradients change the variables: masked, with the optimizer's rule, masks held. */

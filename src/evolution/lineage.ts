@@ -26,6 +26,8 @@ export interface LineageSettings {
   batchSize: number;
   learningRate: number;
   optimizer: OptimizerName;
+  /** L2 weight decay (0: none). */
+  weightDecay?: number;
   init: InitMode;
   seed: number;
   encoding: EncodingOptions;
@@ -139,7 +141,7 @@ export async function runLineage(
     }
     const macs = measure(compact.net.layers, compact.net.params.map((p) => p.mask)).macs;
     const loss = await trainNetworkParallel(compact.net, data.train, {
-      epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, onBatch: events.onBatch,
+      epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, weightDecay: s.weightDecay, onBatch: events.onBatch,
       resume: from ? { epochsDone: from.epochsDone, optimizer: from.optimizer! } : undefined,
       onEpochEnd: onCheckpoint && ((e) => onCheckpoint({
         ...at, epochsDone: e.epochsDone, epochs, start, network: e.params, optimizer: e.optimizer, loss: e.loss, ...progress(),

@@ -34,7 +34,8 @@ export async function trainNetworkParallel(
     setNativeThreads(workers);
     return trainNetwork(net, data, options, rng);
   }
-  if (!(workers > 1)) return trainNetwork(net, data, options, rng);
+  // The workers know neither weight decay nor input transforms: such training stays in this thread.
+  if (!(workers > 1) || options.weightDecay || data.input) return trainNetwork(net, data, options, rng);
   const n = Math.floor(workers);
   if (!pool || pool.size !== n) {
     // A different worker count: the old pool finishes what it was given, then closes.
