@@ -10,7 +10,9 @@ import { loadCifar10 } from '../src/data/cifar10';
 import { Split } from '../src/data/dataset';
 import { datasets, getDataset } from '../src/data/sets';
 import { tempDir } from './helpers';
-import { writeCifar10 } from './fixtures/datasetFiles';
+import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
+import * as tar from 'tar';
+import * as crypto from 'node:crypto';
 import { learnsAboveChance } from './fixtures/learnable';
 
 const RECORD = 3073;
@@ -122,10 +124,27 @@ test('the registry module loads generated files, and a small network learns them
   assert.equal(getDataset('toString'), undefined);
   assert.deepEqual(cifar10.members.slice(0, 2), ['cifar-10-batches-bin/data_batch_1.bin', 'cifar-10-batches-bin/data_batch_2.bin']);
   const ds = cifar10.load(dir, { validation: 30, trainLimit: 240, rng: rng(), realCounts: false });
+  assert.deepEqual([ds.name, ds.inputShape, ds.classes], [cifar10.name, cifar10.inputShape, cifar10.classes]);
   assert.equal(ds.train.count, 240);
   assert.equal(ds.validation.count, 27); // round(240 * 30 / 270): the ratio of the full split
   const accuracy = await learnsAboveChance(ds, 0.01);
   console.log(`generated CIFAR-10: test accuracy ${accuracy} after 4 epochs of a tiny dense net`);
   assert.ok(accuracy > 0.5, `test accuracy ${accuracy} after a short training on generated CIFAR-10`);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('tarGz lays the files out like the published archive, the same bytes every time', () => {
+  const dir = tempDir();
+  writeCifar10(dir, { perBatch: 3, testCount: 2, seed: 4 });
+  const archive = (name: string) => {
+    tarGz(dir, ['cifar-10-batches-bin'], path.join(dir, name));
+    return crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex');
+  };
+  assert.equal(archive('a.tar.gz'), archive('b.tar.gz'));
+  const entries: string[] = [];
+  tar.t({ file: path.join(dir, 'a.tar.gz'), sync: true, onReadEntry: (e) => { entries.push(e.path); } });
+  assert.deepEqual(entries, ['cifar-10-batches-bin/', 'cifar-10-batches-bin/batches.meta.txt',
+    ...[1, 2, 3, 4, 5].map((i) => `cifar-10-batches-bin/data_batch_${i}.bin`), 'cifar-10-batches-bin/readme.html', 'cifar-10-batches-bin/test_batch.bin']);
+  for (const m of getDataset('cifar10')!.members) assert.ok(entries.includes(m), `${m} is in the archive`);
   fs.rmSync(dir, { recursive: true });
 });

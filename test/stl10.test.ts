@@ -10,7 +10,8 @@ import { loadStl10 } from '../src/data/stl10';
 import { Split } from '../src/data/dataset';
 import { getDataset } from '../src/data/sets';
 import { tempDir } from './helpers';
-import { writeStl10 } from './fixtures/datasetFiles';
+import { tarGz, writeStl10 } from './fixtures/datasetFiles';
+import * as tar from 'tar';
 import { learnsAboveChance } from './fixtures/learnable';
 
 const IMAGE = 96 * 96 * 3;
@@ -118,9 +119,24 @@ test('the registry module loads generated files, and a small network learns them
   assert.ok(!stl10.members.some((m) => m.includes('unlabeled')), 'the unlabelled split is never extracted');
   assert.ok(stl10.members.includes('stl10_binary/test_X.bin'));
   const ds = stl10.load(dir, { validation: 10, rng: rng(), realCounts: false });
+  assert.deepEqual([ds.name, ds.inputShape, ds.classes], [stl10.name, stl10.inputShape, stl10.classes]);
   assert.deepEqual([ds.train.count, ds.validation.count, ds.test.count], [140, 10, 100]);
   const accuracy = await learnsAboveChance(ds, 0.003);
   console.log(`generated STL-10: test accuracy ${accuracy} after 4 epochs of a tiny dense net`);
   assert.ok(accuracy > 0.5, `test accuracy ${accuracy} after a short training on generated STL-10`);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('tarGz of the generated STL-10 folder holds the published member names', () => {
+  const dir = tempDir();
+  writeStl10(dir, { trainCount: 5, testCount: 5, seed: 4 });
+  tarGz(dir, ['stl10_binary'], path.join(dir, 'stl10_binary.tar.gz'));
+  const entries: string[] = [];
+  tar.t({ file: path.join(dir, 'stl10_binary.tar.gz'), sync: true, onReadEntry: (e) => { entries.push(e.path); } });
+  assert.deepEqual(entries, ['stl10_binary/', ...['class_names.txt', 'fold_indices.txt', 'test_X.bin', 'test_y.bin', 'train_X.bin',
+    'train_y.bin', 'unlabeled_X.bin'].map((f) => `stl10_binary/${f}`)]);
+  for (const m of getDataset('stl10')!.members) assert.ok(entries.includes(m), `${m} is in the archive`);
+  const folds = fs.readFileSync(path.join(dir, 'stl10_binary', 'fold_indices.txt'), 'utf8').trim().split('\n');
+  assert.equal(folds.length, 10);
   fs.rmSync(dir, { recursive: true });
 });

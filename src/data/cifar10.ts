@@ -56,7 +56,7 @@ function readBatches(files: string[], expected: number | null): Split {
 }
 
 /** Decodes whole records of `buf` into `out` from sample `at` on: planar RGB to interleaved NHWC. */
-export function decodeCifar10(buf: Uint8Array, file: string, out: Split, at: number): void {
+function decodeCifar10(buf: Uint8Array, file: string, out: Split, at: number): void {
   const n = buf.length / CIFAR10_RECORD;
   for (let r = 0; r < n; r++) {
     const src = r * CIFAR10_RECORD;

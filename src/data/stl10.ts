@@ -55,7 +55,7 @@ function readPair(folder: string, files: PairFiles, real: boolean): Split {
  * Rewrites each image from planar column-major to interleaved row-major NHWC in place, one image
  * at a time through a 27 KB scratch copy, so the 221 MB test split is never held twice.
  */
-export function toNhwcInPlace(images: Uint8Array, count: number): void {
+function toNhwcInPlace(images: Uint8Array, count: number): void {
   const scratch = new Uint8Array(STL10_IMAGE);
   for (let i = 0; i < count; i++) {
     const base = i * STL10_IMAGE;
