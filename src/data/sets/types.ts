@@ -5,10 +5,11 @@ import { SplitOptions } from '../splits';
 export interface LoadOptions extends SplitOptions {
   /**
    * Require the record counts of the published files (the default): a real file cut at a record
-   * boundary is then still caught. false accepts any whole number of records (equal across
-   * CIFAR-10's five data batches, matching the labels file for STL-10); only for files that are
-   * not the published archive: the tests' generated files, or a run that explicitly skipped the
-   * archive's checksum.
+   * boundary is then still caught, which a whole-records check alone would miss. A loader cannot
+   * tell where its files came from, so the lenient mode is opt-in: false accepts any whole,
+   * non-zero number of records (equal across CIFAR-10's five data batches, matching the labels
+   * file for STL-10). Only for files that are not the published archive: the tests' generated
+   * files, or a run that explicitly skipped the archive's checksum.
    */
   realCounts?: boolean;
 }
