@@ -7,6 +7,7 @@ import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { firstN, subset, Split } from '../src/data/dataset';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist';
+import { datasetNames, getDataset } from '../src/data/sets';
 
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 
@@ -119,4 +120,13 @@ test('loadMnist reports corrupt and missing files', () => {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('the mnist registry module loads what loadMnist loads and ignores the cache folder', () => {
+  assert.deepEqual(datasetNames, ['mnist', 'cifar10', 'stl10']);
+  const mnist = getDataset('mnist')!;
+  const opts = { validation: 10, trainLimit: 50, testLimit: 20 };
+  const ds = mnist.load('/nonexistent', { ...opts, rng: seedrandom('1') });
+  assert.deepEqual(ds, loadMnist({ ...opts, rng: seedrandom('1') }));
+  assert.deepEqual([ds.inputShape, ds.classes, mnist.archive, mnist.extracted], [mnist.inputShape, mnist.classes, undefined, '']);
 });

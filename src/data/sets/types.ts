@@ -1,0 +1,52 @@
+// The shape every data set module has; adding a data set is one such module and one registry line.
+import { Dataset } from '../dataset';
+import { SplitOptions } from '../splits';
+
+export interface LoadOptions extends SplitOptions {
+  /**
+   * Require the record counts of the published files (the default): a real file cut at a record
+   * boundary is then still caught, which a whole-records check alone would miss. A loader cannot
+   * tell where its files came from, so the lenient mode is opt-in: false accepts any whole,
+   * non-zero number of records (equal across CIFAR-10's five data batches, matching the labels
+   * file for STL-10). Only for files that are not the published archive: the tests' generated
+   * files, or a run that explicitly skipped the archive's checksum.
+   */
+  realCounts?: boolean;
+}
+
+export interface DatasetArchive {
+  /** File name of the archive as published, e.g. 'cifar-10-binary.tar.gz'. */
+  name: string;
+  url: string;
+  bytes: number;
+  sha256: string;
+  md5: string;
+}
+
+export interface DatasetModule {
+  /** Name on the command line, e.g. 'cifar10'. */
+  name: string;
+  /** Name for people, e.g. 'CIFAR-10'. */
+  title: string;
+  /** One line for --help and `evolve datasets list`. */
+  description: string;
+  /** The canonical page for the data set. */
+  source: string;
+  /** [height, width, channels] */
+  inputShape: [number, number, number];
+  classes: number;
+  /** Ancestor architecture used when --arch is not given. */
+  defaultArch: string;
+  /** Default of --augment (random crop with padding and horizontal flip). */
+  augment: boolean;
+  /** Whether inputs are normalised per channel with training-split statistics by default. */
+  normalise: boolean;
+  /** The published archive; undefined when the data ships with evolve (MNIST). */
+  archive?: DatasetArchive;
+  /** Folder the archive unpacks to inside the data set's cache folder; '' when there is no archive. */
+  extracted: string;
+  /** Archive members evolve extracts (paths inside the archive); the rest is skipped. */
+  members: string[];
+  /** Loads the data set from its cache folder (the one holding `extracted`). */
+  load(dir: string, opts: LoadOptions): Dataset;
+}
