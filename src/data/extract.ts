@@ -64,7 +64,7 @@ export async function extractTarGz(opts: ExtractOptions): Promise<string[]> {
   const dest = path.resolve(opts.dest);
   const tmp = `${dest}.tmp-${process.pid}`;
   const total = await archiveSize(opts.archive, name);
-  await fs.promises.rm(tmp, { recursive: true, force: true });
+  await removeAbandoned(dest);
   try {
     await fs.promises.mkdir(tmp, { recursive: true });
     const kept = await unpackInto(opts, tmp, total);
@@ -150,6 +150,36 @@ function archiveError(name: string, e: unknown): ExtractError {
     return new ExtractError(`${name}: corrupt or truncated archive (${err.message}); nothing was extracted`);
   }
   return new ExtractError(`${name}: cannot extract${member} (${describeError(e)}); nothing was extracted`);
+}
+
+/**
+ * Removes `<dest>.tmp-<pid>` and `<dest>.old-<pid>` folders whose process is gone (an extraction
+ * stopped by Ctrl-C or a crash), so interrupted runs do not pile up gigabytes beside the cache.
+ */
+async function removeAbandoned(dest: string): Promise<void> {
+  const parent = path.dirname(dest);
+  const pattern = new RegExp(`^${escapeRegExp(path.basename(dest))}\\.(tmp|old)-(\\d+)$`);
+  const names = await fs.promises.readdir(parent).catch(() => [] as string[]);
+  for (const n of names) {
+    const m = pattern.exec(n);
+    if (m === null) continue;
+    const pid = Number(m[2]);
+    if (pid !== process.pid && processAlive(pid)) continue; // another extraction is at work
+    await fs.promises.rm(path.join(parent, n), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0 only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Puts `tmp` where `dest` is; an old `dest` is moved aside first and deleted after, never half-replaced. */
