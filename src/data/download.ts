@@ -132,7 +132,8 @@ async function withRetries(job: Job, retries: number, backoffMs: number): Promis
   }
   const kept = await sizeOf(job.part);
   const resume = kept > 0 ? ` (or run again to resume from byte ${kept})` : '';
-  throw new DownloadError(`${job.spec.name}: download failed after ${retries + 1} attempts (${reason}); ` +
+  const attempts = retries === 0 ? '1 attempt' : `${retries + 1} attempts`;
+  throw new DownloadError(`${job.spec.name}: download failed after ${attempts} (${reason}); ` +
     `download ${job.url} by hand and put ${job.spec.name} in ${job.dir}${resume}`);
 }
 
