@@ -10,53 +10,13 @@ import seedrandom from 'seedrandom';
 import * as tar from 'tar';
 import { ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir } from './helpers';
-
-interface RawEntry {
-  path: string;
-  /** ustar type flag: '0' file, '1' hard link, '2' symbolic link, '5' folder. */
-  type?: '0' | '1' | '2' | '5';
-  body?: Buffer;
-  linkpath?: string;
-}
+import { RawEntry, rawTarGz } from './fixtures/tarFiles';
 
 function randomBytes(n: number, seed: string): Buffer {
   const rng = seedrandom(seed);
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = rng.int32() & 0xff;
   return b;
-}
-
-/** One 512-byte ustar header, with whatever name it is given (node-tar's writer would clean `..` away). */
-function header(e: RawEntry): Buffer {
-  const h = Buffer.alloc(512);
-  const put = (s: string, at: number, len: number): void => { h.write(s.slice(0, len), at, len, 'utf8'); };
-  const octal = (n: number, len: number): string => n.toString(8).padStart(len - 1, '0') + '\0';
-  put(e.path, 0, 100);
-  put(octal(e.type === '5' ? 0o755 : 0o644, 8), 100, 8);
-  put(octal(0, 8), 108, 8);
-  put(octal(0, 8), 116, 8);
-  put(octal(e.body?.length ?? 0, 12), 124, 12);
-  put(octal(1700000000, 12), 136, 12);
-  put(e.type ?? '0', 156, 1);
-  put(e.linkpath ?? '', 157, 100);
-  put('ustar\u000000', 257, 8);
-  h.fill(0x20, 148, 156); // the checksum is summed with its own field as spaces
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  return h;
-}
-
-/** A gzipped tar of `entries`, written by hand. */
-function rawTarGz(file: string, entries: RawEntry[]): void {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    parts.push(header(e));
-    const body = e.body ?? Buffer.alloc(0);
-    parts.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  parts.push(Buffer.alloc(1024));
-  fs.writeFileSync(file, zlib.gzipSync(Buffer.concat(parts)));
 }
 
 /** Every path below `dir`, relative and sorted. */

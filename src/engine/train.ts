@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them.
 import '@tensorflow/tfjs-layers';
 import { Network, Random } from '../models/network';
+import seedrandom from 'seedrandom';
 import { Split } from '../data/dataset';
+import { fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
@@ -97,16 +99,28 @@ export function forward(net: Network, kernels: tf.Tensor[], biases: tf.Tensor[],
   return h as tf.Tensor2D;
 }
 
-/** A batch of images as floats in [0, 1], NHWC; `indices` null means samples start..end in order. */
-function imageBatch(split: Split, indices: ArrayLike<number> | null, start: number, end: number, shape: number[]): tf.Tensor4D {
-  const size = shape[0] * shape[1] * shape[2];
-  const out = new Float32Array((end - start) * size);
-  for (let i = start; i < end; i++) {
-    const src = (indices ? indices[i] : i) * size;
-    const dst = (i - start) * size;
-    for (let j = 0; j < size; j++) out[dst + j] = split.images[src + j] / 255;
-  }
+/**
+ * A batch of images as floats, NHWC: x / 255, normalised as the split says; augmented when
+ * `augment` is given (training only). `indices` null means samples start..end in order.
+ */
+function imageBatch(split: Split, indices: ArrayLike<number> | null, start: number, end: number, shape: number[],
+  augment?: Random): tf.Tensor4D {
+  const out = new Float32Array((end - start) * shape[0] * shape[1] * shape[2]);
+  const crop = split.input?.augment;
+  fillBatch({
+    split, indices, start, end, inputShape: shape, normalise: split.input?.normalise,
+    augment: crop && augment ? { ...crop, rng: augment } : undefined,
+  }, out);
   return tf.tensor4d(out, [end - start, shape[0], shape[1], shape[2]]);
+}
+
+/**
+ * An epoch's augmentation stream: one draw from the training stream names it, taken only when the
+ * split is augmented, so runs without augmentation draw exactly as before and a resumed training
+ * (which redraws the skipped epochs' orders) gets the same streams.
+ */
+function augmentStream(split: Split, rng: Random): Random | undefined {
+  return split.input?.augment ? seedrandom(`augment:${rng()}`) : undefined;
 }
 
 function labelBatch(split: Split, indices: ArrayLike<number>, start: number, end: number): Int32Array {
@@ -162,13 +176,14 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
     if (options.resume) await updater.restore(options.resume.optimizer);
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       const order = shuffledIndices(data.count, rng);
+      const augment = augmentStream(data, rng);
       if (epoch < first) continue; // drawn as the uninterrupted training drew it, then skipped
       let sum = 0;
       for (let batch = 0; batch < batches; batch++) {
         const start = batch * options.batchSize;
         const end = Math.min(data.count, start + options.batchSize);
         const loss = tf.tidy(() => {
-          const x = imageBatch(data, order, start, end, shape);
+          const x = imageBatch(data, order, start, end, shape, augment);
           const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
           const { value, grads } = tf.variableGrads(() => withDecay(
             tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar, b.kernels, options.weightDecay), vars);

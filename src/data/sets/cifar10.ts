@@ -11,6 +11,8 @@ export const cifar10: DatasetModule = {
   defaultArch: 'alexnet',
   augment: true,
   normalise: true,
+  validation: 5000,
+  weightDecay: 0.0005,
   archive: {
     name: 'cifar-10-binary.tar.gz',
     url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',

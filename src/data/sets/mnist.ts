@@ -11,6 +11,8 @@ export const mnist: DatasetModule = {
   defaultArch: 'lenet5',
   augment: false,
   normalise: false,
+  validation: 5000,
+  weightDecay: 0,
   archive: undefined,
   extracted: '',
   members: [],

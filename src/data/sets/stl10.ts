@@ -11,6 +11,8 @@ export const stl10: DatasetModule = {
   defaultArch: 'stl10net',
   augment: true,
   normalise: true,
+  validation: 500,
+  weightDecay: 0.0005,
   archive: {
     name: 'stl10_binary.tar.gz',
     url: 'http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz',

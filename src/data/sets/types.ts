@@ -41,6 +41,10 @@ export interface DatasetModule {
   augment: boolean;
   /** Whether inputs are normalised per channel with training-split statistics by default. */
   normalise: boolean;
+  /** Default of --validation: training samples held out for selection. */
+  validation: number;
+  /** Default of --weight-decay. */
+  weightDecay: number;
   /** The published archive; undefined when the data ships with evolve (MNIST). */
   archive?: DatasetArchive;
   /** Folder the archive unpacks to inside the data set's cache folder; '' when there is no archive. */
