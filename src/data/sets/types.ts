@@ -51,6 +51,8 @@ export interface DatasetModule {
   extracted: string;
   /** Archive members evolve extracts (paths inside the archive); the rest is skipped. */
   members: string[];
+  /** Where the files are when they ship with evolve (no archive). */
+  embeddedDir?: () => string;
   /** Loads the data set from its cache folder (the one holding `extracted`). */
   load(dir: string, opts: LoadOptions): Dataset;
 }
