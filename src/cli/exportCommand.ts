@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from './errors';
+import { checkSavedOptions } from './options';
+import { readFileNoFollow } from '../run/files';
 import { selectBackend } from '../engine/backend';
 import { saveNetwork } from '../engine/modelio';
 import { Architecture, architectures } from '../models/architecture';
@@ -32,14 +34,17 @@ function runArchitecture(run: string): Architecture {
   const file = path.join(run, 'config.json');
   if (!fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
-  let config: { options?: { arch?: unknown } };
+  let config: { options?: unknown };
   try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    config = JSON.parse(readFileNoFollow(file).toString('utf8'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new RunError(`${file}: ${err.code ? `cannot read (${err.code})` : 'not valid JSON'}`);
   }
-  const name = config?.options?.arch;
+  const saved = config?.options;
+  if (!saved || typeof saved !== 'object' || Array.isArray(saved)) throw new RunError(`${file}: no options`);
+  // A config.json the command line would refuse is refused here too, as --resume does.
+  const name = checkSavedOptions(saved as Record<string, unknown>, file).arch;
   if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(architectures, name)) {
     throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${Object.keys(architectures).join(', ')}`);
   }
