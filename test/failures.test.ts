@@ -196,4 +196,5 @@ test('fuzz: tampered run folders (config values, planted links, masks and weight
     assert.deepEqual(fs.readdirSync(root).filter((f) => !/^(base|victim|t\d+|e\d+)$/.test(f)), [], label);
     t.diagnostic(`${what}; ${args[0]}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
   }
+  fs.rmSync(root, { recursive: true, force: true });
 });
