@@ -11,6 +11,8 @@ const reasons: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EIO: 'input/output error',
+  ELOOP: 'a symbolic link, which evolve does not write through',
+  EISDIR: 'a folder where a file belongs',
 };
 
 /** A write that failed (a full disk, say): one line naming the file and the reason. */
