@@ -81,9 +81,9 @@ function resumesToReference(dir: string): CliResult {
 
 interface Ended { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function spawnEnded(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ended> {
+function spawnEnded(command: string, args: string[], cwd = process.cwd()): Promise<Ended> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env: { ...process.env, NO_COLOR: '1', ...env } });
+    const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
@@ -92,11 +92,11 @@ function spawnEnded(command: string, args: string[], env: NodeJS.ProcessEnv = {}
   });
 }
 
-/** `evolve ARGS` for each of `runs`, 4 at a time (each in its own folder): their results in order. */
+/** `evolve ARGS` for each of `runs`, 4 at a time (each in its own folder), in `root`: their results in order. */
 async function cliAll(runs: string[][]): Promise<CliResult[]> {
   const results: CliResult[] = [];
   for (let i = 0; i < runs.length; i += 4) {
-    const ends = await Promise.all(runs.slice(i, i + 4).map((args) => spawnEnded(process.execPath, [bin, ...args])));
+    const ends = await Promise.all(runs.slice(i, i + 4).map((args) => spawnEnded(process.execPath, [bin, ...args], root)));
     results.push(...ends.map((e) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr })));
   }
   return results;
@@ -104,46 +104,62 @@ async function cliAll(runs: string[][]): Promise<CliResult[]> {
 
 const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
 
-// (1) Several processes find the same stale lock: exactly one takes it over.
+// (1) Several processes find the same stale lock: exactly one takes it over. Each contender runs
+// every trial, one folder each, all released at the same instant: 5 process starts in all.
+const trialMs = 600;
 const lockScript = `
 const { RunLock } = require(${JSON.stringify(path.resolve(__dirname, '..', 'src', 'run', 'lock.js'))});
-const [dir, start] = [process.argv[1], Number(process.argv[2])];
-while (Date.now() < start) {} // all contenders reach the lock in the same millisecond
-try {
-  const lock = RunLock.acquire(dir, () => process.stdout.write('stale '));
-  process.stdout.write('took');
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
-  lock.release();
-} catch (e) {
-  process.stdout.write('refused: ' + e.message);
-}`;
+const [dirs, t0] = [JSON.parse(process.argv[1]), Number(process.argv[2])];
+const sleep = (ms) => ms > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const lines = dirs.map((dir, trial) => {
+  const start = t0 + trial * ${trialMs};
+  sleep(start - Date.now() - 20);
+  while (Date.now() < start) {} // every contender reaches the lock in the same millisecond
+  let line = '';
+  try {
+    const lock = RunLock.acquire(dir, () => { line += 'stale '; });
+    line += 'took';
+    sleep(300);
+    lock.release();
+  } catch (e) {
+    line += 'refused: ' + e.message;
+  }
+  return line;
+});
+process.stdout.write(JSON.stringify(lines));`;
 
-test('a stale lock found by 5 processes started in the same millisecond: exactly one takes it over (12 trials)', async (t) => {
-  const dir = path.join(root, 'lock-race');
-  fs.mkdirSync(dir);
+test('a stale lock found by 5 processes in the same millisecond: exactly one takes it over (12 trials)', async (t) => {
+  const trials = 12;
+  const dead = deadPid();
+  const dirs = Array.from({ length: trials }, (_, i) => {
+    const dir = path.join(root, `lock-race-${i}`);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, '.evolve.lock'), `${dead}\n`);
+    return dir;
+  });
+  const t0 = Date.now() + 1500; // after every contender has started, on a loaded machine too
+  const ends = await Promise.all(Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, JSON.stringify(dirs), String(t0)])));
+  assert.deepEqual(ends.map((e) => e.stderr), ['', '', '', '', '']);
+  const lines = ends.map((e) => JSON.parse(e.stdout) as string[]);
   let refused = 0;
-  for (let trial = 0; trial < 12; trial++) {
-    fs.writeFileSync(path.join(dir, '.evolve.lock'), `${deadPid()}\n`);
-    const start = Date.now() + 400;
-    const ends = await Promise.all(Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, dir, String(start)])));
-    const outs = ends.map((e) => e.stdout);
+  dirs.forEach((dir, trial) => {
+    const outs = lines.map((l) => l[trial]);
     const what = `trial ${trial}: ${outs.join(' | ')}`;
-    assert.deepEqual(ends.map((e) => e.stderr), ['', '', '', '', ''], what);
     assert.equal(outs.filter((o) => o === 'stale took').length, 1, what);
     // The others saw the lock taken over, or (on a loaded machine) came after its release.
     for (const o of outs) assert.match(o, /^stale took$|^took$|^refused: .*: in use by evolve pid \d+$/, what);
     refused += outs.filter((o) => o.startsWith('refused')).length;
     noLock(dir);
-  }
+  });
   // The processes did contend: most found the lock held by the one that took it over.
   assert.ok(refused >= 24, `only ${refused} of 48 contenders found the lock in use`);
-  t.diagnostic(`12 trials of 5 processes: one takeover each; ${refused} of 48 contenders refused`);
+  t.diagnostic(`${trials} trials of 5 processes: one takeover each; ${refused} of 48 contenders refused`);
 });
 
-test('evolve --resume x4 at once on a run with a stale lock: one takeover, the others "in use" or after it; records unchanged (3 trials)', async () => {
+test('evolve --resume x4 at once on a run with a stale lock: one takeover, the others "in use" or after it; records unchanged (2 trials)', async () => {
   const dir = copy('lock-cli');
   const records = fs.readFileSync(path.join(dir, 'generations.ndjson'));
-  for (let trial = 0; trial < 3; trial++) {
+  for (let trial = 0; trial < 2; trial++) {
     fs.writeFileSync(path.join(dir, '.evolve.lock'), `${deadPid()}\n`);
     const ends = await Promise.all(Array.from({ length: 4 }, () => spawnEnded(process.execPath, [bin, '--resume', dir])));
     const all = ends.map((e) => e.stderr).join('');
@@ -364,7 +380,7 @@ for (const signal of ['SIGHUP', 'SIGQUIT'] as const) {
 }
 
 // (9) Messages.
-test('odd --out values, a folder as checkpoint.bin, the largest seed, a missing run folder: one clear line each', () => {
+test('odd --out values, a folder as checkpoint.bin, the largest seed, a missing run folder: one clear line each', async () => {
   const file = path.join(root, 'a-file');
   fs.writeFileSync(file, 'mine');
   const dangling = path.join(root, 'dangling');
@@ -378,11 +394,11 @@ test('odd --out values, a folder as checkpoint.bin, the largest seed, a missing 
     [['--resume', path.join(root, 'no-such-run')], 2, /^evolve: --resume .*no-such-run: no such run folder$/],
     [['export', path.join(root, 'no-such-run'), '--generation', '0', '--out', path.join(root, 'x')], 2, /^evolve: .*no-such-run: no such run folder$/],
   ];
-  for (const [args, code, message] of cases) {
-    const r = runCli(args[0] === 'export' || args[0] === '--resume' ? args : [...base, '--generations', '0', ...args], root);
-    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(oneLine(r), message);
-  }
+  const results = await cliAll(cases.map(([args]) => (args[0] === 'export' || args[0] === '--resume' ? args : [...base, '--generations', '0', ...args])));
+  cases.forEach(([args, code, message], i) => {
+    assert.equal(results[i].code, code, `${args.join(' ')}: ${results[i].stderr}`);
+    assert.match(oneLine(results[i]), message);
+  });
   assert.equal(fs.readFileSync(file, 'utf8'), 'mine');
   assert.equal(fs.existsSync(path.join(root, 'nowhere')), false);
 
