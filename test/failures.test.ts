@@ -123,3 +123,78 @@ test('fuzz: mutated model files given as --ancestor are one-line errors or load,
     assert.deepEqual(added, [], `mutation ${i} wrote outside --out`);
   }
 });
+
+/** Every file below `dir` with its bytes (links as their targets). */
+function contents(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of listing(dir)) {
+    const p = path.join(dir, f);
+    const st = fs.lstatSync(p);
+    out[f] = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? fs.readFileSync(p).toString('base64') : 'dir';
+  }
+  return out;
+}
+
+const plantable = ['generations.ndjson', 'config.json', 'gen-00', 'gen-01', 'gen-01/mask.bin', 'gen-00/weights.bin', 'gen-01/model.json',
+  'checkpoint.bin', '.evolve.lock'];
+const savedValues: unknown[] = [0, -1, 1.5, 1e9, null, 'x', '', true, [], {}, 'lenet5', 'max', 1000, 0.5, 2];
+
+test('fuzz: tampered run folders (config values, planted links, masks and weights against the records) never crash or write outside', (t) => {
+  const root = tempDir();
+  const base = path.join(root, 'base');
+  const made = runCli(['--arch', 'lenet300', '--generations', '1', '--train-limit', '64', '--test-limit', '32', '--validation', '8',
+    '--ancestor-epochs', '0', '--epochs', '0', '--out', base]);
+  assert.equal(made.code, 0, made.stderr);
+  const victim = path.join(root, 'victim');
+  fs.mkdirSync(victim);
+  fs.writeFileSync(path.join(victim, 'v.txt'), 'keep me');
+  const untouched = contents(victim);
+  const keys = Object.keys(JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')).options);
+  const rng = seedrandom('tampering');
+  const pick = <T>(a: T[]): T => a[Math.floor(rng() * a.length)];
+  for (let i = 0; i < 16; i++) {
+    const run = path.join(root, `t${i}`);
+    fs.cpSync(base, run, { recursive: true });
+    let what = '';
+    if (rng() < 0.5) {
+      // An interrupted run: the resume has a generation to write.
+      fs.writeFileSync(path.join(run, 'generations.ndjson'), fs.readFileSync(path.join(run, 'generations.ndjson'), 'utf8').split('\n')[0] + '\n');
+      what += 'records 0..0; ';
+    }
+    const kind = i % 4;
+    if (kind === 0) {
+      const file = path.join(run, 'config.json');
+      const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const [key, value] = [pick(keys), pick(savedValues)];
+      config.options[key] = value;
+      fs.writeFileSync(file, JSON.stringify(config));
+      what += `options.${key} = ${JSON.stringify(value)}`;
+    } else if (kind === 1) {
+      const name = pick(plantable);
+      fs.rmSync(path.join(run, name), { recursive: true, force: true });
+      fs.symlinkSync(name.startsWith('gen-') && !name.includes('/') ? victim : path.join(victim, 'v.txt'), path.join(run, name));
+      what += `link ${name}`;
+    } else {
+      const file = path.join(run, pick(['gen-00', 'gen-01']), kind === 2 ? 'mask.bin' : 'weights.bin');
+      const bytes = fs.readFileSync(file);
+      const n = 1 + Math.floor(rng() * 20);
+      for (let k = 0; k < n; k++) bytes[Math.floor(rng() * bytes.length)] = kind === 2 ? pick([0, 1, 2, 255]) : Math.floor(rng() * 256);
+      const cut = rng() < 0.2;
+      fs.writeFileSync(file, cut ? bytes.subarray(0, Math.floor(rng() * bytes.length)) : bytes);
+      what += `${n} bytes of ${path.relative(run, file)} changed${cut ? ', then cut' : ''}`;
+    }
+    const out = path.join(root, `e${i}`);
+    const args = rng() < 0.7 ? ['--resume', run] : ['export', run, '--generation', pick(['0', '1']), '--out', out];
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, NO_COLOR: '1' } });
+    const label = `${what}; evolve ${args[0]}: exit ${r.status}\n${r.stderr}`;
+    assert.ok(r.status === 0 || r.status === 1 || r.status === 2, label);
+    assert.doesNotMatch(r.stderr, stackTrace, label);
+    assert.doesNotMatch(r.stderr, /internal error/, label);
+    if (r.status !== 0) assert.equal(r.stderr.trim().split('\n').filter((l) => !/^evolve: (backend|mnist|continuing)/.test(l)).length, 1, label);
+    assert.deepEqual(contents(victim), untouched, `${label}: wrote outside the run folder`);
+    assert.equal(fs.existsSync(path.join(run, '.evolve.lock')) && !fs.lstatSync(path.join(run, '.evolve.lock')).isSymbolicLink(), false, `${label}: left a lock`);
+    assert.deepEqual(fs.readdirSync(root).filter((f) => !/^(base|victim|t\d+|e\d+)$/.test(f)), [], label);
+    t.diagnostic(`${what}; ${args[0]}: exit ${r.status}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+});

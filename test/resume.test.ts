@@ -148,7 +148,7 @@ test('resuming with an option that differs from the run is refused, naming it; n
   assert.deepEqual(fs.readdirSync(ref).sort(), listing);
   assert.ok(fs.readFileSync(path.join(ref, 'generations.ndjson')).equals(before));
   const n = runCli(['--resume', path.join(root, 'no-such-run')]);
-  assert.equal(n.code, 1);
+  assert.equal(n.code, 2, 'a missing run folder is bad usage, as for export');
   assert.match(n.stderr, /no such run folder/);
 });
 

@@ -2,9 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Options, givenOptions, resolveFactors } from './options';
+import { Options, checkSavedOptions, combinationProblem, givenOptions, resolveFactors } from './options';
 import { UsageError, RunError } from './errors';
-import { Reporter, formatSeconds } from './progress';
+import { Reporter, fewer, formatSeconds } from './progress';
+import { StopRequest, stderrOpen } from './stopping';
 import { selectBackend } from '../engine/backend';
 import { loadNetwork } from '../engine/modelio';
 import { findAncestor } from '../models/ancestors';
@@ -13,6 +14,8 @@ import { loadForRun } from '../data/forRun';
 import { dataRoot } from '../data/cache';
 import { skipChecksumRequested } from '../data/store';
 import { ProgressBar } from '../data/progressBar';
+import { loadGeneration } from '../run/readBack';
+import { checkDataIdentity, dataIdentity } from '../run/dataIdentity';
 import { stream } from '../random';
 import { ResumePoint, runLineage } from '../evolution/lineage';
 import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
@@ -33,15 +36,8 @@ function packageVersion(): string {
 
 /** Checks that need more than one option; all before anything is written. */
 function validate(o: Options): void {
-  if (o.envFactor !== undefined && o.targetEfficiency !== undefined) {
-    throw new UsageError('--env-factor and --target-efficiency: give one or the other');
-  }
-  if (o.clusterFactor !== undefined && o.targetClusterEfficiency !== undefined) {
-    throw new UsageError('--cluster-factor and --target-cluster-efficiency: give one or the other');
-  }
-  if (o.offspring > 1 && o.validation === 0) {
-    throw new UsageError('--offspring > 1 selects on the validation split; --validation must be at least 1');
-  }
+  const problem = combinationProblem(o);
+  if (problem !== undefined) throw new UsageError(problem);
   if (o.ancestor !== undefined && !fs.existsSync(o.ancestor)) {
     throw new UsageError(`--ancestor ${o.ancestor}: no such file`);
   }
@@ -73,7 +69,7 @@ async function loadRunData(ds: DatasetModule, o: Options, warn: (line: string) =
   }
 }
 
-/** Thrown from the training callbacks once SIGINT or SIGTERM has asked the run to stop. */
+/** Thrown from the training callbacks once a signal or a closed stdout has asked the run to stop. */
 class Interrupted extends Error {}
 
 /** Where a checkpoint stands, for people: "generation 2, offspring 1 after epoch 2 of 3". */
@@ -103,7 +99,8 @@ function flagOf(key: string): string {
 /** `--resume RUN`: the run's saved options, refusing command-line options that differ from them. */
 function resumeOptions(run: string, given: Partial<Options>, json: boolean): { o: Options; config: SavedConfig } {
   const config = readConfig(run);
-  const saved = config.options;
+  // The same checks as the command line's, before any saved value is used.
+  const saved = checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>;
   const differing = Object.entries(given)
     .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
     .map(([key, value]) => `${flagOf(key)} ${String(value)} (the run has ${saved[key] === undefined ? 'none' : String(saved[key])})`);
@@ -136,19 +133,15 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
   if (!resuming) checkRunDir(out);
 
   const reporter = new Reporter();
-  // SIGINT/SIGTERM: the first stops the run after the current batch, the second at once.
-  let interrupted = false;
+  // A signal or a closed stdout stops the run after the current batch; a second signal at once.
   let lock: RunLock | undefined;
-  const onSignal = (): void => {
-    if (interrupted) {
-      lock?.release();
-      process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${out}\n`);
-      process.exit(130);
-    }
-    interrupted = true;
-  };
+  const stop = new StopRequest(() => {
+    lock?.release();
+    if (stderrOpen()) process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${out}\n`);
+    process.exit(stop.exitCode);
+  });
   const stopIfInterrupted = (): void => {
-    if (interrupted) throw new Interrupted('interrupted');
+    if (stop.reason) throw new Interrupted('interrupted');
   };
   let lastGeneration = -1;
   let finishedRun = false;
@@ -159,12 +152,14 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
   try {
     let finished: FinishedGenerations = { records: [] };
     if (resuming) {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      stop.listen();
       lock = RunLock.acquire(out, (m) => reporter.warn(m));
       finished = readFinished(out);
       if (finished.repaired) {
         reporter.warn(`evolve: ${path.join(out, 'generations.ndjson')}: cut off a torn last line (${finished.repaired}), left by an interrupted write`);
+      }
+      if (finished.incomplete !== undefined) {
+        reporter.warn(`evolve: ${generationDir(out, finished.incomplete)}: missing or incomplete; its record and those after it were cut off, and the run goes on from there`);
       }
       lastGeneration = finished.records.length - 1;
       if (lastGeneration >= o.generations) {
@@ -194,15 +189,19 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
 
     const { data, identity } = await loadRunData(ds, o, (m) => reporter.warn(m));
+    if (config) {
+      const unchecked = checkDataIdentity(out, config.resolved?.data, data);
+      if (unchecked) reporter.warn(unchecked);
+    }
     let ancestor: Network | undefined;
     let resumePoint: ResumePoint | undefined;
     if (resuming && lastGeneration >= 0) {
-      const gen0 = await loadNetwork(path.join(generationDir(out, 0), 'model.json'), arch);
+      const gen0 = await loadGeneration(out, finished.records[0], arch);
       resumePoint = {
         ancestor: gen0,
         ancestorTestAccuracy: finished.records[0].testAccuracy,
         generation: lastGeneration,
-        parent: lastGeneration === 0 ? gen0 : await loadNetwork(path.join(generationDir(out, lastGeneration), 'model.json'), arch),
+        parent: lastGeneration === 0 ? gen0 : await loadGeneration(out, finished.records[lastGeneration], arch),
       };
       // A run that loaded its ancestor rewinds to it; gen-00 holds it exactly.
       if (o.ancestor) ancestor = gen0;
@@ -220,14 +219,13 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     const folder = new RunFolder(out);
     if (!resuming) {
       folder.makeDir();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      stop.listen();
       lock = RunLock.acquire(out, (m) => reporter.warn(m));
       folder.writeConfig({
         command: ['evolve', ...argv],
         options: { ...o, arch: archName, out, workers },
         data: identity,
-        resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count },
+        resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count, data: dataIdentity(data) },
         backend,
         versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
         started: new Date().toISOString(),
@@ -279,24 +277,24 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     }, ancestor, resumePoint, checkpoint).finally(() => closeTrainingPool());
     finishedRun = true;
     const last = records[records.length - 1];
-    reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${last.architecturalEfficiency.toFixed(2)}x fewer synapses, ` +
-      `${last.clusterEfficiency.toFixed(2)}x fewer clusters, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
+    reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ` +
+      `${fewer(last.clusterEfficiency, 'clusters')}, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
   } catch (e) {
     if (e instanceof WriteError && lastGeneration >= 0) {
       // A full disk mid-run: what is on disk is complete, so say what it holds and how to go on.
-      throw new RunError(`${e.message}; the run folder holds generations 0..${lastGeneration}; free space, then: evolve --resume ${out}`);
+      const fix = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'free space' : 'fix that';
+      throw new RunError(`${e.message}; the run folder holds generations 0..${lastGeneration}; ${fix}, then: evolve --resume ${out}`);
     }
     if (!(e instanceof Interrupted)) throw e;
   } finally {
     lock?.release();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    stop.unlisten();
   }
   if (!finishedRun) {
     // Only an Interrupted gets here; every generation on disk is complete.
     const holds = (lastGeneration >= 0 ? `generations 0..${lastGeneration}` : 'no finished generation yet')
       + (held ? ` and a checkpoint (${describeCheckpoint(held)}), where the resume continues` : '');
-    reporter.info(`evolve: interrupted; the run folder holds ${holds}; resume with: evolve --resume ${out}`);
-    process.exit(130);
+    reporter.info(`evolve: ${stop.describe()}; the run folder holds ${holds}; resume with: evolve --resume ${out}`);
+    process.exit(stop.exitCode);
   }
 }

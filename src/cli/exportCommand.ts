@@ -3,15 +3,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from './errors';
+import { checkSavedOptions } from './options';
+import { readFileNoFollow } from '../run/files';
 import { selectBackend } from '../engine/backend';
-import { loadNetwork, saveNetwork } from '../engine/modelio';
+import { saveNetwork } from '../engine/modelio';
 import { Architecture } from '../models/architecture';
 import { ancestorNames, findAncestor } from '../models/ancestors';
 import { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
 import { liveUnits } from '../encoding/units';
 import { measure } from '../metrics/measure';
-import { checkRunDir, generationDir } from '../run/runFolder';
+import { checkRunDir } from '../run/runFolder';
+import { checkGenerationFiles, checkRunTree, generationComplete, loadGeneration } from '../run/readBack';
+import { readRecords } from '../run/resume';
+import { GenerationRecord } from '../evolution/record';
 
 export interface ExportOptions {
   generation: number;
@@ -29,27 +34,29 @@ function generationNumber(raw: string): number {
 function runArchitecture(run: string): Architecture {
   const file = path.join(run, 'config.json');
   if (!fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
-  let config: { options?: { arch?: unknown } };
+  checkRunTree(run);
+  let config: { options?: unknown };
   try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    config = JSON.parse(readFileNoFollow(file).toString('utf8'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new RunError(`${file}: ${err.code ? `cannot read (${err.code})` : 'not valid JSON'}`);
   }
-  const name = config?.options?.arch;
+  const saved = config?.options;
+  if (!saved || typeof saved !== 'object' || Array.isArray(saved)) throw new RunError(`${file}: no options`);
+  // A config.json the command line would refuse is refused here too, as --resume does.
+  const name = checkSavedOptions(saved as Record<string, unknown>, file).arch;
   const arch = typeof name === 'string' ? findAncestor(name) : undefined;
   if (!arch) throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${ancestorNames.join(', ')}`);
   return arch;
 }
 
-/** Generations with a saved model, ascending. */
-function availableGenerations(run: string): number[] {
-  return fs.readdirSync(run)
-    .map((entry) => /^gen-(\d+)$/.exec(entry))
-    .filter((m): m is RegExpExecArray => m !== null && generationDir(run, Number(m[1])) === path.join(run, m[0]) &&
-      fs.existsSync(path.join(run, m[0], 'model.json')))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
+/**
+ * Finished generations: those with a record and a complete folder, ascending. A folder without
+ * its record is a generation the run had not finished writing.
+ */
+function finishedGenerations(run: string): GenerationRecord[] {
+  return readRecords(run).filter((r) => generationComplete(run, r.generation));
 }
 
 function describe(list: number[]): string {
@@ -67,15 +74,16 @@ export async function runExport(run: string, o: ExportOptions): Promise<void> {
   if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new UsageError(`${run}: no such run folder`);
   checkRunDir(o.out);
   const arch = runArchitecture(run);
-  const available = availableGenerations(run);
-  if (!available.includes(o.generation)) {
-    throw new UsageError(`--generation ${o.generation}: ${run} has no generation ${o.generation} (available: ${describe(available)})`);
+  const available = finishedGenerations(run);
+  const record = available.find((r) => r.generation === o.generation);
+  if (!record) {
+    throw new UsageError(`--generation ${o.generation}: ${run} has no generation ${o.generation} (available: ${describe(available.map((r) => r.generation))})`);
   }
 
+  checkGenerationFiles(run, record);
   // tfjs-layers builds (and saves) a model only with a backend.
   await selectBackend('auto');
-  const source = path.join(generationDir(run, o.generation), 'model.json');
-  const full = await loadNetwork(source, arch);
+  const full = await loadGeneration(run, record, arch);
   zeroDeadBiases(full);
   const net = o.compact ? compactNetwork(full).net : full;
 

@@ -7,6 +7,7 @@ import { addExportCommand } from './exportCommand';
 import { addDatasetsCommand } from './datasetsCommand';
 import { RunError, UsageError } from './errors';
 import { DataError } from '../data/idx';
+import { stderrOpen, watchOutputStreams } from './stopping';
 
 function buildProgram(argv: string[]): Command {
   const program = new Command('evolve')
@@ -34,17 +35,14 @@ function buildProgram(argv: string[]): Command {
 }
 
 function fail(message: string, code: number): number {
-  process.stderr.write(`evolve: ${message.split('\n')[0]}\n`);
+  if (stderrOpen()) process.stderr.write(`evolve: ${message.split('\n')[0]}\n`);
   return code;
 }
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // `evolve --json | head -1`: a closed pipe ends the run quietly, as for any Unix filter.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
+  // `evolve --json | head -1`: a closed pipe stops the run quietly, as for any Unix filter (./stopping.ts).
+  watchOutputStreams();
   const program = buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });

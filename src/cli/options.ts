@@ -3,6 +3,7 @@
  * the saved config.json all come from this table, so they cannot drift apart.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from './errors';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 import { ancestorNames } from '../models/ancestors';
@@ -68,7 +69,7 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
   return (raw) => {
     const v = Number(raw);
     if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ' up'}`);
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
     }
     return v;
   };
@@ -154,4 +155,61 @@ export function givenOptions(argv: string[]): Partial<Options> {
   program.parse(argv, { from: 'user' });
   const opts = program.opts() as Record<string, unknown>;
   return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<Options>;
+}
+
+/** Checks that need more than one option: what is wrong, or undefined. */
+export function combinationProblem(o: Options): string | undefined {
+  if (o.envFactor !== undefined && o.targetEfficiency !== undefined) return '--env-factor and --target-efficiency: give one or the other';
+  if (o.clusterFactor !== undefined && o.targetClusterEfficiency !== undefined) {
+    return '--cluster-factor and --target-cluster-efficiency: give one or the other';
+  }
+  if (o.offspring > 1 && o.validation === 0) return '--offspring > 1 selects on the validation split; --validation must be at least 1';
+  return undefined;
+}
+
+/** An option's key in Options and config.json: --batch-size is batchSize. */
+export function optionKey(spec: OptionSpec): string {
+  return /--([a-z0-9-]+)/.exec(spec.flags)![1].replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** What is wrong with a saved value, by the same parser or choices as the command line; undefined if nothing. */
+function savedValueProblem(spec: OptionSpec, value: unknown): string | undefined {
+  if (!spec.flags.includes('<')) return typeof value === 'boolean' ? undefined : 'expected true or false';
+  if (spec.choices) return typeof value === 'string' && spec.choices.includes(value) ? undefined : `expected one of ${spec.choices.join(', ')}`;
+  if (spec.parse) {
+    if (typeof value !== 'number' && typeof value !== 'string') return 'expected a number';
+    try {
+      const parsed = spec.parse(String(value));
+      return parsed === value ? undefined : `expected ${typeof parsed === 'number' ? 'a number' : 'a string'}`;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return typeof value === 'string' ? undefined : 'expected a string';
+}
+
+const shorten = (s: string): string => (s.length > 40 ? `${s.slice(0, 37)}...` : s);
+
+/**
+ * The options saved in a run's config.json (`where`), through the same checks as the command
+ * line: a value the command line would refuse is a UsageError naming the file and the field.
+ * An absent option takes its default (a run saved before the option existed); keys that are no
+ * option are dropped.
+ */
+export function checkSavedOptions(saved: Record<string, unknown>, where: string): Options {
+  const o: Record<string, unknown> = {};
+  for (const spec of optionSpecs) {
+    const key = optionKey(spec);
+    const value = saved[key];
+    if (value === undefined) {
+      if (spec.defaultValue !== undefined) o[key] = spec.defaultValue;
+      continue;
+    }
+    const problem = savedValueProblem(spec, value);
+    if (problem !== undefined) throw new UsageError(`${where}: options.${key} ${shorten(JSON.stringify(value) ?? String(value))}: ${problem}`);
+    o[key] = value;
+  }
+  const combination = combinationProblem(o as unknown as Options);
+  if (combination !== undefined) throw new UsageError(`${where}: ${combination}`);
+  return o as unknown as Options;
 }

@@ -1,6 +1,7 @@
 /**
  * People's output on stderr: a one-line progress bar while a network trains (only on a TTY) and
- * a line per generation. Colour only on a TTY and never with NO_COLOR.
+ * a line per generation. Colour and cursor codes only on a TTY whose TERM is not `dumb`, and
+ * never with NO_COLOR. Once the stream is closed (a broken pipe), nothing more is written.
  */
 import chalk from 'chalk';
 import { GenerationRecord } from '../evolution/record';
@@ -16,14 +17,18 @@ export class Reporter {
   private drawn = false;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
-    this.tty = Boolean(stream.isTTY);
+    this.tty = Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
     const level = this.tty && !process.env.NO_COLOR ? chalk.level || 1 : 0;
     this.color = new chalk.Instance({ level: level as chalk.Level });
   }
 
   info(line: string): void {
     this.clear();
-    this.stream.write(line + '\n');
+    this.write(line + '\n');
+  }
+
+  private write(text: string): void {
+    if (!this.stream.destroyed && this.stream.writable) this.stream.write(text);
   }
 
   warn(line: string): void {
@@ -51,7 +56,7 @@ export class Reporter {
     const filled = Math.round((width * done) / total);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     const text = `${this.label} ${this.color.cyan(bar)} epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ETA ${formatSeconds(eta)}`;
-    this.stream.write('\r\x1b[2K' + text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length)));
+    this.write('\r\x1b[2K' + text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length)));
     this.drawn = true;
   }
 
@@ -61,19 +66,29 @@ export class Reporter {
     const exceeded = r.budgetExceeded ? c.yellow(' budget exceeded') : '';
     // A net without convs has no conv clusters to report; its hidden neurons say more.
     const units = r.filters > 0 || r.kernels > 0
-      ? `clusters ${r.clusters} (${r.clusterEfficiency.toFixed(2)}x)`
+      ? `clusters ${r.clusters} (${times(r.clusterEfficiency)})`
       : `neurons ${r.denseNeurons}`;
     this.info(
       `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
-      `(${c.green(r.architecturalEfficiency.toFixed(2) + 'x')})  ${units}  ` +
+      `(${c.green(times(r.architecturalEfficiency))})  ${units}  ` +
       `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
     );
   }
 
   private clear(): void {
-    if (this.drawn) this.stream.write('\r\x1b[2K');
+    if (this.drawn) this.write('\r\x1b[2K');
     this.drawn = false;
   }
+}
+
+/** An efficiency (ancestor / now) as printed: "2.10x", or "none left" when nothing is (ratio Infinity, or null from JSON). */
+export function times(ratio: number | null): string {
+  return ratio !== null && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'none left';
+}
+
+/** "2.10x fewer synapses", or "no synapses left". */
+export function fewer(ratio: number | null, what: string): string {
+  return ratio !== null && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x fewer ${what}` : `no ${what} left`;
 }
 
 function stripAnsi(s: string): string {

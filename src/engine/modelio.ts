@@ -76,6 +76,14 @@ function readJson(file: string): unknown {
   }
 }
 
+/** Refuses NaN or infinite weights: they would train into a useless network rather than fail. */
+function checkFinite(modelJson: string, weights: Float32Array[], specs: tf.io.WeightsManifestEntry[]): void {
+  weights.forEach((w, i) => {
+    const at = w.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) throw new RunError(`${modelJson}: weight ${specs[i].name}[${at}] is ${w[at]}; weights must be finite numbers`);
+  });
+}
+
 /**
  * Loads a layers-format model into a Network of architecture `arch`. The weights must have the
  * architecture's shapes. The mask comes from mask.bin beside it if present, else from the
@@ -89,6 +97,10 @@ export async function loadNetwork(modelJson: string, arch: Architecture): Promis
   const dir = path.dirname(modelJson);
   const specs = json.weightsManifest.flatMap((g) => g.weights);
   const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => {
+    // Weights files lie beside model.json or below it, never elsewhere.
+    if (typeof p !== 'string' || path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) {
+      throw new RunError(`${modelJson}: weights path ${JSON.stringify(p)} leaves the model's folder`);
+    }
     try {
       return fs.readFileSync(path.join(dir, p));
     } catch {
@@ -116,15 +128,18 @@ export async function loadNetwork(modelJson: string, arch: Architecture): Promis
   }
   const weights = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
+  checkFinite(modelJson, weights, specs);
   const maskFile = path.join(dir, 'mask.bin');
   const mask = fs.existsSync(maskFile) ? fs.readFileSync(maskFile) : undefined;
   const total = layers.reduce((a, l) => a + kernelSize(l), 0);
   if (mask && mask.length !== total) throw new RunError(`${maskFile}: ${mask.length} bytes, ${arch.name} has ${total} synapses`);
+  const odd = mask ? mask.findIndex((v) => v > 1) : -1;
+  if (odd >= 0) throw new RunError(`${maskFile}: byte ${odd} is ${mask![odd]}; a mask holds only 0 (dead) and 1 (live)`);
   let offset = 0;
   const params = layers.map((layer, l) => {
     const kernel = Float32Array.from(weights[2 * l]);
     const n = kernelSize(layer);
-    const m = mask ? Uint8Array.from(mask.subarray(offset, offset + n), (v) => (v ? 1 : 0)) : Uint8Array.from(kernel, (w) => (w !== 0 ? 1 : 0));
+    const m = mask ? Uint8Array.from(mask.subarray(offset, offset + n)) : Uint8Array.from(kernel, (w) => (w !== 0 ? 1 : 0));
     offset += n;
     for (let k = 0; k < n; k++) if (!m[k]) kernel[k] = 0;
     return { kernel, bias: Float32Array.from(weights[2 * l + 1]), mask: m };

@@ -11,6 +11,8 @@ const reasons: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EIO: 'input/output error',
+  ELOOP: 'a symbolic link, which evolve does not write through',
+  EISDIR: 'a folder where a file belongs',
 };
 
 /** A write that failed (a full disk, say): one line naming the file and the reason. */
@@ -34,11 +36,16 @@ export function ensureDir(dir: string): void {
   }
 }
 
-/** Writes to a temporary name in the same folder, flushes, then renames into place. */
+/**
+ * Writes to a temporary name in the same folder, flushes, then renames into place. The temporary
+ * file is created exclusively ('wx' does not follow a link planted under its name), and the rename
+ * replaces a link at `file` rather than writing through it.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const fd = fs.openSync(tmp, 'w');
+    fs.rmSync(tmp, { force: true }); // left by a killed process that had this pid
+    const fd = fs.openSync(tmp, 'wx');
     try {
       fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
       fs.fsyncSync(fd);
@@ -52,16 +59,33 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+const { O_APPEND, O_CREAT, O_WRONLY, O_NOFOLLOW, O_RDONLY } = fs.constants;
+
 /**
  * Appends one complete line (the record and its newline in a single write). A failure part-way
- * can leave a torn last line, which --resume cuts off.
+ * can leave a torn last line, which --resume cuts off. A link at `file` is refused (ELOOP), not
+ * appended through.
  */
 export function appendLine(file: string, line: string): void {
   try {
-    const fd = fs.openSync(file, 'a');
+    const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o666);
     try {
       fs.writeSync(fd, line + '\n');
       fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    rethrow(file, e);
+  }
+}
+
+/** Cuts `file` to `length` bytes, refusing a link at its name. */
+export function truncateFile(file: string, length: number): void {
+  try {
+    const fd = fs.openSync(file, O_WRONLY | O_NOFOLLOW);
+    try {
+      fs.ftruncateSync(fd, length);
     } finally {
       fs.closeSync(fd);
     }
@@ -76,5 +100,15 @@ export function removeFile(file: string): void {
     fs.rmSync(file, { force: true });
   } catch (e) {
     rethrow(file, e);
+  }
+}
+
+/** The bytes of `file`, refusing a symbolic link at its name; throws the ErrnoException (ENOENT, ELOOP, EISDIR...). */
+export function readFileNoFollow(file: string): Buffer {
+  const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }

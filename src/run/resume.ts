@@ -1,25 +1,33 @@
 /** Reading back a run folder to resume it: its saved options and its finished generations. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError } from '../cli/errors';
+import { RunError, UsageError } from '../cli/errors';
 import { GenerationRecord } from '../evolution/record';
+import { readFileNoFollow, truncateFile } from './files';
+import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
 
 export interface SavedConfig {
   options: Record<string, unknown>;
+  resolved?: Record<string, unknown>;
   backend?: { name?: string; kernels?: string };
 }
 
+/** RUN/config.json, once the folder has passed checkRunTree. A missing folder is bad usage (exit 2). */
 export function readConfig(run: string): SavedConfig {
   const file = path.join(run, 'config.json');
-  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new RunError(`--resume ${run}: no such run folder`);
+  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new UsageError(`--resume ${run}: no such run folder`);
+  if (!fs.existsSync(file)) throw new RunError(`--resume ${run}: no config.json, not a run folder`);
+  checkRunTree(run);
   let config: SavedConfig;
   try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8')) as SavedConfig;
+    config = JSON.parse(readFileNoFollow(file).toString('utf8')) as SavedConfig;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new RunError(`--resume ${run}: ${code === 'ENOENT' ? 'no config.json, not a run folder' : `config.json cannot be read (${code ?? 'not valid JSON'})`}`);
   }
-  if (!config || typeof config.options !== 'object' || config.options === null) throw new RunError(`${file}: no options`);
+  if (!config || typeof config.options !== 'object' || config.options === null || Array.isArray(config.options)) {
+    throw new RunError(`${file}: no options`);
+  }
   return config;
 }
 
@@ -27,16 +35,16 @@ export interface FinishedGenerations {
   records: GenerationRecord[];
   /** Set when a torn last line was cut off: what was removed. */
   repaired?: string;
+  /** Set when records were cut off because a generation's folder is incomplete: the first such generation. */
+  incomplete?: number;
 }
 
 /**
- * The complete records of generations.ndjson. A torn last line (no trailing newline, or not valid
- * JSON: the write of an interrupted run) is cut off the file. Records must be generations 0, 1, ...
+ * The complete records in the text of generations.ndjson (`file`, for messages) and the length of
+ * the text that holds them: a torn last line (no trailing newline, or not valid JSON: the write of
+ * an interrupted run) is not among them. Records must be generations 0, 1, ...
  */
-export function readFinished(run: string): FinishedGenerations {
-  const file = path.join(run, 'generations.ndjson');
-  if (!fs.existsSync(file)) return { records: [] };
-  const text = fs.readFileSync(file, 'utf8');
+export function parseRecords(text: string, file: string): { records: GenerationRecord[]; keep: number; repaired?: string } {
   let keep = text.lastIndexOf('\n') + 1; // everything after the last newline is torn
   let repaired: string | undefined;
   if (keep < text.length) repaired = `${Buffer.byteLength(text.slice(keep))} bytes with no newline`;
@@ -54,11 +62,51 @@ export function readFinished(run: string): FinishedGenerations {
     } catch {
       throw new RunError(`${file}: line ${i + 1} is not valid JSON`);
     }
-    if (r.generation !== i) throw new RunError(`${file}: line ${i + 1} is generation ${r.generation}, expected ${i}`);
+    if (r === null || typeof r !== 'object' || r.generation !== i) {
+      throw new RunError(`${file}: line ${i + 1} is generation ${String(r?.generation)}, expected ${i}`);
+    }
     return r;
   });
-  if (repaired !== undefined) fs.truncateSync(file, Buffer.byteLength(text.slice(0, keep)));
-  return { records, repaired };
+  return { records, keep: Buffer.byteLength(text.slice(0, keep)), repaired };
+}
+
+/** The records of RUN/generations.ndjson, read only (export): a torn last line is left out. */
+export function readRecords(run: string): GenerationRecord[] {
+  const file = path.join(run, 'generations.ndjson');
+  let text: string;
+  try {
+    text = readFileNoFollow(file).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new RunError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  return parseRecords(text, file).records;
+}
+
+/**
+ * The finished generations of RUN, for --resume: the records of generations.ndjson whose folders
+ * are complete. A torn last line is cut off the file; so are the records from the first one whose
+ * gen-NN folder is missing or incomplete (a folder deleted by hand), which the resume writes again.
+ */
+export function readFinished(run: string): FinishedGenerations {
+  const file = path.join(run, 'generations.ndjson');
+  let text: string;
+  try {
+    text = readFileNoFollow(file).toString('utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [] };
+    throw new RunError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const parsed = parseRecords(text, file);
+  let { records, keep } = parsed;
+  const incomplete = firstIncomplete(run, records);
+  if (incomplete !== undefined) {
+    records = records.slice(0, incomplete);
+    keep = text.split('\n').slice(0, incomplete).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  }
+  for (const r of records) checkGenerationFiles(run, r);
+  if (keep < Buffer.byteLength(text)) truncateFile(file, keep);
+  return { records, repaired: parsed.repaired, incomplete };
 }
 
 function isJson(line: string): boolean {

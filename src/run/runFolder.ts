@@ -8,7 +8,7 @@ import { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
 import { GenerationRecord } from '../evolution/record';
 import { appendLine, ensureDir, writeFileAtomic } from './files';
-import { UsageError } from '../cli/errors';
+import { RunError, UsageError } from '../cli/errors';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -20,10 +20,35 @@ export function generationDir(run: string, generation: number): string {
   return path.join(run, `gen-${String(generation).padStart(2, '0')}`);
 }
 
-/** Refuses a folder that already holds anything: never mix runs or overwrite user files. */
+/**
+ * Refuses an --out that is not a new or empty folder: never mix runs or overwrite user files. A
+ * link to an existing empty folder is the user's choice of place; a dangling one is refused.
+ */
 export function checkRunDir(dir: string): void {
-  if (fs.existsSync(dir) && (!fs.statSync(dir).isDirectory() || fs.readdirSync(dir).length > 0)) {
-    throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+  if (dir.trim() === '') throw new UsageError('--out: an empty folder name; give the folder to write');
+  let link: fs.Stats | undefined;
+  try {
+    link = fs.lstatSync(dir);
+  } catch {
+    return; // nothing there: evolve creates it
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (link.isSymbolicLink()) throw new UsageError(`--out ${dir}: a symbolic link to ${fs.readlinkSync(dir)}, which ${code === 'ENOENT' ? 'does not exist' : `cannot be reached (${code})`}`);
+    throw new UsageError(`--out ${dir}: cannot be read (${code ?? String(e)})`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--out ${dir}: exists and is not a folder; choose a new folder`);
+  if (fs.readdirSync(dir).length > 0) throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+}
+
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
@@ -45,7 +70,10 @@ export class RunFolder {
 
   /** The model and mask first, then the record: a record never points at a missing model. */
   async addGeneration(record: GenerationRecord, net: Network): Promise<void> {
-    await saveNetwork(net, generationDir(this.dir, record.generation));
+    const dir = generationDir(this.dir, record.generation);
+    // A link planted since the folder was checked is refused, never written through.
+    if (isLink(dir)) throw new RunError(`${dir}: a symbolic link; evolve writes only inside its run folder`);
+    await saveNetwork(net, dir);
     appendLine(path.join(this.dir, 'generations.ndjson'), JSON.stringify(record));
   }
 }
