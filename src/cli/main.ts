@@ -4,6 +4,8 @@ import { Options, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
+import { addReportCommand } from './reportCommand';
+import { addReproduceCommand } from './reproduceCommand';
 import { RunError, UsageError } from './errors';
 import { DataError } from '../data/idx';
 
@@ -28,6 +30,8 @@ function buildProgram(argv: string[]): Command {
   program.action(async (opts: Options) => runEvolve(opts, argv));
   addBenchCommand(program);
   addExportCommand(program);
+  addReportCommand(program);
+  addReproduceCommand(program);
   return program;
 }
 
