@@ -36,7 +36,7 @@ export function addReproduceCommand(program: Command): void {
       'A failed run does not stop the others; the command then exits 1.')
     .addArgument(new Argument('<dataset>', 'the paper\'s data set').choices(datasetNames))
     .option('--seeds <list>', 'comma-separated seeds, one run each', seedList, [1, 2, 3])
-    .option('--quick', 'smoke-test size: 2 generations on 1000 training and 500 test samples, 1 epoch each (about a minute for MNIST, 2 seeds)', false)
+    .option('--quick', 'smoke-test size: 2 generations to a 4x target on 1000 training and 500 test samples, 2 ancestor epochs and 1 per generation (under a minute for MNIST)', false)
     .option('--out <dir>', 'folder for the runs: DIR/<dataset>[-<encoding>]/seed-<n> (default: runs/reproduce-<dataset>, with -quick for --quick)')
     .option('--plan', 'print the `evolve ...` command of every run still to do, one per line, and run nothing (e.g. for GNU parallel)', false)
     .option('--slurm', 'write DIR/plan.txt and DIR/reproduce.sbatch (a Slurm job array, one task per line) and run nothing', false)

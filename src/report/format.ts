@@ -58,7 +58,7 @@ function groupSection(group: Group): string {
     ...tableHead(['generation', 'runs']),
     ...group.generations.map(generationRow),
   ];
-  if (group.paper) lines.push(row([`paper, generation ${group.paper.generations}`, '', ...paperCells(group.paper)]));
+  if (group.paper) lines.push(row([`paper (cluster encoding), generation ${group.paper.generations}`, '', ...paperCells(group.paper)]));
   return lines.join('\n');
 }
 

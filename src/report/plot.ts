@@ -41,10 +41,16 @@ const panels: Panel[] = [
 
 const paperLegend = 'paper (arXiv:1609.01360), last generation';
 
+/** The legend's name of a group: its encoding alone when the title already names the data set and ancestor. */
+function legendLabel(group: Group, groups: Group[]): string {
+  const oneExperiment = new Set(groups.map((g) => `${g.dataset} ${g.arch}`)).size === 1;
+  return oneExperiment ? `${group.encoding} encoding (${group.runs.length} run${group.runs.length === 1 ? '' : 's'})` : group.label;
+}
+
 /** Per group and generation: mean, min and max of the panel's metric. */
 function bandRows(groups: Group[], metric: Panel['metric']): Spec[] {
   return groups.flatMap((group) => group.generations.map((g) => ({
-    group: group.label, generation: g.generation, mean: g[metric].mean, min: g[metric].min, max: g[metric].max,
+    group: legendLabel(group, groups), generation: g.generation, mean: g[metric].mean, min: g[metric].min, max: g[metric].max,
   })));
 }
 
@@ -115,7 +121,7 @@ export function figureSpec(groups: Group[]): Spec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: `Evolutionary synthesis on ${[...new Set(groups.map((g) => datasetTitle(g.dataset)))].join(', ')}`,
+      text: `Evolutionary synthesis on ${[...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))].join(', ')}`,
       subtitle: `${runs} run${runs === 1 ? '' : 's'}: line, mean; band, min to max across the runs of a group`,
     },
     // A 2x2 grid: the panels' plot areas line up in rows and columns.
@@ -147,14 +153,20 @@ export async function renderSvg(groups: Group[]): Promise<string> {
   }
 }
 
-/** The SVG at twice its size (about 1300 px wide), white background, text in the shipped DejaVu Sans. */
-export async function renderPng(svg: string): Promise<Uint8Array> {
+/** The SVG rasterised at `zoom`, white background, text in the shipped DejaVu Sans and nothing else. */
+export async function rasterise(svg: string, zoom = 2): Promise<{ width: number; height: number; pixels: Buffer; asPng(): Buffer }> {
   const { Resvg } = await import('@resvg/resvg-js');
+  // System fonts differ between machines (and a fresh CI machine may have none): the figure uses only these.
   const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`));
   const resvg = new Resvg(svg, {
-    fitTo: { mode: 'zoom', value: 2 },
+    fitTo: { mode: 'zoom', value: zoom },
     background: 'white',
     font: { loadSystemFonts: false, fontFiles, defaultFontFamily: font, sansSerifFamily: font },
   });
-  return resvg.render().asPng();
+  return resvg.render();
+}
+
+/** The SVG at twice its size (about 1600 px wide), as PNG bytes. */
+export async function renderPng(svg: string): Promise<Uint8Array> {
+  return (await rasterise(svg)).asPng();
 }
