@@ -69,14 +69,15 @@ function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
 /** 1, 2, 5, 10, 20, 50, ...: a log axis's ticks, up to the first at or above `max`. */
 function logTicks(max: number): number[] {
   const ticks = [1];
-  for (let decade = 1; ticks[ticks.length - 1] < max; decade *= 10) ticks.push(2 * decade, 5 * decade, 10 * decade);
+  for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10) ticks.push(2 * decade, 5 * decade, 10 * decade);
   return ticks.filter((t, i) => i === 0 || ticks[i - 1] < max);
 }
 
 /** The y encoding; log panels get 1-2-5 ticks from 1 to just above the largest value. */
 function yEncoding(panel: Panel, values: number[]): Spec {
   if (!panel.log) return { type: 'quantitative', title: panel.axis, scale: { zero: false }, axis: { tickCount: 6 } };
-  const ticks = logTicks(Math.max(2, ...values));
+  // A network with no synapse left has an infinite efficiency (null in the records): it sets no scale.
+  const ticks = logTicks(Math.max(2, ...values.filter(Number.isFinite)));
   return { type: 'quantitative', title: panel.axis, scale: { type: 'log', domain: [1, ticks[ticks.length - 1]], nice: false },
     axis: { values: ticks, format: ',' } };
 }

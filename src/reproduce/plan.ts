@@ -49,9 +49,12 @@ function runOptions(preset: Preset, s: ReproduceSettings, encoding: string, seed
 
 /** An existing run must have been started with these options, or resuming it would not reproduce the preset. */
 function checkSameOptions(folder: string, wanted: RunOptions, saved: Record<string, unknown>): void {
-  const differing = Object.entries({ encoding: defaultEncoding, ...wanted })
-    .filter(([key, value]) => (saved[key] ?? (key === 'encoding' ? defaultEncoding : undefined)) !== value)
-    .map(([key, value]) => `${flagOf(key)} ${saved[key] === undefined ? '(none)' : String(saved[key])} where the preset has ${value}`);
+  const expected: Record<string, unknown> = { encoding: defaultEncoding, ...wanted };
+  // Options some preset sets must match too when this one leaves them out (a --quick run's --train-limit).
+  const keys = new Set([...Object.keys(expected), ...Object.keys(quickOptions(presets.mnist))]);
+  const differing = [...keys]
+    .filter((key) => (saved[key] ?? (key === 'encoding' ? defaultEncoding : undefined)) !== expected[key])
+    .map((key) => `${flagOf(key)} ${saved[key] === undefined ? '(none)' : String(saved[key])} where the preset has ${expected[key] ?? '(none)'}`);
   if (differing.length > 0) {
     throw new UsageError(`${folder}: an existing run with ${differing.join(', ')}; choose another --out (or move the folder away)`);
   }
