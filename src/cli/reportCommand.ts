@@ -11,6 +11,7 @@ async function runReport(folders: string[], o: ReportSettings): Promise<void> {
 
 export function addReportCommand(program: Command): void {
   program.command('report')
+    .summary('Per-generation table of run folders beside the paper\'s numbers, and a figure')
     .description('Per-generation table of run folders (synapses, synapse and cluster efficiency, test accuracy and its change), ' +
       'mean and min-max across the runs of each data set/ancestor/encoding, beside the paper\'s final numbers; optionally a figure. ' +
       'Reads only each folder\'s config.json and generations.ndjson. Exit 2 for an argument that is not a folder, 1 for a folder with no records.')
