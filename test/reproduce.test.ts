@@ -43,6 +43,7 @@ test('--quick runs every seed to its last generation and prints the report with 
   const report = runCli(['report', path.join(dir, 'mnist', 'seed-1'), path.join(dir, 'mnist', 'seed-2')]);
   assert.equal(report.code, 0, report.stderr);
   assert.equal(report.stdout, first.stdout, 'evolve report on the folders prints the same table');
+  assert.equal(runCli(['report', dir]).stdout, first.stdout, 'and so does evolve report on the reproduce folder');
 });
 
 test('--plan prints one shell-quoted evolve command per run still to do, and runs nothing', () => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../cli/errors';
 import { writeFileAtomic } from '../run/files';
-import { readRun } from './runs';
+import { expandRunFolders, readRun } from './runs';
 import { Group, summarise } from './summary';
 import { Format, formatReport } from './format';
 import { renderPng, renderSvg } from './plot';
@@ -32,7 +32,7 @@ export async function writePlot(groups: Group[], file: string): Promise<void> {
 /** The report's text; the figure is written first, so a failed plot leaves no half-printed table. */
 export async function buildReport(folders: string[], settings: ReportSettings): Promise<{ text: string; groups: Group[] }> {
   if (settings.plot !== undefined) plotKind(settings.plot);
-  const groups = summarise(folders.map(readRun));
+  const groups = summarise(expandRunFolders(folders).map(readRun));
   if (settings.plot !== undefined) await writePlot(groups, settings.plot);
   return { text: formatReport(groups, settings.format), groups };
 }

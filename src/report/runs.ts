@@ -110,3 +110,24 @@ export function readRun(folder: string): RunSummary {
     points: records.map(toPoint),
   };
 }
+
+function isRunFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'config.json'));
+}
+
+function subfolders(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
+}
+
+/**
+ * Run folders from the command line: a run folder stands for itself; a folder that holds runs one
+ * or two levels down (a reproduce --out: DIR/mnist/seed-1) stands for all of them, in name order.
+ */
+export function expandRunFolders(args: string[]): string[] {
+  return args.flatMap((arg) => {
+    if (!fs.existsSync(arg) || !fs.statSync(arg).isDirectory() || isRunFolder(arg)) return [arg];
+    const children = subfolders(arg);
+    const runs = [...children.filter(isRunFolder), ...children.filter((c) => !isRunFolder(c)).flatMap(subfolders).filter(isRunFolder)];
+    return runs.length > 0 ? runs : [arg];
+  });
+}
