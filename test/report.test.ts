@@ -31,7 +31,7 @@ function record(generation: number, efficiency: number, clusterEfficiency: numbe
 function writeRun(name: string, options: Record<string, unknown>, rows: [number, number, number][], torn = ''): string {
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ command: ['evolve'], options: { dataset: 'mnist', arch: 'lenet5', ...options } }, null, 2));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ command: ['evolve'], options: { dataset: 'mnist', arch: 'lenet5', ...options }, resolved: { synapseFactor: 0.5 } }, null, 2));
   const lines = rows.map(([e, c, a], g) => JSON.stringify(record(g, e, c, a, rows[0][2])) + '\n');
   fs.writeFileSync(path.join(dir, 'generations.ndjson'), lines.join('') + torn);
   return dir;
@@ -122,7 +122,7 @@ test('--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every p
   assert.equal(runCli(['report', seed1, '--plot', svg]).code, 0);
   const text = fs.readFileSync(svg, 'utf8');
   assert.match(text, /^<svg /);
-  for (const title of ['(a) Synapse efficiency', '(b) Cluster efficiency', '(c) Test accuracy', '(d) Test accuracy change', '125.09×', '9.71×']) {
+  for (const title of ['(a) Synapse efficiency', '(b) Cluster efficiency', '(c) Test accuracy', '(d) Test accuracy change', '125.09×', '9.71×', 'budget: (1/F)^generation']) {
     assert.ok(text.includes(title), title);
   }
   assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');

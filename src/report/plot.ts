@@ -66,6 +66,16 @@ function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
   return [...seen.values()];
 }
 
+const budgetLegend = 'budget: (1/F)^generation';
+
+/** Per group, the synapse efficiency its budget F asks for at each generation (efficiency panel only). */
+function budgetRows(groups: Group[], metric: Panel['metric']): Spec[] {
+  if (metric !== 'synapseEfficiency') return [];
+  return groups.filter((g) => g.synapseFactor !== undefined).flatMap((group) => group.generations.map((g) => ({
+    group: legendLabel(group, groups), kind: budgetLegend, generation: g.generation, value: Math.pow(1 / group.synapseFactor!, g.generation),
+  })));
+}
+
 /** 1, 2, 5, 10, 20, 50, ...: a log axis's ticks, up to the first at or above `max`. */
 function logTicks(max: number): number[] {
   const ticks = [1];
@@ -99,7 +109,8 @@ function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec 
     scale: { domain: [0, lastGeneration], nice: false }, axis: { tickMinStep: 1, format: 'd' } };
   const bandValues = bandRows(groups, panel.metric);
   const paper = paperRows(groups, panel.metric);
-  const values = [...bandValues.flatMap((r) => [r.min, r.max]), ...paper.map((r) => r.value)] as number[];
+  const budget = budgetRows(groups, panel.metric);
+  const values = [...bandValues.flatMap((r) => [r.min, r.max]), ...paper.map((r) => r.value), ...budget.map((r) => r.value)] as number[];
   const y = yEncoding(panel, values);
   const color = { field: 'group', type: 'nominal', title: null, scale: { scheme: 'category10' },
     legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 300, symbolOpacity: 1 } };
@@ -108,6 +119,10 @@ function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec 
     { data: bands, mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { ...y, field: 'min' }, y2: { field: 'max' }, color } },
     { data: bands, mark: { type: 'line', strokeWidth: 1.8, point: { size: 22, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color } },
   ];
+  if (budget.length > 0) {
+    const strokeDash = { field: 'kind', type: 'nominal', title: null, scale: { range: [[5, 4]] }, legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 } };
+    layers.unshift({ data: { values: budget }, mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 }, encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash } });
+  }
   if (panel.metric === 'accuracyChange') {
     layers.unshift({ data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { field: 'zero', type: 'quantitative' } } });
   }
@@ -123,12 +138,12 @@ export function figureSpec(groups: Group[]): Spec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `Evolutionary synthesis on ${[...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))].join(', ')}`,
-      subtitle: `${runs} run${runs === 1 ? '' : 's'}: line, mean; band, min to max across the runs of a group`,
+      subtitle: runs === 1 ? '1 run' : `${runs} runs: line, mean; band, min to max across the runs of a group`,
     },
     // A 2x2 grid: the panels' plot areas line up in rows and columns.
     columns: 2,
     concat: panels.map((p) => panelSpec(groups, p, lastGeneration)),
-    resolve: { scale: { color: 'shared', shape: 'shared' } },
+    resolve: { scale: { color: 'shared', shape: 'shared', strokeDash: 'shared' } },
     config: {
       font,
       background: 'white',

@@ -28,11 +28,14 @@ export interface RunSummary {
   seed: number;
   /** Generations the run was asked for (the last is this number). */
   generations: number;
+  /** The synapse budget F it was started with (config.json's resolved factors), if recorded. */
+  synapseFactor?: number;
   points: RunPoint[];
 }
 
 export interface RunConfig {
   options: Record<string, unknown>;
+  resolved?: { synapseFactor?: unknown };
 }
 
 /** config.json's options, or a RunError naming what is wrong. */
@@ -95,7 +98,7 @@ function toPoint(r: GenerationRecord): RunPoint {
 /** A run with at least one record; a non-folder is bad usage (exit 2), an empty run a failed report (exit 1). */
 export function readRun(folder: string): RunSummary {
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder}: no such run folder`);
-  const { options } = readRunConfig(folder);
+  const { options, resolved } = readRunConfig(folder);
   const records = readRecords(folder);
   if (records.length === 0) throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
   const text = (key: string, fallback: string) => (typeof options[key] === 'string' ? options[key] as string : fallback);
@@ -107,6 +110,7 @@ export function readRun(folder: string): RunSummary {
     encoding: text('encoding', 'cluster'),
     seed: count('seed', 1),
     generations: count('generations', records.length - 1),
+    synapseFactor: typeof resolved?.synapseFactor === 'number' ? resolved.synapseFactor : undefined,
     points: records.map(toPoint),
   };
 }

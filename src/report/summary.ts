@@ -27,6 +27,8 @@ export interface Group {
   generations: GenerationSummary[];
   /** The paper's final numbers where the paper ran this data set on this ancestor. */
   paper?: PaperResult;
+  /** The synapse budget F shared by every run of the group, if they share one. */
+  synapseFactor?: number;
 }
 
 function spread(values: number[]): Spread {
@@ -60,6 +62,7 @@ export function summarise(runs: RunSummary[]): Group[] {
       runs: sorted,
       generations: Array.from({ length: last + 1 }, (_, g) => summariseGeneration(sorted, g)),
       paper: paperResult(dataset, arch),
+      synapseFactor: sorted.every((r) => r.synapseFactor === sorted[0].synapseFactor) ? sorted[0].synapseFactor : undefined,
     };
   });
 }
