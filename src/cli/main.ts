@@ -5,6 +5,8 @@ import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
 import { addDatasetsCommand } from './datasetsCommand';
+import { addReportCommand } from './reportCommand';
+import { addReproduceCommand } from './reproduceCommand';
 import { RunError, UsageError } from './errors';
 import { DataError } from '../data/idx';
 import { stderrOpen, watchOutputStreams } from './stopping';
@@ -31,6 +33,8 @@ function buildProgram(argv: string[]): Command {
   addBenchCommand(program);
   addExportCommand(program);
   addDatasetsCommand(program);
+  addReportCommand(program);
+  addReproduceCommand(program);
   return program;
 }
 

@@ -1,0 +1,99 @@
+/**
+ * What `evolve reproduce` would run: one run folder per seed (and per encoding with --ablation),
+ * each found finished (skipped), unfinished (resumed) or missing (started). The plan is the
+ * list of `evolve ...` commands; running it and printing it use the same arguments.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../cli/errors';
+import { readRecords, readRunConfig } from '../report/runs';
+import { DatasetName, Preset, RunOptions, ablationEncodings, defaultEncoding, presets, quickOptions } from './presets';
+
+export interface ReproduceSettings {
+  dataset: DatasetName;
+  seeds: number[];
+  quick: boolean;
+  ablation: boolean;
+  /** The folder that holds the runs; default runs/reproduce-<dataset>[-quick]. */
+  out?: string;
+}
+
+export type RunState = 'finished' | 'unfinished' | 'missing';
+
+export interface PlannedRun {
+  /** The folder under --out: "mnist/seed-1", "mnist-synapse/seed-2". */
+  name: string;
+  folder: string;
+  state: RunState;
+  /** The child's arguments after `evolve` (none for a finished run). */
+  args: string[];
+}
+
+export function reproduceDir(s: ReproduceSettings): string {
+  return s.out ?? path.join('runs', `reproduce-${s.dataset}${s.quick ? '-quick' : ''}`);
+}
+
+export function flagOf(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+function toArgs(options: RunOptions): string[] {
+  return Object.entries(options).flatMap(([key, value]) => [flagOf(key), String(value)]);
+}
+
+/** The options of one run. The default encoding is not passed, so a plain reproduce and --ablation share those runs. */
+function runOptions(preset: Preset, s: ReproduceSettings, encoding: string, seed: number): RunOptions {
+  const base = s.quick ? quickOptions(preset) : preset.options;
+  return { ...base, seed, ...(encoding === defaultEncoding ? {} : { encoding }) };
+}
+
+/** An existing run must have been started with these options, or resuming it would not reproduce the preset. */
+function checkSameOptions(folder: string, wanted: RunOptions, saved: Record<string, unknown>): void {
+  const expected: Record<string, unknown> = { encoding: defaultEncoding, ...wanted };
+  // Options some preset sets must match too when this one leaves them out (a --quick run's --train-limit).
+  const keys = new Set([...Object.keys(expected), ...Object.keys(quickOptions(presets.mnist))]);
+  const differing = [...keys]
+    .filter((key) => (saved[key] ?? (key === 'encoding' ? defaultEncoding : undefined)) !== expected[key])
+    .map((key) => `${flagOf(key)} ${saved[key] === undefined ? '(none)' : String(saved[key])} where the preset has ${expected[key] ?? '(none)'}`);
+  if (differing.length > 0) {
+    throw new UsageError(`${folder}: an existing run with ${differing.join(', ')}; choose another --out (or move the folder away)`);
+  }
+}
+
+function planRun(dir: string, name: string, options: RunOptions): PlannedRun {
+  const folder = path.join(dir, name);
+  const start = { name, folder, state: 'missing' as const, args: [...toArgs(options), '--out', folder] };
+  if (!fs.existsSync(folder) || (fs.statSync(folder).isDirectory() && fs.readdirSync(folder).length === 0)) return start;
+  if (!fs.statSync(folder).isDirectory() || !fs.existsSync(path.join(folder, 'config.json'))) {
+    throw new UsageError(`${folder}: exists but is not an evolve run folder (no config.json); move it away or choose another --out`);
+  }
+  const { options: saved } = readRunConfig(folder);
+  checkSameOptions(folder, options, saved);
+  const finished = readRecords(folder).length > Number(options.generations);
+  return finished ? { name, folder, state: 'finished', args: [] } : { name, folder, state: 'unfinished', args: ['--resume', folder] };
+}
+
+/** Every run of the experiment, in order: encodings (cluster first), then seeds. Checks them all before any runs. */
+export function planRuns(s: ReproduceSettings): PlannedRun[] {
+  const preset = presets[s.dataset];
+  const dir = reproduceDir(s);
+  const encodings = s.ablation ? ablationEncodings : [defaultEncoding];
+  return encodings.flatMap((encoding) => s.seeds.map((seed) => {
+    const group = encoding === defaultEncoding ? s.dataset : `${s.dataset}-${encoding}`;
+    return planRun(dir, path.join(group, `seed-${seed}`), runOptions(preset, s, encoding, seed));
+  }));
+}
+
+/** POSIX shell quoting: bare where safe, else single quotes. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_\-+=.,/:@%]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function commandLine(args: string[]): string {
+  return ['evolve', ...args].map(shellQuote).join(' ');
+}
+
+export function describePlan(runs: PlannedRun[]): string {
+  const count = (state: RunState) => runs.filter((r) => r.state === state).length;
+  return `${runs.length} run${runs.length === 1 ? '' : 's'}: ${count('finished')} finished (skipped), ${count('unfinished')} to resume, ${count('missing')} to start`;
+}
