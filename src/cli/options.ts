@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
+import { EncodingName, encodingNames } from '../encoding/encodings';
 
 const datasetChoices = ['mnist'] as const;
 const archChoices = ['lenet5', 'lenet300'] as const;
@@ -13,6 +14,7 @@ export interface Options {
   dataset: (typeof datasetChoices)[number];
   arch?: (typeof archChoices)[number];
   generations: number;
+  encoding: EncodingName;
   envFactor?: number;
   targetEfficiency?: number;
   clusterFactor?: number;
@@ -80,6 +82,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--dataset <name>', description: 'data set', defaultValue: 'mnist', choices: datasetChoices },
   { flags: '--arch <name>', description: 'ancestor architecture', defaultText: 'lenet5 for mnist', choices: archChoices },
   { flags: '--generations <n>', description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)', defaultValue: 13, parse: integer(0, 1000) },
+  { flags: '--encoding <name>', description: 'how offspring are drawn: cluster (the cluster-driven encoding), synapse (synapse-only, the predecessor paper) or magnitude (deterministic global magnitude pruning, the usual baseline); all under the same synapse budget', defaultValue: 'cluster', choices: encodingNames },
   { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: fraction of the parent\'s synapses an offspring keeps, in expectation', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
   { flags: '--target-efficiency <X>', description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)', parse: real(1, Infinity) },
   { flags: '--cluster-factor <Fc>', description: 'cluster factor Fc in (0, 1]: fraction of each hidden layer\'s clusters an offspring keeps, in expectation', defaultText: 'sqrt(F)', parse: real(0, 1, true) },
