@@ -1,5 +1,5 @@
 /**
- * Synaptic clusters (shared/method.md, "Objects"). `filter` granularity: the synapses feeding one
+ * Synaptic clusters (docs/method.md, "Objects"). `filter` granularity: the synapses feeding one
  * output unit. `kernel` granularity: one kh x kw slice for a (cin, cout) pair of a conv layer;
  * dense layers keep neuron clusters either way.
  */

@@ -1,5 +1,5 @@
 /**
- * The generation loop (shared/method.md): train or load the ancestor, then per generation sample
+ * The generation loop (docs/method.md): train or load the ancestor, then per generation sample
  * K offspring from the parent's DNA, develop (train) each, keep the best on the validation split,
  * measure it on the test split, and hand it on as the next parent.
  */

@@ -1,4 +1,4 @@
-/** One generation's line in generations.ndjson (shared/method.md, "What each generation reports"). */
+/** One generation's line in generations.ndjson (docs/method.md, "What each generation reports"). */
 import { LayerMeasure, NetworkMeasure } from '../metrics/measure';
 import { Granularity } from '../encoding/clusters';
 
