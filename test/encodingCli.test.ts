@@ -24,7 +24,10 @@ for (const encoding of ['cluster', 'synapse', 'magnitude']) {
     assert.equal(typeof last.synapseFactor, 'number');
     if (encoding === 'cluster') {
       assert.ok((last.clusterEfficiency as number) > 1, 'filters die with the cluster stage');
-      assert.deepEqual((last.layerClusterFactors as unknown[]).map((f) => typeof f), ['number', 'number', 'object', 'object']);
+      const factors = last.layerClusterFactors as (number | null)[];
+      assert.equal(factors.length, 4);
+      assert.ok(factors.slice(0, 2).every((f) => typeof f === 'number' && f > 0 && f <= 1), 'both conv layers draw clusters');
+      assert.equal(factors[3], null, 'output neurons never die as clusters');
     } else {
       assert.equal(last.clusterFactor, null);
       assert.equal(last.layerClusterFactors, null);

@@ -8,7 +8,7 @@ import { Network, initialiseNetwork } from '../src/models/network';
 import { EncodingOptions, sampleOffspring } from '../src/encoding/offspring';
 import { clusterLayers, countOnes, liveClusters } from '../src/encoding/clusters';
 import { measure } from '../src/metrics/measure';
-import { generationFactors, planBudget, shareClusters } from '../src/evolution/budget';
+import { DENSE_SHARE, generationFactors, planBudget, shareClusters } from '../src/evolution/budget';
 
 // 8x8 input, conv 3x3x4, conv 3x3x6, dense 12, dense 3: two conv cluster layers and a hidden dense layer.
 const small: Architecture = {
@@ -70,13 +70,15 @@ test('synapse-only keeps F in expectation and kills no cluster by draw', () => {
   assert.ok(Math.abs(mean - 0.6 * live(parent)) / (0.6 * live(parent)) < 0.02, `mean ${mean}`);
 });
 
-test('the cluster stage acts on conv layers only when there are any', () => {
+test('cluster layers: the cluster efficiency counts conv layers; per-layer factors say which layers draw', () => {
   const parent = initialiseNetwork(small, seedrandom('c'));
   assert.deepEqual(clusterLayers(parent.layers), [true, true, false, false]);
+  // Without per-layer factors every hidden layer draws with Fc (the formulas read literally).
   const o = sampleOffspring(parent, options({ synapseFactor: 0.9, clusterFactor: 0.5 }), seedrandom('x'));
-  assert.deepEqual(o.clusterProbabilities.map((p) => p.length), [4, 6, 0, 0]);
-  // Per-layer factors replace Fc: the calibrated p_c sum to each layer's own share.
-  const f = sampleOffspring(parent, options({ synapseFactor: 0.9, layerClusterFactors: [1, 0.5, 1, 1] }), seedrandom('x'));
+  assert.deepEqual(o.clusterProbabilities.map((p) => p.length), [4, 6, 12, 0]);
+  // Per-layer factors replace Fc, and null means no cluster stage: the calibrated p_c sum to each layer's own share.
+  const f = sampleOffspring(parent, options({ synapseFactor: 0.9, layerClusterFactors: [1, 0.5, null, null] }), seedrandom('x'));
+  assert.deepEqual(f.clusterProbabilities.map((p) => p.length), [4, 6, 0, 0]);
   assert.ok(Math.abs(f.clusterProbabilities[1].reduce((a, b) => a + b, 0) - 3) < 1e-6);
 });
 
@@ -109,7 +111,10 @@ test('closed-loop factors: the remaining ratio over the remaining generations', 
   const enc = options({ synapseFactor: 0.5, clusterFactor: 0.8 });
   const plan = planBudget(parent.layers, ancestor, enc, 4);
   assert.ok(Math.abs(plan.synapseTarget - ancestor.synapses / 16) < 1e-9);
-  assert.deepEqual(plan.clusterTargets.map((t) => t === null), [false, false, true, true]);
+  // The conv layers share 0.8^4 of their 10 filters; the hidden dense layer aims for 0.8^(4 * DENSE_SHARE) of its 12 neurons.
+  assert.deepEqual(plan.clusterTargets.map((t) => t === null), [false, false, DENSE_SHARE === 0, true]);
+  assert.ok(Math.abs((plan.clusterTargets[0] as number) + (plan.clusterTargets[1] as number) - Math.pow(0.8, 4) * 10) < 1e-6);
+  if (DENSE_SHARE > 0) assert.ok(Math.abs((plan.clusterTargets[2] as number) - Math.pow(0.8, 4 * DENSE_SHARE) * 12) < 1e-9);
   // On schedule, generation 1 asks for F itself.
   const first = generationFactors(plan, ancestor, 1, enc);
   assert.ok(Math.abs(first.synapseFactor - 0.5) < 1e-9);

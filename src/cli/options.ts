@@ -93,7 +93,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--granularity <g>', description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel', defaultValue: 'filter', choices: ['filter', 'kernel'] },
   { flags: '--init <mode>', description: 'offspring weights: parent\'s trained (inherit), fresh seeded (random), or the ancestor\'s initial (rewind), masked', defaultValue: 'inherit', choices: ['inherit', 'random', 'rewind'] },
   { flags: '--offspring <k>', description: 'offspring per generation; the best on the validation split becomes the parent', defaultValue: 1, parse: integer(1, 1000) },
-  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 1, parse: integer(0, 10000) },
+  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 2, parse: integer(0, 10000) },
   { flags: '--ancestor-epochs <n>', description: 'training epochs for the ancestor', defaultValue: 3, parse: integer(0, 10000) },
   { flags: '--ancestor <model.json>', description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one' },
   { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },

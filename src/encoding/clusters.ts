@@ -31,11 +31,9 @@ export function countOnes(a: Uint8Array): number {
 }
 
 /**
- * The layers that carry a cluster stage: the conv layers, whose clusters the cluster efficiency
- * counts (the paper's conv kernels); a network without conv layers uses its hidden dense layers
- * instead, so the cluster budget still acts. Dense neurons of a conv network die only through
- * their synapses: with a cluster draw of their own, dead fc1 neurons (rows) and dead conv2 filters
- * (flatten columns) alone removed about the whole synapse budget (docs/method.md, "Hitting the budget").
+ * The layers whose clusters the cluster efficiency counts, and which share the cluster target:
+ * the conv layers (the paper's conv kernels); a network without conv layers counts its hidden
+ * dense layers instead.
  */
 export function clusterLayers(layers: WeightedLayer[]): boolean[] {
   const anyConv = layers.some((layer) => layer.kind === 'conv');

@@ -20,8 +20,11 @@ export interface EncodingOptions {
   synapseFactor: number;
   /** Fc: expected fraction of each cluster layer's live clusters an offspring keeps. */
   clusterFactor: number;
-  /** Per weighted layer, a cluster factor replacing Fc for that layer (see evolution/budget.ts). */
-  layerClusterFactors?: number[];
+  /**
+   * Per weighted layer, its cluster factor, or null for no cluster stage (see evolution/budget.ts).
+   * Without it, every hidden layer draws its clusters with Fc.
+   */
+  layerClusterFactors?: (number | null)[];
   /** Truncation threshold, as a fraction of the layer's largest live |w|. */
   tau: number;
   normalisation: Normalisation;

@@ -6,7 +6,7 @@
  */
 import { Network, Random } from '../models/network';
 import { WeightedLayer } from '../models/architecture';
-import { Granularity, clusterCount, clusterLayers, clusterOf, countOnes, liveClusters } from './clusters';
+import { Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';
 import { pruneDeadUnits } from './units';
 import type { EncodingOptions } from './offspring';
@@ -36,9 +36,13 @@ export function clusterProbabilities(
   return p;
 }
 
-/** The cluster factor of layer `l`: its own if the options give per-layer factors, else Fc. */
-export function layerClusterFactor(options: EncodingOptions, l: number): number {
-  return options.layerClusterFactors?.[l] ?? options.clusterFactor;
+/**
+ * The cluster factor of layer `l`, or null where it has no cluster stage: its own if the options
+ * give per-layer factors, else Fc on every hidden layer (the formulas read literally).
+ */
+export function layerClusterFactor(options: EncodingOptions, layers: WeightedLayer[], l: number): number | null {
+  if (options.layerClusterFactors) return options.layerClusterFactors[l] ?? null;
+  return layers[l].isOutput ? null : options.clusterFactor;
 }
 
 /** A cluster that died in stage 1's draw, with the probability it had of surviving. */
@@ -60,7 +64,7 @@ const liveCount = (masks: Uint8Array[]): number => masks.reduce((a, m) => a + co
 
 /**
  * Stages 1 and 2 on `masks` (the parent's, modified in place). One draw per live cluster of every
- * cluster layer; the most probable one of each layer always survives. The cap (calibrated
+ * layer with a cluster factor; the most probable one of each layer always survives. The cap (calibrated
  * normalisation): when the dead clusters and the units dying with them would leave fewer synapses
  * than the budget F allows, the fewest most-probable dead clusters are revived that bring the
  * count back to the budget, so a cluster draw can never take more than the synapse budget.
@@ -69,13 +73,13 @@ export function clusterStage(
   parent: Network, masks: Uint8Array[], options: EncodingOptions, rng: Random,
 ): { probabilities: Float64Array[]; exceeded: boolean } {
   const g: Granularity = options.granularity;
-  const withClusters = clusterLayers(parent.layers);
   const dead: DeadCluster[] = [];
   const probabilities = parent.layers.map((layer, l) => {
-    if (!withClusters[l]) return new Float64Array(0);
+    const factor = layerClusterFactor(options, parent.layers, l);
+    if (factor === null) return new Float64Array(0);
     const live = liveClusters(layer, masks[l], g);
     const T = clusterStrengths(layer, parent.params[l].kernel, masks[l], g, options.tau);
-    const p = clusterProbabilities(T, live, { ...options, clusterFactor: layerClusterFactor(options, l) });
+    const p = clusterProbabilities(T, live, { ...options, clusterFactor: factor });
     const survives = new Uint8Array(live.length);
     let best = -1;
     for (let c = 0; c < survives.length; c++) {

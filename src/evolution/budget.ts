@@ -22,6 +22,8 @@ export interface BudgetPlan {
   synapseTarget: number;
   /** Per weighted layer, the live clusters its last generation should have (null: no cluster stage). */
   clusterTargets: (number | null)[];
+  /** Per weighted layer, whether the cluster efficiency counts its clusters (see clusterLayers). */
+  counted: boolean[];
 }
 
 /** The factors one generation is sampled under, as its record carries them. */
@@ -50,19 +52,33 @@ export function shareClusters(n: number[], total: number): number[] {
   return share(1 / inverse);
 }
 
+/**
+ * The hidden dense layers of a conv network aim for Y^DENSE_SHARE fewer neurons where the conv
+ * layers aim for Y fewer clusters: their neurons are not what the cluster efficiency counts, and
+ * together with the dead conv filters' rows, a full share would take the whole synapse budget
+ * from fc1 (docs/method.md, "Why: what we measured").
+ */
+export const DENSE_SHARE: number = 0.5;
+
 export function planBudget(
   layers: WeightedLayer[], ancestor: NetworkMeasure, encoding: EncodingOptions, generations: number,
 ): BudgetPlan {
   const G = Math.max(1, generations);
-  const withClusters = clusterLayers(layers);
-  const ancestorClusters = layers.map((_, l) => (withClusters[l] ? clustersOf(ancestor, l, encoding.granularity) : 0));
-  const total = Math.pow(encoding.clusterFactor, G) * ancestorClusters.reduce((a, b) => a + b, 0);
-  const shared = shareClusters(ancestorClusters.filter((_, l) => withClusters[l]), total);
+  const counted = clusterLayers(layers);
+  const ancestorClusters = layers.map((_, l) => (counted[l] ? clustersOf(ancestor, l, encoding.granularity) : 0));
+  const kept = Math.pow(encoding.clusterFactor, G);
+  const shared = shareClusters(ancestorClusters.filter((_, l) => counted[l]), kept * ancestorClusters.reduce((a, b) => a + b, 0));
   let next = 0;
+  const ownTarget = (l: number): number | null => {
+    const layer = layers[l];
+    if (layer.isOutput || layer.kind !== 'dense' || DENSE_SHARE === 0) return null;
+    return Math.max(1, Math.pow(kept, DENSE_SHARE) * clustersOf(ancestor, l, encoding.granularity));
+  };
   return {
     generations: G,
     synapseTarget: Math.pow(encoding.synapseFactor, G) * ancestor.synapses,
-    clusterTargets: layers.map((_, l) => (withClusters[l] ? shared[next++] : null)),
+    clusterTargets: layers.map((_, l) => (counted[l] ? shared[next++] : ownTarget(l))),
+    counted,
   };
 }
 
@@ -91,8 +107,10 @@ export function generationFactors(
     if (target === null) return null;
     const n = clustersOf(parent, l, encoding.granularity);
     const f = remainingFactor(target, n, remaining);
-    kept += f * n;
-    live += n;
+    if (plan.counted[l]) {
+      kept += f * n;
+      live += n;
+    }
     return f;
   });
   return { synapseFactor, clusterFactor: live > 0 ? kept / live : 1, layerClusterFactors };

@@ -87,7 +87,7 @@ export function developFrom(
 function encodingFor(base: EncodingOptions, f: GenerationFactors): EncodingOptions {
   return {
     ...base, synapseFactor: f.synapseFactor, clusterFactor: f.clusterFactor ?? base.clusterFactor,
-    layerClusterFactors: f.layerClusterFactors?.map((x) => x ?? 1),
+    layerClusterFactors: f.layerClusterFactors ?? undefined,
   };
 }
 
