@@ -1,5 +1,5 @@
 // The three encodings (cluster, synapse, magnitude) and the closed-loop budgets, on small
-// networks' typed arrays: milliseconds each (docs/method.md, "Encodings" and "Hitting the budget").
+// networks' typed arrays: milliseconds each (docs/method.md, "Encodings" and "Budgets").
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';

@@ -110,7 +110,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];
 
-/** F and Fc resolved from the four ways of giving them (docs/method.md, "Environmental factor"). */
+/** F and Fc resolved from the four ways of giving them (docs/method.md, "Budgets: F and Fc"). */
 export interface Factors {
   synapseFactor: number;
   clusterFactor: number;

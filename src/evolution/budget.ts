@@ -1,13 +1,14 @@
 /**
- * The budgets each generation is sampled under, closed-loop (docs/method.md, "Hitting the
- * budget"). The options give per-generation factors F and Fc; over G generations they promise
+ * The budgets each generation is sampled under, closed-loop (docs/method.md, "Budgets: F and Fc,
+ * and how a run keeps them"). The options give per-generation factors F and Fc; over G generations they promise
  * F^-G fewer synapses and Fc^-G fewer clusters. What one generation actually removes is random
  * and often more than asked (units die with their synapses), so each generation asks for the
  * remaining ratio spread evenly over the remaining generations:
  *   F_g = (target synapses / parent's synapses)^(1 / (G - g + 1)),  at most 1,
- * and likewise per cluster layer. The cluster target is shared between layers in proportion to
- * the square root of their ancestor cluster counts, so a 20-filter layer ends with fewer clusters
- * than a 50-filter one, but is not shrunk as hard.
+ * and likewise per hidden layer. The cluster target is shared between the counted layers (conv)
+ * in proportion to the square root of their ancestor cluster counts, so a 20-filter layer ends
+ * with fewer clusters than a 50-filter one, but is not shrunk as hard; a conv network's hidden
+ * dense layers have a target of their own (DENSE_SHARE).
  */
 import { WeightedLayer } from '../models/architecture';
 import { NetworkMeasure } from '../metrics/measure';
