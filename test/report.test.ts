@@ -21,7 +21,7 @@ function record(generation: number, efficiency: number, clusterEfficiency: numbe
     generation, synapses, architecturalEfficiency: efficiency, clusters: Math.round(70 / clusterEfficiency), clusterEfficiency,
     granularity: 'filter', filters: Math.round(70 / clusterEfficiency), filterEfficiency: clusterEfficiency, kernels: 1000, kernelEfficiency: 1,
     denseNeurons: 510, testAccuracy: accuracy, accuracyDrop: Math.round((ancestorAccuracy - accuracy) * 1e4) / 1e4, validationAccuracy: accuracy,
-    synapseFactor: generation === 0 ? null : 0.69, clusterFactor: generation === 0 ? null : 0.83, expectedSynapses: null,
+    synapseFactor: generation === 0 ? null : 0.69, clusterFactor: generation === 0 ? null : 0.83, layerClusterFactors: null, expectedSynapses: null,
     budgetExceeded: false, selected: generation === 0 ? null : 0, candidates: [], macs: synapses * 10, params: synapses + 600,
     loss: 0.1, layers: [], seconds: 1, trainSeconds: 1,
   };

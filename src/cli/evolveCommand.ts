@@ -213,7 +213,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
     }
 
     const encoding = {
-      synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
+      kind: o.encoding, synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
       normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
     };
     const folder = new RunFolder(out);

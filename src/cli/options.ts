@@ -8,6 +8,7 @@ import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 import { ancestorNames } from '../models/ancestors';
 import { DatasetModule, datasetNames, datasets } from '../data/sets';
+import { EncodingName, encodingNames } from '../encoding/encodings';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
 function perDataset(value: (d: DatasetModule) => string): string {
@@ -22,6 +23,7 @@ export interface Options {
   dataset: string;
   arch?: string;
   generations: number;
+  encoding: EncodingName;
   envFactor?: number;
   targetEfficiency?: number;
   clusterFactor?: number;
@@ -92,9 +94,10 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--dataset <name>', description: 'data set (see `evolve datasets list`)', defaultValue: 'mnist', choices: datasetNames },
   { flags: '--arch <name>', description: 'ancestor architecture', defaultText: perDataset((d) => d.defaultArch), choices: archChoices },
   { flags: '--generations <n>', description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)', defaultValue: 13, parse: integer(0, 1000) },
-  { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: fraction of the parent\'s synapses an offspring keeps, in expectation', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
+  { flags: '--encoding <name>', description: 'how offspring are drawn: cluster (the cluster-driven encoding), synapse (synapse-only, the predecessor paper) or magnitude (deterministic global magnitude pruning, the usual baseline); all under the same synapse budget', defaultValue: 'cluster', choices: encodingNames },
+  { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: the run aims for F^-G fewer synapses after --generations; each generation keeps, in expectation, what remains of that ratio spread over the remaining generations (F while on schedule)', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
   { flags: '--target-efficiency <X>', description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)', parse: real(1, Infinity) },
-  { flags: '--cluster-factor <Fc>', description: 'cluster factor Fc in (0, 1]: fraction of each hidden layer\'s clusters an offspring keeps, in expectation', defaultText: 'sqrt(F)', parse: real(0, 1, true) },
+  { flags: '--cluster-factor <Fc>', description: 'cluster factor Fc in (0, 1]: the run aims for Fc^-G fewer clusters in the conv layers (the hidden layers of a network without conv layers), shared between layers by the square root of their size, closed-loop like F', defaultText: 'sqrt(F)', parse: real(0, 1, true) },
   { flags: '--target-cluster-efficiency <Y>', description: 'instead of --cluster-factor: Fc = Y^(-1/G)', parse: real(1, Infinity) },
   { flags: '--tau <t>', description: 'truncation: synapses weaker than t * the layer\'s max |w| do not count towards their cluster', defaultValue: 0.01, parse: real(0, 1, false, true) },
   { flags: '--normalisation <mode>', description: 'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)', defaultValue: 'calibrated', choices: ['calibrated', 'max'] },
@@ -102,7 +105,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--granularity <g>', description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel', defaultValue: 'filter', choices: ['filter', 'kernel'] },
   { flags: '--init <mode>', description: 'offspring weights: parent\'s trained (inherit), fresh seeded (random), or the ancestor\'s initial (rewind), masked', defaultValue: 'inherit', choices: ['inherit', 'random', 'rewind'] },
   { flags: '--offspring <k>', description: 'offspring per generation; the best on the validation split becomes the parent', defaultValue: 1, parse: integer(1, 1000) },
-  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 1, parse: integer(0, 10000) },
+  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 2, parse: integer(0, 10000) },
   { flags: '--ancestor-epochs <n>', description: 'training epochs for the ancestor', defaultValue: 3, parse: integer(0, 10000) },
   { flags: '--ancestor <model.json>', description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one' },
   { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
@@ -123,7 +126,7 @@ export const optionSpecs: OptionSpec[] = [
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];
 
-/** F and Fc resolved from the four ways of giving them (shared/method.md, "Environmental factor"). */
+/** F and Fc resolved from the four ways of giving them (docs/method.md, "Budgets: F and Fc"). */
 export interface Factors {
   synapseFactor: number;
   clusterFactor: number;

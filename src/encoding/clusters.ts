@@ -1,5 +1,5 @@
 /**
- * Synaptic clusters (shared/method.md, "Objects"). `filter` granularity: the synapses feeding one
+ * Synaptic clusters (docs/method.md, "Objects"). `filter` granularity: the synapses feeding one
  * output unit. `kernel` granularity: one kh x kw slice for a (cin, cout) pair of a conv layer;
  * dense layers keep neuron clusters either way.
  */
@@ -28,4 +28,14 @@ export function countOnes(a: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < a.length; i++) n += a[i];
   return n;
+}
+
+/**
+ * The layers whose clusters the cluster efficiency counts, and which share the cluster target:
+ * the conv layers (the paper's conv kernels); a network without conv layers counts its hidden
+ * dense layers instead.
+ */
+export function clusterLayers(layers: WeightedLayer[]): boolean[] {
+  const anyConv = layers.some((layer) => layer.kind === 'conv');
+  return layers.map((layer) => !layer.isOutput && (anyConv ? layer.kind === 'conv' : true));
 }

@@ -1,5 +1,5 @@
 /**
- * The heredity formulas of shared/method.md, "Genetic encoding": truncation, cluster strength
+ * The heredity formulas of docs/method.md, "The genetic encoding": truncation, cluster strength
  * T_c, cluster probability p_c and synapse probability p_k. Plain arithmetic on typed arrays.
  */
 import { WeightedLayer } from '../models/architecture';

@@ -1,5 +1,5 @@
 /**
- * Dead units and the synapses that die with them (shared/method.md, sampling steps 2 and 4, and
+ * Dead units and the synapses that die with them (docs/method.md, sampling steps 2 and 4, and
  * compaction): a hidden unit with no live input, or none of whose outgoing synapses is live,
  * contributes nothing, so its incoming and outgoing synapses are masked too. Output units never die.
  */

@@ -1,5 +1,5 @@
 /**
- * The generation loop (shared/method.md): train or load the ancestor, then per generation sample
+ * The generation loop (docs/method.md): train or load the ancestor, then per generation sample
  * K offspring from the parent's DNA, develop (train) each, keep the best on the validation split,
  * measure it on the test split, and hand it on as the next parent.
  */
@@ -15,6 +15,7 @@ import { stream } from '../random';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
 import { BestOffspring, TrainingCheckpoint, checkpointProblem, fingerprint } from './checkpoint';
+import { GenerationFactors, generationFactors, planBudget } from './budget';
 
 export type InitMode = 'inherit' | 'random' | 'rewind';
 
@@ -82,6 +83,14 @@ export function developFrom(
   });
   applyMask(base);
   return base;
+}
+
+/** The encoding options of one generation: the run's, with the generation's factors. */
+function encodingFor(base: EncodingOptions, f: GenerationFactors): EncodingOptions {
+  return {
+    ...base, synapseFactor: f.synapseFactor, clusterFactor: f.clusterFactor ?? base.clusterFactor,
+    layerClusterFactors: f.layerClusterFactors ?? undefined,
+  };
 }
 
 /** Where a resumed run picks up: its saved ancestor and its last finished generation. */
@@ -155,8 +164,8 @@ export async function runLineage(
   // Generation 0: the ancestor, trained dense from a seeded initialisation (or loaded).
   let t0 = Date.now();
   const ancestorInit = loadedAncestor ? cloneNetwork(loadedAncestor) : initialiseNetwork(arch, stream(s.seed, 'ancestor', 'init'));
-  const offspringOf = (g: number, k: number, parent: Network) => {
-    const genome = sampleOffspring(parent, s.encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
+  const offspringOf = (g: number, k: number, parent: Network, encoding: EncodingOptions) => {
+    const genome = sampleOffspring(parent, encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
     return { genome, child: developFrom(genome, parent, ancestorInit, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init')) };
   };
 
@@ -224,7 +233,7 @@ export async function runLineage(
       testAccuracy: percent(ancestorTest),
       accuracyDrop: 0,
       validationAccuracy: percent(await evaluate(parent, data.validation)),
-      synapseFactor: null, clusterFactor: null, expectedSynapses: null, budgetExceeded: false,
+      synapseFactor: null, clusterFactor: null, layerClusterFactors: null, expectedSynapses: null, budgetExceeded: false,
       selected: null, candidates: [], loss,
       seconds: (Date.now() - t0) / 1000, trainSeconds,
     };
@@ -233,11 +242,15 @@ export async function runLineage(
     await events.onGeneration(ancestorRecord, parent);
   }
 
+  // The budgets: what the last generation should reach, and each generation's share of the way.
+  const plan = planBudget(parent.layers, ancestorMeasure, s.encoding, s.generations);
   for (let g = Math.max(1, firstGeneration); g <= s.generations; g++) {
     t0 = Date.now();
     trainSeconds = 0;
     const generationParent = parent;
-    const from = continuation(g, (k) => offspringOf(g, k!, generationParent).child);
+    const factors = generationFactors(plan, measure(parent.layers, parent.params.map((p) => p.mask)), g, s.encoding);
+    const encoding = encodingFor(s.encoding, factors);
+    const from = continuation(g, (k) => offspringOf(g, k!, generationParent, encoding).child);
     let best: Best | undefined;
     const candidates: CandidateRecord[] = [];
     if (from) {
@@ -258,7 +271,7 @@ export async function runLineage(
       expectedSynapses: best.expectedSynapses, budgetExceeded: best.budgetExceeded, params: best.net.params,
     } : null;
     for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
-      const { genome, child } = offspringOf(g, k, parent);
+      const { genome, child } = offspringOf(g, k, parent, encoding);
       await tick();
       events.onTrainStart?.(g, k);
       const tt = Date.now();
@@ -297,8 +310,7 @@ export async function runLineage(
       testAccuracy: test,
       accuracyDrop: Math.round((ancestorTestAccuracy - test) * 1e4) / 1e4,
       validationAccuracy: percent(chosen.validation),
-      synapseFactor: s.encoding.synapseFactor,
-      clusterFactor: s.encoding.clusterFactor,
+      ...factors,
       expectedSynapses: Math.round(chosen.expectedSynapses * 100) / 100,
       budgetExceeded: chosen.budgetExceeded,
       selected: chosen.k,

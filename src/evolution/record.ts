@@ -1,4 +1,4 @@
-/** One generation's line in generations.ndjson (shared/method.md, "What each generation reports"). */
+/** One generation's line in generations.ndjson (docs/method.md, "What each generation reports"). */
 import { LayerMeasure, NetworkMeasure } from '../metrics/measure';
 import { Granularity } from '../encoding/clusters';
 
@@ -25,9 +25,15 @@ export interface GenerationRecord {
   testAccuracy: number;
   accuracyDrop: number;
   validationAccuracy: number;
-  /** The budgets this generation was sampled under (null for the ancestor). */
+  /**
+   * The budgets this generation was sampled under (null for the ancestor; the cluster factors
+   * also for encodings without a cluster stage): F, the fraction of the cluster layers' clusters
+   * kept in expectation over all of them, and per weighted layer its own cluster factor (null for
+   * a layer without a cluster stage). See evolution/budget.ts.
+   */
   synapseFactor: number | null;
   clusterFactor: number | null;
+  layerClusterFactors: (number | null)[] | null;
   expectedSynapses: number | null;
   budgetExceeded: boolean;
   selected: number | null;

@@ -1,0 +1,11 @@
+/** What every encoding provides: a pure sampler from the parent's DNA to an offspring's genome. */
+import type { Network, Random } from '../../models/network';
+import type { EncodingOptions, OffspringGenome } from '../offspring';
+
+export interface Encoding {
+  /** One line for --help and the docs. */
+  description: string;
+  /** Whether the cluster factors act (the record carries them only then). */
+  usesClusters: boolean;
+  sample(parent: Network, options: EncodingOptions, rng: Random): OffspringGenome;
+}
