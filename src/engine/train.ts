@@ -1,7 +1,7 @@
 /**
  * Development of an offspring: masked training and evaluation with TensorFlow.js. Masked weights
  * stay exactly 0.0: the gradient is masked before the update and the mask is re-applied after it
- * (shared/method.md, "Offspring development"), never a kernel constraint.
+ * (docs/method.md, "Development and selection"), never a kernel constraint.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them.

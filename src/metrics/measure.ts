@@ -1,5 +1,5 @@
 /**
- * What each generation reports (shared/method.md, "What each generation reports"), computed from
+ * What each generation reports (docs/method.md, "What each generation reports"), computed from
  * masks alone: synapses, clusters at both granularities, live dense neurons, and the size and
  * MACs of the compacted network.
  */

@@ -1,5 +1,5 @@
 /**
- * Compaction (shared/method.md, "compaction"): a masked network with its dead hidden units
+ * Compaction (docs/method.md, "Development and selection"): a masked network with its dead hidden units
  * removed, as a smaller dense network that computes exactly the same function, and the way back.
  *
  * A hidden unit is dead when it has no live input (`liveUnits`); evolve holds a dead unit's bias
