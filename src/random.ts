@@ -4,7 +4,9 @@
  * another's numbers.
  */
 import seedrandom from 'seedrandom';
-import { Random } from './models/network';
+
+/** A uniform [0, 1) generator: every random draw in evolve comes from one. */
+export type Random = () => number;
 
 export function stream(seed: number, ...path: (string | number)[]): Random {
   return seedrandom(`evolve:${seed}:${path.join(':')}`);

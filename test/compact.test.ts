@@ -14,7 +14,7 @@ import { loadMnist } from '../src/data/mnist';
 import { Split } from '../src/data/dataset';
 import { sampleOffspring } from '../src/encoding/offspring';
 import { liveUnits, pruneDeadUnits } from '../src/encoding/units';
-import { developFrom } from '../src/evolution/lineage';
+import { developFrom } from '../src/encoding/develop';
 import { measure } from '../src/metrics/measure';
 
 const data = loadMnist({ trainLimit: 1, testLimit: 500, validation: 0, rng: seedrandom('data') });

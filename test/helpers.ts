@@ -7,7 +7,7 @@ import seedrandom from 'seedrandom';
 import { Architecture } from '../src/models/architecture';
 import { Network, initialiseNetwork } from '../src/models/network';
 import { OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
-import { developFrom } from '../src/evolution/lineage';
+import { developFrom } from '../src/encoding/develop';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
 

@@ -9,7 +9,7 @@ import { lenet5 } from '../models/ancestors/lenet5';
 import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { compactNetwork } from '../models/compact';
 import { EncodingOptions, sampleOffspring } from '../encoding/offspring';
-import { developFrom } from '../evolution/lineage';
+import { developFrom } from '../encoding/develop';
 import { measureFields } from '../evolution/record';
 import { measure } from '../metrics/measure';
 import { stream } from '../random';

@@ -1,6 +1,6 @@
 /** `evolve datasets list | download NAME | verify NAME | path NAME`: the data set cache. */
 import { Command } from 'commander';
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 import { integer } from './options';
 import { dataRoot } from '../data/cache';
 import { DatasetModule } from '../data/sets/types';

@@ -1,12 +1,11 @@
 /** `evolve [options]`: the whole method on a data set, writing a run folder. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { Options, checkSavedOptions, combinationProblem, givenOptions, resolveFactors } from './options';
-import { UsageError, RunError } from './errors';
+import { UsageError, RunError } from '../errors';
 import { Reporter, fewer, formatSeconds } from './progress';
 import { StopRequest, stderrOpen } from './stopping';
-import { selectBackend } from '../engine/backend';
+import { selectBackend, tfjsVersion } from '../engine/backend';
 import { loadNetwork } from '../engine/modelio';
 import { findAncestor } from '../models/ancestors';
 import { DatasetModule, getDataset } from '../data/sets';
@@ -227,7 +226,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
         data: identity,
         resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count, data: dataIdentity(data) },
         backend,
-        versions: { evolve: packageVersion(), node: process.version, tfjs: tf.version_core },
+        versions: { evolve: packageVersion(), node: process.version, tfjs: tfjsVersion() },
         started: new Date().toISOString(),
       });
     }

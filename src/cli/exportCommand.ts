@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { RunError, UsageError } from './errors';
+import { RunError, UsageError } from '../errors';
 import { checkSavedOptions } from './options';
 import { readFileNoFollow } from '../run/files';
 import { selectBackend } from '../engine/backend';

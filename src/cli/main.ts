@@ -7,7 +7,7 @@ import { addExportCommand } from './exportCommand';
 import { addDatasetsCommand } from './datasetsCommand';
 import { addReportCommand } from './reportCommand';
 import { addReproduceCommand } from './reproduceCommand';
-import { RunError, UsageError } from './errors';
+import { RunError, UsageError } from '../errors';
 import { DataError } from '../data/idx';
 import { stderrOpen, watchOutputStreams } from './stopping';
 

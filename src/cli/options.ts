@@ -3,7 +3,7 @@
  * the saved config.json all come from this table, so they cannot drift apart.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 import { ancestorNames } from '../models/ancestors';

@@ -1,6 +1,6 @@
 /** `evolve reproduce mnist|stl10|cifar10`: the paper's experiment, one run folder per seed. */
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 import { datasetNames, DatasetName, ablationEncodings } from '../reproduce/presets';
 import { reproduce } from '../reproduce/reproduce';
 

@@ -3,7 +3,8 @@
  * options and a seeded random stream (docs/method.md). Which encoding draws the offspring is
  * `options.kind`; the encodings live in ./encodings/, one file each.
  */
-import { Network, Random } from '../models/network';
+import { Network } from '../models/network';
+import type { Random } from '../random';
 import { Granularity } from './clusters';
 import { EncodingName, encodings } from './encodings';
 

@@ -4,7 +4,8 @@
  * normalisers Z solved so the budgets hold in expectation. The encodings in ./encodings/ are
  * built from them. Plain arithmetic on typed arrays.
  */
-import { Network, Random } from '../models/network';
+import { Network } from '../models/network';
+import type { Random } from '../random';
 import { WeightedLayer } from '../models/architecture';
 import { Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';

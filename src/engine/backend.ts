@@ -8,7 +8,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConv2DBackpropFilter, registerWasmTrainingKernels } from './kernels';
 import { nativeAddon, registerNativeKernels, unregisterNativeKernels } from './kernels/native';
-import { UsageError } from '../cli/errors';
+import { UsageError } from '../errors';
+
+/** The version of TensorFlow.js in use, for config.json. */
+export function tfjsVersion(): string {
+  return tf.version_core;
+}
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof backendChoices)[number];

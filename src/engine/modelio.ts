@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { Architecture, kernelSize, weightedLayers } from '../models/architecture';
 import { Network } from '../models/network';
 import { ensureDir, writeFileAtomic } from '../run/files';
-import { RunError } from '../cli/errors';
+import { RunError } from '../errors';
 import { opsOf } from './layerOps';
 
 /** The same architecture as a tfjs-layers Sequential model (plain layers, no custom classes). */

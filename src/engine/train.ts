@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them.
 import '@tensorflow/tfjs-layers';
-import { Network, Random } from '../models/network';
+import { Network } from '../models/network';
+import type { Random } from '../random';
 import seedrandom from 'seedrandom';
 import { Split } from '../data/dataset';
 import { fillBatch } from '../data/preprocess';

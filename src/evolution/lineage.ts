@@ -4,7 +4,7 @@
  * measure it on the test split, and hand it on as the next parent.
  */
 import { Architecture } from '../models/architecture';
-import { Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
+import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { Dataset } from '../data/dataset';
 import { EncodingOptions, OffspringGenome, sampleOffspring } from '../encoding/offspring';
 import { measure } from '../metrics/measure';
@@ -12,12 +12,14 @@ import { OptimizerName, evaluate } from '../engine/train';
 import { trainNetworkParallel } from '../engine/parallel';
 import { nativeKernelsActive } from '../engine/kernels/native';
 import { stream } from '../random';
+import { InitMode, developFrom } from '../encoding/develop';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
 import { BestOffspring, TrainingCheckpoint, checkpointProblem, fingerprint } from './checkpoint';
 import { GenerationFactors, generationFactors, planBudget } from './budget';
 
-export type InitMode = 'inherit' | 'random' | 'rewind';
+
+export type { InitMode };
 
 export interface LineageSettings {
   generations: number;
@@ -68,21 +70,6 @@ export interface LineageEvents {
 /** One turn of the event loop, so a pending signal is handled before the next network trains. */
 function tick(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** The offspring's starting weights under the chosen initialisation, with its mask applied. */
-export function developFrom(
-  genome: OffspringGenome, parent: Network, ancestorInit: Network, mode: InitMode, rng: () => number,
-): Network {
-  const base = mode === 'inherit' ? cloneNetwork(parent)
-    : mode === 'rewind' ? cloneNetwork(ancestorInit)
-    : initialiseNetwork(parent.arch, rng);
-  base.params.forEach((p, l) => {
-    p.mask = genome.masks[l].slice();
-    for (let u = 0; u < p.bias.length; u++) if (!genome.units[l][u]) p.bias[u] = 0;
-  });
-  applyMask(base);
-  return base;
 }
 
 /** The encoding options of one generation: the run's, with the generation's factors. */

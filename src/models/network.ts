@@ -1,5 +1,6 @@
 /** A network's parameters as plain typed arrays: what the encoding reads and the engine trains. */
 import { Architecture, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import type { Random } from '../random';
 
 export interface LayerParams {
   /** Row-major in the layer's kernel shape (conv [kh, kw, cin, cout], dense [in, out]). */
@@ -15,7 +16,6 @@ export interface Network {
   params: LayerParams[];
 }
 
-export type Random = () => number;
 
 /** Glorot-uniform kernels and zero biases, drawn from `rng` so a seed fixes them; masks all live. */
 export function initialiseNetwork(arch: Architecture, rng: Random): Network {

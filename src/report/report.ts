@@ -1,7 +1,7 @@
 /** The report end to end: read the run folders, summarise, format, and draw the figure to a file. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError, UsageError } from '../cli/errors';
+import { RunError, UsageError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { expandRunFolders, readRun } from './runs';
 import { Group, summarise } from './summary';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../cli/errors';
+import { UsageError } from '../errors';
 import { readRecords, readRunConfig } from '../report/runs';
 import { DatasetName, Preset, RunOptions, ablationEncodings, defaultEncoding, presets, quickOptions } from './presets';
 

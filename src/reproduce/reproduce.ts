@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError } from '../cli/errors';
+import { RunError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { readRecords } from '../report/runs';
 import { buildReport } from '../report/report';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { UsageError } from '../cli/errors';
+import { UsageError } from '../errors';
 import { Dataset } from '../data/dataset';
 
 export interface DataIdentity {

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError } from '../cli/errors';
+import { RunError } from '../errors';
 import { WriteError, readFileNoFollow } from './files';
 
 export const lockName = '.evolve.lock';

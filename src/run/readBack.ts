@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError } from '../cli/errors';
+import { RunError } from '../errors';
 import { GenerationRecord } from '../evolution/record';
 import { Architecture } from '../models/architecture';
 import { Network } from '../models/network';

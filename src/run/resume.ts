@@ -1,7 +1,7 @@
 /** Reading back a run folder to resume it: its saved options and its finished generations. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError, UsageError } from '../cli/errors';
+import { RunError, UsageError } from '../errors';
 import { GenerationRecord } from '../evolution/record';
 import { readFileNoFollow, truncateFile } from './files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';

@@ -8,7 +8,7 @@ import { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
 import { GenerationRecord } from '../evolution/record';
 import { appendLine, ensureDir, writeFileAtomic } from './files';
-import { RunError, UsageError } from '../cli/errors';
+import { RunError, UsageError } from '../errors';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');

@@ -1,5 +1,6 @@
 /** What every encoding provides: a pure sampler from the parent's DNA to an offspring's genome. */
-import type { Network, Random } from '../../models/network';
+import type { Network } from '../../models/network';
+import type { Random } from '../../random';
 import type { EncodingOptions, OffspringGenome } from '../offspring';
 
 export interface Encoding {

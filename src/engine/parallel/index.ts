@@ -3,7 +3,8 @@
  * network, computes the gradient of its slice of every batch, and all of them apply the same
  * summed update (see ./worker.ts and ./protocol.ts). Same contract as trainNetwork.
  */
-import { Network, Random } from '../../models/network';
+import { Network } from '../../models/network';
+import type { Random } from '../../random';
 import { Split } from '../../data/dataset';
 import { trainNetwork } from '../train';
 import { ParallelTrainOptions, TrainingPool } from './pool';

@@ -5,7 +5,8 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { performance } from 'perf_hooks';
-import { Network, Random } from '../../models/network';
+import { Network } from '../../models/network';
+import type { Random } from '../../random';
 import { Split } from '../../data/dataset';
 import { EpochState, TrainOptions, firstEpoch, shuffledIndices } from '../train';
 import { ABORT, DONE, FaultInjection, TrainRequest, WorkerProfile, WorkerReply } from './protocol';
