@@ -275,9 +275,7 @@ export async function runEvolve(given: Options, argv: string[]): Promise<void> {
       },
     }, ancestor, resumePoint, checkpoint).finally(() => closeTrainingPool());
     finishedRun = true;
-    const last = records[records.length - 1];
-    reporter.info(`evolve: done in ${formatSeconds((Date.now() - t0) / 1000)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ` +
-      `${fewer(last.clusterEfficiency, 'clusters')}, test ${last.testAccuracy.toFixed(2)}% (${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)} points against the ancestor); ${out}`);
+    reporter.finished(records[records.length - 1], (Date.now() - t0) / 1000, out);
   } catch (e) {
     if (e instanceof WriteError && lastGeneration >= 0) {
       // A full disk mid-run: what is on disk is complete, so say what it holds and how to go on.

@@ -75,6 +75,15 @@ export class Reporter {
     );
   }
 
+  /** The run's last line: what the last generation achieved against the ancestor. */
+  finished(last: GenerationRecord, seconds: number, out: string): void {
+    // A net without convs has no conv clusters; its hidden neurons say more (as on the generation lines).
+    const units = last.filters > 0 || last.kernels > 0 ? fewer(last.clusterEfficiency, 'clusters') : `${last.denseNeurons} hidden neurons`;
+    const change = `${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)}`;
+    this.info(`evolve: done in ${formatSeconds(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
+      `test ${last.testAccuracy.toFixed(2)}% (${change} points against the ancestor); ${out}`);
+  }
+
   private clear(): void {
     if (this.drawn) this.write('\r\x1b[2K');
     this.drawn = false;
