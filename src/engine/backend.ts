@@ -4,6 +4,7 @@
  * downloaded, so every path here must work without them.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { silenceCpuNotice } from './tfjsInternals';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConv2DBackpropFilter, registerWasmTrainingKernels } from './kernels';
@@ -86,7 +87,7 @@ async function activate(name: BackendInfo['name'], settings: BackendSettings = {
   await tf.ready();
   if (name === 'cpu') {
     // The cpu backend nags on stderr to install tfjs-node; we already told the user which backend runs.
-    (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
+    silenceCpuNotice(tf.backend());
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerName } from './train';
+import { adamBetaPowers } from './tfjsInternals';
 
 export interface OptimizerState {
   optimizer: OptimizerName;
@@ -21,11 +22,6 @@ export interface OptimizerState {
   scalars: number[];
 }
 
-interface AdamInternals {
-  accBeta1?: tf.Variable;
-  accBeta2?: tf.Variable;
-}
-
 /** Slots per variable for each optimizer. */
 export function slotsPerVariable(name: OptimizerName): number {
   return name === 'sgd' ? 0 : name === 'momentum' ? 1 : 2;
@@ -36,10 +32,8 @@ export async function saveOptimizerState(optimizer: tf.Optimizer, name: Optimize
   try {
     const iterations = (await weights[0].tensor.data())[0];
     const slots = await Promise.all(weights.slice(1).map(async (w) => Float32Array.from(await w.tensor.data() as Float32Array)));
-    const adam = optimizer as unknown as AdamInternals;
-    const scalars = name === 'adam' && adam.accBeta1 && adam.accBeta2
-      ? [(await adam.accBeta1.data())[0], (await adam.accBeta2.data())[0]]
-      : [];
+    const adam = name === 'adam' ? adamBetaPowers(optimizer) : undefined;
+    const scalars = adam ? [(await adam.beta1.data())[0], (await adam.beta2.data())[0]] : [];
     return { optimizer: name, iterations, slots, scalars };
   } finally {
     weights[0].tensor.dispose(); // the 'iter' scalar is made for the call; the slots are the optimizer's own
@@ -62,12 +56,12 @@ export async function restoreOptimizerState(optimizer: tf.Optimizer, state: Opti
   try {
     // setWeights makes its own variables from these tensors (sharing their data, counted).
     await optimizer.setWeights(tensors.map((tensor, i) => ({ name: i === 0 ? 'iter' : `slot${i - 1}`, tensor })));
-    const adam = optimizer as unknown as AdamInternals;
-    if (state.optimizer === 'adam' && adam.accBeta1 && adam.accBeta2 && state.scalars.length === 2) {
+    const adam = state.optimizer === 'adam' ? adamBetaPowers(optimizer) : undefined;
+    if (adam && state.scalars.length === 2) {
       const [b1, b2] = state.scalars;
       tf.tidy(() => {
-        adam.accBeta1!.assign(tf.scalar(b1));
-        adam.accBeta2!.assign(tf.scalar(b2));
+        adam.beta1.assign(tf.scalar(b1));
+        adam.beta2.assign(tf.scalar(b2));
       });
     }
   } finally {

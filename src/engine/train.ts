@@ -14,6 +14,7 @@ import { fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
+import { sgdLearningRateScalar } from './tfjsInternals';
 import { OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 import { nativeKernelsActive, nativeMaskedStep } from './kernels/native';
 
@@ -143,9 +144,9 @@ export function makeOptimizer(o: Pick<TrainOptions, 'optimizer' | 'learningRate'
  * leaked per offspring), so dispose that too.
  */
 export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  const c = sgdLearningRateScalar(optimizer);
   optimizer.dispose();
-  const c = (optimizer as unknown as { c?: tf.Tensor }).c;
-  if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
+  if (c && !c.isDisposed) c.dispose();
 }
 
 /** Fisher-Yates with the given stream, so the seed fixes the batch order. */

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, broadcast_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, restoreWasmKernel } from './wasmUtil';
+import { wasmHeap, wasmMemoryOffset } from '../tfjsInternals';
 
 /** The addon's functions (see native/kernels.cc for the argument order). */
 interface Addon {
@@ -69,14 +70,8 @@ export function nativeThreads(): number {
   return threads;
 }
 
-/** A tensor's byte offset in the wasm heap. */
-function offset(backend: BackendWasm, t: TensorInfo): number {
-  return (backend as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }).dataIdMap.get(t.dataId).memoryOffset;
-}
-
-function heap(backend: BackendWasm): ArrayBuffer {
-  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
-}
+const offset = wasmMemoryOffset;
+const heap = wasmHeap;
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 
