@@ -9,7 +9,7 @@ import { DataError } from '../src/data/idx';
 import { loadCifar10 } from '../src/data/cifar10';
 import { Split } from '../src/data/dataset';
 import { datasets, getDataset } from '../src/data/sets';
-import { tempDir } from './helpers';
+import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
 import * as tar from 'tar';
 import * as crypto from 'node:crypto';
@@ -61,12 +61,7 @@ function checkPattern(split: Split): number[] {
 }
 
 function expectDataError(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
-    assert.doesNotMatch(e.message, /\n/);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  expectOneLineError(fn, DataError, pattern);
 }
 
 test('R, G and B planes land interleaved in NHWC; batches concatenate; test keeps file order', () => {

@@ -3,7 +3,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -11,7 +10,7 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { download, DownloadProgress } from '../src/data/download';
 import { FileSpec, isVerified, stampPath } from '../src/data/verify';
-import { tempDir } from './helpers';
+import { tempDir, smallDisk, unmountDisk } from './helpers';
 
 const SIZE = 2 * 1024 * 1024 + 123;
 const body = randomBytes(SIZE, 'download-body');
@@ -269,13 +268,8 @@ test('redirects are followed (at most 5); a 404 fails at once naming the folder'
 });
 
 test('a full disk during download: one line naming the file, nothing half-written', { timeout: 20000 }, async (t) => {
-  const disk = tempDir();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk], { stdio: 'ignore' });
-  } catch {
-    t.skip('cannot mount a small tmpfs here (needs root)');
-    return;
-  }
+  const disk = smallDisk(t, '1m');
+  if (!disk) return;
   const server = await serve(full);
   try {
     const dir = path.join(disk, 'cifar10');
@@ -286,6 +280,6 @@ test('a full disk during download: one line naming the file, nothing half-writte
     assert.equal(fs.existsSync(stampPath(path.join(dir, 'data.bin'))), false);
   } finally {
     await server.close();
-    execFileSync('umount', [disk]);
+    unmountDisk(disk);
   }
 });

@@ -4,9 +4,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import seedrandom from 'seedrandom';
-import { bin, readRecords, runCli, tempDir } from './helpers';
+import { bin, readRecords, runCli, tempDir, smallDisk, unmountDisk } from './helpers';
 import { defaultMnistDir } from '../src/data/mnist';
 
 const stackTrace = /\n\s+at \S+/;
@@ -33,14 +33,9 @@ test('a truncated MNIST file is a one-line error naming it, exit 1, nothing writ
 });
 
 test('a full disk mid-run: one line naming the file, exit 1, the finished generations intact', (t) => {
-  const disk = tempDir();
-  try {
-    // ~1.5 MB: config and the lenet300 ancestor (1.34 MB of files) fit, generation 1 does not.
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1500k', 'tmpfs', disk], { stdio: 'ignore' });
-  } catch {
-    t.skip('cannot mount a small tmpfs here (needs root)');
-    return;
-  }
+  // ~1.5 MB: config and the lenet300 ancestor (1.34 MB of files) fit, generation 1 does not.
+  const disk = smallDisk(t, '1500k');
+  if (!disk) return;
   try {
     const out = path.join(disk, 'run');
     const r = runCli(['--arch', 'lenet300', '--generations', '2', '--train-limit', '300', '--test-limit', '100',
@@ -55,7 +50,7 @@ test('a full disk mid-run: one line naming the file, exit 1, the finished genera
     assert.deepEqual(listing(out).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
     assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
   } finally {
-    execFileSync('umount', [disk]);
+    unmountDisk(disk);
   }
 });
 

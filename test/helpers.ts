@@ -1,5 +1,7 @@
 // Runs the real CLI and reads what it wrote.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -69,4 +71,33 @@ export function maskedOffspring(arch: Architecture): { genome: OffspringGenome; 
 /** Every kernel and bias of `net` as one byte string, for bit-for-bit comparisons. */
 export function paramBytes(net: Network): Buffer {
   return Buffer.concat(net.params.flatMap((p) => [p.kernel, p.bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
+}
+
+/**
+ * A fresh tmpfs of `size` (mount's syntax, e.g. '1m') for full-disk tests, or undefined after
+ * skipping `t` where mounting is not allowed (not root). Unmount it with unmountDisk.
+ */
+export function smallDisk(t: TestContext, size: string): string | undefined {
+  const disk = tempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', disk], { stdio: 'ignore' });
+    return disk;
+  } catch {
+    t.skip('cannot mount a small tmpfs here (needs root)');
+    return undefined;
+  }
+}
+
+export function unmountDisk(disk: string): void {
+  execFileSync('umount', [disk]);
+}
+
+/** `fn` throws an error of class `cls` whose message is one line matching `pattern`. */
+export function expectOneLineError(fn: () => unknown, cls: new (...args: never[]) => Error, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, pattern);
+    return true;
+  });
 }

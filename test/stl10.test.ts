@@ -9,7 +9,7 @@ import { DataError } from '../src/data/idx';
 import { loadStl10 } from '../src/data/stl10';
 import { Split } from '../src/data/dataset';
 import { getDataset } from '../src/data/sets';
-import { tempDir } from './helpers';
+import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeStl10 } from './fixtures/datasetFiles';
 import * as tar from 'tar';
 import { learnsAboveChance } from './fixtures/learnable';
@@ -55,12 +55,7 @@ function checkPattern(split: Split): number[] {
 }
 
 function expectDataError(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
-    assert.doesNotMatch(e.message, /\n/);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  expectOneLineError(fn, DataError, pattern);
 }
 
 test('column-major planes land row-major NHWC; labels 1..10 become 0..9; test keeps file order', () => {
