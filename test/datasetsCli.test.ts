@@ -1,13 +1,21 @@
 // The new data sets through the real CLI: archives laid out like the published ones (real member
 // names, canonical binary formats) but generated here, so their checksums differ from the real.
-import test from 'node:test';
+import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { bin, readRecords, tempDir } from './helpers';
+import { bin, readRecords, tempDir as makeTempDir } from './helpers';
+
+const made: string[] = [];
+/** A temporary folder removed when the file's tests end. */
+function tempDir(prefix: string): string {
+  made.push(makeTempDir(prefix));
+  return made[made.length - 1];
+}
+after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
 import { cifar10 } from '../src/data/sets/cifar10';
