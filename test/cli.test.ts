@@ -169,13 +169,13 @@ test('a model.json that is not a model, or does not fit the architecture, is a o
   assert.match(r.stderr, /weights are 1000 bytes, the manifest needs 1066440/);
 });
 
-test('the README documents every option with its default', () => {
+test('docs/options.md documents every option with its default', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { optionSpecs } = require('../src/cli/options') as typeof import('../src/cli/options');
-  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'options.md'), 'utf8');
   for (const spec of optionSpecs) {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${spec.flags}\``));
-    assert.ok(row, `README has no row for ${spec.flags}`);
+    assert.ok(row, `docs/options.md has no row for ${spec.flags}`);
     if (spec.defaultValue !== undefined) assert.ok(row.includes(`\`${String(spec.defaultValue)}\``), `${spec.flags} default`);
   }
 });
