@@ -47,8 +47,14 @@ function backendText(r: Row): string {
   return parts.join(', ');
 }
 
-/** A plain-text table; rows without a number say why in place of the numbers. */
-export function formatTable(machine: MachineInfo, rows: Row[]): string {
+const archTitles: Record<string, string> = {
+  lenet5: 'LeNet-5 (28x28x1, MNIST)',
+  alexnet: 'AlexNet (32x32x3, random images)',
+  stl10net: 'STL-10 net (96x96x3, random images)',
+};
+
+/** A plain-text table for one architecture; rows without a number say why in place of the numbers. */
+export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'): string {
   const header = ['configuration', 'samples/s', 'ms/step', 'steps', 'threads', 'vs cpu', 'vs wasm-plain', 'vs pytorch', 'backend'];
   const body = rows.map((r) => r.status === 'ok'
     ? [r.name, r.samplesPerSecond!.toFixed(1), r.msPerStep!.toFixed(1), `${r.batches}x${r.batchSize}`,
@@ -60,7 +66,7 @@ export function formatTable(machine: MachineInfo, rows: Row[]): string {
   const line = (cells: string[]): string => cells.length === 2 && cells !== header
     ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
     : cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  const title = `LeNet-5 training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
+  const title = `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
     `node ${machine.node}, tfjs ${machine.tfjs}, load average ${machine.loadAverage}`;
   return [title, line(header), ...body.map(line)].join('\n');
 }

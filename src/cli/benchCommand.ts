@@ -7,8 +7,23 @@ import { BenchSettings } from '../bench/measure';
 import { OnlyName, measureConfiguration, runBench, runSparsity } from '../bench/runner';
 import { formatSparsityTable, formatTable, machineInfo } from '../bench/report';
 import { defaultSparsityLevels, maxSparsityLevel, measureSparsity, sparsityLevels } from '../bench/sparsity';
+import { ancestorNames } from '../models/ancestors';
+import { Row } from '../bench/runner';
+
+/** The ancestors `evolve bench` measures by default: LeNet-5 (all configurations) and the two larger ones. */
+const defaultArchs = ['lenet5', 'alexnet', 'stl10net'];
+
+/** `--arch alexnet,stl10net`: ancestor names, each once. */
+function archList(raw: string): string[] {
+  const names = raw.split(',').map((p) => p.trim());
+  const unknown = names.find((n) => !ancestorNames.includes(n));
+  if (unknown !== undefined) throw new InvalidArgumentError(`expected comma-separated ancestors from ${ancestorNames.join(', ')}`);
+  return [...new Set(names)];
+}
 
 interface BenchOptions {
+  /** Ancestors to measure, in order (--arch). */
+  arch: string[];
   batches?: number;
   seconds: number;
   warmup: number;
@@ -34,8 +49,10 @@ function levelList(raw: string): number[] {
 
 async function runBenchCommand(o: BenchOptions): Promise<void> {
   const settings: BenchSettings = {
-    batchSize: o.batchSize, batches: o.batches, seconds: o.seconds, warmup: o.warmup, cpuBatches: o.cpuBatches, torchThreads: o.torchThreads,
-    sparsityLevels: o.sparsity || o.only === 'sparsity' ? sparsityLevels(o.sparsityLevels) : [],
+    arch: o.arch[0], batchSize: o.batchSize, batches: o.batches, seconds: o.seconds, warmup: o.warmup, cpuBatches: o.cpuBatches,
+    torchThreads: o.torchThreads,
+    // The sparsity part is LeNet-5's: it runs when LeNet-5 is measured (or when a child is asked for it).
+    sparsityLevels: (o.sparsity && o.arch.includes('lenet5')) || o.only === 'sparsity' ? sparsityLevels(o.sparsityLevels) : [],
   };
   if (o.only) {
     // The child side of a bench run: one JSON line, nothing else.
@@ -45,21 +62,26 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
   }
   const reporter = new Reporter();
   const machine = machineInfo();
-  reporter.info(`bench: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, tfjs ${machine.tfjs}; batch size ${o.batchSize}, ` +
+  reporter.info(`bench: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, tfjs ${machine.tfjs}; ${o.arch.join(', ')}; batch size ${o.batchSize}, ` +
     (o.batches !== undefined ? `${o.batches} timed steps` : `~${o.seconds} s`) + ` per configuration after ${o.warmup} warm-up step${o.warmup === 1 ? '' : 's'}, each in a fresh process`);
   if (machine.loadAverage >= 0.5) reporter.warn(`bench: load average ${machine.loadAverage}: something else is using the CPU, so figures are indicative only`);
-  const rows = await runBench(settings, reporter);
+  const perArch: { arch: string; rows: Row[] }[] = [];
+  for (const arch of o.arch) perArch.push({ arch, rows: await runBench({ ...settings, arch }, reporter) });
   const sparsity = await runSparsity(settings, reporter);
-  const tables = [formatTable(machine, rows), ...(sparsity.length > 0 ? [formatSparsityTable(sparsity, settings.batchSize)] : [])].join('\n\n');
+  const tables = [...perArch.map((a) => formatTable(machine, a.rows, a.arch)),
+    ...(sparsity.length > 0 ? [formatSparsityTable(sparsity, settings.batchSize)] : [])].join('\n\n');
   if (!o.json) {
     process.stdout.write(tables + '\n');
     return;
   }
   reporter.info(tables);
+  const byName = (rows: Row[]) => Object.fromEntries(rows.map((r) => [r.name, r]));
   process.stdout.write(JSON.stringify({
     machine,
-    settings: { ...settings, batches: settings.batches ?? null },
-    configurations: Object.fromEntries(rows.map((r) => [r.name, r])),
+    settings: { ...settings, arch: o.arch, batches: settings.batches ?? null },
+    // LeNet-5's rows, where it was measured (the table this output has always had).
+    configurations: byName(perArch.find((a) => a.arch === 'lenet5')?.rows ?? []),
+    architectures: Object.fromEntries(perArch.map((a) => [a.arch, { configurations: byName(a.rows) }])),
     sparsity,
   }) + '\n');
 }
@@ -67,10 +89,13 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
 export function addBenchCommand(program: Command): void {
   // Without this the main command would claim `bench --json` and `bench --batch-size` as its own options.
   program.command('bench')
-    .description('LeNet-5 training throughput (samples/s of full training steps) per backend configuration, each in a fresh process, ' +
-      'side by side with the plain cpu and WASM backends, tfjs-node and PyTorch where installed; then, in another fresh process, ' +
+    .description('Training throughput (samples/s of full training steps) per ancestor and backend configuration, each in a fresh process, ' +
+      'side by side with PyTorch (scripts/peers/torch_train_bench.py, where python3-torch is installed) on the same architecture; for LeNet-5 ' +
+      'also the plain cpu and WASM backends and tfjs-node where installed, then, in another fresh process, ' +
       'training time of offspring at 1x, 10x, 100x architectural efficiency, dense-masked vs compacted')
     .allowExcessArguments(false)
+    .addOption(new Option('--arch <list>', 'ancestors to measure: lenet5 (MNIST, every configuration, and the sparsity part), ' +
+      'the others on random images of their input shape (native and tfjs-node only)').argParser(archList).default(defaultArchs, defaultArchs.join(',')))
     .option('--batches <n>', 'timed training steps per configuration and per sparsity form (default: as many as fit in --seconds, at least 3)', integer(1, 1_000_000))
     .option('--seconds <s>', 'time budget per configuration and per sparsity form when --batches is not given', real(0, 3600, true), 10)
     .option('--warmup <n>', 'untimed steps before timing (cpu: at most 1)', integer(0, 1000), 2)
