@@ -1,5 +1,6 @@
 /** `evolve bench`: training throughput per backend, side by side, then training time against sparsity. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from './errors';
 import { integer, real } from './options';
 import { Reporter } from './progress';
 import { configurationNames } from '../bench/configurations';
@@ -9,6 +10,8 @@ import { formatSparsityTable, formatTable, machineInfo } from '../bench/report';
 import { defaultSparsityLevels, maxSparsityLevel, measureSparsity, sparsityLevels } from '../bench/sparsity';
 import { ancestorNames } from '../models/ancestors';
 import { Row } from '../bench/runner';
+import { defaultInferenceSettings } from '../bench/inference';
+import { runInferenceBench } from './inferenceBench';
 
 /** The ancestors `evolve bench` measures by default: LeNet-5 (all configurations) and the two larger ones. */
 const defaultArchs = ['lenet5', 'alexnet', 'stl10net'];
@@ -35,6 +38,11 @@ interface BenchOptions {
   sparsity: boolean;
   sparsityLevels: number[];
   json: boolean;
+  /** A run folder: time its generations' inference instead of training. */
+  inference?: string;
+  generations?: number[];
+  rounds: number;
+  inferenceBatchSizes: number[];
 }
 
 /** `--sparsity-levels 1,10,100`: target efficiencies, each a number from 1 to maxSparsityLevel. */
@@ -47,7 +55,37 @@ function levelList(raw: string): number[] {
   return values;
 }
 
-async function runBenchCommand(o: BenchOptions): Promise<void> {
+/** `--generations 0,5,13` or `--inference-batch-sizes 1,256`: integers from `min`, each once. */
+function integerList(min: number, what: string) {
+  return (raw: string): number[] => {
+    const parts = raw.split(',').map((p) => p.trim());
+    if (parts.some((p) => !/^\d+$/.test(p) || !Number.isSafeInteger(Number(p)) || Number(p) < min)) {
+      throw new InvalidArgumentError(`expected comma-separated ${what}`);
+    }
+    return [...new Set(parts.map(Number))];
+  };
+}
+
+/** Options that only mean something with --inference, and the reverse (a run is one or the other). */
+function checkInferenceOptions(o: BenchOptions, sources: (name: string) => string | undefined): void {
+  const given = (name: string): boolean => sources(name) === 'cli';
+  if (!o.inference) {
+    const stray = ['generations', 'rounds', 'inferenceBatchSizes'].find(given);
+    if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --inference RUN`);
+    return;
+  }
+  const training = ['arch', 'batches', 'seconds', 'warmup', 'cpuBatches', 'batchSize', 'torchThreads', 'sparsity', 'sparsityLevels', 'only'].find(given);
+  if (training) throw new UsageError(`--${training.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a training option; --inference times a run's networks`);
+}
+
+async function runBenchCommand(o: BenchOptions, command: Command): Promise<void> {
+  checkInferenceOptions(o, (name) => command.getOptionValueSource(name));
+  if (o.inference) {
+    return runInferenceBench({
+      run: o.inference, generations: o.generations, json: o.json,
+      settings: { ...defaultInferenceSettings, rounds: o.rounds, batchSizes: o.inferenceBatchSizes },
+    });
+  }
   const settings: BenchSettings = {
     arch: o.arch[0], batchSize: o.batchSize, batches: o.batches, seconds: o.seconds, warmup: o.warmup, cpuBatches: o.cpuBatches,
     torchThreads: o.torchThreads,
@@ -109,5 +147,11 @@ export function addBenchCommand(program: Command): void {
     .addOption(new Option('--only <name>', 'measure one configuration (or the sparsity part) in this process and print one JSON line ' +
       '(what a bench run starts per configuration)').choices([...configurationNames, 'sparsity']))
     .option('--json', 'one JSON object on stdout (machine, settings, per configuration, sparsity rows); human text on stderr', false)
-    .action(runBenchCommand);
+    .option('--inference <run>', "instead of training: latency per image of the run's generations as compacted networks (evolve export --compact), " +
+      'forward pass on the default backend, against the ancestor (generation 0), beside their synapse and cluster efficiency')
+    .option('--generations <list>', 'with --inference: generations to time, e.g. 0,5,13 (default: every finished one; 0 is always added)', integerList(0, 'generation numbers from 0 up'))
+    .option('--rounds <n>', 'with --inference: timed rounds, each timing every generation once; the median is reported', integer(1, 10000), defaultInferenceSettings.rounds)
+    .addOption(new Option('--inference-batch-sizes <list>', 'with --inference: images per forward pass, one latency column each')
+      .argParser(integerList(1, 'batch sizes from 1 up')).default(defaultInferenceSettings.batchSizes, defaultInferenceSettings.batchSizes.join(',')))
+    .action((o: BenchOptions, command: Command) => runBenchCommand(o, command));
 }
