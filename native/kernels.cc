@@ -282,8 +282,19 @@ void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* 
 /** Partial filter gradients summed in a fixed order: as many as this, whatever the thread count. */
 constexpr int kFilterParts = 4;
 
+/**
+ * Positions per chunk of the filter gradient. Each chunk's product is added into the whole
+ * gradient (K x cout), so a large gradient (AlexNet's are 1-3.5 MB) read and written every
+ * 16-40 positions costs as much as the products: such take KC-deep chunks. Smaller ones (all of
+ * LeNet-5's) keep chunkRows, and so their floats.
+ */
+int filterChunkRows(const Conv& c) {
+  const int rows = chunkRows(c.k());
+  return static_cast<size_t>(c.k()) * c.cout > (size_t{1} << 17) ? std::max(rows, KC) : rows;
+}
+
 void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float* df, int threads) {
-  const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  const int K = c.k(), P = c.positions(), rows = filterChunkRows(c);
   const size_t total = static_cast<size_t>(c.batch) * P, size = static_cast<size_t>(K) * c.cout;
   const int parts = static_cast<int>(std::min<size_t>(kFilterParts, std::max<size_t>(1, total / rows)));
   const bool flip = fewOutputs(c);  // partial sums held as df^T [cout, K]

@@ -51,6 +51,9 @@ const cases: Array<[string, () => tf.Tensor]> = [
     sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 72, 40], 'w') as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 7, 7, 72], 'x'))],
   ['conv dw AlexNet-like, same 3x3, K 648', () => tf.grad((w: tf.Tensor) =>
     sumOfProduct(tf.conv2d(random([3, 7, 7, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 40], 'w'))],
+  // A filter gradient over 2^17 floats: KC-deep chunks (filterChunkRows), in 2 partial sums.
+  ['conv dw, large gradient (648 x 256), 2 partial sums', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([4, 12, 12, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 256], 'w'))],
   ['matMul', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D)],
   ['matMul A^T', () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false)],
   ['matMul B^T', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true)],
