@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { bind, forward, unbind } from '../engine/train';
+import { Bound, bind, forward, unbind } from '../engine/train';
 import { stream } from '../random';
 
 export interface InferenceSettings {
@@ -21,7 +21,10 @@ export interface InferenceSettings {
   rounds: number;
   /** Untimed forward passes per generation and batch size before the first round. */
   warmup: number;
-  /** At most this many images per timed repeat are run back to back (one repeat of batch 1 is ~0.1 ms: too short to time alone). */
+  /**
+   * One timed sample runs max(1, imagesPerRepeat / batch size) passes back to back: a single pass
+   * at batch 1 takes ~0.1 ms, too short to time alone on a loaded machine.
+   */
   imagesPerRepeat: number;
 }
 
@@ -59,7 +62,7 @@ export interface InferenceRow {
 interface Prepared {
   subject: InferenceSubject;
   compact: Network;
-  bound: ReturnType<typeof bind>;
+  bound: Bound;
   inputs: tf.Tensor4D[];
 }
 

@@ -65,7 +65,7 @@ export async function runTorchPeer(repoRoot: string, p: PeerSettings): Promise<P
   if (!python) return { status: 'not found', note: "PyTorch not installed (no python3 here can 'import torch')" };
 
   const args = [script, JSON.stringify(p.arch), String(threads), String(batches), String(batchSize), String(p.warmup)];
-  const { code, stdout, stderr } = await capture(python, args);
+  const { code, stdout, stderr } = await capture(python, args, peerEnvironment());
   const rate = /train_samples_per_s=([0-9.eE+-]+)/.exec(stdout);
   const samplesPerSecond = rate ? Number(rate[1]) : NaN;
   if (code !== 0 || !(samplesPerSecond > 0 && Number.isFinite(samplesPerSecond))) {
@@ -79,14 +79,24 @@ export async function runTorchPeer(repoRoot: string, p: PeerSettings): Promise<P
   };
 }
 
+/**
+ * The peer's environment: OpenMP threads that sleep when idle (unless the caller chose a policy).
+ * With the default busy-waiting, PyTorch on 2 threads ran 3-5x slower than on 1 thread while other
+ * processes used the cores (LeNet-5: 190-216 against 710-988 samples/s); a shared machine then
+ * measures the contention, not PyTorch. Passive threads gave 737-802 on 2 threads in the same minutes.
+ */
+export function peerEnvironment(): NodeJS.ProcessEnv {
+  return { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+}
+
 export function lastLine(text: string): string {
   return text.trim().split('\n').pop()?.trim() ?? '';
 }
 
 /** Runs a command to completion, collecting its output (asynchronously, so the caller can report). */
-export function capture(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function capture(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

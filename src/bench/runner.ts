@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { BackendInfo } from '../engine/backend';
 import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend, nativeBuilt } from './configurations';
 import { BenchSettings, Measurement, benchArchitecture, measureTraining, planFor } from './measure';
-import { TORCH_SCRIPT, capture, lastLine, runTorchPeer } from './peer';
+import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
 import { closeTrainingPool } from '../engine/parallel';
 import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
@@ -146,7 +146,7 @@ async function peerRow(s: BenchSettings, rows: Row[], log: BenchLog): Promise<Ro
     arch: benchArchitecture(s.arch), threads: s.torchThreads, batches, warmup: Math.max(1, s.warmup), batchSize: s.batchSize,
   });
   const pytorch: Row = peer.status === 'ok'
-    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python})`, samplesPerSecond: peer.samplesPerSecond,
+    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${peerEnvironment().OMP_WAIT_POLICY})`, samplesPerSecond: peer.samplesPerSecond,
         msPerStep: peer.msPerStep, batches: peer.batches, batchSize: peer.batchSize, threads: peer.threads, version: peer.version }
     : { name: 'pytorch', status: peer.status, description: `PyTorch CPU peer (${TORCH_SCRIPT})`, note: peer.note };
   log.info(`bench: ${s.arch} ${summary(pytorch)}`);
