@@ -96,6 +96,33 @@ struct GemmScratch {
 };
 
 /**
+ * One KC-deep block of C[i0..i1) x [j0..j1) (+)= op(A) * the packed panels (panel p of columns
+ * j0 + p * NR at `panels + p * KC * NR`). Both gemm and gemmPacked go through here, so the two
+ * give the same floats.
+ */
+inline void sweep(const Mat& A, int k0, int kc, const float* panels, float* C, std::ptrdiff_t ldc, int i0, int i1, int j0,
+                  int j1, bool acc) {
+  const int count = (j1 - j0 + NR - 1) / NR;
+  for (int i = i0; i < i1; i += MR) {
+    const int rows = i1 - i < MR ? i1 - i : MR;
+    // Rows past the end repeat the last one; their sums are computed and never stored.
+    const float* a[MR];
+    for (int r = 0; r < MR; ++r) a[r] = A.p + (i + (r < rows ? r : rows - 1)) * A.rs + k0 * A.cs;
+    for (int p = 0; p < count; ++p) {
+      const int j = j0 + p * NR;
+      const int cols = j1 - j < NR ? j1 - j : NR;
+      microKernel(kc, a, A.cs, panels + static_cast<size_t>(p) * KC * NR, C + i * ldc + j, ldc, rows, cols, acc);
+    }
+  }
+}
+
+/** k == 0: C is zero (or unchanged when accumulating). */
+inline void emptyProduct(float* C, std::ptrdiff_t ldc, int i0, int i1, int j0, int j1, bool accumulate) {
+  if (!accumulate)
+    for (int i = i0; i < i1; ++i) std::memset(C + i * ldc + j0, 0, (j1 - j0) * sizeof(float));
+}
+
+/**
  * C[i0..i1) x [j0..j1) of op(A)[m x k] * op(B)[k x n] into C (row stride ldc); with
  * `accumulate` the product is added to C, otherwise it replaces it. i0 and j0 must be
  * multiples of MR and NR (or the whole range), so that blocks line up however C is split.
@@ -105,28 +132,48 @@ inline void gemm(const Mat& A, const Mat& B, float* C, std::ptrdiff_t ldc, int m
   if (i1 < 0) i1 = m;
   if (j1 < 0) j1 = n;
   if (i0 >= i1 || j0 >= j1) return;
-  if (k == 0) {
-    if (!accumulate)
-      for (int i = i0; i < i1; ++i) std::memset(C + i * ldc + j0, 0, (j1 - j0) * sizeof(float));
-    return;
-  }
+  if (k == 0) return emptyProduct(C, ldc, i0, i1, j0, j1, accumulate);
   const int panels = (j1 - j0 + NR - 1) / NR;
   s.b.resize(static_cast<size_t>(panels) * KC * NR);
   for (int k0 = 0; k0 < k; k0 += KC) {
     const int kc = k - k0 < KC ? k - k0 : KC;
-    const bool acc = accumulate || k0 > 0;
     for (int p = 0; p < panels; ++p) packB(B, k0, kc, j0 + p * NR, j1, s.b.data() + p * KC * NR);
-    for (int i = i0; i < i1; i += MR) {
-      const int rows = i1 - i < MR ? i1 - i : MR;
-      // Rows past the end repeat the last one; their sums are computed and never stored.
-      const float* a[MR];
-      for (int r = 0; r < MR; ++r) a[r] = A.p + (i + (r < rows ? r : rows - 1)) * A.rs + k0 * A.cs;
-      for (int p = 0; p < panels; ++p) {
-        const int j = j0 + p * NR;
-        const int cols = j1 - j < NR ? j1 - j : NR;
-        microKernel(kc, a, A.cs, s.b.data() + p * KC * NR, C + i * ldc + j, ldc, rows, cols, acc);
-      }
-    }
+    sweep(A, k0, kc, s.b.data(), C, ldc, i0, i1, j0, j1, accumulate || k0 > 0);
+  }
+}
+
+/**
+ * op(B) [k x n] packed once, whole, for many products with it (a convolution's filter, which
+ * every chunk of every image multiplies): gemm would pack it again for each chunk.
+ */
+struct PackedB {
+  std::vector<float> data;
+  int k = 0, n = 0, panels = 0;
+  const float* block(int k0) const { return data.data() + static_cast<size_t>(k0 / KC) * panels * KC * NR; }
+};
+
+inline void packWhole(const Mat& B, int k, int n, PackedB& out) {
+  out.k = k;
+  out.n = n;
+  out.panels = (n + NR - 1) / NR;
+  const int blocks = (k + KC - 1) / KC;
+  out.data.resize(static_cast<size_t>(blocks) * out.panels * KC * NR);
+  for (int k0 = 0; k0 < k; k0 += KC) {
+    const int kc = k - k0 < KC ? k - k0 : KC;
+    float* base = out.data.data() + static_cast<size_t>(k0 / KC) * out.panels * KC * NR;
+    for (int p = 0; p < out.panels; ++p) packB(B, k0, kc, p * NR, n, base + static_cast<size_t>(p) * KC * NR);
+  }
+}
+
+/** gemm with op(B) packed by packWhole (all of its columns: j0 = 0, j1 = n), the same floats. */
+inline void gemmPacked(const Mat& A, const PackedB& B, float* C, std::ptrdiff_t ldc, int m, bool accumulate, int i0 = 0,
+                       int i1 = -1) {
+  if (i1 < 0) i1 = m;
+  if (i0 >= i1 || B.n == 0) return;
+  if (B.k == 0) return emptyProduct(C, ldc, i0, i1, 0, B.n, accumulate);
+  for (int k0 = 0; k0 < B.k; k0 += KC) {
+    const int kc = B.k - k0 < KC ? B.k - k0 : KC;
+    sweep(A, k0, kc, B.block(k0), C, ldc, i0, i1, 0, B.n, accumulate || k0 > 0);
   }
 }
 

@@ -236,6 +236,9 @@ bool fewOutputs(const Conv& c) { return c.cout < NR / 2; }
 void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   const int perImage = (P + rows - 1) / rows;
+  // The filter, packed once for every chunk of every image (not when the products run transposed).
+  PackedB packed;
+  if (!fewOutputs(c)) packWhole(plain(f, c.cout), K, c.cout, packed);
   pool().run(c.batch * perImage, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
     const int b = task / perImage, m0 = (task % perImage) * rows, m1 = std::min(P, m0 + rows);
     ThreadScratch& s = scratch();
@@ -243,7 +246,7 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
     float* out = y + (static_cast<size_t>(b) * P + m0) * c.cout;
     if (!fewOutputs(c)) {
       im2col(c, x, b, m0, m1, s.cols.data());
-      gemm(plain(s.cols.data(), K), plain(f, c.cout), out, c.cout, m1 - m0, c.cout, K, false, s.gemm);
+      gemmPacked(plain(s.cols.data(), K), packed, out, c.cout, m1 - m0, false);
       return;
     }
     // y^T = filter^T * cols^T: the positions fill the vector lanes instead of the few channels.
@@ -258,6 +261,10 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
 
 void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* dx, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  // op(B) = filter^T (cout x K): filter is [K, cout], so op(B)(co, k) = f[k * cout + co]. Packed once here,
+  // not per chunk: a strided gather of the whole filter per 16-row chunk cost more than the products.
+  PackedB packed;
+  packWhole(transposed(f, c.cout), c.cout, K, packed);
   // One task per image: the column sums of different chunks overlap in dx, images do not.
   pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int b, int) {
     ThreadScratch& s = scratch();
@@ -265,9 +272,8 @@ void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* 
     std::memset(dx + static_cast<size_t>(b) * c.h * c.w * c.cin, 0, sizeof(float) * c.h * c.w * c.cin);
     for (int m0 = 0; m0 < P; m0 += rows) {
       const int m1 = std::min(P, m0 + rows);
-      // cols = dy rows x filter^T: filter is [K, cout], so op(B)(co, k) = f[k * cout + co].
-      gemm(plain(dy + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout), transposed(f, c.cout), s.cols.data(), K,
-           m1 - m0, K, c.cout, false, s.gemm);
+      // cols = dy rows x filter^T
+      gemmPacked(plain(dy + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout), packed, s.cols.data(), K, m1 - m0, false);
       col2imAdd(c, s.cols.data(), b, m0, m1, dx);
     }
   });
@@ -276,8 +282,19 @@ void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* 
 /** Partial filter gradients summed in a fixed order: as many as this, whatever the thread count. */
 constexpr int kFilterParts = 4;
 
+/**
+ * Positions per chunk of the filter gradient. Each chunk's product is added into the whole
+ * gradient (K x cout), so a large gradient (AlexNet's are 1-3.5 MB) read and written every
+ * 16-40 positions costs as much as the products: such take KC-deep chunks. Smaller ones (all of
+ * LeNet-5's) keep chunkRows, and so their floats.
+ */
+int filterChunkRows(const Conv& c) {
+  const int rows = chunkRows(c.k());
+  return static_cast<size_t>(c.k()) * c.cout > (size_t{1} << 17) ? std::max(rows, KC) : rows;
+}
+
 void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float* df, int threads) {
-  const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  const int K = c.k(), P = c.positions(), rows = filterChunkRows(c);
   const size_t total = static_cast<size_t>(c.batch) * P, size = static_cast<size_t>(K) * c.cout;
   const int parts = static_cast<int>(std::min<size_t>(kFilterParts, std::max<size_t>(1, total / rows)));
   const bool flip = fewOutputs(c);  // partial sums held as df^T [cout, K]

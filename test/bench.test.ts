@@ -13,7 +13,7 @@ function isInstalled(pkg: string): boolean {
 
 test('bench --json: one JSON object with the machine and a row per configuration', () => {
   // cpu does a few samples/s: one warm-up and one timed step of 8 samples keep this test short.
-  const r = runCli(['bench', '--json', '--batches', '2', '--batch-size', '8', '--warmup', '1', '--cpu-batches', '1']);
+  const r = runCli(['bench', '--json', '--arch', 'lenet5', '--batches', '2', '--batch-size', '8', '--warmup', '1', '--cpu-batches', '1']);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, r.stdout);
@@ -23,7 +23,10 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.ok(out.machine.cores >= 1);
   assert.equal(out.machine.node, process.version);
   assert.match(out.machine.tfjs, /^\d+\.\d+\.\d+/);
-  assert.deepEqual(out.settings, { batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2, sparsityLevels: [1, 10, 100] });
+  assert.deepEqual(out.settings, {
+    arch: ['lenet5'], batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2, sparsityLevels: [1, 10, 100],
+  });
+  assert.deepEqual(Object.keys(out.architectures), ['lenet5']);
 
   const rows = out.configurations;
   assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native', 'tensorflow', 'pytorch']);
@@ -63,6 +66,36 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.match(r.stderr, /^\s+100x\s.*masked/m);
   assert.match(r.stderr, /^\s+compacted\s/m);
   assert.match(r.stderr, /target: at 100x .* a compacted epoch takes \d+\.\d\d of the dense ancestor's/);
+});
+
+test('bench --arch alexnet,stl10net: evolve\'s default path and the PyTorch peer on the same architectures, no sparsity part', () => {
+  const r = runCli(['bench', '--json', '--arch', 'alexnet,stl10net', '--batches', '1', '--batch-size', '2', '--warmup', '0']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim());
+  assert.deepEqual(out.settings.arch, ['alexnet', 'stl10net']);
+  assert.deepEqual(out.configurations, {}, 'LeNet-5 was not measured');
+  assert.deepEqual(out.sparsity, [], "the sparsity part is LeNet-5's");
+  assert.deepEqual(Object.keys(out.architectures), ['alexnet', 'stl10net']);
+  for (const arch of ['alexnet', 'stl10net']) {
+    const rows = out.architectures[arch].configurations;
+    assert.deepEqual(Object.keys(rows), ['native', 'tensorflow', 'pytorch']);
+    assert.equal(rows.native.status, 'ok', JSON.stringify(rows.native));
+    assert.equal(rows.native.backend.kernels, 'native');
+    assert.equal(rows.native.batches, 1);
+    assert.equal(rows.native.batchSize, 2);
+    assert.ok(positive(rows.native.samplesPerSecond) && Number.isFinite(rows.native.loss), JSON.stringify(rows.native));
+    assert.ok(['ok', 'not found', 'failed'].includes(rows.pytorch.status), JSON.stringify(rows.pytorch));
+    if (rows.pytorch.status === 'ok') {
+      // The peer ran the repository's script on the same batch size, and the ratio is the two rates'.
+      assert.equal(rows.pytorch.batchSize, 2);
+      assert.ok(positive(rows.pytorch.samplesPerSecond));
+      assert.ok(Math.abs(rows.native.vsPytorch - rows.native.samplesPerSecond / rows.pytorch.samplesPerSecond) < 1e-9 * rows.native.vsPytorch);
+    } else {
+      assert.equal(rows.native.vsPytorch, null);
+    }
+  }
+  assert.match(r.stderr, /^AlexNet \(32x32x3, random images\) training throughput/m);
+  assert.match(r.stderr, /^STL-10 net \(96x96x3, random images\) training throughput/m);
 });
 
 /** Rows of the sparsity part: one per target, efficiencies rising with it, both forms timed. No speed is asserted. */
@@ -115,7 +148,7 @@ test('bench --only sparsity: the chosen levels, with the dense ancestor first, i
 });
 
 test('bench --no-sparsity: no sparsity child, an empty sparsity array', () => {
-  const r = runCli(['bench', '--json', '--no-sparsity', '--batches', '1', '--batch-size', '4', '--warmup', '0', '--cpu-batches', '0']);
+  const r = runCli(['bench', '--json', '--arch', 'lenet5', '--no-sparsity', '--batches', '1', '--batch-size', '4', '--warmup', '0', '--cpu-batches', '0']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.sparsity, []);
@@ -138,6 +171,7 @@ const badUsage: [string[], RegExp][] = [
   [['bench', '--seconds', '-1'], /--seconds/],
   [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, wasm-parallel, native, tensorflow/],
   [['bench', '--bogus'], /unknown option '--bogus'/],
+  [['bench', '--arch', 'vgg16'], /--arch.*'vgg16'.*comma-separated ancestors from lenet5, lenet300, alexnet, stl10net/],
   [['bench', '--sparsity-levels', '0'], /--sparsity-levels.*'0'.*comma-separated efficiencies from 1 to 10000/],
   [['bench', '--sparsity-levels', '1,,10'], /--sparsity-levels.*comma-separated/],
   [['bench', '--sparsity-levels', 'ten'], /--sparsity-levels.*'ten'/],

@@ -45,6 +45,15 @@ const cases: Array<[string, () => tf.Tensor]> = [
   ['conv2d, one filter (transposed product)', () => tf.conv2d(random([8, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 1], 'w') as tf.Tensor4D, 1, 'valid')],
   ['conv dw, 5 filters (transposed product, 4 partial sums)', () => tf.grad((w: tf.Tensor) =>
     sumOfProduct(tf.conv2d(random([16, 12, 12, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 3, 5], 'w'))],
+  // AlexNet's shapes, small: 'same' 5x5 and 3x3 with depths over one packed block (K > 256), the filter packed once per call.
+  ['conv2d AlexNet-like, same 5x5, K 400', () => tf.conv2d(random([3, 9, 8, 16], 'x') as tf.Tensor4D, random([5, 5, 16, 40], 'w') as tf.Tensor4D, 1, 'same')],
+  ['conv dx AlexNet-like, same 3x3, K 648', () => tf.grad((x: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 72, 40], 'w') as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 7, 7, 72], 'x'))],
+  ['conv dw AlexNet-like, same 3x3, K 648', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([3, 7, 7, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 40], 'w'))],
+  // A filter gradient over 2^17 floats: KC-deep chunks (filterChunkRows), in 2 partial sums.
+  ['conv dw, large gradient (648 x 256), 2 partial sums', () => tf.grad((w: tf.Tensor) =>
+    sumOfProduct(tf.conv2d(random([4, 12, 12, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 256], 'w'))],
   ['matMul', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D)],
   ['matMul A^T', () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false)],
   ['matMul B^T', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true)],
@@ -55,6 +64,7 @@ const cases: Array<[string, () => tf.Tensor]> = [
   ['batched matMul, rank 2 times rank 3', () => tf.matMul(random([37, 53], 'a'), random([3, 53, 70], 'b'))],
   ['maxPool grad 2x2', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(random([2, 9, 10, 6], 'x'))],
   ['maxPool grad 3x3 stride 2 same', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), 'dy'))(random([2, 9, 10, 6], 'x'))],
+  ['maxPool grad 3x3 stride 2 valid (AlexNet)', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid'), 'dy'))(random([2, 15, 15, 6], 'x'))],
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
   ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
 ];

@@ -1,16 +1,21 @@
 /**
- * Throughput of LeNet-5 training as `evolve` users get it: the real `trainNetwork` (forward,
- * backward, masked SGD-momentum update, mask re-applied) on real MNIST images, timed per step.
+ * Throughput of training as `evolve` users get it: the real `trainNetwork` (forward, backward,
+ * masked SGD-momentum update, mask re-applied), timed per step: LeNet-5 on real MNIST images, the
+ * larger ancestors on random images of their input shape (step time depends on shapes, not values).
  */
 import { trainNetworkParallel } from '../engine/parallel';
 import { loadMnist } from '../data/mnist';
 import { Network, initialiseNetwork } from '../models/network';
 import { Split } from '../data/dataset';
 import { lenet5 } from '../models/ancestors/lenet5';
+import { findAncestor } from '../models/ancestors';
+import { Architecture } from '../models/architecture';
 import { stream } from '../random';
 import { ConfigurationName } from './configurations';
 
 export interface BenchSettings {
+  /** The ancestor a configuration trains (an ancestors/ name): lenet5 on MNIST, others on random images. */
+  arch: string;
   batchSize: number;
   /** Timed steps per configuration; undefined: as many as fit in `seconds`. */
   batches?: number;
@@ -74,22 +79,56 @@ const MAX_TIMED_STEPS = 100000;
 /** Thrown from the batch callback to end `trainNetwork` once enough steps were timed. */
 class Enough extends Error {}
 
-export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1, workers = 1): Promise<Measurement> {
+export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1, workers = 1, arch: Architecture = lenet5): Promise<Measurement> {
   const { warmupBatchSize } = plan;
   if (warmupBatchSize !== undefined && warmupBatchSize !== batchSize && plan.warmup > 0) {
-    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed, workers);
-    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed, workers);
+    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed, workers, arch);
+    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed, workers, arch);
     return { ...timed, warmup: plan.warmup, warmupBatchSize };
   }
-  const data = benchData(plan, batchSize, seed);
-  return timeTraining(initialiseNetwork(lenet5, stream(seed, 'bench', 'init')), data, plan, batchSize, seed, workers);
+  const data = benchData(plan, batchSize, seed, arch);
+  return timeTraining(initialiseNetwork(arch, stream(seed, 'bench', 'init')), data, plan, batchSize, seed, workers);
 }
 
-/** The MNIST training samples a plan's steps draw from: full batches only, at most one epoch's worth. */
-export function benchData(plan: StepPlan, batchSize: number, seed = 1): Split {
+/** The architecture a bench name stands for (checked by the command's option parser). */
+export function benchArchitecture(name: string): Architecture {
+  const arch = findAncestor(name);
+  if (!arch) throw new Error(`no ancestor ${JSON.stringify(name)}`);
+  return arch;
+}
+
+/**
+ * The training samples a plan's steps draw from, full batches only: for LeNet-5 MNIST, at most one
+ * epoch's worth; for other ancestors a few batches of seeded random pixels and labels (reshuffled
+ * each epoch), so that a 96x96x3 bench holds megabytes, not an epoch.
+ */
+export function benchData(plan: StepPlan, batchSize: number, seed = 1, arch: Architecture = lenet5): Split {
   const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
-  const perEpoch = Math.max(1, Math.min(steps, Math.floor(MNIST_TRAIN / batchSize)));
-  return loadMnist({ validation: 0, trainLimit: perEpoch * batchSize, rng: stream(seed, 'bench', 'data') }).train;
+  if (arch === lenet5) {
+    const perEpoch = Math.max(1, Math.min(steps, Math.floor(MNIST_TRAIN / batchSize)));
+    return loadMnist({ validation: 0, trainLimit: perEpoch * batchSize, rng: stream(seed, 'bench', 'data') }).train;
+  }
+  return randomImages(arch, Math.min(steps, RANDOM_BATCHES) * batchSize, seed);
+}
+
+/** Distinct random batches of the larger ancestors' bench data. */
+const RANDOM_BATCHES = 4;
+
+/** `count` images of `arch`'s input shape with uniform random bytes, and labels of its classes. */
+export function randomImages(arch: Architecture, count: number, seed = 1): Split {
+  const [h, w, c] = arch.inputShape;
+  const rng = stream(seed, 'bench', 'random images', arch.name);
+  const images = new Uint8Array(count * h * w * c);
+  for (let i = 0; i < images.length; i++) images[i] = Math.floor(rng() * 256);
+  const classes = benchClasses(arch);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) labels[i] = Math.floor(rng() * classes);
+  return { images, labels, count };
+}
+
+function benchClasses(arch: Architecture): number {
+  const last = arch.layers[arch.layers.length - 1];
+  return last.kind === 'dense' ? last.units : 10;
 }
 
 /**

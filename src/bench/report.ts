@@ -47,22 +47,41 @@ function backendText(r: Row): string {
   return parts.join(', ');
 }
 
-/** A plain-text table; rows without a number say why in place of the numbers. */
-export function formatTable(machine: MachineInfo, rows: Row[]): string {
+const archTitles: Record<string, string> = {
+  lenet5: 'LeNet-5 (28x28x1, MNIST)',
+  alexnet: 'AlexNet (32x32x3, random images)',
+  stl10net: 'STL-10 net (96x96x3, random images)',
+};
+
+/** A plain-text table for one architecture; rows without a number say why in place of the numbers. */
+export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'): string {
   const header = ['configuration', 'samples/s', 'ms/step', 'steps', 'threads', 'vs cpu', 'vs wasm-plain', 'vs pytorch', 'backend'];
   const body = rows.map((r) => r.status === 'ok'
     ? [r.name, r.samplesPerSecond!.toFixed(1), r.msPerStep!.toFixed(1), `${r.batches}x${r.batchSize}`,
       r.threads == null ? '-' : String(r.threads), ratio(r.vsCpu), ratio(r.vsWasmPlain), ratio(r.vsPytorch), backendText(r)]
     : [r.name, `${r.status}${r.note ? `: ${r.note}` : ''}`]);
   const numeric = new Set([1, 2, 3, 4, 5, 6, 7]);
-  const okRows = [header, ...body.filter((cells) => cells.length > 2)];
-  const widths = header.map((_, i) => Math.max(...okRows.map((cells) => (cells[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.length === 2 && cells !== header
-    ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
-    : cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  const title = `LeNet-5 training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
+  // The larger ancestors have no cpu or wasm-plain row: their ratio columns would be all dashes.
+  return formatColumns(title(machine, arch), header, body, numeric, arch === 'lenet5' ? new Set() : new Set([5, 6]));
+}
+
+function title(machine: MachineInfo, arch: string): string {
+  return `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
     `node ${machine.node}, tfjs ${machine.tfjs}, load average ${machine.loadAverage}`;
-  return [title, line(header), ...body.map(line)].join('\n');
+}
+
+/** formatTable's layout without the columns in `drop` (a row of two cells is a name and why it has no number). */
+function formatColumns(heading: string, header: string[], body: string[][], numeric: Set<number>, drop: Set<number>): string {
+  const keep = header.map((_, i) => i).filter((i) => !drop.has(i));
+  const pick = (cells: string[]): string[] => cells.length === 2 ? cells : keep.map((i) => cells[i]);
+  const shown = body.map(pick);
+  const cols = keep.map((i) => header[i]);
+  const okRows = [cols, ...shown.filter((cells) => cells.length > 2)];
+  const widths = cols.map((_, j) => Math.max(...okRows.map((cells) => (cells[j] ?? '').length)));
+  const line = (cells: string[]): string => cells.length === 2
+    ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
+    : cells.map((c, j) => (numeric.has(keep[j]) ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join('  ').trimEnd();
+  return [heading, line(cols), ...shown.map(line)].join('\n');
 }
 
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');

@@ -1,13 +1,14 @@
 /**
- * One bench run: every configuration measured in a fresh `evolve bench --only NAME` child (kernel
- * registrations are process-wide), one after the other so they never compete for cores, then the
- * PyTorch peer where it exists; then the sparsity part (./sparsity) in a child of its own.
+ * One bench run, per architecture: every configuration measured in a fresh `evolve bench --only
+ * NAME --arch ARCH` child (kernel registrations are process-wide), one after the other so they
+ * never compete for cores, then the PyTorch peer where it exists; then the sparsity part
+ * (./sparsity) in a child of its own.
  */
 import * as path from 'node:path';
 import { BackendInfo } from '../engine/backend';
 import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend, nativeBuilt } from './configurations';
-import { BenchSettings, Measurement, measureTraining, planFor } from './measure';
-import { capture, lastLine, runTorchPeer } from './peer';
+import { BenchSettings, Measurement, benchArchitecture, measureTraining, planFor } from './measure';
+import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
 import { closeTrainingPool } from '../engine/parallel';
 import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
@@ -41,7 +42,7 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const active = await activateConfiguration(name);
   // wasm-parallel: worker_threads; native: the kernels' own threads (see trainNetworkParallel).
   const workers = name === 'wasm-parallel' || name === 'native' ? active.threads ?? 1 : 1;
-  const measured = await measureTraining(plan, settings.batchSize, 1, workers);
+  const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
   await closeTrainingPool();
   return { configuration: name, status: 'ok', ...active, ...measured };
 }
@@ -51,7 +52,7 @@ const bin = path.join(repoRoot, 'bin', 'evolve');
 
 /** The options that make a child run the same plan as this process would. */
 function childArgs(name: OnlyName, s: BenchSettings): string[] {
-  return ['bench', '--only', name, '--batch-size', String(s.batchSize), '--seconds', String(s.seconds),
+  return ['bench', '--only', name, '--arch', s.arch, '--batch-size', String(s.batchSize), '--seconds', String(s.seconds),
     '--warmup', String(s.warmup), '--cpu-batches', String(s.cpuBatches), ...(s.batches !== undefined ? ['--batches', String(s.batches)] : []),
     ...(name === 'sparsity' ? ['--sparsity-levels', s.sparsityLevels.join(',')] : [])];
 }
@@ -103,9 +104,19 @@ export function sparsitySummary(r: SparsityRow): string {
     `masked ${form(r.masked)}; compacted ${form(r.compacted)}`;
 }
 
+/**
+ * The configurations measured for an architecture: all of them for LeNet-5; for the larger
+ * ancestors evolve's default path and tfjs-node (the plain cpu and JavaScript-kernel
+ * configurations would take minutes per step there).
+ */
+export function configurationsFor(arch: string): readonly ConfigurationName[] {
+  return arch === 'lenet5' ? configurationNames : ['native', 'tensorflow'];
+}
+
+/** One architecture's rows (`s.arch`): its configurations, then the PyTorch peer, with the ratios. */
 export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const name of configurationNames) {
+  for (const name of configurationsFor(s.arch)) {
     const description = configurationDescriptions[name];
     if (name === 'tensorflow' && !installedNodeBackend()) {
       rows.push({ name, status: 'not installed', description, note: "run 'npm install @tensorflow/tfjs-node' or @tensorflow/tfjs-node-gpu" });
@@ -114,23 +125,32 @@ export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> 
     } else if (!planFor(name, s)) {
       rows.push({ name, status: 'skipped', description, note: '--cpu-batches 0' });
     } else {
-      log.info(`bench: ${name} (${description})...`);
+      log.info(`bench: ${s.arch} ${name} (${description})...`);
       rows.push(await runChild(name, s));
     }
-    log.info(`bench: ${summary(rows[rows.length - 1])}`);
+    log.info(`bench: ${s.arch} ${summary(rows[rows.length - 1])}`);
   }
-
-  // The peer trains as many batches as the fixed setting, or its script's own default of 8192 samples at 64.
-  const batches = s.batches ?? Math.ceil(8192 / s.batchSize);
-  log.info('bench: pytorch (peer script, if PyTorch and the script are here)...');
-  const peer = await runTorchPeer(repoRoot, s.torchThreads, batches, s.batchSize);
-  const pytorch: Row = peer.status === 'ok'
-    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python})`, samplesPerSecond: peer.samplesPerSecond,
-        msPerStep: peer.msPerStep, batches: peer.batches, batchSize: peer.batchSize, threads: peer.threads, version: peer.version }
-    : { name: 'pytorch', status: peer.status, description: 'PyTorch CPU peer (shared/peers/torch_lenet5_bench.py)', note: peer.note };
-  rows.push(pytorch);
-  log.info(`bench: ${summary(pytorch)}`);
+  rows.push(await peerRow(s, rows, log));
   return withRatios(rows);
+}
+
+/**
+ * The PyTorch peer trains as many steps as the fixed setting; else, for LeNet-5, 8192 samples' worth
+ * (as it always has), and for the larger ancestors as many steps as evolve's default path timed.
+ */
+async function peerRow(s: BenchSettings, rows: Row[], log: BenchLog): Promise<Row> {
+  const timed = rows.find((r) => r.name === 'native' && r.status === 'ok')?.batches;
+  const batches = s.batches ?? (s.arch === 'lenet5' ? Math.ceil(8192 / s.batchSize) : Math.max(3, timed ?? 3));
+  log.info(`bench: ${s.arch} pytorch (peer script, if PyTorch is here)...`);
+  const peer = await runTorchPeer(repoRoot, {
+    arch: benchArchitecture(s.arch), threads: s.torchThreads, batches, warmup: Math.max(1, s.warmup), batchSize: s.batchSize,
+  });
+  const pytorch: Row = peer.status === 'ok'
+    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${peerEnvironment().OMP_WAIT_POLICY})`, samplesPerSecond: peer.samplesPerSecond,
+        msPerStep: peer.msPerStep, batches: peer.batches, batchSize: peer.batchSize, threads: peer.threads, version: peer.version }
+    : { name: 'pytorch', status: peer.status, description: `PyTorch CPU peer (${TORCH_SCRIPT})`, note: peer.note };
+  log.info(`bench: ${s.arch} ${summary(pytorch)}`);
+  return pytorch;
 }
 
 function withRatios(rows: Row[]): Row[] {

@@ -31,7 +31,7 @@ function generationNumber(raw: string): number {
 }
 
 /** The run's architecture, from config.json's options.arch. */
-function runArchitecture(run: string): Architecture {
+export function runArchitecture(run: string): Architecture {
   const file = path.join(run, 'config.json');
   if (!fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
@@ -55,16 +55,16 @@ function runArchitecture(run: string): Architecture {
  * Finished generations: those with a record and a complete folder, ascending. A folder without
  * its record is a generation the run had not finished writing.
  */
-function finishedGenerations(run: string): GenerationRecord[] {
+export function finishedGenerations(run: string): GenerationRecord[] {
   return readRecords(run).filter((r) => generationComplete(run, r.generation));
 }
 
-function describe(list: number[]): string {
+export function describe(list: number[]): string {
   return list.length === 0 ? 'none' : list.join(', ');
 }
 
 /** Holds dead units' biases at 0 as evolve's training and evaluation do (a no-op for evolve's own runs). */
-function zeroDeadBiases(net: Network): void {
+export function zeroDeadBiases(net: Network): void {
   const units = liveUnits(net.layers, net.params.map((p) => p.mask));
   net.params.forEach((p, l) => p.bias.forEach((_, u) => { if (!units[l][u]) p.bias[u] = 0; }));
 }
