@@ -66,7 +66,7 @@ test('an archive of the real size and layout but other bytes is refused on its c
 test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, clusters over all five', () => {
   const root = cacheWith('cifar10', { train: 100, test: 32 });
   const out = path.join(root, 'run');
-  const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', out, '--train-limit', '48', ...quick], { EVOLVE_SKIP_CHECKSUM: '1' });
+  const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', out, '--train-limit', '32', ...quick], { EVOLVE_SKIP_CHECKSUM: '1' });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /EVOLVE_SKIP_CHECKSUM=1/);
   const records = readRecords(path.join(out, 'generations.ndjson'));
@@ -84,7 +84,8 @@ test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, c
   }
   assert.ok((records[2].synapses as number) < (records[0].synapses as number));
   // The second run finds the extracted files from the same archive and does not extract again.
-  const again = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run2'), '--train-limit', '48', ...quick.slice(0, 1), '0', ...quick.slice(2)], { EVOLVE_SKIP_CHECKSUM: '1' });
+  const again = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run2'), '--train-limit', '32',
+    '--generations', '0', '--ancestor-epochs', '0', '--test-limit', '8'], { EVOLVE_SKIP_CHECKSUM: '1' });
   assert.equal(again.code, 0, again.stderr);
   assert.doesNotMatch(again.stderr, /extracting/);
 });
