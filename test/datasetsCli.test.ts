@@ -85,7 +85,7 @@ test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, c
   assert.ok((records[2].synapses as number) < (records[0].synapses as number));
   // The second run finds the extracted files from the same archive and does not extract again.
   const again = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run2'), '--train-limit', '32',
-    '--generations', '0', '--ancestor-epochs', '0', '--test-limit', '8'], { EVOLVE_SKIP_CHECKSUM: '1' });
+    '--generations', '0', '--ancestor-epochs', '0', '--test-limit', '8', '--validation', '16'], { EVOLVE_SKIP_CHECKSUM: '1' });
   assert.equal(again.code, 0, again.stderr);
   assert.doesNotMatch(again.stderr, /extracting/);
 });

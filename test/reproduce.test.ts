@@ -51,7 +51,7 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
   const r = runCli(['reproduce', 'mnist', '--plan', '--seeds', '4,5', '--out', fresh]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n'), [4, 5].map((seed) =>
-    `evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 5 --epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`));
+    `evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 3 --epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`));
   assert.equal(fs.existsSync(fresh), false, 'nothing written');
 
   const ablation = runCli(['reproduce', 'mnist', '--plan', '--ablation', '--quick', ...seeds, '--out', dir]);

@@ -1,5 +1,6 @@
 // How every data set turns its files' training and test splits into train / validation / test.
 import { Split, firstN, subset } from './dataset';
+import { UsageError } from '../errors';
 
 export interface SplitOptions {
   /** Use only the first N (shuffled) training samples. */
@@ -26,7 +27,7 @@ export interface Splits {
 export function splitTraining(train: Split, test: Split, opts: SplitOptions): Splits {
   const n = train.count;
   const validation = checkCount('validation', opts.validation);
-  if (validation >= n) throw new RangeError(`validation (${validation}) must be smaller than the training set (${n})`);
+  if (validation >= n) throw new UsageError(`--validation ${validation}: must be smaller than the training set (${n} samples)`);
 
   // Fisher–Yates shuffle of all training indices; the first `validation` become the validation split.
   const perm = new Uint32Array(n);
