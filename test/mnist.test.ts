@@ -6,6 +6,7 @@ import * as path from 'path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { firstN, subset, Split } from '../src/data/dataset';
+import { UsageError } from '../src/errors';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist';
 import { datasetNames, getDataset } from '../src/data/sets';
 
@@ -68,7 +69,7 @@ test('splits are deterministic per seed and respect limits', () => {
 
   assert.equal(loadMnist({ validation: 0, trainLimit: 100, rng: seedrandom('1') }).validation.count, 0);
   assert.equal(loadMnist({ validation: 5000, trainLimit: 10, rng: seedrandom('1') }).validation.count, 1);
-  assert.throws(() => loadMnist({ validation: 60000, rng: seedrandom('1') }), RangeError);
+  assert.throws(() => loadMnist({ validation: 60000, rng: seedrandom('1') }), UsageError); // exit 2, one line
 });
 
 test('subset copies and firstN views', () => {
