@@ -13,11 +13,15 @@ const base = ['--arch', 'lenet300', '--generations', '4', '--train-limit', '3000
 let root = '';
 let ref = '';
 let reference: Record<string, unknown>[] = [];
+/** The uninterrupted run's wall time: kill times are fractions of it, so they fit fast and slow machines. */
+let referenceMs = 0;
 
 before(() => {
   root = tempDir('evolve-resume-');
   ref = path.join(root, 'ref');
+  const t0 = Date.now();
   const r = runCli([...base, '--json', '--out', ref]);
+  referenceMs = Date.now() - t0;
   assert.equal(r.code, 0, r.stderr);
   reference = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(reference.length, 5);
@@ -74,19 +78,21 @@ function resumeAndCompare(out: string, t: { diagnostic: (m: string) => void }): 
 }
 
 // kill -9 at random moments: before or during the ancestor, and after 1 or 2 finished generations.
+// The delays are fractions of the uninterrupted run's wall time (a fixed 1.5-3 s outlasted the
+// whole run on a fast CI machine).
 const trials: [string, number, [number, number]][] = [
-  ['at a random time 1.5-3 s after the start', 0, [1500, 3000]],
-  ['after the ancestor', 1, [0, 800]],
-  ['after generation 1', 2, [0, 800]],
+  ['at a random time 20-60% into the run', 0, [0.2, 0.6]],
+  ['after the ancestor', 1, [0, 0.3]],
+  ['after generation 1', 2, [0, 0.2]],
 ];
 for (const [name, lines, [lo, hi]] of trials) {
   test(`SIGKILL ${name}, then --resume: the records of an uninterrupted run`, async (t) => {
     const out = path.join(root, `kill-${lines}`);
-    const delay = Math.round(lo + Math.random() * (hi - lo));
+    const delay = Math.round((lo + Math.random() * (hi - lo)) * referenceMs);
     const s = await runAndSignal(out, lines, delay, 'SIGKILL');
     assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
     const before = lineCount(path.join(out, 'generations.ndjson'));
-    t.diagnostic(`killed ${delay} ms after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ${before} complete`);
+    t.diagnostic(`killed ${delay} ms (of ${referenceMs} ms) after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ${before} complete`);
     if (lines > 0) assert.ok(before >= 1, 'the kill landed after the ancestor');
     resumeAndCompare(out, t);
   });
