@@ -1,7 +1,8 @@
 /** `evolve [options]`: the whole method on a data set, writing a run folder. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Options, checkSavedOptions, combinationProblem, givenOptions, resolveFactors } from './options';
+import { Options, combinationProblem, givenOptions, resolveFactors } from './options';
+import { resumeOptions } from './resumeOptions';
 import { UsageError, RunError } from '../errors';
 import { Reporter, fewer, formatSeconds } from './progress';
 import { StopRequest, stderrOpen } from './stopping';
@@ -20,7 +21,7 @@ import { ResumePoint, runLineage } from '../evolution/lineage';
 import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
 import { RunLock } from '../run/lock';
 import { WriteError } from '../run/files';
-import { FinishedGenerations, SavedConfig, readConfig, readFinished } from '../run/resume';
+import { FinishedGenerations, SavedConfig, readFinished } from '../run/resume';
 import { checkpointFile, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../run/checkpoint';
 import { TrainingCheckpoint } from '../evolution/checkpoint';
 import { Network } from '../models/network';
@@ -80,33 +81,6 @@ function describeCheckpoint(c: TrainingCheckpoint): string {
 
 function restarting(generation: number): string {
   return `ignored; ${generation === 0 ? 'the ancestor (generation 0)' : `generation ${generation}`} restarts from its start`;
-}
-
-/** Options that do not change the records: they may differ between a run and its resume. */
-const outputOnly = new Set(['json', 'resume', 'dataDir']);
-
-function same(key: string, given: unknown, saved: unknown, run: string): boolean {
-  if (key === 'out') return path.resolve(String(given)) === path.resolve(run);
-  if (key === 'ancestor' && typeof given === 'string' && typeof saved === 'string') return path.resolve(given) === path.resolve(saved);
-  return JSON.stringify(given) === JSON.stringify(saved);
-}
-
-function flagOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
-
-/** `--resume RUN`: the run's saved options, refusing command-line options that differ from them. */
-function resumeOptions(run: string, given: Partial<Options>, json: boolean): { o: Options; config: SavedConfig } {
-  const config = readConfig(run);
-  // The same checks as the command line's, before any saved value is used.
-  const saved = checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>;
-  const differing = Object.entries(given)
-    .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
-    .map(([key, value]) => `${flagOf(key)} ${String(value)} (the run has ${saved[key] === undefined ? 'none' : String(saved[key])})`);
-  if (differing.length > 0) {
-    throw new UsageError(`--resume ${run}: ${differing.join(', ')} differ${differing.length === 1 ? 's' : ''} from the run's options; a resumed run keeps every option in its config.json`);
-  }
-  return { o: { ...(saved as unknown as Options), out: run, resume: run, json }, config };
 }
 
 export async function runEvolve(given: Options, argv: string[]): Promise<void> {
