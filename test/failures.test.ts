@@ -131,7 +131,7 @@ function contents(dir: string): Record<string, string> {
 }
 
 const plantable = ['generations.ndjson', 'config.json', 'gen-00', 'gen-01', 'gen-01/mask.bin', 'gen-00/weights.bin', 'gen-01/model.json',
-  'checkpoint.bin', '.evolve.lock'];
+  'work', '.evolve.lock'];
 const savedValues: unknown[] = [0, -1, 1.5, 1e9, null, 'x', '', true, [], {}, 'lenet5', 'max', 1000, 0.5, 2];
 
 test('fuzz: tampered run folders (config values, planted links, masks and weights against the records) never crash or write outside', (t) => {

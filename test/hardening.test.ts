@@ -182,7 +182,7 @@ test('a symbolic link anywhere evolve reads or writes is refused (exit 1), namin
     ['generations.ndjson', (run) => moveOut(run, 'generations.ndjson', outside)],
     ['config.json', (run) => moveOut(run, 'config.json', outside)],
     ['gen-01/mask.bin', (run) => moveOut(run, 'gen-01/mask.bin', outside)],
-    ['checkpoint.bin', (run) => { fs.writeFileSync(path.join(outside, 'cp'), 'mine'); fs.symlinkSync(path.join(outside, 'cp'), path.join(run, 'checkpoint.bin')); }],
+    ['work', (run) => { fs.writeFileSync(path.join(outside, 'cp'), 'mine'); fs.symlinkSync(path.join(outside, 'cp'), path.join(run, 'work')); }],
     ['.evolve.lock', (run) => { fs.writeFileSync(path.join(outside, 'pid'), `${deadPid()}\n`); fs.symlinkSync(path.join(outside, 'pid'), path.join(run, '.evolve.lock')); }],
   ];
   const runs = cases.map(([, plant], i) => {
@@ -403,7 +403,7 @@ test('odd --out values, a folder as checkpoint.bin, the largest seed, a missing 
   assert.equal(fs.existsSync(path.join(root, 'nowhere')), false);
 
   const run = interrupted('checkpoint-folder');
-  fs.mkdirSync(path.join(run, 'checkpoint.bin'));
+  fs.mkdirSync(path.join(run, 'work', 'gen-02', 'checkpoint.bin'), { recursive: true });
   const r = runCli(['--resume', run]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(oneLine(r), /checkpoint\.bin: a folder where evolve keeps a file; evolve reads and writes only plain files inside its run folder$/);

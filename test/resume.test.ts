@@ -178,7 +178,8 @@ interface Killed { signal: NodeJS.Signals | null; stderr: string; checkpoint?: T
 
 function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
   try {
-    return decodeCheckpoint(fs.readFileSync(path.join(out, 'checkpoint.bin')));
+    const gen = fs.readdirSync(path.join(out, 'work')).find((f) => /^gen-\d+$/.test(f));
+    return decodeCheckpoint(fs.readFileSync(path.join(out, 'work', gen!, 'checkpoint.bin')));
   } catch {
     return undefined; // not there (yet), or gone
   }
@@ -217,7 +218,7 @@ function resumeMatches(out: string, refDir: string, last: string): CliResult {
   for (const f of ['weights.bin', 'mask.bin']) {
     assert.ok(fs.readFileSync(path.join(out, last, f)).equals(fs.readFileSync(path.join(refDir, last, f))), `${last}/${f}`);
   }
-  assert.equal(fs.existsSync(path.join(out, 'checkpoint.bin')), false, 'the checkpoint is removed with the last record');
+  assert.equal(fs.existsSync(path.join(out, 'work')), false, 'the checkpoint is removed with the last record');
   return r;
 }
 
@@ -228,7 +229,7 @@ test('SIGKILL inside the ancestor and inside generation 1 (offspring 1), a check
   const epochRef = path.join(root, 'epoch-ref');
   const r = runCli([...epochs, '--out', epochRef]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(fs.existsSync(path.join(epochRef, 'checkpoint.bin')), false);
+  assert.equal(fs.existsSync(path.join(epochRef, 'work')), false);
 
   const cases: [string, (c: TrainingCheckpoint) => boolean][] = [
     ['ancestor', (c) => c.generation === 0 && c.epochsDone >= 1],
@@ -253,12 +254,12 @@ test('SIGKILL inside the ancestor and inside generation 1 (offspring 1), a check
   // The checkpoint written between offspring 0 and 1 (none of offspring 1's epochs done): offspring 1 from its start.
   const between = path.join(root, 'epoch-between');
   const cp = readCheckpointFile(between)!;
-  fs.writeFileSync(path.join(between, 'checkpoint.bin'), encodeCheckpoint({ ...cp, epochsDone: 0, start: '', network: null, optimizer: null, loss: null }));
+  fs.writeFileSync(path.join(between, 'work', 'gen-01', 'checkpoint.bin'), encodeCheckpoint({ ...cp, epochsDone: 0, start: '', network: null, optimizer: null, loss: null }));
   assert.match(resumeMatches(between, epochRef, 'gen-01').stderr, /continuing from the checkpoint: generation 1 after offspring 0\n/);
 
   // The same folder with a flipped byte in its checkpoint: one warning, and generation 1 from its start.
   const corrupt = path.join(root, 'epoch-corrupt');
-  const file = path.join(corrupt, 'checkpoint.bin');
+  const file = path.join(corrupt, 'work', 'gen-01', 'checkpoint.bin');
   const bytes = fs.readFileSync(file);
   bytes[bytes.length >> 1] ^= 0x10;
   fs.writeFileSync(file, bytes);

@@ -1,38 +1,21 @@
-/** `evolve [options]`: the whole method on a data set, writing a run folder. */
+/** `evolve [options]`: the whole method on a data set, writing a run folder. Wires the parts; src/run holds the run. */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Options, combinationProblem, givenOptions, resolveFactors } from './options';
 import { resumeOptions } from './resumeOptions';
-import { UsageError, RunError } from '../errors';
-import { Reporter, fewer, formatSeconds } from './progress';
-import { StopRequest, stderrOpen } from './stopping';
-import { selectBackend, tfjsVersion } from '../engine/backend';
-import { loadNetwork } from '../engine/modelio';
+import { UsageError } from '../errors';
+import { Reporter } from './progress';
+import { Architecture } from '../models/architecture';
 import { findAncestor } from '../models/ancestors';
 import { DatasetModule, getDataset } from '../data/sets';
-import { loadForRun } from '../data/forRun';
-import { dataRoot } from '../data/cache';
-import { skipChecksumRequested } from '../data/store';
-import { ProgressBar } from '../data/progressBar';
-import { loadGeneration } from '../run/readBack';
-import { checkDataIdentity, dataIdentity } from '../run/dataIdentity';
-import { stream } from '../random';
-import { ResumePoint, runLineage } from '../evolution/lineage';
-import { RunFolder, checkRunDir, defaultRunDir, generationDir } from '../run/runFolder';
-import { RunLock } from '../run/lock';
-import { WriteError } from '../run/files';
-import { FinishedGenerations, SavedConfig, readFinished } from '../run/resume';
-import { checkpointFile, readCheckpoint, removeCheckpoint, writeCheckpoint } from '../run/checkpoint';
-import { TrainingCheckpoint } from '../evolution/checkpoint';
-import { Network } from '../models/network';
-import { closeTrainingPool } from '../engine/parallel';
-import * as os from 'node:os';
-import { setNativeThreads } from '../engine/kernels/native';
-
-
-function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-}
+import { Dataset } from '../data/dataset';
+import { checkDataIdentity } from '../run/dataIdentity';
+import { LineageEvents, LineageSettings, runLineage } from '../evolution/lineage';
+import { checkRunDir, defaultRunDir } from '../run/runFolder';
+import { SavedConfig } from '../run/resume';
+import { RunSession } from '../run/session';
+import { RunStore } from '../run/store';
+import { loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
+import { closeTraining } from '../engine/trainer';
 
 /** Checks that need more than one option; all before anything is written. */
 function validate(o: Options): void {
@@ -51,221 +34,109 @@ function withDatasetDefaults(o: Options, ds: DatasetModule): Options {
   };
 }
 
-/** The run's data, downloaded and verified if need be, with a progress bar for long transfers. */
-async function loadRunData(ds: DatasetModule, o: Options, warn: (line: string) => void): ReturnType<typeof loadForRun> {
-  const download = new ProgressBar({ label: ds.archive?.name ?? ds.name });
-  const hash = new ProgressBar({ label: `checking ${ds.archive?.name ?? ds.name}` });
-  try {
-    return await loadForRun(ds, {
-      trainLimit: o.trainLimit, testLimit: o.testLimit, validation: o.validation!, rng: stream(o.seed, 'data', 'split'), augment: o.augment!,
-    }, {
-      root: ds.archive ? dataRoot({ dataDir: o.dataDir }) : '', skipChecksum: skipChecksumRequested(), log: warn,
-      // Hashing takes seconds: its bar is for a terminal only, logs get no lines of it.
-      onDownload: (p) => download.update(p), onHash: process.stderr.isTTY ? (done, total) => hash.update({ done, total }) : undefined,
-    });
-  } finally {
-    download.done();
-    hash.done();
-  }
+/** The run the command line asks for, checked before anything is written. */
+interface RunRequest {
+  o: Options;
+  /** The saved config.json of a run to resume. */
+  config?: SavedConfig;
+  ds: DatasetModule;
+  arch: Architecture;
+  factors: ReturnType<typeof resolveFactors>;
+  out: string;
 }
 
-/** Thrown from the training callbacks once a signal or a closed stdout has asked the run to stop. */
-class Interrupted extends Error {}
-
-/** Where a checkpoint stands, for people: "generation 2, offspring 1 after epoch 2 of 3". */
-function describeCheckpoint(c: TrainingCheckpoint): string {
-  if (c.offspring === null) return `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`;
-  if (c.epochsDone === 0) return `generation ${c.generation} after offspring ${c.offspring - 1}`;
-  return `generation ${c.generation}, offspring ${c.offspring} after epoch ${c.epochsDone} of ${c.epochs}`;
-}
-
-function restarting(generation: number): string {
-  return `ignored; ${generation === 0 ? 'the ancestor (generation 0)' : `generation ${generation}`} restarts from its start`;
-}
-
-export async function runEvolve(given: Options, argv: string[]): Promise<void> {
-  const resuming = given.resume !== undefined;
+function requestedRun(given: Options, argv: string[]): RunRequest {
   let o = given;
   let config: SavedConfig | undefined;
-  if (resuming) {
-    ({ o, config } = resumeOptions(given.resume!, givenOptions(argv), given.json));
+  if (given.resume !== undefined) {
+    ({ o, config } = resumeOptions(given.resume, givenOptions(argv), given.json));
   } else {
     validate(o);
   }
   const ds = getDataset(o.dataset);
   if (!ds) throw new UsageError(`--dataset ${o.dataset}: no such data set`);
   o = withDatasetDefaults(o, ds);
-  const archName = o.arch!;
-  const arch = findAncestor(archName);
-  if (!arch) throw new UsageError(`--arch ${archName}: no such architecture`);
+  const arch = findAncestor(o.arch!);
+  if (!arch) throw new UsageError(`--arch ${o.arch}: no such architecture`);
   if (arch.inputShape.join('x') !== ds.inputShape.join('x')) {
-    throw new UsageError(`--arch ${archName} takes ${arch.inputShape.join('x')} inputs but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`);
+    throw new UsageError(`--arch ${o.arch} takes ${arch.inputShape.join('x')} inputs but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`);
   }
-  const factors = resolveFactors(o);
-  const out = o.out ?? defaultRunDir(o.dataset, archName);
-  if (!resuming) checkRunDir(out);
+  const out = o.out ?? defaultRunDir(o.dataset, o.arch!);
+  if (!config) checkRunDir(out);
+  return { o, config, ds, arch, factors: resolveFactors(o), out };
+}
 
-  const reporter = new Reporter();
-  // A signal or a closed stdout stops the run after the current batch; a second signal at once.
-  let lock: RunLock | undefined;
-  const stop = new StopRequest(() => {
-    lock?.release();
-    if (stderrOpen()) process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${out}\n`);
-    process.exit(stop.exitCode);
-  });
-  const stopIfInterrupted = (): void => {
-    if (stop.reason) throw new Interrupted('interrupted');
+function lineageSettings({ o, factors }: RunRequest): LineageSettings {
+  const encoding = {
+    kind: o.encoding, synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
+    normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
   };
-  let lastGeneration = -1;
-  let finishedRun = false;
-  /** The checkpoint on disk, if any (written by this process). */
-  let held: TrainingCheckpoint | undefined;
-  let checkpoint: TrainingCheckpoint | undefined;
+  return {
+    generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs, batchSize: o.batchSize,
+    learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding,
+    loadsAncestor: o.ancestor !== undefined,
+  };
+}
 
-  try {
-    let finished: FinishedGenerations = { records: [] };
-    if (resuming) {
-      stop.listen();
-      lock = RunLock.acquire(out, (m) => reporter.warn(m));
-      finished = readFinished(out);
-      if (finished.repaired) {
-        reporter.warn(`evolve: ${path.join(out, 'generations.ndjson')}: cut off a torn last line (${finished.repaired}), left by an interrupted write`);
+/** People's output and --json records as the lineage goes; a stop request is honoured between batches and networks. */
+function lineageEvents(o: Options, session: RunSession, reporter: Reporter): LineageEvents {
+  return {
+    onTrainStart: (g, k) => {
+      session.checkStop();
+      reporter.trainStart(g, k);
+    },
+    onBatch: (p) => {
+      session.checkStop();
+      reporter.batch(p);
+    },
+    onTrainEnd: () => session.checkStop(),
+    onGeneration: async (record) => {
+      if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
+      reporter.generation(record);
+      if (record.generation < o.generations) {
+        await new Promise((resolve) => setImmediate(resolve));
+        session.checkStop();
       }
-      if (finished.incomplete !== undefined) {
-        reporter.warn(`evolve: ${generationDir(out, finished.incomplete)}: missing or incomplete; its record and those after it were cut off, and the run goes on from there`);
-      }
-      lastGeneration = finished.records.length - 1;
-      if (lastGeneration >= o.generations) {
-        reporter.info(`evolve: ${out}: already finished (generations 0..${lastGeneration} of ${o.generations}); nothing to do`);
-        removeCheckpoint(out); // left by a run killed right after its last record
-        finishedRun = true;
-        return;
-      }
-      const saved = readCheckpoint(out);
-      if (saved.problem !== undefined) {
-        reporter.warn(`evolve: ${checkpointFile(out)}: ${saved.problem}; ${restarting(lastGeneration + 1)}`);
-        removeCheckpoint(out);
-      }
-      checkpoint = saved.checkpoint;
-    }
+    },
+  };
+}
 
-    const backend = await selectBackend(o.backend);
-    if (config?.backend?.name !== undefined && config.backend.name !== backend.name) {
-      reporter.warn(`evolve: the run used backend ${config.backend.name}, this process has ${backend.name}: records after the resume may differ from an uninterrupted run's`);
-    } else if (config?.backend?.kernels !== undefined && config.backend.kernels !== backend.kernels) {
-      reporter.warn(`evolve: the run used the ${config.backend.kernels} kernels, this process has the ${backend.kernels} ones: records after the resume may differ from an uninterrupted run's`);
-    }
-    // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
-    const workers = backend.name === 'wasm' ? (o.workers ?? os.availableParallelism()) : 1;
-    const kernels = backend.kernels === 'native' ? `, native kernels (${backend.nativeSimd})` : backend.kernels === 'tuned' ? `, JavaScript kernels (${process.env.EVOLVE_NATIVE === '0' ? 'EVOLVE_NATIVE=0' : 'native addon not built'})` : '';
-    reporter.info(`evolve: backend ${backend.name} (${backend.package}, ${backend.device}${backend.simd !== undefined ? `, simd ${backend.simd ? 'on' : 'off'}` : ''}${kernels}), ${workers} training thread${workers === 1 ? '' : 's'}`);
-    if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
+function summary({ o, factors, out }: RunRequest, data: Dataset, store: RunStore, resuming: boolean): string {
+  return `evolve: ${o.dataset} ${o.arch}, ${o.generations} generations, F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
+    `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; run folder ${out}` +
+    (store.last >= 0 ? `; resuming after generation ${store.last}` : resuming ? '; resuming from the start (no finished generation)' : '');
+}
 
-    const { data, identity } = await loadRunData(ds, o, (m) => reporter.warn(m));
-    if (config) {
-      const unchecked = checkDataIdentity(out, config.resolved?.data, data);
-      if (unchecked) reporter.warn(unchecked);
-    }
-    let ancestor: Network | undefined;
-    let resumePoint: ResumePoint | undefined;
-    if (resuming && lastGeneration >= 0) {
-      const gen0 = await loadGeneration(out, finished.records[0], arch);
-      resumePoint = {
-        ancestor: gen0,
-        ancestorTestAccuracy: finished.records[0].testAccuracy,
-        generation: lastGeneration,
-        parent: lastGeneration === 0 ? gen0 : await loadGeneration(out, finished.records[lastGeneration], arch),
-      };
-      // A run that loaded its ancestor rewinds to it; gen-00 holds it exactly.
-      if (o.ancestor) ancestor = gen0;
-    } else if (o.ancestor) {
-      ancestor = await loadNetwork(o.ancestor, arch);
-    }
-    if (ancestor && data.inputShape.join('x') !== arch.inputShape.join('x')) {
-      throw new RunError(`${o.ancestor}: input shape ${arch.inputShape.join('x')} does not match ${o.dataset} ${data.inputShape.join('x')}`);
-    }
-
-    const encoding = {
-      kind: o.encoding, synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
-      normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
-    };
-    const folder = new RunFolder(out);
-    if (!resuming) {
-      folder.makeDir();
-      stop.listen();
-      lock = RunLock.acquire(out, (m) => reporter.warn(m));
-      folder.writeConfig({
-        command: ['evolve', ...argv],
-        options: { ...o, arch: archName, out, workers },
-        data: identity,
-        resolved: { ...factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count, data: dataIdentity(data) },
-        backend,
-        versions: { evolve: packageVersion(), node: process.version, tfjs: tfjsVersion() },
-        started: new Date().toISOString(),
-      });
-    }
-    reporter.info(`evolve: ${o.dataset} ${archName}, ${o.generations} generations, F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
-      `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; run folder ${out}` +
-      (resumePoint ? `; resuming after generation ${resumePoint.generation}` : resuming ? '; resuming from the start (no finished generation)' : ''));
-
-    const t0 = Date.now();
-    const records = await runLineage(arch, data, {
-      generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
-      batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding, workers,
-    }, {
-      onTrainStart: (g, k) => {
-        stopIfInterrupted();
-        reporter.trainStart(g, k);
-      },
-      onBatch: (p) => {
-        stopIfInterrupted();
-        reporter.batch(p);
-      },
-      onTrainEnd: stopIfInterrupted,
-      onCheckpoint: (c) => {
-        writeCheckpoint(out, c);
-        held = c;
-      },
-      onCheckpointUsed: (c) => {
-        reporter.info(`evolve: continuing from the checkpoint: ${describeCheckpoint(c)}`);
-        held = c;
-      },
-      onCheckpointRejected: (_c, problem) => {
-        reporter.warn(`evolve: ${checkpointFile(out)}: ${problem}; ${restarting(lastGeneration + 1)}`);
-        removeCheckpoint(out);
-      },
-      onGeneration: async (record, net) => {
-        await folder.addGeneration(record, net);
-        // The record is on disk: the generation's checkpoint is of no more use.
-        removeCheckpoint(out);
-        held = undefined;
-        lastGeneration = record.generation;
-        if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
-        reporter.generation(record);
-        if (record.generation < o.generations) {
-          await new Promise((resolve) => setImmediate(resolve));
-          stopIfInterrupted();
-        }
-      },
-    }, ancestor, resumePoint, checkpoint).finally(() => closeTrainingPool());
-    finishedRun = true;
-    reporter.finished(records[records.length - 1], (Date.now() - t0) / 1000, out);
-  } catch (e) {
-    if (e instanceof WriteError && lastGeneration >= 0) {
-      // A full disk mid-run: what is on disk is complete, so say what it holds and how to go on.
-      const fix = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'free space' : 'fix that';
-      throw new RunError(`${e.message}; the run folder holds generations 0..${lastGeneration}; ${fix}, then: evolve --resume ${out}`);
-    }
-    if (!(e instanceof Interrupted)) throw e;
-  } finally {
-    lock?.release();
-    stop.unlisten();
+async function evolve(run: RunRequest, argv: string[], session: RunSession, reporter: Reporter): Promise<void> {
+  const { o, out, arch } = run;
+  const reopened = run.config ? session.reopen(arch) : undefined;
+  if (reopened && reopened.last >= o.generations) {
+    reporter.info(`evolve: ${out}: already finished (generations 0..${reopened.last} of ${o.generations}); nothing to do`);
+    reopened.clearProgress(); // left by a run killed right after its last record
+    return;
   }
-  if (!finishedRun) {
-    // Only an Interrupted gets here; every generation on disk is complete.
-    const holds = (lastGeneration >= 0 ? `generations 0..${lastGeneration}` : 'no finished generation yet')
-      + (held ? ` and a checkpoint (${describeCheckpoint(held)}), where the resume continues` : '');
-    reporter.info(`evolve: ${stop.describe()}; the run folder holds ${holds}; resume with: evolve --resume ${out}`);
-    process.exit(stop.exitCode);
+  const { backend, workers } = await setUpBackend({ choice: o.backend, workers: o.workers, saved: run.config?.backend, log: reporter });
+  const { data, identity } = await loadRunData(run.ds, { ...o, validation: o.validation!, augment: o.augment! }, reporter);
+  if (run.config) {
+    const unchecked = checkDataIdentity(out, run.config.resolved?.data, data);
+    if (unchecked) reporter.warn(unchecked);
   }
+  // Generation 0 of a run that loads its ancestor is that network; once saved, gen-00 holds it.
+  const ancestor = o.ancestor && !reopened?.finished(0) ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
+  const store = reopened ?? session.create(arch, runConfig({
+    argv, options: { ...o, arch: o.arch, out, workers }, data, identity, factors: run.factors, backend,
+  }));
+  reporter.info(summary(run, data, store, reopened !== undefined));
+  const t0 = Date.now();
+  const records = await runLineage({
+    arch, data, settings: lineageSettings(run), store, events: lineageEvents(o, session, reporter), ancestor,
+  }).finally(() => closeTraining());
+  reporter.finished(records[records.length - 1], (Date.now() - t0) / 1000, out);
+}
+
+export async function runEvolve(given: Options, argv: string[]): Promise<void> {
+  const run = requestedRun(given, argv);
+  const reporter = new Reporter();
+  const session = new RunSession({ out: run.out, log: reporter });
+  await session.run(() => evolve(run, argv, session, reporter));
 }

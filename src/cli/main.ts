@@ -9,7 +9,7 @@ import { addReportCommand } from './reportCommand';
 import { addReproduceCommand } from './reproduceCommand';
 import { RunError, UsageError } from '../errors';
 import { DataError } from '../data/idx';
-import { stderrOpen, watchOutputStreams } from './stopping';
+import { stderrOpen, watchOutputStreams } from '../run/stopping';
 
 function buildProgram(argv: string[]): Command {
   const program = new Command('evolve')

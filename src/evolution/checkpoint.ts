@@ -30,7 +30,10 @@ export interface TrainingCheckpoint {
   trainSeconds: number;
 }
 
-/** The best offspring so far: what its generation's record and gen-NN folder take from it. */
+/**
+ * The best offspring of a generation so far, as the generation loop holds it and its saved progress
+ * keeps it: what the generation's record and network take from it.
+ */
 export interface BestOffspring {
   offspring: number;
   /** Validation accuracy as a fraction, unrounded: later offspring are compared with it. */

@@ -1,6 +1,7 @@
 /**
- * RUN/checkpoint.bin: the checkpoint of the generation in training (src/evolution/checkpoint.ts),
- * replaced atomically after each finished epoch and removed once the generation's record is written.
+ * RUN/work/gen-NN/checkpoint.bin: the progress of generation NN while it trains
+ * (src/evolution/checkpoint.ts), replaced atomically after each finished epoch (and each finished
+ * offspring but the last); RUN/work/ is removed once the generation's record is written.
  *
  * Layout: the magic "EVOCKPT1", the header's length (uint32 little-endian), the header (UTF-8 JSON
  * of the checkpoint, each typed array replaced by {"$f32" or "$u8": [offset, length]} into the
@@ -12,14 +13,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { TrainingCheckpoint } from '../evolution/checkpoint';
-import { removeFile, writeFileAtomic } from './files';
+import { RunError } from '../errors';
+import { ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from './files';
 
 export const checkpointName = 'checkpoint.bin';
+/** The folder of the generations in progress; never named gen-NN, which only finished generations are. */
+export const workName = 'work';
 const MAGIC = Buffer.from('EVOCKPT1', 'ascii');
 const DIGEST = 32;
 
-export function checkpointFile(run: string): string {
-  return path.join(run, checkpointName);
+/** RUN/work/gen-NN: generation g's work in progress. */
+export function workDir(run: string, g: number): string {
+  return path.join(run, workName, `gen-${String(g).padStart(2, '0')}`);
+}
+
+export function checkpointFile(run: string, g: number): string {
+  return path.join(workDir(run, g), checkpointName);
 }
 
 const pad4 = (n: number) => (n + 3) & ~3;
@@ -92,15 +101,29 @@ export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
   }) as TrainingCheckpoint;
 }
 
-export function writeCheckpoint(run: string, cp: TrainingCheckpoint): void {
-  writeFileAtomic(checkpointFile(run), encodeCheckpoint(cp));
+function isLink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
-/** RUN's checkpoint: none when there is no file, else the checkpoint or what is wrong with the file. */
-export function readCheckpoint(run: string): { checkpoint?: TrainingCheckpoint; problem?: string } {
+export function writeCheckpoint(run: string, cp: TrainingCheckpoint): void {
+  const dir = workDir(run, cp.generation);
+  // A link planted since the folder was checked is refused, never written through.
+  for (const d of [path.dirname(dir), dir]) {
+    if (isLink(d)) throw new RunError(`${d}: a symbolic link; evolve writes only inside its run folder`);
+  }
+  ensureDir(dir);
+  writeFileAtomic(checkpointFile(run, cp.generation), encodeCheckpoint(cp));
+}
+
+/** Generation g's checkpoint: none when there is no file, else the checkpoint or what is wrong with the file. */
+export function readCheckpoint(run: string, g: number): { checkpoint?: TrainingCheckpoint; problem?: string } {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(checkpointFile(run));
+    bytes = readFileNoFollow(checkpointFile(run, g));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? {} : { problem: `cannot be read (${code ?? String(e)})` };
@@ -112,6 +135,14 @@ export function readCheckpoint(run: string): { checkpoint?: TrainingCheckpoint; 
   }
 }
 
-export function removeCheckpoint(run: string): void {
-  removeFile(checkpointFile(run));
+/** Removes RUN/work/: the progress of every generation (all finished, or to start afresh). */
+export function removeWork(run: string): void {
+  removeTree(path.join(run, workName));
+}
+
+/** Where a checkpoint stands, for people: "generation 2, offspring 1 after epoch 2 of 3". */
+export function describeCheckpoint(c: TrainingCheckpoint): string {
+  if (c.offspring === null) return `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`;
+  if (c.epochsDone === 0) return `generation ${c.generation} after offspring ${c.offspring - 1}`;
+  return `generation ${c.generation}, offspring ${c.offspring} after epoch ${c.epochsDone} of ${c.epochs}`;
 }

@@ -94,12 +94,12 @@ export function truncateFile(file: string, length: number): void {
   }
 }
 
-/** Removes a file if it is there. */
-export function removeFile(file: string): void {
+/** Removes a folder and what it holds if it is there; a link at its name is removed, never followed. */
+export function removeTree(dir: string): void {
   try {
-    fs.rmSync(file, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   } catch (e) {
-    rethrow(file, e);
+    rethrow(dir, e);
   }
 }
 

@@ -2,8 +2,9 @@
  * Reading a run folder back (--resume, export). evolve reads and writes only plain files inside
  * its run folder: a folder holding a symbolic link anywhere, a generations.ndjson with other hard
  * links (it is appended to in place), or a file where a folder belongs (or the reverse), is
- * refused before anything in it is read or written. What is read is then checked against the
- * records: each generation's folder complete, its mask's live synapses per layer those recorded.
+ * refused before anything in it is read or written (work/gen-NN/checkpoint.bin too). What is read
+ * is then checked against the records: each generation's folder complete, its mask's live
+ * synapses per layer those recorded.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import { Network } from '../models/network';
 import { loadNetwork } from '../engine/modelio';
 import { measure } from '../metrics/measure';
 import { lockName } from './lock';
-import { checkpointName } from './checkpoint';
+import { checkpointName, workName } from './checkpoint';
 import { generationDir } from './runFolder';
 import { readFileNoFollow } from './files';
 import { countOnes } from '../encoding/clusters';
@@ -22,26 +23,42 @@ import { countOnes } from '../encoding/clusters';
 /** The files of a generation's folder, all written before its record. */
 export const generationFiles = ['model.json', 'weights.bin', 'mask.json', 'mask.bin'];
 /** Files at the top of a run folder: they must be plain files. */
-const topFiles = new Set(['config.json', 'generations.ndjson', checkpointName, lockName]);
+const topFiles = new Set(['config.json', 'generations.ndjson', lockName]);
 const isGenerationName = (name: string): boolean => /^gen-\d+$/.test(name);
 
 function refuse(file: string, problem: string): never {
   throw new RunError(`${file}: ${problem}; evolve reads and writes only plain files inside its run folder`);
 }
 
+/** A kind of folder evolve reads or writes: the plain files it keeps there, and the folders inside it that it uses. */
+interface Place {
+  files: Set<string>;
+  folder: (name: string) => Place | undefined;
+}
+const none = (): undefined => undefined;
+const generationPlace: Place = { files: new Set(generationFiles), folder: none };
+const progressPlace: Place = { files: new Set([checkpointName]), folder: none };
+const workPlace: Place = { files: new Set(), folder: (name) => (isGenerationName(name) ? progressPlace : undefined) };
+const runPlace: Place = {
+  files: topFiles,
+  folder: (name) => (isGenerationName(name) ? generationPlace : name === workName ? workPlace : undefined),
+};
+
+function entries(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (e) {
+    throw new RunError(`${dir}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
 /**
  * Refuses a run folder holding links or misplaced kinds of files (see the top of this file): at
- * its top and inside its gen-NN folders, the only places evolve reads or writes.
+ * its top, inside its gen-NN folders and inside work/gen-NN, the only places evolve reads or writes.
  */
 export function checkRunTree(run: string): void {
-  const visit = (dir: string, depth: number): void => {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch (e) {
-      throw new RunError(`${dir}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
-    for (const name of names) {
+  const visit = (dir: string, place: Place): void => {
+    for (const name of entries(dir)) {
       const file = path.join(dir, name);
       let st: fs.Stats;
       try {
@@ -50,21 +67,22 @@ export function checkRunTree(run: string): void {
         continue; // gone in between: a temporary file of a run that is writing
       }
       if (st.isSymbolicLink()) refuse(file, `a symbolic link (to ${readLink(file)})`);
-      const wantFile = depth === 0 ? topFiles.has(name) : generationFiles.includes(name);
+      const wantFile = place.files.has(name);
+      const inner = place.folder(name); // other folders are not evolve's: never read
       if (st.isDirectory()) {
         if (wantFile) refuse(file, 'a folder where evolve keeps a file');
-        if (depth === 0 && isGenerationName(name)) visit(file, 1); // other folders are not evolve's: never read
-      } else if (depth === 0 && isGenerationName(name)) {
+        if (inner) visit(file, inner);
+      } else if (inner) {
         refuse(file, 'not a folder');
       } else if (wantFile && !st.isFile()) {
         refuse(file, 'not a plain file');
-      } else if (name === 'generations.ndjson' && depth === 0 && st.nlink > 1) {
+      } else if (name === 'generations.ndjson' && place === runPlace && st.nlink > 1) {
         // Appending through a second name would change a copy made with `cp -l`, say.
         refuse(file, `has ${st.nlink - 1} other hard link(s), which appending to it would change too (give the run a copy of its own)`);
       }
     }
   };
-  visit(run, 0);
+  visit(run, runPlace);
 }
 
 function readLink(file: string): string {
