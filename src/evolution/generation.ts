@@ -48,9 +48,9 @@ export function baselineOf(ancestor: Generation, lineage: Lineage): Baseline {
   };
 }
 
-/** Runs generation g: the ancestor for 0, else offspring of `from.parent` (generation g - 1). */
-export function runGeneration(g: number, from: { parent?: Generation; baseline?: Baseline }, lineage: Lineage): Promise<Generation> {
-  return g === 0 ? runAncestor(lineage) : runOffspring(g, from.parent!, from.baseline!, lineage);
+/** Runs generation g: the ancestor for 0, else offspring of `before.parent` (generation g - 1). */
+export function runGeneration(g: number, before: { parent?: Generation; baseline?: Baseline }, lineage: Lineage): Promise<Generation> {
+  return g === 0 ? runAncestor(lineage) : runOffspring(g, before.parent!, before.baseline!, lineage);
 }
 
 /** Why saved progress cannot continue the generation `expected` describes, or null when it can. */

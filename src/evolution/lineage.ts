@@ -69,9 +69,9 @@ export async function runLineage(lineage: Lineage): Promise<GenerationRecord[]> 
   let parent: Generation | undefined; // generation g - 1
   let baseline: Baseline | undefined; // what every later generation takes from generation 0
   for (let g = 0; g <= settings.generations; g++) {
-    if (store.finished(g)) continue;
+    if (store.finished(g)) continue; // saved: never run again, so resuming is running again
     if (g > 0 && parent?.record.generation !== g - 1) parent = await store.load(g - 1);
-    if (g > 0) baseline ??= baselineOf(parent!.record.generation === 0 ? parent! : await store.load(0), lineage);
+    if (g > 0) baseline ??= baselineOf(g === 1 ? parent! : await store.load(0), lineage);
     const generation = await runGeneration(g, { parent, baseline }, lineage);
     await store.save(generation);
     records.push(generation.record);
