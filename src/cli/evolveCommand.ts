@@ -72,8 +72,8 @@ function lineageSettings({ o, factors }: RunRequest): LineageSettings {
     normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
   };
   return {
-    generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs, batchSize: o.batchSize,
-    learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding,
+    generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
+    batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding,
     loadsAncestor: o.ancestor !== undefined,
   };
 }
@@ -115,14 +115,17 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     reopened.clearProgress(); // left by a run killed right after its last record
     return;
   }
-  const { backend, workers } = await setUpBackend({ choice: o.backend, workers: o.workers, saved: run.config?.backend, log: reporter });
+  const { backend, workers } = await setUpBackend({
+    choice: o.backend, workers: o.workers, saved: run.config?.backend, log: reporter,
+  });
   const { data, identity } = await loadRunData(run.ds, { ...o, validation: o.validation!, augment: o.augment! }, reporter);
   if (run.config) {
     const unchecked = checkDataIdentity(out, run.config.resolved?.data, data);
     if (unchecked) reporter.warn(unchecked);
   }
   // Generation 0 of a run that loads its ancestor is that network; once saved, gen-00 holds it.
-  const ancestor = o.ancestor && !reopened?.finished(0) ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
+  const ancestor = o.ancestor && !reopened?.finished(0)
+    ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
   const store = reopened ?? session.create(arch, runConfig({
     argv, options: { ...o, arch: o.arch, out, workers }, data, identity, factors: run.factors, backend,
   }));

@@ -49,7 +49,9 @@ export function baselineOf(ancestor: Generation, lineage: Lineage): Baseline {
 }
 
 /** Runs generation g: the ancestor for 0, else offspring of `before.parent` (generation g - 1). */
-export function runGeneration(g: number, before: { parent?: Generation; baseline?: Baseline }, lineage: Lineage): Promise<Generation> {
+export function runGeneration(
+  g: number, before: { parent?: Generation; baseline?: Baseline }, lineage: Lineage,
+): Promise<Generation> {
   return g === 0 ? runAncestor(lineage) : runOffspring(g, before.parent!, before.baseline!, lineage);
 }
 
@@ -66,10 +68,12 @@ async function runAncestor(lineage: Lineage): Promise<Generation> {
   const { settings: s, data } = lineage;
   const init = s.loadsAncestor ? lineage.ancestor! : seededAncestor(lineage);
   const net = cloneNetwork(init);
-  const from = lineage.store.progress(0, (cp) => s.loadsAncestor ? 'the run loads its ancestor instead of training it' : problemWith(cp, () => ({
-    generation: 0, offspring: 1, epochs: s.ancestorEpochs, optimizer: s.optimizer, full: init,
-    compact: cp.epochsDone > 0 ? compactNetwork(init).net : null,
-  })));
+  const from = lineage.store.progress(0, (cp) => s.loadsAncestor
+    ? 'the run loads its ancestor instead of training it'
+    : problemWith(cp, () => ({
+      generation: 0, offspring: 1, epochs: s.ancestorEpochs, optimizer: s.optimizer, full: init,
+      compact: cp.epochsDone > 0 ? compactNetwork(init).net : null,
+    })));
   const clock = new Clock(from);
   let loss: number | null = null;
   if (!s.loadsAncestor && s.ancestorEpochs > 0) {
@@ -120,7 +124,8 @@ async function runOffspring(g: number, parent: Generation, baseline: Baseline, l
   const encoding = encodingFor(s.encoding, factors);
   const offspring = (k: number): Offspring => {
     const genome = sampleOffspring(parent.net, encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
-    return { k, genome, child: developFrom(genome, parent.net, baseline.init, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init')) };
+    const child = developFrom(genome, parent.net, baseline.init, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
+    return { k, genome, child };
   };
   const from = lineage.store.progress(g, (cp) => problemWith(cp, () => ({
     generation: g, offspring: s.offspring, epochs: s.epochs, optimizer: s.optimizer, full: baseline.init,
@@ -130,10 +135,12 @@ async function runOffspring(g: number, parent: Generation, baseline: Baseline, l
   // The offspring finished before the progress was saved are not trained again.
   const selection: Selection = { candidates: [...(from?.candidates ?? [])], best: from?.best ?? null };
   for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
-    await developOffspring(lineage, offspring(k), { g, clock, selection, from: from?.offspring === k && from.epochsDone > 0 ? from : undefined });
+    const continued = from?.offspring === k && from.epochsDone > 0 ? from : undefined;
+    await developOffspring(lineage, offspring(k), { g, clock, selection, from: continued });
     if (k < s.offspring - 1) {
       lineage.store.saveProgress({
-        generation: g, offspring: k + 1, epochsDone: 0, epochs: s.epochs, start: '', network: null, optimizer: null, loss: null,
+        generation: g, offspring: k + 1, epochsDone: 0, epochs: s.epochs,
+        start: '', network: null, optimizer: null, loss: null,
         candidates: [...selection.candidates], best: selection.best, ...clock.times(),
       });
     }

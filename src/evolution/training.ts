@@ -31,7 +31,8 @@ export class Clock {
 
   times(): { seconds: number; trainSeconds: number } {
     const now = Date.now();
-    return { seconds: (now - this.start) / 1000, trainSeconds: this.trained + (this.since === null ? 0 : (now - this.since) / 1000) };
+    const training = this.since === null ? 0 : (now - this.since) / 1000;
+    return { seconds: (now - this.start) / 1000, trainSeconds: this.trained + training };
   }
 }
 
@@ -70,11 +71,13 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
     compact.net.params[l].bias = p.bias;
   });
   const loss = await trainMasked(compact.net, lineage.data.train, {
-    epochs: d.epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer, weightDecay: s.weightDecay,
+    epochs: d.epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer,
+    weightDecay: s.weightDecay,
     onBatch: events.onBatch,
     resume: d.from ? { epochsDone: d.from.epochsDone, optimizer: d.from.optimizer! } : undefined,
     onEpochEnd: (e) => store.saveProgress({
-      ...d.at, epochsDone: e.epochsDone, epochs: d.epochs, start, network: e.params, optimizer: e.optimizer, loss: e.loss,
+      ...d.at, epochsDone: e.epochsDone, epochs: d.epochs, start,
+      network: e.params, optimizer: e.optimizer, loss: e.loss,
       ...d.progress(), ...d.clock.times(),
     }),
   }, d.rng);
