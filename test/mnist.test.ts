@@ -10,7 +10,12 @@ import { UsageError } from '../src/errors';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist';
 import { datasetNames, getDataset } from '../src/data/sets';
 
-const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+const FILES = [
+  'train-images-idx3-ubyte',
+  'train-labels-idx1-ubyte',
+  't10k-images-idx3-ubyte',
+  't10k-labels-idx1-ubyte',
+];
 
 /** Identifies samples by their (label, pixels) content, to compare splits across loads. */
 function keys(split: Split): Set<string> {
@@ -89,11 +94,14 @@ test('loadMnist reports corrupt and missing files', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mnist-test-'));
   const rng = seedrandom('1');
   const expectError = (pattern: RegExp) =>
-    assert.throws(() => loadMnist({ dir: tmp, validation: 100, rng }), (e: unknown) => {
-      assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
-      assert.match(e.message, pattern);
-      return true;
-    });
+    assert.throws(
+      () => loadMnist({ dir: tmp, validation: 100, rng }),
+      (e: unknown) => {
+        assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
+        assert.match(e.message, pattern);
+        return true;
+      },
+    );
   try {
     for (const f of FILES) if (f.includes('labels')) fs.copyFileSync(path.join(src, f), path.join(tmp, f));
     const trainImages = fs.readFileSync(path.join(src, FILES[0]));
@@ -129,5 +137,8 @@ test('the mnist registry module loads what loadMnist loads and ignores the cache
   const opts = { validation: 10, trainLimit: 50, testLimit: 20 };
   const ds = mnist.load('/nonexistent', { ...opts, rng: seedrandom('1') });
   assert.deepEqual(ds, loadMnist({ ...opts, rng: seedrandom('1') }));
-  assert.deepEqual([ds.inputShape, ds.classes, mnist.archive, mnist.extracted], [mnist.inputShape, mnist.classes, undefined, '']);
+  assert.deepEqual(
+    [ds.inputShape, ds.classes, mnist.archive, mnist.extracted],
+    [mnist.inputShape, mnist.classes, undefined, ''],
+  );
 });

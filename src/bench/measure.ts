@@ -51,7 +51,10 @@ export function planFor(name: ConfigurationName, s: BenchSettings): StepPlan | n
     // A few samples/s: one step of 64 takes most of a minute, so warm the JIT up on a 4-sample step
     // (after it the first full step is as fast as the next). Wasm warms up at full size: its heap must grow.
     return {
-      warmup: Math.min(s.warmup, 1), batches: Math.min(s.batches ?? s.cpuBatches, s.cpuBatches), seconds: s.seconds, minBatches: 1,
+      warmup: Math.min(s.warmup, 1),
+      batches: Math.min(s.batches ?? s.cpuBatches, s.cpuBatches),
+      seconds: s.seconds,
+      minBatches: 1,
       warmupBatchSize: Math.min(s.batchSize, 4),
     };
   }
@@ -79,11 +82,29 @@ const MAX_TIMED_STEPS = 100000;
 /** Thrown from the batch callback to end `trainNetwork` once enough steps were timed. */
 class Enough extends Error {}
 
-export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1, workers = 1, arch: Architecture = lenet5): Promise<Measurement> {
+export async function measureTraining(
+  plan: StepPlan,
+  batchSize: number,
+  seed = 1,
+  workers = 1,
+  arch: Architecture = lenet5,
+): Promise<Measurement> {
   const { warmupBatchSize } = plan;
   if (warmupBatchSize !== undefined && warmupBatchSize !== batchSize && plan.warmup > 0) {
-    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed, workers, arch);
-    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed, workers, arch);
+    await measureTraining(
+      { ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup },
+      warmupBatchSize,
+      seed,
+      workers,
+      arch,
+    );
+    const timed = await measureTraining(
+      { ...plan, warmupBatchSize: undefined, warmup: 0 },
+      batchSize,
+      seed,
+      workers,
+      arch,
+    );
     return { ...timed, warmup: plan.warmup, warmupBatchSize };
   }
   const data = benchData(plan, batchSize, seed, arch);
@@ -136,7 +157,14 @@ function benchClasses(arch: Architecture): number {
  * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
  * depend on the seed alone, so two networks timed with the same seed see the same batches.
  */
-export async function timeTraining(net: Network, data: Split, plan: StepPlan, batchSize: number, seed = 1, workers = 1): Promise<Measurement> {
+export async function timeTraining(
+  net: Network,
+  data: Split,
+  plan: StepPlan,
+  batchSize: number,
+  seed = 1,
+  workers = 1,
+): Promise<Measurement> {
   const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
   const perEpoch = Math.max(1, Math.floor(data.count / batchSize));
 
@@ -154,16 +182,27 @@ export async function timeTraining(net: Network, data: Split, plan: StepPlan, ba
     last = now;
     loss = p.loss;
     const timed = stepNs.length;
-    const enough = plan.batches !== undefined
-      ? timed >= plan.batches
-      : timed >= (plan.maxBatches ?? MAX_TIMED_STEPS) || (timed >= plan.minBatches && now - timedSince >= budgetNs);
+    const enough =
+      plan.batches !== undefined
+        ? timed >= plan.batches
+        : timed >= (plan.maxBatches ?? MAX_TIMED_STEPS) || (timed >= plan.minBatches && now - timedSince >= budgetNs);
     if (enough) throw new Enough();
   };
 
   try {
-    await trainNetworkParallel(net, data, {
-      epochs: Math.ceil(steps / perEpoch), batchSize, learningRate: 0.01, optimizer: 'momentum', onBatch,
-    }, stream(seed, 'bench', 'order'), workers);
+    await trainNetworkParallel(
+      net,
+      data,
+      {
+        epochs: Math.ceil(steps / perEpoch),
+        batchSize,
+        learningRate: 0.01,
+        optimizer: 'momentum',
+        onBatch,
+      },
+      stream(seed, 'bench', 'order'),
+      workers,
+    );
   } catch (e) {
     if (!(e instanceof Enough)) throw e;
   }

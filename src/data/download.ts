@@ -75,15 +75,23 @@ export async function download(spec: FileSpec, opts: DownloadOptions): Promise<s
   const dir = path.resolve(opts.dir);
   const final = path.join(dir, spec.name);
   const job: Job = {
-    spec, dir, final, part: `${final}.part`, url: opts.url ?? spec.url,
-    stallMs: opts.stallMs ?? 30_000, log: opts.log ?? (() => undefined), onProgress: opts.onProgress,
+    spec,
+    dir,
+    final,
+    part: `${final}.part`,
+    url: opts.url ?? spec.url,
+    stallMs: opts.stallMs ?? 30_000,
+    log: opts.log ?? (() => undefined),
+    onProgress: opts.onProgress,
   };
   await makeDir(job);
   if (await alreadyThere(job)) return final;
   const sha256 = await withRetries(job, opts.retries ?? 3, opts.backoffMs ?? 1000);
   if (sha256 !== spec.sha256.toLowerCase()) {
     await fs.promises.rm(job.part, { force: true });
-    throw new DownloadError(`${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; the download was deleted`);
+    throw new DownloadError(
+      `${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; the download was deleted`,
+    );
   }
   try {
     await fs.promises.rename(job.part, final);
@@ -133,8 +141,10 @@ async function withRetries(job: Job, retries: number, backoffMs: number): Promis
   const kept = await sizeOf(job.part);
   const resume = kept > 0 ? ` (or run again to resume from byte ${kept})` : '';
   const attempts = retries === 0 ? '1 attempt' : `${retries + 1} attempts`;
-  throw new DownloadError(`${job.spec.name}: download failed after ${attempts} (${reason}); ` +
-    `download ${job.url} by hand and put ${job.spec.name} in ${job.dir}${resume}`);
+  throw new DownloadError(
+    `${job.spec.name}: download failed after ${attempts} (${reason}); ` +
+      `download ${job.url} by hand and put ${job.spec.name} in ${job.dir}${resume}`,
+  );
 }
 
 /**
@@ -184,7 +194,12 @@ interface Watchdog {
 }
 
 /** GETs `url` (from byte `offset`), following redirects; resolves on a status worth reading. */
-function openResponse(job: Job, url: string, offset: number, redirects: number): Promise<{ res: http.IncomingMessage; watchdog: Watchdog }> {
+function openResponse(
+  job: Job,
+  url: string,
+  offset: number,
+  redirects: number,
+): Promise<{ res: http.IncomingMessage; watchdog: Watchdog }> {
   const target = parseUrl(job, url);
   const headers: Record<string, string> = { 'user-agent': 'evolve', 'accept-encoding': 'identity' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
@@ -247,14 +262,18 @@ function checkStatus(job: Job, res: http.IncomingMessage, offset: number): void 
   if (status === 200) {
     const length = Number(res.headers['content-length'] ?? bytes);
     if (length !== bytes) {
-      throw new DownloadError(`${name}: ${job.url} offers ${length} bytes, expected ${bytes}; it is not the published file`);
+      throw new DownloadError(
+        `${name}: ${job.url} offers ${length} bytes, expected ${bytes}; it is not the published file`,
+      );
     }
     return;
   }
   if (status === 206) return;
   if (status === 408 || status === 429 || status >= 500) throw new Transient(`HTTP ${status} from the server`);
-  throw new DownloadError(`${name}: ${job.url} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd() +
-    `; download it by hand and put ${name} in ${job.dir}`);
+  throw new DownloadError(
+    `${name}: ${job.url} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd() +
+      `; download it by hand and put ${name} in ${job.dir}`,
+  );
 }
 
 /** True for `Content-Range: bytes <offset>-<last>/<bytes>` (or an unknown total). */
@@ -264,7 +283,11 @@ function rangeStartsAt(res: http.IncomingMessage, offset: number, bytes: number)
 }
 
 /** Streams the body into `.part` (appending after `offset`), hashing and counting; resolves to the bytes on disk. */
-async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: number; hash: Hash; watchdog: Watchdog }): Promise<number> {
+async function receiveBody(
+  job: Job,
+  res: http.IncomingMessage,
+  at: { offset: number; hash: Hash; watchdog: Watchdog },
+): Promise<number> {
   const { bytes, name } = job.spec;
   let done = at.offset;
   const started = Date.now();
@@ -280,7 +303,11 @@ async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: nu
     transform(chunk: Buffer, _enc, cb) {
       done += chunk.length;
       if (done > bytes) {
-        cb(new DownloadError(`${name}: ${job.url} sent more than the expected ${bytes} bytes; it is not the published file`));
+        cb(
+          new DownloadError(
+            `${name}: ${job.url} sent more than the expected ${bytes} bytes; it is not the published file`,
+          ),
+        );
         return;
       }
       at.hash.update(chunk);
@@ -290,7 +317,9 @@ async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: nu
   });
   const file = fs.createWriteStream(job.part, { flags: at.offset > 0 ? 'a' : 'w' });
   let diskError: unknown = null;
-  file.on('error', (e) => { diskError = e; });
+  file.on('error', (e) => {
+    diskError = e;
+  });
   report(true);
   try {
     await pipeline(res, meter, file);

@@ -78,7 +78,8 @@ export interface BatchSettings {
 export function fillBatch(settings: BatchSettings, out: Float32Array): Float32Array {
   const { split, indices, start, end, inputShape, augment } = settings;
   const size = inputShape[0] * inputShape[1] * inputShape[2];
-  if (out.length < (end - start) * size) throw new RangeError(`fillBatch: out holds ${out.length} floats, the batch needs ${(end - start) * size}`);
+  if (out.length < (end - start) * size)
+    throw new RangeError(`fillBatch: out holds ${out.length} floats, the batch needs ${(end - start) * size}`);
   const table = byteTable(inputShape[2], settings.normalise);
   for (let i = start; i < end; i++) {
     const src = (indices ? indices[i] : i) * size;

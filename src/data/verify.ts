@@ -105,9 +105,15 @@ export async function isVerified(file: string, spec: FileSpec): Promise<boolean>
     return false;
   }
   const stat = await statOrNull(file);
-  const valid = stat !== null && stat.isFile() && stamp !== null && typeof stamp === 'object'
-    && stamp.sha256 === spec.sha256.toLowerCase() && stamp.bytes === spec.bytes
-    && stat.size === stamp.bytes && stat.mtimeMs === stamp.mtimeMs;
+  const valid =
+    stat !== null &&
+    stat.isFile() &&
+    stamp !== null &&
+    typeof stamp === 'object' &&
+    stamp.sha256 === spec.sha256.toLowerCase() &&
+    stamp.bytes === spec.bytes &&
+    stat.size === stamp.bytes &&
+    stat.mtimeMs === stamp.mtimeMs;
   if (!valid) await removeStamp(file);
   return valid;
 }

@@ -19,7 +19,11 @@ export function truncate(magnitude: number, tau: number, layerMax: number): numb
 
 /** T_c = sum over live synapses k in c of trunc(|w_k|). */
 export function clusterStrengths(
-  layer: WeightedLayer, kernel: Float32Array, mask: Uint8Array, granularity: Granularity, tau: number,
+  layer: WeightedLayer,
+  kernel: Float32Array,
+  mask: Uint8Array,
+  granularity: Granularity,
+  tau: number,
 ): Float64Array {
   const T = new Float64Array(clusterCount(layer, granularity));
   const layerMax = maxLiveMagnitude(kernel, mask);

@@ -50,10 +50,17 @@ export function weightedLayers(arch: Architecture): WeightedLayer[] {
       const k = isConv ? (spec as { kernelSize: number }).kernelSize : 1;
       const outUnits = kind.weighted.units(spec);
       out.push({
-        index: out.length, name: spec.name, kind: kind.weighted.kind,
+        index: out.length,
+        name: spec.name,
+        kind: kind.weighted.kind,
         kernelShape: isConv ? [k, k, shape.c, outUnits] : [shape.c, outUnits],
-        inUnits: shape.c, outUnits, spatial: k * k, outHeight: isConv ? next.h : 1, outWidth: isConv ? next.w : 1,
-        prevUnits, isOutput: false,
+        inUnits: shape.c,
+        outUnits,
+        spatial: k * k,
+        outHeight: isConv ? next.h : 1,
+        outWidth: isConv ? next.w : 1,
+        prevUnits,
+        isOutput: false,
       });
       prevUnits = outUnits;
     }

@@ -16,7 +16,6 @@ export interface Network {
   params: LayerParams[];
 }
 
-
 /** Glorot-uniform kernels and zero biases, drawn from `rng` so a seed fixes them; masks all live. */
 export function initialiseNetwork(arch: Architecture, rng: Random): Network {
   const layers = weightedLayers(arch);

@@ -40,7 +40,13 @@ function tableHead(first: string[]): string[] {
 }
 
 function paperCells(paper: PaperResult): string[] {
-  return ['', show.synapseEfficiency(paper.synapseEfficiency), show.clusterEfficiency(paper.clusterEfficiency), '', show.accuracyChange(paper.accuracyChange)];
+  return [
+    '',
+    show.synapseEfficiency(paper.synapseEfficiency),
+    show.clusterEfficiency(paper.clusterEfficiency),
+    '',
+    show.accuracyChange(paper.accuracyChange),
+  ];
 }
 
 function generationRow(g: GenerationSummary): string {
@@ -58,28 +64,47 @@ function groupSection(group: Group): string {
     ...tableHead(['generation', 'runs']),
     ...group.generations.map(generationRow),
   ];
-  if (group.paper) lines.push(row([`paper (cluster encoding), generation ${group.paper.generations}`, '', ...paperCells(group.paper)]));
+  if (group.paper)
+    lines.push(
+      row([`paper (cluster encoding), generation ${group.paper.generations}`, '', ...paperCells(group.paper)]),
+    );
   return lines.join('\n');
 }
 
 /** The last generation of every group side by side, with the paper's row per data set. */
 function finalTable(groups: Group[]): string {
-  const lines = ['### Last generation, side by side', '', ...tableHead(['data set', 'ancestor', 'encoding', 'runs', 'generation'])];
+  const lines = [
+    '### Last generation, side by side',
+    '',
+    ...tableHead(['data set', 'ancestor', 'encoding', 'runs', 'generation']),
+  ];
   const papers = new Map<string, PaperResult>();
   for (const group of groups) {
     const g = group.generations[group.generations.length - 1];
-    lines.push(row([datasetTitle(group.dataset), group.arch, group.encoding, g.runs, g.generation, ...metrics.map((m) => cell(m, g[m], g.runs))]));
+    lines.push(
+      row([
+        datasetTitle(group.dataset),
+        group.arch,
+        group.encoding,
+        g.runs,
+        g.generation,
+        ...metrics.map((m) => cell(m, g[m], g.runs)),
+      ]),
+    );
     if (group.paper) papers.set(group.dataset, group.paper);
   }
   for (const [dataset, paper] of papers) {
-    lines.push(row([datasetTitle(dataset), paper.arch, 'paper (cluster)', '', paper.generations, ...paperCells(paper)]));
+    lines.push(
+      row([datasetTitle(dataset), paper.arch, 'paper (cluster)', '', paper.generations, ...paperCells(paper)]),
+    );
   }
   return lines.join('\n');
 }
 
 export function formatMarkdown(groups: Group[]): string {
   const sections = groups.map(groupSection);
-  const intro = 'Synapse and cluster efficiency: ancestor / this generation (cluster: conv filters or kernels). ' +
+  const intro =
+    'Synapse and cluster efficiency: ancestor / this generation (cluster: conv filters or kernels). ' +
     'Accuracy change: this generation minus the ancestor, in points. Paper: Shafiee & Wong, arXiv:1609.01360, Table 1.';
   return [intro, ...(groups.length > 1 ? [finalTable(groups)] : []), ...sections].join('\n\n') + '\n';
 }
@@ -92,28 +117,58 @@ function csvField(v: string | number | null): string {
 
 /** One row per group and generation; the paper's columns are filled on each group's last row. */
 export function formatCsv(groups: Group[]): string {
-  const header = ['dataset', 'arch', 'encoding', 'generation', 'runs',
+  const header = [
+    'dataset',
+    'arch',
+    'encoding',
+    'generation',
+    'runs',
     ...metrics.flatMap((m) => ['mean', 'min', 'max'].map((s) => `${m}_${s}`)),
-    'paper_generation', 'paper_synapseEfficiency', 'paper_clusterEfficiency', 'paper_accuracyChange'];
-  const rows = groups.flatMap((group) => group.generations.map((g, i) => {
-    const paper = i === group.generations.length - 1 ? group.paper : undefined;
-    return [group.dataset, group.arch, group.encoding, g.generation, g.runs,
-      ...metrics.flatMap((m) => [g[m].mean, g[m].min, g[m].max]),
-      paper?.generations ?? null, paper?.synapseEfficiency ?? null, paper?.clusterEfficiency ?? null, paper?.accuracyChange ?? null];
-  }));
+    'paper_generation',
+    'paper_synapseEfficiency',
+    'paper_clusterEfficiency',
+    'paper_accuracyChange',
+  ];
+  const rows = groups.flatMap((group) =>
+    group.generations.map((g, i) => {
+      const paper = i === group.generations.length - 1 ? group.paper : undefined;
+      return [
+        group.dataset,
+        group.arch,
+        group.encoding,
+        g.generation,
+        g.runs,
+        ...metrics.flatMap((m) => [g[m].mean, g[m].min, g[m].max]),
+        paper?.generations ?? null,
+        paper?.synapseEfficiency ?? null,
+        paper?.clusterEfficiency ?? null,
+        paper?.accuracyChange ?? null,
+      ];
+    }),
+  );
   return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
 }
 
 export function formatJson(groups: Group[]): string {
-  return JSON.stringify({
-    spread: 'min-max',
-    groups: groups.map((g) => ({
-      dataset: g.dataset, arch: g.arch, encoding: g.encoding, label: g.label,
-      runs: g.runs.map((r) => ({ folder: r.folder, seed: r.seed, generations: r.generations, lastGeneration: r.points.length - 1 })),
-      generations: g.generations,
-      paper: g.paper ?? null,
-    })),
-  }) + '\n';
+  return (
+    JSON.stringify({
+      spread: 'min-max',
+      groups: groups.map((g) => ({
+        dataset: g.dataset,
+        arch: g.arch,
+        encoding: g.encoding,
+        label: g.label,
+        runs: g.runs.map((r) => ({
+          folder: r.folder,
+          seed: r.seed,
+          generations: r.generations,
+          lastGeneration: r.points.length - 1,
+        })),
+        generations: g.generations,
+        paper: g.paper ?? null,
+      })),
+    }) + '\n'
+  );
 }
 
 export function formatReport(groups: Group[], format: Format): string {

@@ -11,7 +11,13 @@ export interface Spread {
   max: number;
 }
 
-export const metrics = ['synapses', 'synapseEfficiency', 'clusterEfficiency', 'testAccuracy', 'accuracyChange'] as const;
+export const metrics = [
+  'synapses',
+  'synapseEfficiency',
+  'clusterEfficiency',
+  'testAccuracy',
+  'accuracyChange',
+] as const;
 export type Metric = (typeof metrics)[number];
 
 export type GenerationSummary = { generation: number; runs: number } & Record<Metric, Spread>;
@@ -41,7 +47,10 @@ function spread(values: number[]): Spread {
 
 function summariseGeneration(runs: RunSummary[], generation: number): GenerationSummary {
   const points = runs.map((r) => r.points[generation]).filter((p): p is RunPoint => p !== undefined);
-  const perMetric = Object.fromEntries(metrics.map((m) => [m, spread(points.map((p) => p[m]))])) as Record<Metric, Spread>;
+  const perMetric = Object.fromEntries(metrics.map((m) => [m, spread(points.map((p) => p[m]))])) as Record<
+    Metric,
+    Spread
+  >;
   return { generation, runs: points.length, ...perMetric };
 }
 
@@ -57,12 +66,16 @@ export function summarise(runs: RunSummary[]): Group[] {
     const sorted = [...members].sort((a, b) => a.seed - b.seed);
     const last = Math.max(...sorted.map((r) => r.points.length - 1));
     return {
-      dataset, arch, encoding,
+      dataset,
+      arch,
+      encoding,
       label: `${datasetTitle(dataset)} ${arch}, ${encoding} encoding`,
       runs: sorted,
       generations: Array.from({ length: last + 1 }, (_, g) => summariseGeneration(sorted, g)),
       paper: paperResult(dataset, arch),
-      synapseFactor: sorted.every((r) => r.synapseFactor === sorted[0].synapseFactor) ? sorted[0].synapseFactor : undefined,
+      synapseFactor: sorted.every((r) => r.synapseFactor === sorted[0].synapseFactor)
+        ? sorted[0].synapseFactor
+        : undefined,
     };
   });
 }

@@ -44,8 +44,12 @@ export async function executePlan(runs: PlannedRun[], say: (line: string) => voi
     const todo = runs.filter((r) => r.state !== 'finished');
     for (const [i, run] of todo.entries()) {
       if (outcome.interrupted) break;
-      say(`evolve: reproduce: ${run.state === 'missing' ? 'starting' : 'resuming'} ${run.name} (${i + 1} of ${todo.length})`);
-      const end = await runChild(run.args, (k) => { kill = k; });
+      say(
+        `evolve: reproduce: ${run.state === 'missing' ? 'starting' : 'resuming'} ${run.name} (${i + 1} of ${todo.length})`,
+      );
+      const end = await runChild(run.args, (k) => {
+        kill = k;
+      });
       kill = undefined;
       if (end.code === 0) continue;
       if (outcome.interrupted || end.code === 130) {

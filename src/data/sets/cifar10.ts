@@ -1,4 +1,11 @@
-import { CIFAR10_CLASSES, CIFAR10_FOLDER, CIFAR10_SHAPE, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, loadCifar10 } from '../cifar10';
+import {
+  CIFAR10_CLASSES,
+  CIFAR10_FOLDER,
+  CIFAR10_SHAPE,
+  CIFAR10_TEST_FILE,
+  CIFAR10_TRAIN_FILES,
+  loadCifar10,
+} from '../cifar10';
 import { DatasetModule } from './types';
 
 export const cifar10: DatasetModule = {

@@ -36,10 +36,12 @@ export const magnitudeEncoding: Encoding = {
     }
     pruneDeadUnits(layers, masks);
     return {
-      masks, units: liveUnits(layers, masks),
+      masks,
+      units: liveUnits(layers, masks),
       clusterProbabilities: layers.map(() => new Float64Array(0)),
       synapseProbabilities: masks.map((m) => Float64Array.from(m)),
-      expectedSynapses, budgetExceeded: false,
+      expectedSynapses,
+      budgetExceeded: false,
     };
   },
 };
