@@ -96,11 +96,9 @@ test('the forward pass equals the saved layers model, full and compacted, for al
     net.params[1].mask.forEach((_, k) => {
       if (k % arch.layers.filter((s) => s.kind === 'conv')[1].filters < 3) net.params[1].mask[k] = 0;
     });
-    net.params.forEach((p) =>
-      p.kernel.forEach((_, k) => {
-        if (!p.mask[k]) p.kernel[k] = 0;
-      }),
-    );
+    for (const p of net.params) {
+      for (let k = 0; k < p.kernel.length; k++) if (!p.mask[k]) p.kernel[k] = 0;
+    }
     const outputs: Float32Array[] = [];
     for (const candidate of [net, compactNetwork(net).net]) {
       const [h, w, c] = arch.inputShape;
@@ -128,8 +126,8 @@ test('the forward pass equals the saved layers model, full and compacted, for al
       tf.dispose([x, ours, theirs, ...kernels, ...biases]);
     }
     assert.ok(compactNetwork(net).net.layers[1].outUnits < net.layers[1].outUnits);
-    outputs[0].forEach((v, i) =>
-      assert.ok(Math.abs(v - outputs[1][i]) <= 1e-3 * (1 + Math.abs(v)), `compacted ${arch.name}[${i}]`),
-    );
+    outputs[0].forEach((v, i) => {
+      assert.ok(Math.abs(v - outputs[1][i]) <= 1e-3 * (1 + Math.abs(v)), `compacted ${arch.name}[${i}]`);
+    });
   }
 });

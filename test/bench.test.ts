@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers';
+import type { SparsityRow } from '../src/bench/sparsity';
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
@@ -148,8 +149,11 @@ test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer 
   assert.match(r.stderr, /^STL-10 net \(96x96x3, random images\) training throughput/m);
 });
 
+/** A row as printed, once its status is checked to be 'ok'. */
+type OkRow = Extract<SparsityRow, { status: 'ok' }>;
+
 /** Rows of the sparsity part: one per target, efficiencies rising with it, both forms timed. No speed is asserted. */
-function checkSparsityRows(rows: any[], targets: number[], batches: number, batchSize: number): void {
+function checkSparsityRows(rows: OkRow[], targets: number[], batches: number, batchSize: number): void {
   assert.ok(Array.isArray(rows), JSON.stringify(rows));
   assert.deepEqual(
     rows.map((row) => row.target),

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { loadCifar10 } from '../src/data/cifar10';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { datasets, getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeCifar10 } from './fixtures/datasetFiles';

@@ -6,12 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { forward } from '../src/engine/train';
-import { Architecture, kernelSize } from '../src/models/architecture';
+import { type Architecture, kernelSize } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
-import { Network, initialiseNetwork } from '../src/models/network';
-import { CompactNetwork, compactNetwork, expandNetwork } from '../src/models/compact';
+import { type Network, initialiseNetwork } from '../src/models/network';
+import { type CompactNetwork, compactNetwork, expandNetwork } from '../src/models/compact';
 import { loadMnist } from '../src/data/mnist';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { sampleOffspring } from '../src/encoding/offspring';
 import { liveUnits, pruneDeadUnits } from '../src/encoding/units';
 import { developFrom } from '../src/encoding/develop';
@@ -23,11 +23,9 @@ const data = loadMnist({ trainLimit: 1, testLimit: 500, validation: 0, rng: seed
 function offspring(arch: Architecture, seed: string): Network {
   const parent = initialiseNetwork(arch, seedrandom(`${seed}:w`));
   const rng = seedrandom(`${seed}:b`);
-  parent.params.forEach((p) =>
-    p.bias.forEach((_, u) => {
-      p.bias[u] = (rng() - 0.5) * 0.2;
-    }),
-  );
+  for (const p of parent.params) {
+    for (let u = 0; u < p.bias.length; u++) p.bias[u] = (rng() - 0.5) * 0.2;
+  }
   const genome = sampleOffspring(
     parent,
     {
@@ -197,7 +195,7 @@ test('a unit without input but with live outgoing synapses and a bias is still r
   // Not pruned: evolve holds a dead unit's bias at 0, so it outputs 0 and its outgoing synapses read nothing.
   await selectBackend('wasm');
   const net = initialiseNetwork(lenet300, seedrandom('z'));
-  net.params.forEach((p) => p.bias.fill(0.3));
+  for (const p of net.params) p.bias.fill(0.3);
   const m = net.params[0].mask;
   for (let k = 0; k < m.length; k++)
     if (k % 300 < 7) {
@@ -222,7 +220,7 @@ test('a unit without input but with live outgoing synapses and a bias is still r
 test('a hidden layer with no live unit keeps one dead, all-zero unit', async () => {
   await selectBackend('wasm');
   const net = initialiseNetwork(lenet300, seedrandom('w'));
-  net.params.forEach((p) => p.bias.fill(0.1));
+  for (const p of net.params) p.bias.fill(0.1);
   net.params[1].mask.fill(0);
   net.params[1].kernel.fill(0);
   pruneDeadUnits(

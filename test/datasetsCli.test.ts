@@ -4,7 +4,7 @@ import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { bin, readRecords, tempDir as makeTempDir } from './helpers';
@@ -15,7 +15,9 @@ function tempDir(prefix: string): string {
   made.push(makeTempDir(prefix));
   return made[made.length - 1];
 }
-after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
 import { cifar10 } from '../src/data/sets/cifar10';

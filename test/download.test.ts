@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
-import { download, DownloadProgress } from '../src/data/download';
-import { FileSpec, isVerified, stampPath } from '../src/data/verify';
+import { download, type DownloadProgress } from '../src/data/download';
+import { type FileSpec, isVerified, stampPath } from '../src/data/verify';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
 
 const SIZE = 2 * 1024 * 1024 + 123;

@@ -3,12 +3,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { Architecture, weightedLayers } from '../src/models/architecture';
+import { type Architecture, weightedLayers } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
-import { Network, initialiseNetwork } from '../src/models/network';
+import { type Network, initialiseNetwork } from '../src/models/network';
 import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } from '../src/encoding/probabilities';
 import { liveClusters } from '../src/encoding/clusters';
-import { EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
+import { type EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
 import { pruneDeadUnits } from '../src/encoding/units';
 import { clusterStage } from '../src/encoding/stages';
 import { measure } from '../src/metrics/measure';
@@ -70,8 +70,8 @@ test('cluster strength T_c sums truncated live magnitudes', () => {
 
 test('p = min(1, exp(T/Z) - 1) with Z = alpha * max / ln 2', () => {
   close(encodingProbability(1.8, normaliser(1, 1.8)), 1);
-  close(encodingProbability(0.2, normaliser(1, 1.8)), Math.pow(2, 0.2 / 1.8) - 1);
-  close(encodingProbability(0.2, normaliser(0.5, 1.8)), Math.pow(2, 0.4 / 1.8) - 1);
+  close(encodingProbability(0.2, normaliser(1, 1.8)), 2 ** (0.2 / 1.8) - 1);
+  close(encodingProbability(0.2, normaliser(0.5, 1.8)), 2 ** (0.4 / 1.8) - 1);
   close(encodingProbability(1.8, normaliser(0.5, 1.8)), 1); // capped at 1
   close(encodingProbability(0, normaliser(1, 1.8)), 0);
 });
@@ -98,8 +98,8 @@ test('max normalisation: the strongest cluster gets Fc, the rest Fc * (2^(T/maxT
   const T = Float64Array.from([1.8, 0.2, 0.9]);
   const p = clusterProbabilities(T, Uint8Array.from([1, 1, 1]), options({ normalisation: 'max', clusterFactor: 0.8 }));
   close(p[0], 0.8);
-  close(p[1], 0.8 * (Math.pow(2, 0.2 / 1.8) - 1));
-  close(p[2], 0.8 * (Math.pow(2, 0.5) - 1));
+  close(p[1], 0.8 * (2 ** (0.2 / 1.8) - 1));
+  close(p[2], 0.8 * (2 ** 0.5 - 1));
 });
 
 test('calibrateAlpha finds the alpha whose expectation hits the target', () => {
@@ -177,16 +177,16 @@ test('synapse survival rates match p_k, and calibrated keeps F of the live synap
   const draws = 3000;
   const rng = seedrandom('draws');
   const counts = parent.params.map((p) => new Float64Array(p.mask.length));
-  let first = sampleOffspring(parent, opts, rng);
+  const first = sampleOffspring(parent, opts, rng);
   let total = 0;
   for (let d = 0; d < draws; d++) {
     const o = d === 0 ? first : sampleOffspring(parent, opts, rng);
-    o.masks.forEach((m, l) =>
+    o.masks.forEach((m, l) => {
       m.forEach((v, k) => {
         counts[l][k] += v;
         total += v;
-      }),
-    );
+      });
+    });
   }
   close(first.expectedSynapses, 0.6 * live, 1e-6);
   assert.equal(first.budgetExceeded, false);
@@ -195,12 +195,12 @@ test('synapse survival rates match p_k, and calibrated keeps F of the live synap
   assert.ok(Math.abs(mean - 0.6 * live) / (0.6 * live) < 0.01, `mean survivors ${mean} vs ${0.6 * live}`);
   // Per synapse, the observed rate is within 4.5 standard errors of p_k (p_k fixed: no cluster dies).
   let worst = 0;
-  first.synapseProbabilities.forEach((ps, l) =>
+  first.synapseProbabilities.forEach((ps, l) => {
     ps.forEach((p, k) => {
       const se = Math.sqrt(Math.max(p * (1 - p), 1e-4) / draws);
       worst = Math.max(worst, Math.abs(counts[l][k] / draws - p) / se);
-    }),
-  );
+    });
+  });
   assert.ok(worst < 4.5, `worst deviation ${worst.toFixed(2)} standard errors`);
 });
 
@@ -270,5 +270,7 @@ test('a synapse that died never comes back, and the same seed gives the same off
   assert.notDeepEqual(child.masks, other.masks);
   const next: Network = { ...parent, params: parent.params.map((p, l) => ({ ...p, mask: child.masks[l] })) };
   const grandchild = sampleOffspring(next, options(), seedrandom('u'));
-  grandchild.masks.forEach((m, l) => m.forEach((v, k) => assert.ok(v <= child.masks[l][k])));
+  grandchild.masks.forEach((m, l) => {
+    for (let k = 0; k < m.length; k++) assert.ok(m[k] <= child.masks[l][k]);
+  });
 });

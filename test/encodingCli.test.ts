@@ -34,7 +34,7 @@ for (const encoding of ['cluster', 'synapse', 'magnitude']) {
     const last = records[2];
     // Two generations at F = 0.69: 1/0.69^2 = 2.10x, within 10%.
     assert.ok(
-      Math.abs((last.architecturalEfficiency as number) / Math.pow(0.69, -2) - 1) < 0.1,
+      Math.abs((last.architecturalEfficiency as number) / 0.69 ** -2 - 1) < 0.1,
       `${last.architecturalEfficiency}`,
     );
     assert.equal(typeof last.synapseFactor, 'number');

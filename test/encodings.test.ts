@@ -3,9 +3,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { Architecture } from '../src/models/architecture';
-import { Network, initialiseNetwork } from '../src/models/network';
-import { EncodingOptions, sampleOffspring } from '../src/encoding/offspring';
+import type { Architecture } from '../src/models/architecture';
+import { type Network, initialiseNetwork } from '../src/models/network';
+import { type EncodingOptions, sampleOffspring } from '../src/encoding/offspring';
 import { clusterLayers, countOnes, liveClusters } from '../src/encoding/clusters';
 import { measure } from '../src/metrics/measure';
 import { DENSE_SHARE, generationFactors, planBudget, shareClusters } from '../src/evolution/budget';
@@ -46,12 +46,12 @@ test('magnitude keeps exactly the budget, the largest |w|, and draws nothing', (
   // Every synapse kept is at least as large as every synapse dropped.
   let smallestKept = Infinity;
   let largestDropped = 0;
-  parent.params.forEach((p, l) =>
+  parent.params.forEach((p, l) => {
     p.kernel.forEach((w, k) => {
       if (o.masks[l][k]) smallestKept = Math.min(smallestKept, Math.abs(w));
       else largestDropped = Math.max(largestDropped, Math.abs(w));
-    }),
-  );
+    });
+  });
   // Stage 4 may drop a large synapse of a unit that lost the rest; none of those here.
   assert.ok(smallestKept >= largestDropped, `${smallestKept} < ${largestDropped}`);
   assert.ok(o.clusterProbabilities.every((p) => p.length === 0));
@@ -68,7 +68,7 @@ test('magnitude with layer scope keeps F of every layer', () => {
     o.expectedSynapses,
     parent.params.reduce((a, p) => a + Math.round(0.5 * p.mask.length), 0),
   );
-  o.masks.forEach((m, l) => assert.ok(countOnes(m) <= Math.round(0.5 * m.length)));
+  for (const m of o.masks) assert.ok(countOnes(m) <= Math.round(0.5 * m.length));
 });
 
 test('synapse-only keeps F in expectation and kills no cluster by draw', () => {
@@ -145,11 +145,8 @@ test('closed-loop factors: the remaining ratio over the remaining generations', 
     plan.clusterTargets.map((t) => t === null),
     [false, false, DENSE_SHARE === 0, true],
   );
-  assert.ok(
-    Math.abs((plan.clusterTargets[0] as number) + (plan.clusterTargets[1] as number) - Math.pow(0.8, 4) * 10) < 1e-6,
-  );
-  if (DENSE_SHARE > 0)
-    assert.ok(Math.abs((plan.clusterTargets[2] as number) - Math.pow(0.8, 4 * DENSE_SHARE) * 12) < 1e-9);
+  assert.ok(Math.abs((plan.clusterTargets[0] as number) + (plan.clusterTargets[1] as number) - 0.8 ** 4 * 10) < 1e-6);
+  if (DENSE_SHARE > 0) assert.ok(Math.abs((plan.clusterTargets[2] as number) - 0.8 ** (4 * DENSE_SHARE) * 12) < 1e-9);
   // On schedule, generation 1 asks for F itself.
   const first = generationFactors(plan, ancestor, 1, enc);
   assert.ok(Math.abs(first.synapseFactor - 0.5) < 1e-9);
@@ -163,7 +160,7 @@ test('closed-loop factors: the remaining ratio over the remaining generations', 
     }
   const over = measure(parent.layers, masks);
   const second = generationFactors(plan, over, 2, enc);
-  assert.ok(Math.abs(second.synapseFactor - Math.pow(plan.synapseTarget / over.synapses, 1 / 3)) < 1e-9);
+  assert.ok(Math.abs(second.synapseFactor - (plan.synapseTarget / over.synapses) ** (1 / 3)) < 1e-9);
   // Past its target (1/4 over 2 generations), a parent keeps every synapse: synapses never come back.
   assert.equal(generationFactors(planBudget(parent.layers, ancestor, enc, 2), over, 2, enc).synapseFactor, 1);
   // The encodings without a cluster stage carry no cluster factors; max normalisation the option's.

@@ -12,7 +12,7 @@ import { selectBackend } from '../src/engine/backend';
 import { loadNetwork } from '../src/engine/modelio';
 import { forward } from '../src/engine/train';
 import { lenet5 } from '../src/models/ancestors';
-import { Network } from '../src/models/network';
+import type { Network } from '../src/models/network';
 import { liveUnits } from '../src/encoding/units';
 import { loadMnist } from '../src/data/mnist';
 

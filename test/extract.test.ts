@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import seedrandom from 'seedrandom';
 import * as tar from 'tar';
-import { ArchiveEntry, extractTarGz } from '../src/data/extract';
+import { type ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
-import { RawEntry, rawTarGz } from './fixtures/tarFiles';
+import { type RawEntry, rawTarGz } from './fixtures/tarFiles';
 
 function randomBytes(n: number, seed: string): Buffer {
   const rng = seedrandom(seed);

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
-import { Architecture } from '../src/models/architecture';
-import { Network, initialiseNetwork } from '../src/models/network';
-import { OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
+import type { Architecture } from '../src/models/architecture';
+import { type Network, initialiseNetwork } from '../src/models/network';
+import { type OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
 import { developFrom } from '../src/encoding/develop';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
@@ -86,7 +86,7 @@ export function maskedOffspring(arch: Architecture): { genome: OffspringGenome; 
     },
     seedrandom('g'),
   );
-  parent.params.forEach((p) => p.bias.fill(0.05));
+  for (const p of parent.params) p.bias.fill(0.05);
   return { genome, child: developFrom(genome, parent, parent, 'inherit', seedrandom('i')) };
 }
 

@@ -1,8 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DataError, parseIdx, readIdxFile } from '../src/data/idx';
 import { defaultMnistDir } from '../src/data/mnist';
 
@@ -13,7 +13,9 @@ function idx(dims: number[], data?: number[], dtype = 0x08): Uint8Array {
   const view = new DataView(buf.buffer);
   buf[2] = dtype;
   buf[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d);
+  });
   if (data) buf.set(data, 4 + 4 * dims.length);
   return buf;
 }

@@ -1,11 +1,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
-import { firstN, subset, Split } from '../src/data/dataset';
+import { firstN, subset, type Split } from '../src/data/dataset';
 import { UsageError } from '../src/errors';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist';
 import { datasetNames, getDataset } from '../src/data/sets';
@@ -22,7 +22,7 @@ function keys(split: Split): Set<string> {
   const size = split.images.length / split.count;
   const out = new Set<string>();
   for (let i = 0; i < split.count; i++) {
-    out.add(split.labels[i] + ':' + Buffer.from(split.images.subarray(i * size, (i + 1) * size)).toString('base64'));
+    out.add(`${split.labels[i]}:${Buffer.from(split.images.subarray(i * size, (i + 1) * size)).toString('base64')}`);
   }
   return out;
 }

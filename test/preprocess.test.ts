@@ -2,8 +2,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { Split } from '../src/data/dataset';
-import { BatchSettings, channelStats, fillBatch } from '../src/data/preprocess';
+import type { Split } from '../src/data/dataset';
+import { type BatchSettings, channelStats, fillBatch } from '../src/data/preprocess';
 
 /** A generator that returns `values` in order (to pick crop offsets and flips by hand). */
 function scripted(values: number[]): () => number {

@@ -2,7 +2,7 @@
 // on a terminal that is not dumb and without NO_COLOR.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDuration, ProgressBar, ProgressStream } from '../src/data/progressBar';
+import { formatBytes, formatDuration, ProgressBar, type ProgressStream } from '../src/data/progressBar';
 
 /** A stream that records what is written, as a terminal (isTTY) or a pipe would receive it. */
 function sink(isTTY: boolean): ProgressStream & { text: string } {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCli, tempDir } from './helpers';
-import { GenerationRecord } from '../src/evolution/record';
+import type { GenerationRecord } from '../src/evolution/record';
 import { rasterise } from '../src/report/plot';
 
 const root = tempDir('evolve-report-');
@@ -70,7 +70,7 @@ function writeRun(name: string, options: Record<string, unknown>, rows: [number,
       2,
     ),
   );
-  const lines = rows.map(([e, c, a], g) => JSON.stringify(record(g, e, c, a, rows[0][2])) + '\n');
+  const lines = rows.map(([e, c, a], g) => `${JSON.stringify(record(g, e, c, a, rows[0][2]))}\n`);
   fs.writeFileSync(path.join(dir, 'generations.ndjson'), lines.join('') + torn);
   return dir;
 }

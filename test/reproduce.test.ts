@@ -108,7 +108,7 @@ test('run again after one seed lost its last generation: only that run resumes, 
     ndjson(2),
     lines
       .slice(0, -1)
-      .map((l) => l + '\n')
+      .map((l) => `${l}\n`)
       .join(''),
   );
   fs.rmSync(path.join(dir, 'mnist', 'seed-2', 'gen-02'), { recursive: true });

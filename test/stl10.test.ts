@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { loadStl10 } from '../src/data/stl10';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeStl10 } from './fixtures/datasetFiles';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { dataRoot } from '../src/data/cache';
-import { describeVerifyResult, FileSpec, hashFile, isVerified, stampPath, verifyFile } from '../src/data/verify';
+import { describeVerifyResult, type FileSpec, hashFile, isVerified, stampPath, verifyFile } from '../src/data/verify';
 import { tempDir } from './helpers';
 
 function writeRandomFile(dir: string, n: number): { file: string; spec: FileSpec } {

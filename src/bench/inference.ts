@@ -9,9 +9,9 @@
  * of whichever was being timed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { Bound, bind, forward, unbind } from '../engine/train';
+import { type Bound, bind, forward, unbind } from '../engine/train';
 import { stream } from '../random';
 
 export interface InferenceSettings {
@@ -114,7 +114,11 @@ export function measureInference(subjects: InferenceSubject[], s: InferenceSetti
       });
     const samples = prepared.map(() => s.batchSizes.map((): number[] => []));
     for (let round = 0; round < s.rounds; round++) {
-      prepared.forEach((p, g) => p.inputs.forEach((x, j) => samples[g][j].push(timeRepeats(p, x, repeats[j]))));
+      prepared.forEach((p, g) => {
+        p.inputs.forEach((x, j) => {
+          samples[g][j].push(timeRepeats(p, x, repeats[j]));
+        });
+      });
     }
     const rows = prepared.map(
       (p, g): InferenceRow => ({

@@ -5,13 +5,13 @@
  */
 import { trainNetworkParallel } from '../engine/parallel';
 import { loadMnist } from '../data/mnist';
-import { Network, initialiseNetwork } from '../models/network';
-import { Split } from '../data/dataset';
+import { type Network, initialiseNetwork } from '../models/network';
+import type { Split } from '../data/dataset';
 import { lenet5 } from '../models/ancestors/lenet5';
 import { findAncestor } from '../models/ancestors';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 import { stream } from '../random';
-import { ConfigurationName } from './configurations';
+import type { ConfigurationName } from './configurations';
 
 export interface BenchSettings {
   /** The ancestor a configuration trains (an ancestors/ name): lenet5 on MNIST, others on random images. */

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 
 export const TORCH_SCRIPT_ENV = 'EVOLVE_TORCH_BENCH';
 export const PYTHON_ENV = 'EVOLVE_PYTHON';

@@ -1,8 +1,8 @@
 /** What a bench run reports: the machine, a side-by-side table with the ratios, and the sparsity table. */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { Row } from './runner';
-import { EPOCH_SAMPLES, SparsityRow, TimedForm, trackedTarget } from './sparsity';
+import type { Row } from './runner';
+import { EPOCH_SAMPLES, type SparsityRow, type TimedForm, trackedTarget } from './sparsity';
 import { weightedLayers } from '../models/architecture';
 import { lenet5 } from '../models/ancestors/lenet5';
 
@@ -183,7 +183,7 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
 /** Whether the tracked target (compacted epoch at 100x <= 1/3 of the ancestor's) holds, where it was measured. */
 function trackedTargetLine(rows: SparsityRow[]): string[] {
   const r = rows.find((x) => x.target === trackedTarget.level);
-  if (!r || r.status !== 'ok' || r.compacted.vsAncestor == null) return [];
+  if (r?.status !== 'ok' || r.compacted.vsAncestor == null) return [];
   const share = r.compacted.vsAncestor;
   return [
     `target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ${share.toFixed(2)} of the dense ancestor's ` +

@@ -5,20 +5,20 @@
  * (./sparsity) in a child of its own.
  */
 import * as path from 'node:path';
-import { BackendInfo } from '../engine/backend';
+import type { BackendInfo } from '../engine/backend';
 import {
-  ActiveConfiguration,
-  ConfigurationName,
+  type ActiveConfiguration,
+  type ConfigurationName,
   activateConfiguration,
   configurationDescriptions,
   configurationNames,
   installedNodeBackend,
   nativeBuilt,
 } from './configurations';
-import { BenchSettings, Measurement, benchArchitecture, measureTraining, planFor } from './measure';
+import { type BenchSettings, type Measurement, benchArchitecture, measureTraining, planFor } from './measure';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
 import { closeTrainingPool } from '../engine/parallel';
-import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
+import type { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
 

@@ -6,16 +6,16 @@
  * compacted form. Weights are the seeded initialisation: step time depends on shapes, not values.
  */
 import { lenet5 } from '../models/ancestors/lenet5';
-import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
+import { type Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { EncodingOptions, sampleOffspring } from '../encoding/offspring';
+import { type EncodingOptions, sampleOffspring } from '../encoding/offspring';
 import { developFrom } from '../encoding/develop';
 import { measureFields } from '../evolution/record';
 import { measure } from '../metrics/measure';
 import { stream } from '../random';
-import { BackendInfo } from '../engine/backend';
+import type { BackendInfo } from '../engine/backend';
 import { activateConfiguration, nativeBuilt } from './configurations';
-import { BenchSettings, Measurement, benchData, planFor, timeTraining } from './measure';
+import { type BenchSettings, type Measurement, benchData, planFor, timeTraining } from './measure';
 
 export const defaultSparsityLevels = [1, 10, 100];
 /** The largest target accepted: beyond it an offspring of LeNet-5 keeps a handful of synapses. */

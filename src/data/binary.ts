@@ -1,5 +1,5 @@
 // Reading fixed-size-record data files (CIFAR-10, STL-10) and checking their sizes, with one-line errors.
-import * as fs from 'fs';
+import * as fs from 'node:fs';
 import { DataError } from './idx';
 
 /** The whole file as bytes (a view of the Buffer, no copy); a missing or unreadable file is a DataError. */

@@ -1,7 +1,7 @@
 // CIFAR-10 binary format (https://www.cs.toronto.edu/~kriz/cifar.html): each record is one label
 // byte 0..9, then the 1024 red, 1024 green and 1024 blue bytes of a 32x32 image, each plane row-major.
-import * as path from 'path';
-import { Dataset, Split } from './dataset';
+import * as path from 'node:path';
+import type { Dataset, Split } from './dataset';
 import { DataError } from './idx';
 import { countRecords, dataFileSize, expectLength, readDataFile } from './binary';
 import { splitTraining } from './splits';

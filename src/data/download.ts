@@ -4,7 +4,7 @@
  * stalls, and renamed to its final name only once its size and SHA-256 match. A bad download
  * never leaves a file that looks valid.
  */
-import { createHash, Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -13,7 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataError } from './idx';
-import { FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
+import { type FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
 
 /** A download that failed for good; one line starting with the file name. Exit code 1 (it is a DataError). */
 export class DownloadError extends DataError {

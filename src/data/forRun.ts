@@ -3,10 +3,10 @@
  * the run's split, and given its input transform (normalisation from the training split's
  * statistics, augmentation for training). What was used goes into config.json.
  */
-import { Dataset } from './dataset';
-import { DatasetModule } from './sets/types';
-import { ChannelStats, channelStats } from './preprocess';
-import { PrepareOptions, SKIP_CHECKSUM_ENV, prepareDataset } from './store';
+import type { Dataset } from './dataset';
+import type { DatasetModule } from './sets/types';
+import { type ChannelStats, channelStats } from './preprocess';
+import { type PrepareOptions, SKIP_CHECKSUM_ENV, prepareDataset } from './store';
 
 /** Pixels of padding for the random crop (the usual CIFAR recipe: 4 of 32). */
 export const AUGMENT_PAD = 4;

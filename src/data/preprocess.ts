@@ -1,6 +1,6 @@
 // Per-batch conversion of byte images to the floats the network sees: scaling, per-channel
 // normalisation and seeded augmentation. Whole splits stay bytes; only one batch is ever float.
-import { Split } from './dataset';
+import type { Split } from './dataset';
 
 export interface ChannelStats {
   /** Per channel, on the [0, 1] scale (byte / 255). */

@@ -1,5 +1,5 @@
 // How every data set turns its files' training and test splits into train / validation / test.
-import { Split, firstN, subset } from './dataset';
+import { type Split, firstN, subset } from './dataset';
 import { UsageError } from '../errors';
 
 export interface SplitOptions {

@@ -1,7 +1,7 @@
 // STL-10 binary format (https://cs.stanford.edu/~acoates/stl10/): `*_X.bin` holds uint8 images of
 // 3x96x96, each channel plane stored column-major (Matlab order); `*_y.bin` one label 1..10 per image.
-import * as path from 'path';
-import { Dataset, Split } from './dataset';
+import * as path from 'node:path';
+import type { Dataset, Split } from './dataset';
 import { DataError } from './idx';
 import { countRecords, readDataFile } from './binary';
 import { splitTraining } from './splits';

@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from './idx';
-import { DatasetModule } from './sets/types';
-import { FileSpec, VerifyResult, isVerified, verifyFile } from './verify';
-import { DownloadProgress, download } from './download';
+import type { DatasetModule } from './sets/types';
+import { type FileSpec, type VerifyResult, isVerified, verifyFile } from './verify';
+import { type DownloadProgress, download } from './download';
 import { extractTarGz } from './extract';
 
 const SOURCE_STAMP = '.evolve-source.json';

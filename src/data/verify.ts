@@ -106,8 +106,7 @@ export async function isVerified(file: string, spec: FileSpec): Promise<boolean>
   }
   const stat = await statOrNull(file);
   const valid =
-    stat !== null &&
-    stat.isFile() &&
+    stat?.isFile() === true &&
     stamp !== null &&
     typeof stamp === 'object' &&
     stamp.sha256 === spec.sha256.toLowerCase() &&
@@ -147,7 +146,7 @@ export async function writeStamp(file: string, sha256: string): Promise<void> {
   try {
     const stat = await fs.promises.stat(file);
     const stamp: Stamp = { sha256: sha256.toLowerCase(), bytes: stat.size, mtimeMs: stat.mtimeMs };
-    await fs.promises.writeFile(tmp, JSON.stringify(stamp) + '\n');
+    await fs.promises.writeFile(tmp, `${JSON.stringify(stamp)}\n`);
     await fs.promises.rename(tmp, stampPath(file));
   } catch {
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);

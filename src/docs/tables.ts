@@ -3,9 +3,9 @@
  * from the code: `npm run docs` rewrites the marked blocks, and a test fails when they differ.
  */
 import * as fs from 'node:fs';
-import { Architecture, kernelSize, weightedLayers } from '../models/architecture';
+import { type Architecture, kernelSize, weightedLayers } from '../models/architecture';
 import { ancestors } from '../models/ancestors';
-import { LayerSpec } from '../models/layers';
+import type { LayerSpec } from '../models/layers';
 import { datasets } from '../data/sets';
 import { optionSpecs } from '../cli/options';
 

@@ -1,5 +1,5 @@
 /** Development's starting point: an offspring's weights before training (docs/method.md, "Development and selection"). */
-import { Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
+import { type Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
 import type { Random } from '../random';
 import type { OffspringGenome } from './offspring';
 

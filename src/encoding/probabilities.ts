@@ -2,8 +2,8 @@
  * The heredity formulas of docs/method.md, "The genetic encoding": truncation, cluster strength
  * T_c, cluster probability p_c and synapse probability p_k. Plain arithmetic on typed arrays.
  */
-import { WeightedLayer } from '../models/architecture';
-import { Granularity, clusterCount, clusterOf } from './clusters';
+import type { WeightedLayer } from '../models/architecture';
+import { type Granularity, clusterCount, clusterOf } from './clusters';
 
 /** Largest |w| over live synapses. */
 export function maxLiveMagnitude(kernel: Float32Array, mask: Uint8Array): number {

@@ -4,10 +4,10 @@
  * normalisers Z solved so the budgets hold in expectation. The encodings in ./encodings/ are
  * built from them. Plain arithmetic on typed arrays.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { WeightedLayer } from '../models/architecture';
-import { Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
+import type { WeightedLayer } from '../models/architecture';
+import { type Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';
 import { pruneDeadUnits } from './units';
 import type { EncodingOptions } from './offspring';
@@ -120,7 +120,9 @@ export function clusterStage(
     if (liveCount(attempt(mid)) >= budget) hi = mid;
     else lo = mid + 1;
   }
-  attempt(lo).forEach((m, l) => masks[l].set(m));
+  attempt(lo).forEach((m, l) => {
+    masks[l].set(m);
+  });
   return { probabilities, exceeded };
 }
 

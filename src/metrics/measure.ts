@@ -3,7 +3,7 @@
  * masks alone: synapses, clusters at both granularities, live dense neurons, and the size and
  * MACs of the compacted network.
  */
-import { WeightedLayer } from '../models/architecture';
+import type { WeightedLayer } from '../models/architecture';
 import { countOnes, liveClusters } from '../encoding/clusters';
 import { liveUnits } from '../encoding/units';
 

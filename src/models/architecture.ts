@@ -4,7 +4,7 @@
  * both the output unit is the last axis and the input unit the one before it.
  */
 
-import { ActivationShape, LayerSpec, kindOf } from './layers';
+import { type ActivationShape, type LayerSpec, kindOf } from './layers';
 
 export type { Activation, LayerSpec } from './layers';
 

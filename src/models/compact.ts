@@ -8,9 +8,9 @@
  * next layer that read from it therefore changes no output. Output units and the data's
  * channels/pixels are never removed. Pure typed-array code: no tensor library.
  */
-import { Architecture, LayerSpec, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import { type Architecture, type LayerSpec, type WeightedLayer, kernelSize, weightedLayers } from './architecture';
 import { kindOf } from './layers';
-import { LayerParams, Network } from './network';
+import type { LayerParams, Network } from './network';
 import { liveUnits } from '../encoding/units';
 
 export interface CompactNetwork {

@@ -1,5 +1,5 @@
 /** A network's parameters as plain typed arrays: what the encoding reads and the engine trains. */
-import { Architecture, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import { type Architecture, type WeightedLayer, kernelSize, weightedLayers } from './architecture';
 import type { Random } from '../random';
 
 export interface LayerParams {

@@ -2,8 +2,8 @@
  * The report as text: Markdown tables for people, CSV (one row per group and generation) and
  * JSON for scripts. The spread is min-max across a group's runs, in every format.
  */
-import { Group, GenerationSummary, Metric, Spread, metrics } from './summary';
-import { PaperResult, datasetTitle } from '../reproduce/presets';
+import { type Group, type GenerationSummary, type Metric, type Spread, metrics } from './summary';
+import { type PaperResult, datasetTitle } from '../reproduce/presets';
 
 export const formats = ['md', 'csv', 'json'] as const;
 export type Format = (typeof formats)[number];
@@ -106,7 +106,8 @@ export function formatMarkdown(groups: Group[]): string {
   const intro =
     'Synapse and cluster efficiency: ancestor / this generation (cluster: conv filters or kernels). ' +
     'Accuracy change: this generation minus the ancestor, in points. Paper: Shafiee & Wong, arXiv:1609.01360, Table 1.';
-  return [intro, ...(groups.length > 1 ? [finalTable(groups)] : []), ...sections].join('\n\n') + '\n';
+  const parts = [intro, ...(groups.length > 1 ? [finalTable(groups)] : []), ...sections];
+  return `${parts.join('\n\n')}\n`;
 }
 
 function csvField(v: string | number | null): string {
@@ -146,29 +147,29 @@ export function formatCsv(groups: Group[]): string {
       ];
     }),
   );
-  return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+  const lines = [header, ...rows].map((r) => r.map(csvField).join(','));
+  return `${lines.join('\n')}\n`;
 }
 
 export function formatJson(groups: Group[]): string {
-  return (
-    JSON.stringify({
-      spread: 'min-max',
-      groups: groups.map((g) => ({
-        dataset: g.dataset,
-        arch: g.arch,
-        encoding: g.encoding,
-        label: g.label,
-        runs: g.runs.map((r) => ({
-          folder: r.folder,
-          seed: r.seed,
-          generations: r.generations,
-          lastGeneration: r.points.length - 1,
-        })),
-        generations: g.generations,
-        paper: g.paper ?? null,
+  const json = JSON.stringify({
+    spread: 'min-max',
+    groups: groups.map((g) => ({
+      dataset: g.dataset,
+      arch: g.arch,
+      encoding: g.encoding,
+      label: g.label,
+      runs: g.runs.map((r) => ({
+        folder: r.folder,
+        seed: r.seed,
+        generations: r.generations,
+        lastGeneration: r.points.length - 1,
       })),
-    }) + '\n'
-  );
+      generations: g.generations,
+      paper: g.paper ?? null,
+    })),
+  });
+  return `${json}\n`;
 }
 
 export function formatReport(groups: Group[], format: Format): string {

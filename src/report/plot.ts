@@ -5,7 +5,7 @@
  * to SVG by vega's headless view, and to PNG by resvg with a font shipped in an npm package, so
  * the text renders the same on a machine without system fonts.
  */
-import { Group, Metric } from './summary';
+import type { Group, Metric } from './summary';
 import { datasetTitle } from '../reproduce/presets';
 import { vegaTextWidth } from './fontMetrics';
 
@@ -91,7 +91,7 @@ function budgetRows(groups: Group[], metric: Panel['metric']): Spec[] {
         group: legendLabel(group, groups),
         kind: budgetLegend,
         generation: g.generation,
-        value: Math.pow(1 / group.synapseFactor!, g.generation),
+        value: (1 / group.synapseFactor!) ** g.generation,
       })),
     );
 }
@@ -101,7 +101,7 @@ function logTicks(max: number): number[] {
   const ticks = [1];
   for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10)
     ticks.push(2 * decade, 5 * decade, 10 * decade);
-  return ticks.filter((t, i) => i === 0 || ticks[i - 1] < max);
+  return ticks.filter((_t, i) => i === 0 || ticks[i - 1] < max);
 }
 
 /** The y encoding; log panels get 1-2-5 ticks from 1 to just above the largest value. */

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { expandRunFolders, readRun } from './runs';
-import { Group, summarise } from './summary';
-import { Format, formatReport } from './format';
+import { type Group, summarise } from './summary';
+import { type Format, formatReport } from './format';
 import { renderPng, renderSvg } from './plot';
 
 export interface ReportSettings {

@@ -2,8 +2,8 @@
  * Runs grouped by what makes them the same experiment (data set, ancestor, encoding), and per
  * generation the mean and the spread (min and max) across a group's runs, usually its seeds.
  */
-import { RunPoint, RunSummary } from './runs';
-import { PaperResult, datasetTitle, paperResult } from '../reproduce/presets';
+import type { RunPoint, RunSummary } from './runs';
+import { type PaperResult, datasetTitle, paperResult } from '../reproduce/presets';
 
 export interface Spread {
   mean: number;

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { PlannedRun } from './plan';
+import type { PlannedRun } from './plan';
 
 const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'evolve');
 

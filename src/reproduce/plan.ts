@@ -7,7 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { readRecords, readRunConfig } from '../report/runs';
-import { DatasetName, Preset, RunOptions, ablationEncodings, defaultEncoding, presets, quickOptions } from './presets';
+import {
+  type DatasetName,
+  type Preset,
+  type RunOptions,
+  ablationEncodings,
+  defaultEncoding,
+  presets,
+  quickOptions,
+} from './presets';
 
 export interface ReproduceSettings {
   dataset: DatasetName;
@@ -34,7 +42,8 @@ export function reproduceDir(s: ReproduceSettings): string {
 }
 
 export function flagOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return `--${kebab}`;
 }
 
 function toArgs(options: RunOptions): string[] {

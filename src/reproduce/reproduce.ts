@@ -8,7 +8,7 @@ import { RunError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { readRecords } from '../report/runs';
 import { buildReport } from '../report/report';
-import { ReproduceSettings, PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
+import { type ReproduceSettings, type PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
 import { executePlan } from './execute';
 import { writeSlurm } from './slurm';
 
@@ -63,7 +63,7 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
   io.say(`evolve: ${title(s)} in ${reproduceDir(s)}: ${describePlan(runs)}`);
   if (mode === 'plan') {
     const lines = pending(runs);
-    if (lines.length > 0) io.out(lines.join('\n') + '\n');
+    if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
     return;
   }
   if (mode === 'slurm') return printSlurm(s, runs, io);

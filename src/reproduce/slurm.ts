@@ -38,7 +38,7 @@ export function writeSlurm(dir: string, jobName: string, lines: string[]): Slurm
   ensureDir(dir);
   const plan = path.join(dir, 'plan.txt');
   const script = path.join(dir, 'reproduce.sbatch');
-  writeFileAtomic(plan, lines.join('\n') + '\n');
+  writeFileAtomic(plan, `${lines.join('\n')}\n`);
   writeFileAtomic(
     script,
     sbatchScript({ jobName, planFile: path.resolve(plan), tasks: lines.length, logDir: path.resolve(dir) }),

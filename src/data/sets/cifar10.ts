@@ -6,7 +6,7 @@ import {
   CIFAR10_TRAIN_FILES,
   loadCifar10,
 } from '../cifar10';
-import { DatasetModule } from './types';
+import type { DatasetModule } from './types';
 
 export const cifar10: DatasetModule = {
   name: 'cifar10',
