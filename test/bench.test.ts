@@ -105,7 +105,7 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.match(r.stderr, /target: at 100x .* a compacted epoch takes \d+\.\d\d of the dense ancestor's/);
 });
 
-test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer on the same architectures, no sparsity part", () => {
+test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer on both, no sparsity part", () => {
   const r = runCli([
     'bench',
     '--json',

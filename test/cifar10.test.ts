@@ -94,11 +94,11 @@ test('sizes: the real count by default, whole and equal batches otherwise, one l
   const folder = writeCifar10(dir, { perBatch: 20, testCount: 10, seed: 1 });
   const opts = { validation: 0, rng: rng() };
   const file = (f: string) => path.join(folder, f).replace(/[.]/g, '\\.');
+  // The whole message for file `f`, after its path and "truncated or corrupt: " (`rest` is a regex).
+  const cut = (f: string, rest: string) => new RegExp(`^${file(f)}: truncated or corrupt: ${rest}$`);
   expectDataError(
     () => loadCifar10(dir, opts),
-    new RegExp(
-      `^${file('data_batch_1.bin')}: truncated or corrupt: expected 30730000 bytes \\(10000 records of 3073\\), found 61460$`,
-    ),
+    cut('data_batch_1.bin', String.raw`expected 30730000 bytes \(10000 records of 3073\), found 61460`),
   );
   const loose = { ...opts, realCounts: false };
   assert.equal(loadCifar10(dir, loose).train.count, 100);
@@ -106,14 +106,12 @@ test('sizes: the real count by default, whole and equal batches otherwise, one l
   fs.truncateSync(path.join(folder, 'data_batch_3.bin'), 19 * RECORD); // cut at a record boundary
   expectDataError(
     () => loadCifar10(dir, loose),
-    new RegExp(
-      `^${file('data_batch_3.bin')}: truncated or corrupt: expected 61460 bytes \\(20 records, as in data_batch_1\\.bin\\), found 58387$`,
-    ),
+    cut('data_batch_3.bin', String.raw`expected 61460 bytes \(20 records, as in data_batch_1\.bin\), found 58387`),
   );
   fs.truncateSync(path.join(folder, 'data_batch_3.bin'), 19 * RECORD + 1000); // mid-record
   expectDataError(
     () => loadCifar10(dir, loose),
-    /data_batch_3\.bin: truncated or corrupt: expected a non-zero multiple of 3073 bytes \(whole records\), found 59387$/,
+    cut('data_batch_3.bin', String.raw`expected a non-zero multiple of 3073 bytes \(whole records\), found 59387`),
   );
   fs.writeFileSync(path.join(folder, 'data_batch_3.bin'), Buffer.alloc(0));
   expectDataError(() => loadCifar10(dir, loose), /data_batch_3\.bin: .*found 0$/);

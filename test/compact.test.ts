@@ -151,7 +151,7 @@ async function checkCompaction(net: Network, label: string): Promise<CompactNetw
   return compact;
 }
 
-test('lenet5 offspring: compact = masked full network on MNIST, expands back exactly, measures as predicted', async () => {
+test('lenet5 offspring: compact = masked full net on MNIST, expands back exactly, measures as planned', async () => {
   await selectBackend('wasm');
   const net = offspring(lenet5, 'x');
   const dead = countDead(net);
@@ -179,7 +179,7 @@ test('lenet5 offspring: compact = masked full network on MNIST, expands back exa
   assert.equal(again.net.arch.name, 'lenet5-compact');
 });
 
-test('lenet300 offspring: compact = masked full network on MNIST, expands back exactly, measures as predicted', async () => {
+test('lenet300 offspring: compact = masked full net on MNIST, expands back exactly, measures as planned', async () => {
   await selectBackend('wasm');
   const net = offspring(lenet300, 'y');
   const dead = countDead(net);

@@ -130,7 +130,11 @@ test('a transfer cut off mid-way keeps its .part; the next run resumes it with R
     const msg = await failure(download(spec(server.url), { dir, ...fast }));
     assert.match(
       msg,
-      /^data\.bin: download failed after 1 attempt \(connection closed.*\); download http:\/\/127\.0\.0\.1:\d+\/data\.bin by hand and put data\.bin in .* \(or run again to resume from byte \d+\)$/,
+      new RegExp(
+        String.raw`^data\.bin: download failed after 1 attempt \(connection closed.*\); ` +
+          String.raw`download http://127\.0\.0\.1:\d+/data\.bin by hand and put data\.bin in .* ` +
+          String.raw`\(or run again to resume from byte \d+\)$`,
+      ),
     );
     const kept = fs.statSync(path.join(dir, 'data.bin.part')).size;
     assert.ok(kept > 0 && kept <= 700_000, `kept ${kept}`);
@@ -214,7 +218,8 @@ test('a wrong checksum leaves no final file, no .part and no stamp, and names th
     const msg = await failure(download(spec(server.url, { sha256: wrong }), { dir, ...fast }));
     assert.equal(
       msg,
-      `data.bin: wrong checksum: expected sha256 ${wrong}, downloaded ${sha256} from ${server.url}; the download was deleted`,
+      `data.bin: wrong checksum: expected sha256 ${wrong}, downloaded ${sha256} from ${server.url}; ` +
+        'the download was deleted',
     );
     assert.deepEqual(fs.readdirSync(dir), []);
   } finally {
@@ -274,7 +279,8 @@ test('a refused connection names the URL, the file and the folder to put it in',
   const msg = await failure(download(spec(url), { dir, ...fast, retries: 1 }));
   assert.equal(
     msg,
-    `data.bin: download failed after 2 attempts (connection refused); download ${url} by hand and put data.bin in ${dir}`,
+    'data.bin: download failed after 2 attempts (connection refused); ' +
+      `download ${url} by hand and put data.bin in ${dir}`,
   );
   assert.deepEqual(fs.readdirSync(dir), []);
 });
@@ -316,7 +322,8 @@ test('a full disk during download: one line naming the file, nothing half-writte
     const msg = await failure(download(spec(server.url), { dir, ...fast, retries: 2 }));
     assert.equal(
       msg,
-      `data.bin: cannot write ${path.join(dir, 'data.bin.part')} (no space left on device); the partial download was deleted`,
+      `data.bin: cannot write ${path.join(dir, 'data.bin.part')} (no space left on device); ` +
+        'the partial download was deleted',
     );
     assert.equal(server.seen.length, 1, 'a full disk is not retried');
     assert.deepEqual(fs.readdirSync(dir), []);

@@ -140,7 +140,8 @@ test('closed-loop factors: the remaining ratio over the remaining generations', 
   const enc = options({ synapseFactor: 0.5, clusterFactor: 0.8 });
   const plan = planBudget(parent.layers, ancestor, enc, 4);
   assert.ok(Math.abs(plan.synapseTarget - ancestor.synapses / 16) < 1e-9);
-  // The conv layers share 0.8^4 of their 10 filters; the hidden dense layer aims for 0.8^(4 * DENSE_SHARE) of its 12 neurons.
+  // The conv layers share 0.8^4 of their 10 filters; the hidden dense layer aims for 0.8^(4 * DENSE_SHARE)
+  // of its 12 neurons.
   assert.deepEqual(
     plan.clusterTargets.map((t) => t === null),
     [false, false, DENSE_SHARE === 0, true],

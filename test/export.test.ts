@@ -107,7 +107,7 @@ function oneLine(stderr: string): string {
   return lines[0];
 }
 
-test('export gen 2, full and --compact: plain tf.loadLayersModel predicts as the masked model; compact is smaller', async () => {
+test('export gen 2 full and --compact: tf.loadLayersModel predicts as the masked net; compact is smaller', async () => {
   const record = readRecords(path.join(run, 'generations.ndjson'))[2] as { synapses: number; params: number };
   const outFull = path.join(root, 'full');
   const outCompact = path.join(root, 'compact');
@@ -154,9 +154,8 @@ test('export gen 2, full and --compact: plain tf.loadLayersModel predicts as the
     let diff = 0;
     for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - ref[i]));
     assert.ok(diff <= 1e-4, `${dir}: logits differ by ${diff}`);
-    process.stderr.write(
-      `export.test: ${path.basename(dir)}: ${model.countParams()} params, max |logit difference| ${diff.toExponential(2)}\n`,
-    );
+    const what = `${model.countParams()} params, max |logit difference| ${diff.toExponential(2)}`;
+    process.stderr.write(`export.test: ${path.basename(dir)}: ${what}\n`);
     y.dispose();
     model.dispose();
   }

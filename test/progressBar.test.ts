@@ -53,7 +53,7 @@ test('a resumed transfer on a pipe starts its lines where it resumed', () => {
   );
 });
 
-test('a terminal gets one line redrawn in place with colour; TERM=dumb gets plain lines; NO_COLOR no escape codes', () => {
+test('a terminal gets one line redrawn in place, coloured; TERM=dumb gets plain lines; NO_COLOR no escapes', () => {
   const tty = sink(true);
   run(tty, {});
   assert.match(tty.text, /^\r\x1b\[2K/);

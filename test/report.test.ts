@@ -109,12 +109,18 @@ test('md: per generation mean (min to max) across seeds, and the paper row at th
   assert.match(r.stdout, /### MNIST lenet5, cluster encoding: 2 runs \(seeds 1, 2\)/);
   assert.match(
     r.stdout,
-    /\| generation \| runs \| synapses \| synapse efficiency \| cluster efficiency \| test accuracy \(%\) \| accuracy change \(points\) \|/,
+    new RegExp(
+      String.raw`\| generation \| runs \| synapses \| synapse efficiency \| cluster efficiency \| ` +
+        String.raw`test accuracy \(%\) \| accuracy change \(points\) \|`,
+    ),
   );
   // Generation 2: efficiencies 4 and 5, accuracy changes -1.0 and -0.5.
   assert.match(
     r.stdout,
-    /\| 2 \| 2 \| 96,863 \(86,100 to 107,625\) \| 4\.50x \(4\.00x to 5\.00x\) \| 2\.20x \(2\.00x to 2\.40x\) \| 97\.75 \(97\.50 to 98\.00\) \| -0\.75 \(-1\.00 to -0\.50\) \|/,
+    new RegExp(
+      String.raw`\| 2 \| 2 \| 96,863 \(86,100 to 107,625\) \| 4\.50x \(4\.00x to 5\.00x\) \| ` +
+        String.raw`2\.20x \(2\.00x to 2\.40x\) \| 97\.75 \(97\.50 to 98\.00\) \| -0\.75 \(-1\.00 to -0\.50\) \|`,
+    ),
   );
   assert.match(r.stdout, /\| paper \(cluster encoding\), generation 13 \|  \|  \| 125\.09x \| 9\.71x \|  \| -1\.70 \|/);
   // The torn line is not a generation.
@@ -221,7 +227,8 @@ test("--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every p
 
 test('text renders in the PNG with the shipped font and no system font', async () => {
   const image = await rasterise(
-    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="5" y="22" font-family="DejaVu Sans" font-size="18">125.09x</text></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30">' +
+      '<text x="5" y="22" font-family="DejaVu Sans" font-size="18">125.09x</text></svg>',
     1,
   );
   let dark = 0;

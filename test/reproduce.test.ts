@@ -57,7 +57,8 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
     r.stdout.trim().split('\n'),
     [4, 5].map(
       (seed) =>
-        `evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 3 --epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`,
+        'evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 3 ' +
+        `--epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`,
     ),
   );
   assert.equal(fs.existsSync(fresh), false, 'nothing written');
@@ -73,7 +74,8 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
       assert.ok(
         lines.includes(
           `evolve --dataset mnist --arch lenet5 --generations 2 --target-efficiency 4 --ancestor-epochs 2 --epochs 1 ` +
-            `--train-limit 1000 --test-limit 500 --seed ${seed} --encoding ${encoding} --out ${path.join(dir, `mnist-${encoding}`, `seed-${seed}`)}`,
+            `--train-limit 1000 --test-limit 500 --seed ${seed} --encoding ${encoding} ` +
+            `--out ${path.join(dir, `mnist-${encoding}`, `seed-${seed}`)}`,
         ),
         `${encoding} ${seed}`,
       );
@@ -158,7 +160,11 @@ test('a run that fails is named with its exit code, the others still run, and th
   const lines = r.stderr.trim().split('\n');
   assert.match(
     lines[lines.length - 1],
-    /^evolve: reproduce mnist --quick: 2 of 2 runs failed: mnist\/seed-1 \(exit code 1\), mnist\/seed-2 \(exit code 1\); run the same command again to resume them$/,
+    new RegExp(
+      '^evolve: reproduce mnist --quick: 2 of 2 runs failed: ' +
+        String.raw`mnist/seed-1 \(exit code 1\), mnist/seed-2 \(exit code 1\); ` +
+        'run the same command again to resume them$',
+    ),
   );
   assert.equal(r.stdout, '', 'no report without records');
 });

@@ -94,7 +94,8 @@ test('sizes: the real counts by default, whole images matching the labels otherw
   expectDataError(
     () => loadStl10(dir, loose),
     new RegExp(
-      `^${testX.replace(/[.]/g, '\\.')}: truncated or corrupt: expected 165888 bytes \\(6 images of 27648\\), found 138240$`,
+      `^${testX.replace(/[.]/g, '\\.')}: truncated or corrupt: ` +
+        String.raw`expected 165888 bytes \(6 images of 27648\), found 138240$`,
     ),
   );
   fs.truncateSync(testX, 5 * IMAGE + 100); // not whole images

@@ -83,7 +83,10 @@ function prepare(subject: InferenceSubject, s: InferenceSettings): Prepared {
   return { subject, compact, bound: bind(compact), inputs };
 }
 
-/** One forward pass, its output read back (the wasm backend computes synchronously; the read-back is part of a caller's latency). */
+/**
+ * One forward pass, its output read back (the wasm backend computes synchronously; the read-back
+ * is part of a caller's latency).
+ */
 function infer(p: Prepared, x: tf.Tensor4D): void {
   const y = tf.tidy(() => forward(p.compact, p.bound.kernels, p.bound.biases, x));
   y.dataSync();

@@ -27,7 +27,10 @@ export interface BenchSettings {
   cpuBatches: number;
   /** Threads the PyTorch peer is given. */
   torchThreads: number;
-  /** Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1 first; empty skips it. */
+  /**
+   * Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1
+   * first; empty skips it.
+   */
   sparsityLevels: number[];
 }
 
@@ -153,9 +156,10 @@ function benchClasses(arch: Architecture): number {
 }
 
 /**
- * Times `plan`'s steps of the real `trainNetwork` (across `workers` threads) on `net` (trained in place) over `data` (from
- * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
- * depend on the seed alone, so two networks timed with the same seed see the same batches.
+ * Times `plan`'s steps of the real `trainNetwork` (across `workers` threads) on `net` (trained in
+ * place) over `data` (from `benchData`, so every step has `batchSize` samples; further epochs
+ * reshuffle). Batch orders depend on the seed alone, so two networks timed with the same seed see
+ * the same batches.
  */
 export async function timeTraining(
   net: Network,

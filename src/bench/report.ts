@@ -88,8 +88,9 @@ export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'):
 
 function title(machine: MachineInfo, arch: string): string {
   return (
-    `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
-    `node ${machine.node}, tfjs ${machine.tfjs}, load average ${machine.loadAverage}`
+    `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ` +
+    `${machine.cpu}, ${machine.cores} cores, node ${machine.node}, tfjs ${machine.tfjs}, ` +
+    `load average ${machine.loadAverage}`
   );
 }
 
@@ -174,9 +175,10 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
           .trimEnd();
   const ok = rows.find((r) => r.status === 'ok');
   const simd = ok?.status === 'ok' && ok.backend.simd !== undefined ? (ok.backend.simd ? ', simd' : ', no simd') : '';
+  const kernels = ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned';
   const title =
     `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
-    `dense-masked vs compacted, ${ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned'}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
+    `dense-masked vs compacted, ${kernels}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
   return [title, line(header), ...lines.map(line), ...trackedTargetLine(rows)].join('\n');
 }
 
@@ -185,8 +187,10 @@ function trackedTargetLine(rows: SparsityRow[]): string[] {
   const r = rows.find((x) => x.target === trackedTarget.level);
   if (r?.status !== 'ok' || r.compacted.vsAncestor == null) return [];
   const share = r.compacted.vsAncestor;
+  const goal = trackedTarget.share;
   return [
-    `target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ${share.toFixed(2)} of the dense ancestor's ` +
-      `(goal: at most ${trackedTarget.share.toFixed(2)}): ${share <= trackedTarget.share ? 'met' : 'not met'}`,
+    `target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ` +
+      `${share.toFixed(2)} of the dense ancestor's (goal: at most ${goal.toFixed(2)}): ` +
+      (share <= goal ? 'met' : 'not met'),
   ];
 }

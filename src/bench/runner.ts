@@ -113,9 +113,9 @@ export interface BenchLog {
 /** The sparsity part (./sparsity) in its own fresh child; an empty list when the settings skip it. */
 export async function runSparsity(s: BenchSettings, log: BenchLog): Promise<SparsityRow[]> {
   if (s.sparsityLevels.length === 0) return [];
-  log.info(
-    `bench: sparsity (${s.sparsityLevels.map((x) => `${x}x`).join(', ')}: dense-masked vs compacted offspring on ${nativeBuilt() ? 'native' : 'wasm-tuned'})...`,
-  );
+  const levels = s.sparsityLevels.map((x) => `${x}x`).join(', ');
+  const kernels = nativeBuilt() ? 'native' : 'wasm-tuned';
+  log.info(`bench: sparsity (${levels}: dense-masked vs compacted offspring on ${kernels})...`);
   const child = await runOnly<SparsityResult>('sparsity', s);
   const rows =
     'note' in child
@@ -129,8 +129,8 @@ export function sparsitySummary(r: SparsityRow): string {
   if (r.status !== 'ok') return `sparsity ${r.target}x: ${r.status} (${r.note})`;
   const form = (f: TimedForm): string => `${f.msPerStep.toFixed(1)} ms/step, epoch ~${f.epochSeconds.toFixed(1)} s`;
   return (
-    `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ${r.filterEfficiency.toFixed(2)}x filters; ` +
-    `masked ${form(r.masked)}; compacted ${form(r.compacted)}`
+    `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ` +
+    `${r.filterEfficiency.toFixed(2)}x filters; masked ${form(r.masked)}; compacted ${form(r.compacted)}`
   );
 }
 
@@ -189,12 +189,13 @@ async function peerRow(s: BenchSettings, rows: Row[], log: BenchLog): Promise<Ro
     warmup: Math.max(1, s.warmup),
     batchSize: s.batchSize,
   });
+  const waitPolicy = peerEnvironment().OMP_WAIT_POLICY;
   const pytorch: Row =
     peer.status === 'ok'
       ? {
           name: 'pytorch',
           status: 'ok',
-          description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${peerEnvironment().OMP_WAIT_POLICY})`,
+          description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${waitPolicy})`,
           samplesPerSecond: peer.samplesPerSecond,
           msPerStep: peer.msPerStep,
           batches: peer.batches,
@@ -227,6 +228,7 @@ function withRatios(rows: Row[]): Row[] {
 
 export function summary(r: Row): string {
   return r.status === 'ok'
-    ? `${r.name}: ${r.samplesPerSecond!.toFixed(1)} samples/s, ${r.msPerStep!.toFixed(1)} ms/step over ${r.batches} steps of ${r.batchSize}`
+    ? `${r.name}: ${r.samplesPerSecond!.toFixed(1)} samples/s, ` +
+        `${r.msPerStep!.toFixed(1)} ms/step over ${r.batches} steps of ${r.batchSize}`
     : `${r.name}: ${r.status}${r.note ? ` (${r.note})` : ''}`;
 }

@@ -45,7 +45,8 @@ export function countRecords(c: RecordCheck): number {
   }
   if (c.bytes === 0 || c.bytes % c.recordBytes !== 0) {
     throw new DataError(
-      `${c.file}: truncated or corrupt: expected a non-zero multiple of ${c.recordBytes} bytes (whole ${c.what}s), found ${c.bytes}`,
+      `${c.file}: truncated or corrupt: ` +
+        `expected a non-zero multiple of ${c.recordBytes} bytes (whole ${c.what}s), found ${c.bytes}`,
     );
   }
   return c.bytes / c.recordBytes;

@@ -43,10 +43,12 @@ function readBatches(files: string[], expected: number | null): Split {
   );
   // Without the real count the largest batch sets it: the batches are equal, so a shorter one was cut.
   const most = Math.max(...counts);
+  const largest = path.basename(files[counts.indexOf(most)]);
   counts.forEach((n, i) => {
     if (n !== most) {
       throw new DataError(
-        `${files[i]}: truncated or corrupt: expected ${most * CIFAR10_RECORD} bytes (${most} records, as in ${path.basename(files[counts.indexOf(most)])}), found ${sizes[i]}`,
+        `${files[i]}: truncated or corrupt: ` +
+          `expected ${most * CIFAR10_RECORD} bytes (${most} records, as in ${largest}), found ${sizes[i]}`,
       );
     }
   });

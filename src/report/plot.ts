@@ -207,10 +207,11 @@ function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec 
 export function figureSpec(groups: Group[]): Spec {
   const lastGeneration = Math.max(...groups.flatMap((g) => [g.generations.length - 1, g.paper?.generations ?? 0]), 1);
   const runs = groups.reduce((n, g) => n + g.runs.length, 0);
+  const experiments = [...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: `Evolutionary synthesis on ${[...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))].join(', ')}`,
+      text: `Evolutionary synthesis on ${experiments.join(', ')}`,
       subtitle: runs === 1 ? '1 run' : `${runs} runs: line, mean; band, min to max across the runs of a group`,
     },
     // A 2x2 grid: the panels' plot areas line up in rows and columns.

@@ -44,9 +44,8 @@ export async function executePlan(runs: PlannedRun[], say: (line: string) => voi
     const todo = runs.filter((r) => r.state !== 'finished');
     for (const [i, run] of todo.entries()) {
       if (outcome.interrupted) break;
-      say(
-        `evolve: reproduce: ${run.state === 'missing' ? 'starting' : 'resuming'} ${run.name} (${i + 1} of ${todo.length})`,
-      );
+      const verb = run.state === 'missing' ? 'starting' : 'resuming';
+      say(`evolve: reproduce: ${verb} ${run.name} (${i + 1} of ${todo.length})`);
       const end = await runChild(run.args, (k) => {
         kill = k;
       });

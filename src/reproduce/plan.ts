@@ -63,10 +63,10 @@ function checkSameOptions(folder: string, wanted: RunOptions, saved: Record<stri
   const keys = new Set([...Object.keys(expected), ...Object.keys(quickOptions(presets.mnist))]);
   const differing = [...keys]
     .filter((key) => (saved[key] ?? (key === 'encoding' ? defaultEncoding : undefined)) !== expected[key])
-    .map(
-      (key) =>
-        `${flagOf(key)} ${saved[key] === undefined ? '(none)' : String(saved[key])} where the preset has ${expected[key] ?? '(none)'}`,
-    );
+    .map((key) => {
+      const value = saved[key] === undefined ? '(none)' : String(saved[key]);
+      return `${flagOf(key)} ${value} where the preset has ${expected[key] ?? '(none)'}`;
+    });
   if (differing.length > 0) {
     throw new UsageError(
       `${folder}: an existing run with ${differing.join(', ')}; choose another --out (or move the folder away)`,
@@ -116,5 +116,7 @@ export function commandLine(args: string[]): string {
 
 export function describePlan(runs: PlannedRun[]): string {
   const count = (state: RunState) => runs.filter((r) => r.state === state).length;
-  return `${runs.length} run${runs.length === 1 ? '' : 's'}: ${count('finished')} finished (skipped), ${count('unfinished')} to resume, ${count('missing')} to start`;
+  const total = `${runs.length} run${runs.length === 1 ? '' : 's'}`;
+  const finished = `${count('finished')} finished (skipped)`;
+  return `${total}: ${finished}, ${count('unfinished')} to resume, ${count('missing')} to start`;
 }

@@ -33,16 +33,17 @@ function printSlurm(s: ReproduceSettings, runs: PlannedRun[], io: ReproduceIo): 
   const lines = pending(runs);
   if (lines.length === 0) {
     io.say(
-      `evolve: ${title(s)}: every run is finished; nothing to submit (evolve report ${reproduceDir(s)}/*/seed-* shows them)`,
+      `evolve: ${title(s)}: every run is finished; ` +
+        `nothing to submit (evolve report ${reproduceDir(s)}/*/seed-* shows them)`,
     );
     return;
   }
   const files = writeSlurm(reproduceDir(s), `evolve-${s.dataset}`, lines);
+  const runCount = `${lines.length} run${lines.length === 1 ? '' : 's'}`;
+  io.say(`evolve: wrote ${files.plan} (${runCount}) and ${files.script}; submit with: sbatch ${files.script}`);
   io.say(
-    `evolve: wrote ${files.plan} (${lines.length} run${lines.length === 1 ? '' : 's'}) and ${files.script}; submit with: sbatch ${files.script}`,
-  );
-  io.say(
-    `evolve: when the array is done, run the same reproduce command without --slurm: it skips the finished runs and prints the report`,
+    'evolve: when the array is done, run the same reproduce command without --slurm: ' +
+      'it skips the finished runs and prints the report',
   );
 }
 
@@ -77,7 +78,8 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
   if (outcome.failed.length > 0) {
     const names = outcome.failed.map((f) => `${f.run.name} (${f.exit})`).join(', ');
     throw new RunError(
-      `${title(s)}: ${outcome.failed.length} of ${runs.length} runs failed: ${names}; run the same command again to resume them`,
+      `${title(s)}: ${outcome.failed.length} of ${runs.length} runs failed: ${names}; ` +
+        'run the same command again to resume them',
     );
   }
 }
