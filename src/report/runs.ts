@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import { GenerationRecord } from '../evolution/record';
+import { SavedConfig, readSavedConfig } from '../run/config';
 
 /** One generation of one run, in the report's terms. */
 export interface RunPoint {
@@ -33,24 +34,11 @@ export interface RunSummary {
   points: RunPoint[];
 }
 
-export interface RunConfig {
-  options: Record<string, unknown>;
-  resolved?: { synapseFactor?: unknown };
-}
+export type RunConfig = SavedConfig;
 
-/** config.json's options, or a RunError naming what is wrong. */
+/** config.json's options, or a RunError naming what is wrong (the reader --resume and export use). */
 export function readRunConfig(folder: string): RunConfig {
-  const file = path.join(folder, 'config.json');
-  let config: RunConfig;
-  try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RunError(`${folder}: not an evolve run folder (no config.json)`);
-    throw new RunError(`${file}: ${code ? `cannot read (${code})` : 'not valid JSON'}`);
-  }
-  if (typeof config?.options !== 'object' || config.options === null) throw new RunError(`${file}: no options`);
-  return config;
+  return readSavedConfig(folder).config;
 }
 
 /**
