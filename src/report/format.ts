@@ -2,6 +2,7 @@
  * The report as text: Markdown tables for people, CSV (one row per group and generation) and
  * JSON for scripts. The spread is min-max across a group's runs, in every format.
  */
+import * as path from 'node:path';
 import { type Group, type GenerationSummary, type Metric, type Spread, metrics } from './summary';
 import { type PaperResult, datasetTitle } from '../reproduce/presets';
 
@@ -53,13 +54,18 @@ function generationRow(g: GenerationSummary): string {
   return row([g.generation, g.runs, ...metrics.map((m) => cell(m, g[m], g.runs))]);
 }
 
+/** A run folder as the reader can place it: relative to the working folder, as such paths are usually typed. */
+function shownFolder(folder: string): string {
+  return path.isAbsolute(folder) ? path.relative(process.cwd(), folder) || '.' : folder;
+}
+
 function groupSection(group: Group): string {
   const seeds = group.runs.map((r) => r.seed).join(', ');
   const s = group.runs.length === 1 ? '' : 's';
   const lines = [
     `### ${group.label}: ${group.runs.length} run${s} (seed${s} ${seeds})`,
     '',
-    `Runs: ${group.runs.map((r) => `\`${r.folder}\``).join(', ')}.`,
+    `Runs: ${group.runs.map((r) => `\`${shownFolder(r.folder)}\``).join(', ')}.`,
     ...(group.runs.length > 1 ? ['Each cell: mean (min to max) over the runs that reached the generation.'] : []),
     '',
     ...tableHead(['generation', 'runs']),
