@@ -210,7 +210,11 @@ export async function timeTraining(
   } catch (e) {
     if (!(e instanceof Enough)) throw e;
   }
+  return measurement(stepNs, plan, batchSize, loss);
+}
 
+/** The timed steps' totals, mean and median; `loss` is the last step's. */
+function measurement(stepNs: bigint[], plan: StepPlan, batchSize: number, loss: number): Measurement {
   const totalNs = stepNs.reduce((a, b) => a + b, 0n);
   const seconds = Number(totalNs) / 1e9;
   const sorted = stepNs.map((ns) => Number(ns) / 1e6).sort((a, b) => a - b);

@@ -136,6 +136,22 @@ function paperLayers(rows: Spec[], x: Spec, y: Spec): Spec[] {
   ];
 }
 
+/** The dashed budget line of each group, with its own legend entry. */
+function budgetLayer(rows: Spec[], x: Spec, y: Spec, color: Spec): Spec {
+  const strokeDash = {
+    field: 'kind',
+    type: 'nominal',
+    title: null,
+    scale: { range: [[5, 4]] },
+    legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 },
+  };
+  return {
+    data: { values: rows },
+    mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 },
+    encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash },
+  };
+}
+
 function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec {
   const x = {
     field: 'generation',
@@ -173,20 +189,7 @@ function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec 
       encoding: { x, y: { ...y, field: 'mean' }, color },
     },
   ];
-  if (budget.length > 0) {
-    const strokeDash = {
-      field: 'kind',
-      type: 'nominal',
-      title: null,
-      scale: { range: [[5, 4]] },
-      legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 },
-    };
-    layers.unshift({
-      data: { values: budget },
-      mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 },
-      encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash },
-    });
-  }
+  if (budget.length > 0) layers.unshift(budgetLayer(budget, x, y, color));
   if (panel.metric === 'accuracyChange') {
     layers.unshift({
       data: { values: [{ zero: 0 }] },
