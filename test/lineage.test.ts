@@ -9,10 +9,10 @@ import { selectBackend } from '../src/engine/backend';
 import { closeTraining } from '../src/engine/trainer';
 import { lenet300 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
-import { Lineage, LineageSettings, runLineage } from '../src/evolution/lineage';
-import { Generation, GenerationStore } from '../src/evolution/store';
-import { TrainingCheckpoint } from '../src/evolution/checkpoint';
-import { GenerationRecord } from '../src/evolution/record';
+import { type Lineage, type LineageSettings, runLineage } from '../src/evolution/lineage';
+import type { Generation, GenerationStore } from '../src/evolution/store';
+import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
+import type { GenerationRecord } from '../src/evolution/record';
 import { decodeCheckpoint, describeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { paramBytes, withoutTiming } from './helpers';
 
@@ -24,7 +24,10 @@ class MemoryStore implements GenerationStore {
   readonly progressSaved: TrainingCheckpoint[] = [];
   readonly rejected: string[] = [];
 
-  constructor(finished: Generation[] = [], private readonly given?: TrainingCheckpoint) {
+  constructor(
+    finished: Generation[] = [],
+    private readonly given?: TrainingCheckpoint,
+  ) {
     this.saved = [...finished];
   }
 
@@ -54,28 +57,48 @@ class MemoryStore implements GenerationStore {
 
 const data = loadMnist({ trainLimit: 96, testLimit: 32, validation: 32, rng: seedrandom('lineage') });
 const settings: LineageSettings = {
-  generations: 2, offspring: 2, epochs: 2, ancestorEpochs: 2, batchSize: 32, learningRate: 0.05, optimizer: 'momentum',
-  init: 'inherit', seed: 4, loadsAncestor: false,
-  encoding: { synapseFactor: 0.5, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter' },
+  generations: 2,
+  offspring: 2,
+  epochs: 2,
+  ancestorEpochs: 2,
+  batchSize: 32,
+  learningRate: 0.05,
+  optimizer: 'momentum',
+  init: 'inherit',
+  seed: 4,
+  loadsAncestor: false,
+  encoding: {
+    synapseFactor: 0.5,
+    clusterFactor: 0.7,
+    tau: 0.01,
+    normalisation: 'calibrated',
+    scope: 'global',
+    granularity: 'filter',
+  },
 };
 const lineage = (store: GenerationStore): Lineage => ({ arch: lenet300, data, settings, store, events: {} });
 const plain = (r: GenerationRecord) => withoutTiming(r as unknown as Record<string, unknown>);
 
-test('a lineage run again runs only its unfinished generations; saved progress continues to the same record and network', async (t) => {
+test('a lineage run again runs only what is unfinished; saved progress continues to the same record', async (t) => {
   await selectBackend('wasm');
   const whole = new MemoryStore();
   const records = await runLineage(lineage(whole));
-  assert.deepEqual(records.map((r) => r.generation), [0, 1, 2]);
+  assert.deepEqual(
+    records.map((r) => r.generation),
+    [0, 1, 2],
+  );
   assert.deepEqual(await runLineage(lineage(whole)), [], 'a finished lineage has nothing to run');
 
   const resumed = new MemoryStore(whole.saved.slice(0, 2));
   assert.deepEqual((await runLineage(lineage(resumed))).map(plain), [plain(records[2])]);
   assert.ok(paramBytes(resumed.saved[2].net).equals(paramBytes(whole.saved[2].net)));
 
-  // Generation 2 saved progress after offspring 0's first epoch, after offspring 0, and after offspring 1's first epoch.
+  // Generation 2 saved progress after offspring 0's first epoch, after offspring 0, and after offspring 1's first.
   const saved = whole.progressSaved.filter((p) => p.generation === 2);
   assert.deepEqual(saved.map(describeCheckpoint), [
-    'generation 2, offspring 0 after epoch 1 of 2', 'generation 2 after offspring 0', 'generation 2, offspring 1 after epoch 1 of 2',
+    'generation 2, offspring 0 after epoch 1 of 2',
+    'generation 2 after offspring 0',
+    'generation 2, offspring 1 after epoch 1 of 2',
   ]);
   for (const p of saved) {
     const store = new MemoryStore(whole.saved.slice(0, 2), p);

@@ -1,19 +1,19 @@
 /** `evolve [options]`: the whole method on a data set, writing a run folder. Wires the parts; src/run holds the run. */
 import * as fs from 'node:fs';
-import { Options, combinationProblem, givenOptions, resolveFactors } from './options';
+import { type Options, combinationProblem, resolveFactors } from './options';
 import { resumeOptions } from './resumeOptions';
 import { UsageError } from '../errors';
 import { Reporter } from './progress';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 import { findAncestor } from '../models/ancestors';
-import { DatasetModule, getDataset } from '../data/sets';
-import { Dataset } from '../data/dataset';
+import { type DatasetModule, getDataset } from '../data/sets';
+import type { Dataset } from '../data/dataset';
 import { checkDataIdentity } from '../run/dataIdentity';
-import { LineageEvents, LineageSettings, runLineage } from '../evolution/lineage';
+import { type LineageEvents, type LineageSettings, runLineage } from '../evolution/lineage';
 import { checkRunDir, defaultRunDir } from '../run/runFolder';
-import { SavedConfig } from '../run/resume';
+import type { SavedConfig } from '../run/resume';
 import { RunSession } from '../run/session';
-import { RunStore } from '../run/store';
+import type { RunStore } from '../run/store';
 import { loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
 import { closeTraining } from '../engine/trainer';
 
@@ -29,8 +29,11 @@ function validate(o: Options): void {
 /** The options with the data set's defaults filled in where none was given (saved resolved). */
 function withDatasetDefaults(o: Options, ds: DatasetModule): Options {
   return {
-    ...o, arch: o.arch ?? ds.defaultArch, validation: o.validation ?? ds.validation,
-    weightDecay: o.weightDecay ?? ds.weightDecay, augment: o.augment ?? ds.augment,
+    ...o,
+    arch: o.arch ?? ds.defaultArch,
+    validation: o.validation ?? ds.validation,
+    weightDecay: o.weightDecay ?? ds.weightDecay,
+    augment: o.augment ?? ds.augment,
   };
 }
 
@@ -45,11 +48,11 @@ interface RunRequest {
   out: string;
 }
 
-function requestedRun(given: Options, argv: string[]): RunRequest {
+function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
   let o = given;
   let config: SavedConfig | undefined;
   if (given.resume !== undefined) {
-    ({ o, config } = resumeOptions(given.resume, givenOptions(argv), given.json));
+    ({ o, config } = resumeOptions(given.resume, typed, given.json));
   } else {
     validate(o);
   }
@@ -59,7 +62,10 @@ function requestedRun(given: Options, argv: string[]): RunRequest {
   const arch = findAncestor(o.arch!);
   if (!arch) throw new UsageError(`--arch ${o.arch}: no such architecture`);
   if (arch.inputShape.join('x') !== ds.inputShape.join('x')) {
-    throw new UsageError(`--arch ${o.arch} takes ${arch.inputShape.join('x')} inputs but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`);
+    throw new UsageError(
+      `--arch ${o.arch} takes ${arch.inputShape.join('x')} inputs ` +
+        `but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`,
+    );
   }
   const out = o.out ?? defaultRunDir(o.dataset, o.arch!);
   if (!config) checkRunDir(out);
@@ -68,12 +74,26 @@ function requestedRun(given: Options, argv: string[]): RunRequest {
 
 function lineageSettings({ o, factors }: RunRequest): LineageSettings {
   const encoding = {
-    kind: o.encoding, synapseFactor: factors.synapseFactor, clusterFactor: factors.clusterFactor, tau: o.tau,
-    normalisation: o.normalisation, scope: o.scope, granularity: o.granularity,
+    kind: o.encoding,
+    synapseFactor: factors.synapseFactor,
+    clusterFactor: factors.clusterFactor,
+    tau: o.tau,
+    normalisation: o.normalisation,
+    scope: o.scope,
+    granularity: o.granularity,
   };
   return {
-    generations: o.generations, offspring: o.offspring, epochs: o.epochs, ancestorEpochs: o.ancestorEpochs,
-    batchSize: o.batchSize, learningRate: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, init: o.init, seed: o.seed, encoding,
+    generations: o.generations,
+    offspring: o.offspring,
+    epochs: o.epochs,
+    ancestorEpochs: o.ancestorEpochs,
+    batchSize: o.batchSize,
+    learningRate: o.lr,
+    optimizer: o.optimizer,
+    weightDecay: o.weightDecay,
+    init: o.init,
+    seed: o.seed,
+    encoding,
     loadsAncestor: o.ancestor !== undefined,
   };
 }
@@ -91,7 +111,7 @@ function lineageEvents(o: Options, session: RunSession, reporter: Reporter): Lin
     },
     onTrainEnd: () => session.checkStop(),
     onGeneration: async (record) => {
-      if (o.json) process.stdout.write(JSON.stringify(record) + '\n');
+      if (o.json) process.stdout.write(`${JSON.stringify(record)}\n`);
       reporter.generation(record);
       if (record.generation < o.generations) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -102,43 +122,76 @@ function lineageEvents(o: Options, session: RunSession, reporter: Reporter): Lin
 }
 
 function summary({ o, factors, out }: RunRequest, data: Dataset, store: RunStore, resuming: boolean): string {
-  return `evolve: ${o.dataset} ${o.arch}, ${o.generations} generations, F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
-    `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; run folder ${out}` +
-    (store.last >= 0 ? `; resuming after generation ${store.last}` : resuming ? '; resuming from the start (no finished generation)' : '');
+  return (
+    `evolve: ${o.dataset} ${o.arch}, ${o.generations} generations, ` +
+    `F ${factors.synapseFactor.toFixed(4)}, Fc ${factors.clusterFactor.toFixed(4)}; ` +
+    `${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test samples; ` +
+    `run folder ${out}` +
+    (store.last >= 0
+      ? `; resuming after generation ${store.last}`
+      : resuming
+        ? '; resuming from the start (no finished generation)'
+        : '')
+  );
 }
 
 async function evolve(run: RunRequest, argv: string[], session: RunSession, reporter: Reporter): Promise<void> {
   const { o, out, arch } = run;
   const reopened = run.config ? session.reopen(arch) : undefined;
   if (reopened && reopened.last >= o.generations) {
-    reporter.info(`evolve: ${out}: already finished (generations 0..${reopened.last} of ${o.generations}); nothing to do`);
+    reporter.info(
+      `evolve: ${out}: already finished (generations 0..${reopened.last} of ${o.generations}); nothing to do`,
+    );
     reopened.clearProgress(); // left by a run killed right after its last record
     return;
   }
   const { backend, workers } = await setUpBackend({
-    choice: o.backend, workers: o.workers, saved: run.config?.backend, log: reporter,
+    choice: o.backend,
+    workers: o.workers,
+    saved: run.config?.backend,
+    log: reporter,
   });
-  const { data, identity } = await loadRunData(run.ds, { ...o, validation: o.validation!, augment: o.augment! }, reporter);
+  const { data, identity } = await loadRunData(
+    run.ds,
+    { ...o, validation: o.validation!, augment: o.augment! },
+    reporter,
+  );
   if (run.config) {
     const unchecked = checkDataIdentity(out, run.config.resolved?.data, data);
     if (unchecked) reporter.warn(unchecked);
   }
   // Generation 0 of a run that loads its ancestor is that network; once saved, gen-00 holds it.
-  const ancestor = o.ancestor && !reopened?.finished(0)
-    ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
-  const store = reopened ?? session.create(arch, runConfig({
-    argv, options: { ...o, arch: o.arch, out, workers }, data, identity, factors: run.factors, backend,
-  }));
+  const ancestor =
+    o.ancestor && !reopened?.finished(0) ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
+  const store =
+    reopened ??
+    session.create(
+      arch,
+      runConfig({
+        argv,
+        options: { ...o, arch: o.arch, out, workers },
+        data,
+        identity,
+        factors: run.factors,
+        backend,
+      }),
+    );
   reporter.info(summary(run, data, store, reopened !== undefined));
   const t0 = Date.now();
   const records = await runLineage({
-    arch, data, settings: lineageSettings(run), store, events: lineageEvents(o, session, reporter), ancestor,
+    arch,
+    data,
+    settings: lineageSettings(run),
+    store,
+    events: lineageEvents(o, session, reporter),
+    ancestor,
   }).finally(() => closeTraining());
   reporter.finished(records[records.length - 1], (Date.now() - t0) / 1000, out);
 }
 
-export async function runEvolve(given: Options, argv: string[]): Promise<void> {
-  const run = requestedRun(given, argv);
+/** `typed` holds the options typed on the command line (those --resume compares with the run's). */
+export async function runEvolve(given: Options, argv: string[], typed: Partial<Options>): Promise<void> {
+  const run = requestedRun(given, typed);
   const reporter = new Reporter();
   const session = new RunSession({ out: run.out, log: reporter });
   await session.run(() => evolve(run, argv, session, reporter));

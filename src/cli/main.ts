@@ -1,6 +1,6 @@
 /** The entry point: wires the commands and turns errors into one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { Options, optionSpecs } from './options';
+import { Options, givenOptions, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
@@ -29,7 +29,7 @@ function buildProgram(argv: string[]): Command {
     if (spec.defaultValue !== undefined) opt.default(spec.defaultValue, spec.defaultText);
     program.addOption(opt);
   }
-  program.action(async (opts: Options) => runEvolve(opts, argv));
+  program.action(async (opts: Options, command: Command) => runEvolve(opts, argv, givenOptions(command)));
   addBenchCommand(program);
   addExportCommand(program);
   addDatasetsCommand(program);
@@ -45,7 +45,7 @@ function fail(message: string, code: number): number {
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // `evolve --json | head -1`: a closed pipe stops the run quietly, as for any Unix filter (./stopping.ts).
+  // `evolve --json | head -1`: a closed pipe stops the run quietly, as for any Unix filter (src/run/stopping.ts).
   watchOutputStreams();
   const program = buildProgram(argv);
   try {

@@ -5,16 +5,16 @@
  * is measured on the test split and becomes the next parent. A generation interrupted part-way
  * continues from its saved progress: the finished offspring and the last finished epoch.
  */
-import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
-import { EncodingOptions, OffspringGenome, sampleOffspring } from '../encoding/offspring';
-import { NetworkMeasure, measure } from '../metrics/measure';
+import { type Network, cloneNetwork, initialiseNetwork } from '../models/network';
+import { type EncodingOptions, type OffspringGenome, sampleOffspring } from '../encoding/offspring';
+import { type NetworkMeasure, measure } from '../metrics/measure';
 import { evaluate } from '../engine/train';
 import { stream } from '../random';
 import { developFrom } from '../encoding/develop';
 import { compactNetwork } from '../models/compact';
-import { CandidateRecord, GenerationRecord, measureFields, percent } from './record';
-import { BestOffspring, Expected, TrainingCheckpoint, checkpointProblem } from './checkpoint';
-import { BudgetPlan, GenerationFactors, generationFactors, planBudget } from './budget';
+import { type CandidateRecord, type GenerationRecord, measureFields, percent } from './record';
+import { type BestOffspring, type Expected, type TrainingCheckpoint, checkpointProblem } from './checkpoint';
+import { type BudgetPlan, type GenerationFactors, generationFactors, planBudget } from './budget';
 import { Clock, develop } from './training';
 import type { Lineage } from './lineage';
 import type { Generation } from './store';
@@ -30,7 +30,11 @@ export interface Baseline {
   init: Network;
 }
 
-const measureOf = (net: Network): NetworkMeasure => measure(net.layers, net.params.map((p) => p.mask));
+const measureOf = (net: Network): NetworkMeasure =>
+  measure(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
 
 /** The ancestor's seeded initialisation. */
 function seededAncestor(lineage: Lineage): Network {
@@ -41,7 +45,8 @@ export function baselineOf(ancestor: Generation, lineage: Lineage): Baseline {
   const s = lineage.settings;
   const m = measureOf(ancestor.net);
   return {
-    measure: m, testAccuracy: ancestor.record.testAccuracy,
+    measure: m,
+    testAccuracy: ancestor.record.testAccuracy,
     plan: planBudget(ancestor.net.layers, m, s.encoding, s.generations),
     // A loaded ancestor is saved untrained as generation 0.
     init: s.loadsAncestor ? ancestor.net : seededAncestor(lineage),
@@ -50,7 +55,9 @@ export function baselineOf(ancestor: Generation, lineage: Lineage): Baseline {
 
 /** Runs generation g: the ancestor for 0, else offspring of `before.parent` (generation g - 1). */
 export function runGeneration(
-  g: number, before: { parent?: Generation; baseline?: Baseline }, lineage: Lineage,
+  g: number,
+  before: { parent?: Generation; baseline?: Baseline },
+  lineage: Lineage,
 ): Promise<Generation> {
   return g === 0 ? runAncestor(lineage) : runOffspring(g, before.parent!, before.baseline!, lineage);
 }
@@ -65,42 +72,70 @@ function problemWith(cp: TrainingCheckpoint, expected: () => Expected): string |
 }
 
 async function runAncestor(lineage: Lineage): Promise<Generation> {
-  const { settings: s, data } = lineage;
+  const s = lineage.settings;
   const init = s.loadsAncestor ? lineage.ancestor! : seededAncestor(lineage);
   const net = cloneNetwork(init);
-  const from = lineage.store.progress(0, (cp) => s.loadsAncestor
-    ? 'the run loads its ancestor instead of training it'
-    : problemWith(cp, () => ({
-      generation: 0, offspring: 1, epochs: s.ancestorEpochs, optimizer: s.optimizer, full: init,
-      compact: cp.epochsDone > 0 ? compactNetwork(init).net : null,
-    })));
+  const from = lineage.store.progress(0, (cp) =>
+    s.loadsAncestor
+      ? 'the run loads its ancestor instead of training it'
+      : problemWith(cp, () => ({
+          generation: 0,
+          offspring: 1,
+          epochs: s.ancestorEpochs,
+          optimizer: s.optimizer,
+          full: init,
+          compact: cp.epochsDone > 0 ? compactNetwork(init).net : null,
+        })),
+  );
   const clock = new Clock(from);
   let loss: number | null = null;
   if (!s.loadsAncestor && s.ancestorEpochs > 0) {
     loss = await develop(lineage, {
-      net, epochs: s.ancestorEpochs, rng: stream(s.seed, 'ancestor', 'shuffle'), at: { generation: 0, offspring: null },
-      from, clock, progress: () => ({ candidates: [], best: null }),
+      net,
+      epochs: s.ancestorEpochs,
+      rng: stream(s.seed, 'ancestor', 'shuffle'),
+      at: { generation: 0, offspring: null },
+      from,
+      clock,
+      progress: () => ({ candidates: [], best: null }),
     });
   }
+  return { record: await ancestorRecord(net, { loss, clock }, lineage), net };
+}
+
+/** Generation 0's record: the ancestor measured, on the test split and then the validation split. */
+async function ancestorRecord(
+  net: Network,
+  o: { loss: number | null; clock: Clock },
+  lineage: Lineage,
+): Promise<GenerationRecord> {
   const m = measureOf(net);
-  const test = await evaluate(net, data.test);
+  const test = await evaluate(net, lineage.data.test);
   const record: GenerationRecord = {
     generation: 0,
-    ...measureFields(m, m, s.encoding.granularity),
+    ...measureFields(m, m, lineage.settings.encoding.granularity),
     testAccuracy: percent(test),
     accuracyDrop: 0,
-    validationAccuracy: percent(await evaluate(net, data.validation)),
-    synapseFactor: null, clusterFactor: null, layerClusterFactors: null, expectedSynapses: null, budgetExceeded: false,
-    selected: null, candidates: [], loss,
-    ...clock.times(),
+    validationAccuracy: percent(await evaluate(net, lineage.data.validation)),
+    synapseFactor: null,
+    clusterFactor: null,
+    layerClusterFactors: null,
+    expectedSynapses: null,
+    budgetExceeded: false,
+    selected: null,
+    candidates: [],
+    loss: o.loss,
+    ...o.clock.times(),
   };
-  return { record, net };
+  return record;
 }
 
 /** The encoding options of one generation: the run's, with the generation's factors. */
 function encodingFor(base: EncodingOptions, f: GenerationFactors): EncodingOptions {
   return {
-    ...base, synapseFactor: f.synapseFactor, clusterFactor: f.clusterFactor ?? base.clusterFactor,
+    ...base,
+    synapseFactor: f.synapseFactor,
+    clusterFactor: f.clusterFactor ?? base.clusterFactor,
     layerClusterFactors: f.layerClusterFactors ?? undefined,
   };
 }
@@ -118,62 +153,109 @@ interface Selection {
   best: BestOffspring | null;
 }
 
-async function runOffspring(g: number, parent: Generation, baseline: Baseline, lineage: Lineage): Promise<Generation> {
-  const { settings: s, data } = lineage;
-  const factors = generationFactors(baseline.plan, measureOf(parent.net), g, s.encoding);
-  const encoding = encodingFor(s.encoding, factors);
-  const offspring = (k: number): Offspring => {
-    const genome = sampleOffspring(parent.net, encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
-    const child = developFrom(genome, parent.net, baseline.init, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
+/** Offspring k of generation g, drawn from the parent's DNA under the generation's encoding options. */
+function offspringOf(g: number, parent: Network, init: Network, encoding: EncodingOptions, lineage: Lineage) {
+  const s = lineage.settings;
+  return (k: number): Offspring => {
+    const genome = sampleOffspring(parent, encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
+    const child = developFrom(genome, parent, init, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
     return { k, genome, child };
   };
-  const from = lineage.store.progress(g, (cp) => problemWith(cp, () => ({
-    generation: g, offspring: s.offspring, epochs: s.epochs, optimizer: s.optimizer, full: baseline.init,
-    compact: cp.epochsDone > 0 ? compactNetwork(offspring(cp.offspring!).child).net : null,
-  })));
+}
+
+async function runOffspring(g: number, parent: Generation, baseline: Baseline, lineage: Lineage): Promise<Generation> {
+  const s = lineage.settings;
+  const factors = generationFactors(baseline.plan, measureOf(parent.net), g, s.encoding);
+  const offspring = offspringOf(g, parent.net, baseline.init, encodingFor(s.encoding, factors), lineage);
+  const from = lineage.store.progress(g, (cp) =>
+    problemWith(cp, () => ({
+      generation: g,
+      offspring: s.offspring,
+      epochs: s.epochs,
+      optimizer: s.optimizer,
+      full: baseline.init,
+      compact: cp.epochsDone > 0 ? compactNetwork(offspring(cp.offspring!).child).net : null,
+    })),
+  );
   const clock = new Clock(from);
   // The offspring finished before the progress was saved are not trained again.
   const selection: Selection = { candidates: [...(from?.candidates ?? [])], best: from?.best ?? null };
   for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
     const continued = from?.offspring === k && from.epochsDone > 0 ? from : undefined;
     await developOffspring(lineage, offspring(k), { g, clock, selection, from: continued });
-    if (k < s.offspring - 1) {
-      lineage.store.saveProgress({
-        generation: g, offspring: k + 1, epochsDone: 0, epochs: s.epochs,
-        start: '', network: null, optimizer: null, loss: null,
-        candidates: [...selection.candidates], best: selection.best, ...clock.times(),
-      });
-    }
+    if (k < s.offspring - 1) lineage.store.saveProgress(betweenOffspring(g, k + 1, selection, clock, s.epochs));
   }
-  const chosen = selection.best!;
-  const net: Network = { arch: parent.net.arch, layers: parent.net.layers, params: chosen.params };
-  const test = percent(await evaluate(net, data.test));
+  return selected(g, { parent, baseline, factors, selection, clock }, lineage);
+}
+
+/** The progress of generation g once its offspring before `next` are finished. */
+function betweenOffspring(
+  g: number,
+  next: number,
+  selection: Selection,
+  clock: Clock,
+  epochs: number,
+): TrainingCheckpoint {
+  return {
+    generation: g,
+    offspring: next,
+    epochsDone: 0,
+    epochs,
+    start: '',
+    network: null,
+    optimizer: null,
+    loss: null,
+    candidates: [...selection.candidates],
+    best: selection.best,
+    ...clock.times(),
+  };
+}
+
+interface Selected {
+  parent: Generation;
+  baseline: Baseline;
+  factors: GenerationFactors;
+  selection: Selection;
+  clock: Clock;
+}
+
+/** Generation g's record and network: its best offspring, measured on the test split. */
+async function selected(g: number, o: Selected, lineage: Lineage): Promise<Generation> {
+  const chosen = o.selection.best!;
+  const net: Network = { arch: o.parent.net.arch, layers: o.parent.net.layers, params: chosen.params };
+  const test = percent(await evaluate(net, lineage.data.test));
   const record: GenerationRecord = {
     generation: g,
-    ...measureFields(measureOf(net), baseline.measure, s.encoding.granularity),
+    ...measureFields(measureOf(net), o.baseline.measure, lineage.settings.encoding.granularity),
     testAccuracy: test,
-    accuracyDrop: Math.round((baseline.testAccuracy - test) * 1e4) / 1e4,
+    accuracyDrop: Math.round((o.baseline.testAccuracy - test) * 1e4) / 1e4,
     validationAccuracy: percent(chosen.validation),
-    ...factors,
+    ...o.factors,
     expectedSynapses: Math.round(chosen.expectedSynapses * 100) / 100,
     budgetExceeded: chosen.budgetExceeded,
     selected: chosen.offspring,
-    candidates: selection.candidates,
+    candidates: o.selection.candidates,
     loss: chosen.loss,
-    ...clock.times(),
+    ...o.clock.times(),
   };
   return { record, net };
 }
 
 /** Develops one offspring, scores it on the validation split, and keeps it if it is the best so far. */
 async function developOffspring(
-  lineage: Lineage, o: Offspring, at: { g: number; clock: Clock; selection: Selection; from?: TrainingCheckpoint },
+  lineage: Lineage,
+  o: Offspring,
+  at: { g: number; clock: Clock; selection: Selection; from?: TrainingCheckpoint },
 ): Promise<void> {
   const { settings: s, data } = lineage;
   const { selection } = at;
   const loss = await develop(lineage, {
-    net: o.child, epochs: s.epochs, rng: stream(s.seed, 'generation', at.g, 'offspring', o.k, 'shuffle'),
-    at: { generation: at.g, offspring: o.k }, from: at.from, clock: at.clock,
+    net: o.child,
+    epochs: s.epochs,
+    rng: stream(s.seed, 'generation', at.g, 'offspring', o.k, 'shuffle'),
+    at: { generation: at.g, offspring: o.k },
+    from: at.from,
+    clock: at.clock,
     progress: () => ({ candidates: [...selection.candidates], best: selection.best }),
   });
   const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(o.child, data.validation) : NaN;
@@ -183,8 +265,13 @@ async function developOffspring(
   // Best validation accuracy wins; ties go to fewer synapses, then to the earlier offspring.
   if (!best || validation > best.validation || (validation === best.validation && synapses < best.synapses)) {
     selection.best = {
-      offspring: o.k, validation, synapses, loss,
-      expectedSynapses: o.genome.expectedSynapses, budgetExceeded: o.genome.budgetExceeded, params: o.child.params,
+      offspring: o.k,
+      validation,
+      synapses,
+      loss,
+      expectedSynapses: o.genome.expectedSynapses,
+      budgetExceeded: o.genome.budgetExceeded,
+      params: o.child.params,
     };
   }
 }

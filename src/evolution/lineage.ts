@@ -5,15 +5,15 @@
  * and hands it on as the next parent. Each generation is one step, done once: a finished one is
  * skipped, so resuming a run is running it again (see ./store.ts).
  */
-import { Architecture } from '../models/architecture';
-import { Network } from '../models/network';
-import { Dataset } from '../data/dataset';
-import { EncodingOptions } from '../encoding/offspring';
-import { OptimizerName } from '../engine/train';
-import { InitMode } from '../encoding/develop';
-import { GenerationRecord } from './record';
-import { Generation, GenerationStore } from './store';
-import { Baseline, baselineOf, runGeneration } from './generation';
+import type { Architecture } from '../models/architecture';
+import type { Network } from '../models/network';
+import type { Dataset } from '../data/dataset';
+import type { EncodingOptions } from '../encoding/offspring';
+import type { OptimizerName } from '../engine/train';
+import type { InitMode } from '../encoding/develop';
+import type { GenerationRecord } from './record';
+import type { Generation, GenerationStore } from './store';
+import { type Baseline, baselineOf, runGeneration } from './generation';
 
 export type { InitMode };
 

@@ -3,9 +3,9 @@
  * the run folder. A generation is finished once its record and network are saved, and is never run
  * again: resuming a run is running it again.
  */
-import { Network } from '../models/network';
-import { GenerationRecord } from './record';
-import { TrainingCheckpoint } from './checkpoint';
+import type { Network } from '../models/network';
+import type { GenerationRecord } from './record';
+import type { TrainingCheckpoint } from './checkpoint';
 
 /** A finished generation: its record and its selected network (the ancestor for generation 0). */
 export interface Generation {

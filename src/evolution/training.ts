@@ -2,11 +2,11 @@
  * Developing one network of a generation (the ancestor, or an offspring): trained in compacted form,
  * its progress saved after every epoch but the last, continued from saved progress on resume.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { trainMasked } from '../engine/trainer';
-import { TrainingCheckpoint, fingerprint } from './checkpoint';
+import { type TrainingCheckpoint, fingerprint } from './checkpoint';
 import type { Lineage } from './lineage';
 
 /** A generation's wall and training time, continued from its saved progress (the timing fields only). */
@@ -66,21 +66,36 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
   const compact = compactNetwork(d.net);
   // Ties saved progress to the network it started from; only a network with an epoch before its last saves any.
   const start = d.epochs > 1 ? fingerprint(compact.net) : '';
-  d.from?.network!.forEach((p, l) => {
+  d.from?.network?.forEach((p, l) => {
     compact.net.params[l].kernel = p.kernel;
     compact.net.params[l].bias = p.bias;
   });
-  const loss = await trainMasked(compact.net, lineage.data.train, {
-    epochs: d.epochs, batchSize: s.batchSize, learningRate: s.learningRate, optimizer: s.optimizer,
-    weightDecay: s.weightDecay,
-    onBatch: events.onBatch,
-    resume: d.from ? { epochsDone: d.from.epochsDone, optimizer: d.from.optimizer! } : undefined,
-    onEpochEnd: (e) => store.saveProgress({
-      ...d.at, epochsDone: e.epochsDone, epochs: d.epochs, start,
-      network: e.params, optimizer: e.optimizer, loss: e.loss,
-      ...d.progress(), ...d.clock.times(),
-    }),
-  }, d.rng);
+  const loss = await trainMasked(
+    compact.net,
+    lineage.data.train,
+    {
+      epochs: d.epochs,
+      batchSize: s.batchSize,
+      learningRate: s.learningRate,
+      optimizer: s.optimizer,
+      weightDecay: s.weightDecay,
+      onBatch: events.onBatch,
+      resume: d.from ? { epochsDone: d.from.epochsDone, optimizer: d.from.optimizer! } : undefined,
+      onEpochEnd: (e) =>
+        store.saveProgress({
+          ...d.at,
+          epochsDone: e.epochsDone,
+          epochs: d.epochs,
+          start,
+          network: e.params,
+          optimizer: e.optimizer,
+          loss: e.loss,
+          ...d.progress(),
+          ...d.clock.times(),
+        }),
+    },
+    d.rng,
+  );
   d.net.params = expandNetwork(compact, d.net).params;
   d.clock.stopTraining();
   await tick();

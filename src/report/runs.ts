@@ -5,7 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
-import { GenerationRecord } from '../evolution/record';
+import type { GenerationRecord } from '../evolution/record';
+import { type SavedConfig, readSavedConfig } from '../run/config';
+import { readRecords } from '../run/resume';
 
 /** One generation of one run, in the report's terms. */
 export interface RunPoint {
@@ -33,56 +35,18 @@ export interface RunSummary {
   points: RunPoint[];
 }
 
-export interface RunConfig {
-  options: Record<string, unknown>;
-  resolved?: { synapseFactor?: unknown };
-}
+export type RunConfig = SavedConfig;
 
-/** config.json's options, or a RunError naming what is wrong. */
+/** config.json's options, or a RunError naming what is wrong (the reader --resume and export use). */
 export function readRunConfig(folder: string): RunConfig {
-  const file = path.join(folder, 'config.json');
-  let config: RunConfig;
-  try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RunError(`${folder}: not an evolve run folder (no config.json)`);
-    throw new RunError(`${file}: ${code ? `cannot read (${code})` : 'not valid JSON'}`);
-  }
-  if (typeof config?.options !== 'object' || config.options === null) throw new RunError(`${file}: no options`);
-  return config;
+  return readSavedConfig(folder).config;
 }
 
 /**
- * The complete records of generations.ndjson, in order. A last line without its newline is a
- * record being written (or torn by a kill): it is not counted, as `evolve --resume` would cut it.
+ * The complete records of generations.ndjson, in order, read as --resume and export read them: a
+ * torn last line (a record being written, or cut by a kill) is not counted.
  */
-export function readRecords(folder: string): GenerationRecord[] {
-  const file = path.join(folder, 'generations.ndjson');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    throw new RunError(`${file}: cannot read (${code})`);
-  }
-  const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1);
-  const records: GenerationRecord[] = [];
-  for (const [i, line] of lines.entries()) {
-    let r: GenerationRecord;
-    try {
-      r = JSON.parse(line) as GenerationRecord;
-    } catch {
-      // A torn last line that did get a newline: an interrupted write, as for a missing one.
-      if (i === lines.length - 1) break;
-      throw new RunError(`${file}: line ${i + 1} is not valid JSON`);
-    }
-    if (r?.generation !== i) throw new RunError(`${file}: line ${i + 1} is generation ${r?.generation}, expected ${i}`);
-    records.push(r);
-  }
-  return records;
-}
+export { readRecords };
 
 function toPoint(r: GenerationRecord): RunPoint {
   return {
@@ -97,12 +61,16 @@ function toPoint(r: GenerationRecord): RunPoint {
 
 /** A run with at least one record; a non-folder is bad usage (exit 2), an empty run a failed report (exit 1). */
 export function readRun(folder: string): RunSummary {
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder}: no such run folder`);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory())
+    throw new UsageError(`${folder}: no such run folder`);
   const { options, resolved } = readRunConfig(folder);
   const records = readRecords(folder);
-  if (records.length === 0) throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
-  const text = (key: string, fallback: string) => (typeof options[key] === 'string' ? options[key] as string : fallback);
-  const count = (key: string, fallback: number) => (typeof options[key] === 'number' ? options[key] as number : fallback);
+  if (records.length === 0)
+    throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
+  const text = (key: string, fallback: string) =>
+    typeof options[key] === 'string' ? (options[key] as string) : fallback;
+  const count = (key: string, fallback: number) =>
+    typeof options[key] === 'number' ? (options[key] as number) : fallback;
   return {
     folder,
     dataset: text('dataset', 'mnist'),
@@ -120,7 +88,11 @@ function isRunFolder(dir: string): boolean {
 }
 
 function subfolders(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => path.join(dir, e.name))
+    .sort();
 }
 
 /**
@@ -131,7 +103,13 @@ export function expandRunFolders(args: string[]): string[] {
   return args.flatMap((arg) => {
     if (!fs.existsSync(arg) || !fs.statSync(arg).isDirectory() || isRunFolder(arg)) return [arg];
     const children = subfolders(arg);
-    const runs = [...children.filter(isRunFolder), ...children.filter((c) => !isRunFolder(c)).flatMap(subfolders).filter(isRunFolder)];
+    const runs = [
+      ...children.filter(isRunFolder),
+      ...children
+        .filter((c) => !isRunFolder(c))
+        .flatMap(subfolders)
+        .filter(isRunFolder),
+    ];
     return runs.length > 0 ? runs : [arg];
   });
 }

@@ -78,7 +78,8 @@ export function checkRunTree(run: string): void {
         refuse(file, 'not a plain file');
       } else if (name === 'generations.ndjson' && place === runPlace && st.nlink > 1) {
         // Appending through a second name would change a copy made with `cp -l`, say.
-        refuse(file, `has ${st.nlink - 1} other hard link(s), which appending to it would change too (give the run a copy of its own)`);
+        const links = `has ${st.nlink - 1} other hard link(s)`;
+        refuse(file, `${links}, which appending to it would change too (give the run a copy of its own)`);
       }
     }
   };

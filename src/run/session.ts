@@ -4,14 +4,14 @@
  * run ends early: interrupted (exit 130, or 141 for a closed stdout), or a failed write (exit 1).
  */
 import * as path from 'node:path';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 import { RunError } from '../errors';
 import { StopRequest, stderrOpen } from './stopping';
 import { RunLock } from './lock';
 import { WriteError } from './files';
 import { RunFolder, generationDir } from './runFolder';
 import { readFinished } from './resume';
-import { RunLog, RunStore } from './store';
+import { type RunLog, RunStore } from './store';
 import { describeCheckpoint } from './checkpoint';
 
 /** Thrown from the training callbacks once a signal or a closed stdout has asked the run to stop. */
@@ -32,7 +32,8 @@ export class RunSession {
     folder.makeDir();
     this.hold();
     folder.writeConfig(config);
-    return (this.store = new RunStore({ dir: this.s.out, arch, records: [], log: this.s.log }));
+    this.store = new RunStore({ dir: this.s.out, arch, records: [], log: this.s.log });
+    return this.store;
   }
 
   /**
@@ -44,12 +45,19 @@ export class RunSession {
     this.hold();
     const finished = readFinished(out);
     if (finished.repaired) {
-      log.warn(`evolve: ${path.join(out, 'generations.ndjson')}: cut off a torn last line (${finished.repaired}), left by an interrupted write`);
+      log.warn(
+        `evolve: ${path.join(out, 'generations.ndjson')}: cut off a torn last line (${finished.repaired}), ` +
+          'left by an interrupted write',
+      );
     }
     if (finished.incomplete !== undefined) {
-      log.warn(`evolve: ${generationDir(out, finished.incomplete)}: missing or incomplete; its record and those after it were cut off, and the run goes on from there`);
+      log.warn(
+        `evolve: ${generationDir(out, finished.incomplete)}: missing or incomplete; ` +
+          'its record and those after it were cut off, and the run goes on from there',
+      );
     }
-    return (this.store = new RunStore({ dir: out, arch, records: finished.records, log }));
+    this.store = new RunStore({ dir: out, arch, records: finished.records, log });
+    return this.store;
   }
 
   /** Throws Interrupted once a stop was asked for; called between batches, networks and generations. */
@@ -72,7 +80,10 @@ export class RunSession {
       this.stop.unlisten();
     }
     // Every generation on disk is complete.
-    this.s.log.info(`evolve: ${this.stop.describe()}; the run folder holds ${this.holds()}; resume with: evolve --resume ${this.s.out}`);
+    this.s.log.info(
+      `evolve: ${this.stop.describe()}; the run folder holds ${this.holds()}; ` +
+        `resume with: evolve --resume ${this.s.out}`,
+    );
     process.exit(this.stop.exitCode);
   }
 
@@ -86,7 +97,9 @@ export class RunSession {
     if (e instanceof WriteError && last >= 0) {
       // A full disk mid-run: what is on disk is complete, so say what it holds and how to go on.
       const fix = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'free space' : 'fix that';
-      throw new RunError(`${e.message}; the run folder holds generations 0..${last}; ${fix}, then: evolve --resume ${this.s.out}`);
+      throw new RunError(
+        `${e.message}; the run folder holds generations 0..${last}; ${fix}, then: evolve --resume ${this.s.out}`,
+      );
     }
     if (!(e instanceof Interrupted)) throw e;
   }
@@ -94,13 +107,16 @@ export class RunSession {
   private holds(): string {
     const last = this.store?.last ?? -1;
     const held = this.store?.held;
-    return (last >= 0 ? `generations 0..${last}` : 'no finished generation yet')
-      + (held ? ` and a checkpoint (${describeCheckpoint(held)}), where the resume continues` : '');
+    return (
+      (last >= 0 ? `generations 0..${last}` : 'no finished generation yet') +
+      (held ? ` and a checkpoint (${describeCheckpoint(held)}), where the resume continues` : '')
+    );
   }
 
   private stopNow(): void {
     this.lock?.release();
-    if (stderrOpen()) process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${this.s.out}\n`);
+    if (stderrOpen())
+      process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${this.s.out}\n`);
     process.exit(this.stop.exitCode);
   }
 }

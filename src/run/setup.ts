@@ -5,22 +5,22 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BackendChoice, BackendInfo, selectBackend, tfjsVersion } from '../engine/backend';
+import { type BackendChoice, type BackendInfo, selectBackend, tfjsVersion } from '../engine/backend';
 import { setNativeThreads } from '../engine/kernels/native';
 import { setTrainingThreads } from '../engine/trainer';
 import { loadNetwork } from '../engine/modelio';
-import { Architecture } from '../models/architecture';
-import { Network } from '../models/network';
-import { Dataset } from '../data/dataset';
-import { DatasetModule } from '../data/sets';
-import { DataIdentity, loadForRun } from '../data/forRun';
+import type { Architecture } from '../models/architecture';
+import type { Network } from '../models/network';
+import type { Dataset } from '../data/dataset';
+import type { DatasetModule } from '../data/sets';
+import { type DataIdentity, loadForRun } from '../data/forRun';
 import { dataRoot } from '../data/cache';
 import { skipChecksumRequested } from '../data/store';
 import { ProgressBar } from '../data/progressBar';
 import { RunError } from '../errors';
 import { stream } from '../random';
 import { dataIdentity } from './dataIdentity';
-import { RunLog } from './store';
+import type { RunLog } from './store';
 
 export interface BackendSettings {
   choice: BackendChoice;
@@ -31,13 +31,17 @@ export interface BackendSettings {
   log: RunLog;
 }
 
+const mayDiffer = "records after the resume may differ from an uninterrupted run's";
+
 /** The run's backend and training threads, said on stderr (with a warning when a resumed run used others). */
 export async function setUpBackend(s: BackendSettings): Promise<{ backend: BackendInfo; workers: number }> {
   const backend = await selectBackend(s.choice);
   if (s.saved?.name !== undefined && s.saved.name !== backend.name) {
-    s.log.warn(`evolve: the run used backend ${s.saved.name}, this process has ${backend.name}: records after the resume may differ from an uninterrupted run's`);
+    s.log.warn(`evolve: the run used backend ${s.saved.name}, this process has ${backend.name}: ${mayDiffer}`);
   } else if (s.saved?.kernels !== undefined && s.saved.kernels !== backend.kernels) {
-    s.log.warn(`evolve: the run used the ${s.saved.kernels} kernels, this process has the ${backend.kernels} ones: records after the resume may differ from an uninterrupted run's`);
+    s.log.warn(
+      `evolve: the run used the ${s.saved.kernels} kernels, this process has the ${backend.kernels} ones: ${mayDiffer}`,
+    );
   }
   // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
   const workers = backend.name === 'wasm' ? (s.workers ?? os.availableParallelism()) : 1;
@@ -48,9 +52,14 @@ export async function setUpBackend(s: BackendSettings): Promise<{ backend: Backe
 }
 
 function describeBackend(b: BackendInfo): string {
-  const kernels = b.kernels === 'native' ? `, native kernels (${b.nativeSimd})`
-    : b.kernels === 'tuned' ? `, JavaScript kernels (${process.env.EVOLVE_NATIVE === '0' ? 'EVOLVE_NATIVE=0' : 'native addon not built'})` : '';
-  return `backend ${b.name} (${b.package}, ${b.device}${b.simd !== undefined ? `, simd ${b.simd ? 'on' : 'off'}` : ''}${kernels})`;
+  const kernels =
+    b.kernels === 'native'
+      ? `, native kernels (${b.nativeSimd})`
+      : b.kernels === 'tuned'
+        ? `, JavaScript kernels (${process.env.EVOLVE_NATIVE === '0' ? 'EVOLVE_NATIVE=0' : 'native addon not built'})`
+        : '';
+  const simd = b.simd !== undefined ? `, simd ${b.simd ? 'on' : 'off'}` : '';
+  return `backend ${b.name} (${b.package}, ${b.device}${simd}${kernels})`;
 }
 
 export interface DataSettings {
@@ -68,13 +77,24 @@ export async function loadRunData(ds: DatasetModule, s: DataSettings, log: RunLo
   const download = new ProgressBar({ label: ds.archive?.name ?? ds.name });
   const hash = new ProgressBar({ label: `checking ${ds.archive?.name ?? ds.name}` });
   try {
-    return await loadForRun(ds, {
-      trainLimit: s.trainLimit, testLimit: s.testLimit, validation: s.validation, rng: stream(s.seed, 'data', 'split'), augment: s.augment,
-    }, {
-      root: ds.archive ? dataRoot({ dataDir: s.dataDir }) : '', skipChecksum: skipChecksumRequested(), log: (m) => log.warn(m),
-      // Hashing takes seconds: its bar is for a terminal only, logs get no lines of it.
-      onDownload: (p) => download.update(p), onHash: process.stderr.isTTY ? (done, total) => hash.update({ done, total }) : undefined,
-    });
+    return await loadForRun(
+      ds,
+      {
+        trainLimit: s.trainLimit,
+        testLimit: s.testLimit,
+        validation: s.validation,
+        rng: stream(s.seed, 'data', 'split'),
+        augment: s.augment,
+      },
+      {
+        root: ds.archive ? dataRoot({ dataDir: s.dataDir }) : '',
+        skipChecksum: skipChecksumRequested(),
+        log: (m) => log.warn(m),
+        // Hashing takes seconds: its bar is for a terminal only, logs get no lines of it.
+        onDownload: (p) => download.update(p),
+        onHash: process.stderr.isTTY ? (done, total) => hash.update({ done, total }) : undefined,
+      },
+    );
   } finally {
     download.done();
     hash.done();
@@ -82,16 +102,25 @@ export async function loadRunData(ds: DatasetModule, s: DataSettings, log: RunLo
 }
 
 /** The --ancestor network, checked against the data. */
-export async function loadAncestorFile(file: string, arch: Architecture, data: Dataset, dataset: string): Promise<Network> {
+export async function loadAncestorFile(
+  file: string,
+  arch: Architecture,
+  data: Dataset,
+  dataset: string,
+): Promise<Network> {
   const net = await loadNetwork(file, arch);
   if (data.inputShape.join('x') !== arch.inputShape.join('x')) {
-    throw new RunError(`${file}: input shape ${arch.inputShape.join('x')} does not match ${dataset} ${data.inputShape.join('x')}`);
+    throw new RunError(
+      `${file}: input shape ${arch.inputShape.join('x')} does not match ${dataset} ${data.inputShape.join('x')}`,
+    );
   }
   return net;
 }
 
 function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }
+  ).version;
 }
 
 export interface ConfigSettings {
@@ -112,7 +141,13 @@ export function runConfig(s: ConfigSettings): object {
     command: ['evolve', ...s.argv],
     options: s.options,
     data: s.identity,
-    resolved: { ...s.factors, trainSamples: data.train.count, validationSamples: data.validation.count, testSamples: data.test.count, data: dataIdentity(data) },
+    resolved: {
+      ...s.factors,
+      trainSamples: data.train.count,
+      validationSamples: data.validation.count,
+      testSamples: data.test.count,
+      data: dataIdentity(data),
+    },
     backend: s.backend,
     versions: { evolve: packageVersion(), node: process.version, tfjs: tfjsVersion() },
     started: new Date().toISOString(),

@@ -3,10 +3,10 @@
  * its gen-NN/ folder and its line in generations.ndjson; the generation in progress keeps its
  * progress in work/gen-NN/checkpoint.bin until its record is written.
  */
-import { Architecture } from '../models/architecture';
-import { GenerationRecord } from '../evolution/record';
-import { TrainingCheckpoint } from '../evolution/checkpoint';
-import { Generation, GenerationStore } from '../evolution/store';
+import type { Architecture } from '../models/architecture';
+import type { GenerationRecord } from '../evolution/record';
+import type { TrainingCheckpoint } from '../evolution/checkpoint';
+import type { Generation, GenerationStore } from '../evolution/store';
 import { RunFolder } from './runFolder';
 import { loadGeneration } from './readBack';
 import { checkpointFile, describeCheckpoint, readCheckpoint, removeWork, writeCheckpoint } from './checkpoint';
@@ -26,7 +26,8 @@ export interface RunStoreSettings {
 }
 
 function restarting(generation: number): string {
-  return `ignored; ${generation === 0 ? 'the ancestor (generation 0)' : `generation ${generation}`} restarts from its start`;
+  const which = generation === 0 ? 'the ancestor (generation 0)' : `generation ${generation}`;
+  return `ignored; ${which} restarts from its start`;
 }
 
 export class RunStore implements GenerationStore {
@@ -62,7 +63,8 @@ export class RunStore implements GenerationStore {
       removeWork(this.s.dir);
       return undefined;
     }
-    if (saved.checkpoint) this.s.log.info(`evolve: continuing from the checkpoint: ${describeCheckpoint(saved.checkpoint)}`);
+    if (saved.checkpoint)
+      this.s.log.info(`evolve: continuing from the checkpoint: ${describeCheckpoint(saved.checkpoint)}`);
     this.held = saved.checkpoint;
     return saved.checkpoint;
   }
