@@ -10,11 +10,11 @@
  * with fewer clusters than a 50-filter one, but is not shrunk as hard; a conv network's hidden
  * dense layers have a target of their own (DENSE_SHARE).
  */
-import { WeightedLayer } from '../models/architecture';
-import { NetworkMeasure } from '../metrics/measure';
-import { Granularity, clusterLayers } from '../encoding/clusters';
+import type { WeightedLayer } from '../models/architecture';
+import type { NetworkMeasure } from '../metrics/measure';
+import { type Granularity, clusterLayers } from '../encoding/clusters';
 import { calibrateAlpha } from '../encoding/probabilities';
-import { EncodingOptions } from '../encoding/offspring';
+import type { EncodingOptions } from '../encoding/offspring';
 import { encodings } from '../encoding/encodings';
 
 export interface BudgetPlan {
@@ -62,22 +62,28 @@ export function shareClusters(n: number[], total: number): number[] {
 export const DENSE_SHARE: number = 0.5;
 
 export function planBudget(
-  layers: WeightedLayer[], ancestor: NetworkMeasure, encoding: EncodingOptions, generations: number,
+  layers: WeightedLayer[],
+  ancestor: NetworkMeasure,
+  encoding: EncodingOptions,
+  generations: number,
 ): BudgetPlan {
   const G = Math.max(1, generations);
   const counted = clusterLayers(layers);
   const ancestorClusters = layers.map((_, l) => (counted[l] ? clustersOf(ancestor, l, encoding.granularity) : 0));
-  const kept = Math.pow(encoding.clusterFactor, G);
-  const shared = shareClusters(ancestorClusters.filter((_, l) => counted[l]), kept * ancestorClusters.reduce((a, b) => a + b, 0));
+  const kept = encoding.clusterFactor ** G;
+  const shared = shareClusters(
+    ancestorClusters.filter((_, l) => counted[l]),
+    kept * ancestorClusters.reduce((a, b) => a + b, 0),
+  );
   let next = 0;
   const ownTarget = (l: number): number | null => {
     const layer = layers[l];
     if (layer.isOutput || layer.kind !== 'dense' || DENSE_SHARE === 0) return null;
-    return Math.max(1, Math.pow(kept, DENSE_SHARE) * clustersOf(ancestor, l, encoding.granularity));
+    return Math.max(1, kept ** DENSE_SHARE * clustersOf(ancestor, l, encoding.granularity));
   };
   return {
     generations: G,
-    synapseTarget: Math.pow(encoding.synapseFactor, G) * ancestor.synapses,
+    synapseTarget: encoding.synapseFactor ** G * ancestor.synapses,
     clusterTargets: layers.map((_, l) => (counted[l] ? shared[next++] : ownTarget(l))),
     counted,
   };
@@ -85,7 +91,7 @@ export function planBudget(
 
 /** What remains of the way from `now` to `target`, spread over `remaining` generations; at most 1. */
 function remainingFactor(target: number, now: number, remaining: number): number {
-  return now <= 0 ? 1 : Math.min(1, Math.pow(target / now, 1 / remaining));
+  return now <= 0 ? 1 : Math.min(1, (target / now) ** (1 / remaining));
 }
 
 /**
@@ -93,11 +99,18 @@ function remainingFactor(target: number, now: number, remaining: number): number
  * formulas literally: the option's F and Fc every generation.
  */
 export function generationFactors(
-  plan: BudgetPlan, parent: NetworkMeasure, g: number, encoding: EncodingOptions,
+  plan: BudgetPlan,
+  parent: NetworkMeasure,
+  g: number,
+  encoding: EncodingOptions,
 ): GenerationFactors {
   const usesClusters = encodings[encoding.kind ?? 'cluster'].usesClusters;
   if (encoding.normalisation === 'max') {
-    return { synapseFactor: encoding.synapseFactor, clusterFactor: usesClusters ? encoding.clusterFactor : null, layerClusterFactors: null };
+    return {
+      synapseFactor: encoding.synapseFactor,
+      clusterFactor: usesClusters ? encoding.clusterFactor : null,
+      layerClusterFactors: null,
+    };
   }
   const remaining = Math.max(1, plan.generations - g + 1);
   const synapseFactor = remainingFactor(plan.synapseTarget, parent.synapses, remaining);

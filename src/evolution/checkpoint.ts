@@ -3,10 +3,10 @@
  * finished epoch (or the last finished offspring) instead of from the generation's start.
  */
 import { createHash } from 'node:crypto';
-import { LayerParams, Network } from '../models/network';
-import { OptimizerName } from '../engine/train';
-import { OptimizerState, slotsPerVariable } from '../engine/optimizerState';
-import { CandidateRecord } from './record';
+import type { LayerParams, Network } from '../models/network';
+import type { OptimizerName } from '../engine/train';
+import { type OptimizerState, slotsPerVariable } from '../engine/optimizerState';
+import type { CandidateRecord } from './record';
 
 export interface TrainingCheckpoint {
   generation: number;
@@ -83,24 +83,48 @@ export function checkpointProblem(cp: TrainingCheckpoint, e: Expected): string |
   if (!Array.isArray(cp.candidates) || cp.candidates.length !== k || cp.candidates.some((c, i) => c?.offspring !== i)) {
     return `it lists ${cp.candidates?.length} earlier offspring, expected ${k}`;
   }
-  if (k > 0 && (!cp.best || !isCount(cp.best.offspring) || cp.best.offspring >= k || !sameShapes(cp.best.params, e.full.params, true))) {
+  if (
+    k > 0 &&
+    (!cp.best ||
+      !isCount(cp.best.offspring) ||
+      cp.best.offspring >= k ||
+      !sameShapes(cp.best.params, e.full.params, true))
+  ) {
     return 'its best earlier offspring does not fit the architecture';
   }
   if (cp.epochsDone === 0) return k > 0 ? null : 'it holds no finished epoch';
   if (!e.compact || cp.start !== fingerprint(e.compact)) return 'it was made from another starting network';
-  if (!cp.network || !sameShapes(cp.network, e.compact.params, false)) return 'its network does not fit the compacted offspring';
+  if (!cp.network || !sameShapes(cp.network, e.compact.params, false))
+    return 'its network does not fit the compacted offspring';
   const o = cp.optimizer;
   const sizes = [...e.compact.params.map((p) => p.kernel.length), ...e.compact.params.map((p) => p.bias.length)];
-  if (!o || o.optimizer !== e.optimizer || !Array.isArray(o.slots) || o.slots.length !== slotsPerVariable(e.optimizer) * sizes.length
-    || o.slots.some((s, i) => !(s instanceof Float32Array) || s.length !== sizes[i % sizes.length])) {
+  if (
+    !o ||
+    o.optimizer !== e.optimizer ||
+    !Array.isArray(o.slots) ||
+    o.slots.length !== slotsPerVariable(e.optimizer) * sizes.length ||
+    o.slots.some((s, i) => !(s instanceof Float32Array) || s.length !== sizes[i % sizes.length])
+  ) {
     return `its optimizer state does not fit ${e.optimizer} on this network`;
   }
   return null;
 }
 
-function sameShapes(got: { kernel: unknown; bias: unknown; mask?: unknown }[], want: LayerParams[], withMask: boolean): boolean {
-  return Array.isArray(got) && got.length === want.length && got.every((p, l) =>
-    p.kernel instanceof Float32Array && p.kernel.length === want[l].kernel.length
-    && p.bias instanceof Float32Array && p.bias.length === want[l].bias.length
-    && (!withMask || (p.mask instanceof Uint8Array && p.mask.length === want[l].kernel.length)));
+function sameShapes(
+  got: { kernel: unknown; bias: unknown; mask?: unknown }[],
+  want: LayerParams[],
+  withMask: boolean,
+): boolean {
+  return (
+    Array.isArray(got) &&
+    got.length === want.length &&
+    got.every(
+      (p, l) =>
+        p.kernel instanceof Float32Array &&
+        p.kernel.length === want[l].kernel.length &&
+        p.bias instanceof Float32Array &&
+        p.bias.length === want[l].bias.length &&
+        (!withMask || (p.mask instanceof Uint8Array && p.mask.length === want[l].kernel.length)),
+    )
+  );
 }

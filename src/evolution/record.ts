@@ -1,6 +1,6 @@
 /** One generation's line in generations.ndjson (docs/method.md, "What each generation reports"). */
-import { LayerMeasure, NetworkMeasure } from '../metrics/measure';
-import { Granularity } from '../encoding/clusters';
+import type { LayerMeasure, NetworkMeasure } from '../metrics/measure';
+import type { Granularity } from '../encoding/clusters';
 
 export interface CandidateRecord {
   offspring: number;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { TrainingCheckpoint } from '../evolution/checkpoint';
+import type { TrainingCheckpoint } from '../evolution/checkpoint';
 import { RunError } from '../errors';
 import { ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from './files';
 
@@ -58,7 +58,10 @@ export function encodeCheckpoint(cp: TrainingCheckpoint): Buffer {
     Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, at);
     at += pad4(a.byteLength);
   }
-  createHash('sha256').update(out.subarray(0, out.length - DIGEST)).digest().copy(out, out.length - DIGEST);
+  createHash('sha256')
+    .update(out.subarray(0, out.length - DIGEST))
+    .digest()
+    .copy(out, out.length - DIGEST);
   return out;
 }
 
@@ -68,7 +71,12 @@ export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
     throw new Error('not an evolve checkpoint');
   }
   const body = bytes.subarray(0, bytes.length - DIGEST);
-  if (!createHash('sha256').update(body).digest().equals(bytes.subarray(bytes.length - DIGEST))) {
+  if (
+    !createHash('sha256')
+      .update(body)
+      .digest()
+      .equals(bytes.subarray(bytes.length - DIGEST))
+  ) {
     throw new Error('corrupt (checksum mismatch)');
   }
   const headLength = bytes.readUInt32LE(MAGIC.length);
@@ -77,28 +85,37 @@ export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
   const data = body.subarray(dataStart);
   const slice = (at: unknown, bytesPer: number): [number, number] => {
     const [offset, length] = Array.isArray(at) ? at : [];
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length * bytesPer > data.length) {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length * bytesPer > data.length
+    ) {
       throw new Error('corrupt (an array lies outside the file)');
     }
     return [offset, length];
   };
-  return JSON.parse(body.subarray(MAGIC.length + 4, MAGIC.length + 4 + headLength).toString('utf8'), (_key, value: unknown) => {
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      const v = value as Record<string, unknown>;
-      if ('$f32' in v) {
-        const [offset, length] = slice(v.$f32, 4);
-        const out = new Float32Array(length);
-        Buffer.from(out.buffer).set(data.subarray(offset, offset + 4 * length));
-        return out;
+  return JSON.parse(
+    body.subarray(MAGIC.length + 4, MAGIC.length + 4 + headLength).toString('utf8'),
+    (_key, value: unknown) => {
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        const v = value as Record<string, unknown>;
+        if ('$f32' in v) {
+          const [offset, length] = slice(v.$f32, 4);
+          const out = new Float32Array(length);
+          Buffer.from(out.buffer).set(data.subarray(offset, offset + 4 * length));
+          return out;
+        }
+        if ('$u8' in v) {
+          const [offset, length] = slice(v.$u8, 1);
+          return Uint8Array.from(data.subarray(offset, offset + length));
+        }
+        if ('$num' in v) return Number(v.$num);
       }
-      if ('$u8' in v) {
-        const [offset, length] = slice(v.$u8, 1);
-        return Uint8Array.from(data.subarray(offset, offset + length));
-      }
-      if ('$num' in v) return Number(v.$num);
-    }
-    return value;
-  }) as TrainingCheckpoint;
+      return value;
+    },
+  ) as TrainingCheckpoint;
 }
 
 function isLink(file: string): boolean {

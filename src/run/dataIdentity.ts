@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { Dataset } from '../data/dataset';
+import type { Dataset } from '../data/dataset';
 
 export interface DataIdentity {
   train: number;
@@ -22,7 +22,12 @@ export function dataIdentity(data: Dataset): DataIdentity {
     count.writeUInt32LE(split.count);
     hash.update(count).update(split.labels).update(split.images);
   }
-  return { train: data.train.count, validation: data.validation.count, test: data.test.count, sha256: hash.digest('hex') };
+  return {
+    train: data.train.count,
+    validation: data.validation.count,
+    test: data.test.count,
+    sha256: hash.digest('hex'),
+  };
 }
 
 const describe = (d: Partial<DataIdentity>): string =>
@@ -34,12 +39,21 @@ const describe = (d: Partial<DataIdentity>): string =>
  */
 export function checkDataIdentity(run: string, saved: unknown, data: Dataset): string | undefined {
   const file = path.join(run, 'config.json');
-  if (saved === undefined) return `evolve: ${file}: records no data digest (an older evolve's run); the data are not checked`;
+  if (saved === undefined)
+    return `evolve: ${file}: records no data digest (an older evolve's run); the data are not checked`;
   const now = dataIdentity(data);
   const was = (saved ?? {}) as Partial<DataIdentity>;
-  if (was.sha256 !== now.sha256 || was.train !== now.train || was.validation !== now.validation || was.test !== now.test) {
-    throw new UsageError(`${file}: the data differ from the run's (train/validation/test: ${describe(now)} now, ${describe(was)} in the run); ` +
-      'resume with the data the run used (the same EVOLVE_MNIST_DIR)');
+  if (
+    was.sha256 !== now.sha256 ||
+    was.train !== now.train ||
+    was.validation !== now.validation ||
+    was.test !== now.test
+  ) {
+    throw new UsageError(
+      `${file}: the data differ from the run's ` +
+        `(train/validation/test: ${describe(now)} now, ${describe(was)} in the run); ` +
+        'resume with the data the run used (the same EVOLVE_MNIST_DIR)',
+    );
   }
   return undefined;
 }

@@ -17,7 +17,10 @@ const reasons: Record<string, string> = {
 
 /** A write that failed (a full disk, say): one line naming the file and the reason. */
 export class WriteError extends RunError {
-  constructor(readonly file: string, readonly code: string) {
+  constructor(
+    readonly file: string,
+    readonly code: string,
+  ) {
     super(`${file}: cannot write (${reasons[code] ?? code})`);
   }
 }

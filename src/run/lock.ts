@@ -37,13 +37,16 @@ function readPid(file: string): number | null {
     text = readFileNoFollow(file).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new RunError(`${file}: cannot read the lock (${(e as NodeJS.ErrnoException).code ?? String(e)}); it must be a plain file`);
+    throw new RunError(
+      `${file}: cannot read the lock (${(e as NodeJS.ErrnoException).code ?? String(e)}); it must be a plain file`,
+    );
   }
   const pid = Number(text.trim());
   return Number.isSafeInteger(pid) && pid > 0 ? pid : NaN;
 }
 
-const live = (pid: number | null): pid is number => pid !== null && !Number.isNaN(pid) && pid !== process.pid && alive(pid);
+const live = (pid: number | null): pid is number =>
+  pid !== null && !Number.isNaN(pid) && pid !== process.pid && alive(pid);
 
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -89,7 +92,10 @@ export class RunLock {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    throw new RunError(`${dir}: cannot take the lock ${file}; if no evolve is running on this folder, delete ${file} and ${path.join(dir, takeoverName)}`);
+    throw new RunError(
+      `${dir}: cannot take the lock ${file}; ` +
+        `if no evolve is running on this folder, delete ${file} and ${path.join(dir, takeoverName)}`,
+    );
   }
 
   /** Removes the lock if it is still this process's. Safe to call more than once. */
@@ -113,7 +119,11 @@ function takeOver(dir: string, tmp: string, onStale: (message: string) => void):
     const holder = readPid(claim);
     // A claim is held for microseconds; one whose process died is left by a kill in that instant.
     if (holder !== null && !live(holder)) {
-      throw new RunError(`${claim}: left by an interrupted lock takeover (pid ${Number.isNaN(holder) ? '?' : holder} is no longer running); delete it if no evolve is running on ${dir}`);
+      throw new RunError(
+        `${claim}: left by an interrupted lock takeover ` +
+          `(pid ${Number.isNaN(holder) ? '?' : holder} is no longer running); ` +
+          `delete it if no evolve is running on ${dir}`,
+      );
     }
     return false;
   }
@@ -126,7 +136,10 @@ function takeOver(dir: string, tmp: string, onStale: (message: string) => void):
       const code = (e as NodeJS.ErrnoException).code;
       throw code ? new WriteError(file, code) : e;
     }
-    onStale(`evolve: ${dir}: taking over a stale lock${Number.isNaN(pid) ? ' (unreadable pid)' : ` from pid ${pid}, which is no longer running`}`);
+    onStale(
+      `evolve: ${dir}: taking over a stale lock` +
+        (Number.isNaN(pid) ? ' (unreadable pid)' : ` from pid ${pid}, which is no longer running`),
+    );
     return true;
   } finally {
     fs.rmSync(claim, { force: true });

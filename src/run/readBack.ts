@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { GenerationRecord } from '../evolution/record';
-import { Architecture } from '../models/architecture';
-import { Network } from '../models/network';
+import type { GenerationRecord } from '../evolution/record';
+import type { Architecture } from '../models/architecture';
+import type { Network } from '../models/network';
 import { loadNetwork } from '../engine/modelio';
 import { measure } from '../metrics/measure';
 import { lockName } from './lock';
@@ -116,15 +116,20 @@ function readJsonFile(file: string): unknown {
   try {
     return JSON.parse(readFileNoFollow(file).toString('utf8'));
   } catch (e) {
-    throw new RunError(`${file}: ${(e as NodeJS.ErrnoException).code ? `cannot be read (${(e as NodeJS.ErrnoException).code})` : 'not valid JSON'}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RunError(`${file}: ${code ? `cannot be read (${code})` : 'not valid JSON'}`);
   }
 }
 
 /** The layers of a mask.json, each inside a mask of `bytes` bytes. */
 function maskLayers(file: string, bytes: number): { name: string; offset: number; length: number }[] {
   const layers = (readJsonFile(file) as { layers?: unknown } | null)?.layers;
-  const fits = (l: { offset?: unknown; length?: unknown }): boolean => Number.isSafeInteger(l.offset) && Number.isSafeInteger(l.length) &&
-    (l.offset as number) >= 0 && (l.length as number) >= 0 && (l.offset as number) + (l.length as number) <= bytes;
+  const fits = (l: { offset?: unknown; length?: unknown }): boolean =>
+    Number.isSafeInteger(l.offset) &&
+    Number.isSafeInteger(l.length) &&
+    (l.offset as number) >= 0 &&
+    (l.length as number) >= 0 &&
+    (l.offset as number) + (l.length as number) <= bytes;
   if (!Array.isArray(layers) || !layers.every((l) => l !== null && typeof l === 'object' && fits(l))) {
     throw new RunError(`${file}: not a mask manifest of ${bytes} bytes (layers with name, offset and length)`);
   }
@@ -144,11 +149,17 @@ export function checkGenerationFiles(run: string, record: GenerationRecord): voi
   if (odd >= 0) throw new RunError(`${maskFile}: byte ${odd} is ${mask[odd]}; a mask holds only 0 (dead) and 1 (live)`);
   const layers = maskLayers(path.join(dir, 'mask.json'), mask.length);
   const recorded = Array.isArray(record.layers) ? record.layers : [];
-  if (layers.length !== recorded.length) throw new RunError(`${maskFile}: ${layers.length} layers, the record of generation ${record.generation} has ${recorded.length}`);
+  if (layers.length !== recorded.length)
+    throw new RunError(
+      `${maskFile}: ${layers.length} layers, the record of generation ${record.generation} has ${recorded.length}`,
+    );
   layers.forEach((l, i) => {
     const live = countOnes(mask.subarray(l.offset, l.offset + l.length));
     if (live !== recorded[i].synapses) {
-      throw new RunError(`${maskFile}: layer ${String(l.name)} has ${live} live synapses, the record of generation ${record.generation} says ${String(recorded[i].synapses)}`);
+      throw new RunError(
+        `${maskFile}: layer ${String(l.name)} has ${live} live synapses, ` +
+          `the record of generation ${record.generation} says ${String(recorded[i].synapses)}`,
+      );
     }
   });
   const weightsFile = path.join(dir, 'weights.bin');
@@ -160,14 +171,21 @@ export function checkGenerationFiles(run: string, record: GenerationRecord): voi
 
 /** Refuses a network whose live synapses, per layer and in all, are not those of its record. */
 export function checkAgainstRecord(net: Network, record: GenerationRecord, maskFile: string): void {
-  const m = measure(net.layers, net.params.map((p) => p.mask));
+  const m = measure(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   const says = `the record of generation ${record.generation} says`;
   const recorded = Array.isArray(record.layers) ? record.layers : [];
   m.layers.forEach((layer, l) => {
     const want = recorded[l]?.synapses;
-    if (want !== layer.synapses) throw new RunError(`${maskFile}: layer ${layer.name} has ${layer.synapses} live synapses, ${says} ${String(want)}`);
+    if (want !== layer.synapses)
+      throw new RunError(
+        `${maskFile}: layer ${layer.name} has ${layer.synapses} live synapses, ${says} ${String(want)}`,
+      );
   });
-  if (m.synapses !== record.synapses) throw new RunError(`${maskFile}: ${m.synapses} live synapses, ${says} ${String(record.synapses)}`);
+  if (m.synapses !== record.synapses)
+    throw new RunError(`${maskFile}: ${m.synapses} live synapses, ${says} ${String(record.synapses)}`);
 }
 
 /** Generation `record.generation` of `run`, checked against its record. */

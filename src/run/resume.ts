@@ -2,17 +2,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
-import { GenerationRecord } from '../evolution/record';
+import type { GenerationRecord } from '../evolution/record';
 import { readFileNoFollow, truncateFile } from './files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
-import { SavedConfig, readSavedConfig } from './config';
+import { type SavedConfig, readSavedConfig } from './config';
 
 export type { SavedConfig };
 
 /** RUN/config.json, once the folder has passed checkRunTree. A missing folder is bad usage (exit 2). */
 export function readConfig(run: string): SavedConfig {
-  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new UsageError(`--resume ${run}: no such run folder`);
-  if (!fs.existsSync(path.join(run, 'config.json'))) throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
+  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory())
+    throw new UsageError(`--resume ${run}: no such run folder`);
+  if (!fs.existsSync(path.join(run, 'config.json')))
+    throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
   return readSavedConfig(run).config;
 }
@@ -30,7 +32,10 @@ export interface FinishedGenerations {
  * the text that holds them: a torn last line (no trailing newline, or not valid JSON: the write of
  * an interrupted run) is not among them. Records must be generations 0, 1, ...
  */
-export function parseRecords(text: string, file: string): { records: GenerationRecord[]; keep: number; repaired?: string } {
+export function parseRecords(
+  text: string,
+  file: string,
+): { records: GenerationRecord[]; keep: number; repaired?: string } {
   let keep = text.lastIndexOf('\n') + 1; // everything after the last newline is torn
   let repaired: string | undefined;
   if (keep < text.length) repaired = `${Buffer.byteLength(text.slice(keep))} bytes with no newline`;
@@ -88,7 +93,10 @@ export function readFinished(run: string): FinishedGenerations {
   const incomplete = firstIncomplete(run, records);
   if (incomplete !== undefined) {
     records = records.slice(0, incomplete);
-    keep = text.split('\n').slice(0, incomplete).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    keep = text
+      .split('\n')
+      .slice(0, incomplete)
+      .reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
   }
   for (const r of records) checkGenerationFiles(run, r);
   if (keep < Buffer.byteLength(text)) truncateFile(file, keep);

@@ -4,15 +4,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
-import { GenerationRecord } from '../evolution/record';
+import type { GenerationRecord } from '../evolution/record';
 import { appendLine, ensureDir, writeFileAtomic } from './files';
 import { RunError, UsageError } from '../errors';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  const day = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}`;
+  const stamp = `${day}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
   return path.join('runs', `${dataset}-${arch}-${stamp}`);
 }
 
@@ -37,11 +38,16 @@ export function checkRunDir(dir: string): void {
     st = fs.statSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (link.isSymbolicLink()) throw new UsageError(`--out ${dir}: a symbolic link to ${fs.readlinkSync(dir)}, which ${code === 'ENOENT' ? 'does not exist' : `cannot be reached (${code})`}`);
+    if (link.isSymbolicLink())
+      throw new UsageError(
+        `--out ${dir}: a symbolic link to ${fs.readlinkSync(dir)}, ` +
+          `which ${code === 'ENOENT' ? 'does not exist' : `cannot be reached (${code})`}`,
+      );
     throw new UsageError(`--out ${dir}: cannot be read (${code ?? String(e)})`);
   }
   if (!st.isDirectory()) throw new UsageError(`--out ${dir}: exists and is not a folder; choose a new folder`);
-  if (fs.readdirSync(dir).length > 0) throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+  if (fs.readdirSync(dir).length > 0)
+    throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
 }
 
 function isLink(file: string): boolean {

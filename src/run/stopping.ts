@@ -9,7 +9,10 @@ export const stopSignals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIG
 
 /** A run stopped by any of stopSignals: interrupted, and resumable. */
 export const interruptedExit = 130;
-/** A run stopped because stdout was closed: 128 + SIGPIPE, what a shell reports for a filter killed by a closed pipe. */
+/**
+ * A run stopped because stdout was closed: 128 + SIGPIPE, what a shell reports for a filter killed
+ * by a closed pipe.
+ */
 export const closedStdoutExit = 141;
 
 let stdoutClosed = false;
@@ -68,6 +71,8 @@ export class StopRequest {
   /** For the last line: "interrupted (SIGHUP)" or "stdout was closed". */
   describe(): string {
     if (!this.reason) return 'stopped';
-    return 'closed' in this.reason ? 'stdout was closed' : `interrupted${this.reason.signal === 'SIGINT' ? '' : ` (${this.reason.signal})`}`;
+    return 'closed' in this.reason
+      ? 'stdout was closed'
+      : `interrupted${this.reason.signal === 'SIGINT' ? '' : ` (${this.reason.signal})`}`;
   }
 }
