@@ -3,7 +3,7 @@
  * masked SGD-momentum update, mask re-applied), timed per step: LeNet-5 on real MNIST images, the
  * larger ancestors on random images of their input shape (step time depends on shapes, not values).
  */
-import { trainNetworkParallel } from '../engine/parallel';
+import { setTrainingThreads, trainMasked } from '../engine/trainer';
 import { loadMnist } from '../data/mnist';
 import { Network, initialiseNetwork } from '../models/network';
 import { Split } from '../data/dataset';
@@ -161,9 +161,10 @@ export async function timeTraining(net: Network, data: Split, plan: StepPlan, ba
   };
 
   try {
-    await trainNetworkParallel(net, data, {
+    setTrainingThreads(workers);
+    await trainMasked(net, data, {
       epochs: Math.ceil(steps / perEpoch), batchSize, learningRate: 0.01, optimizer: 'momentum', onBatch,
-    }, stream(seed, 'bench', 'order'), workers);
+    }, stream(seed, 'bench', 'order'));
   } catch (e) {
     if (!(e instanceof Enough)) throw e;
   }

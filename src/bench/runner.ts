@@ -9,7 +9,7 @@ import { BackendInfo } from '../engine/backend';
 import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend, nativeBuilt } from './configurations';
 import { BenchSettings, Measurement, benchArchitecture, measureTraining, planFor } from './measure';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
-import { closeTrainingPool } from '../engine/parallel';
+import { closeTraining } from '../engine/trainer';
 import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
@@ -40,10 +40,10 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
-  // wasm-parallel: worker_threads; native: the kernels' own threads (see trainNetworkParallel).
+  // wasm-parallel: worker_threads; native: the kernels' own threads (see src/engine/trainer).
   const workers = name === 'wasm-parallel' || name === 'native' ? active.threads ?? 1 : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
-  await closeTrainingPool();
+  await closeTraining();
   return { configuration: name, status: 'ok', ...active, ...measured };
 }
 
