@@ -1,7 +1,7 @@
 /** `evolve [options]`: the whole method on a data set, writing a run folder. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Options, checkSavedOptions, combinationProblem, givenOptions, resolveFactors } from './options';
+import { Options, checkSavedOptions, combinationProblem, resolveFactors } from './options';
 import { UsageError, RunError } from '../errors';
 import { Reporter, fewer, formatSeconds } from './progress';
 import { StopRequest, stderrOpen } from './stopping';
@@ -109,12 +109,13 @@ function resumeOptions(run: string, given: Partial<Options>, json: boolean): { o
   return { o: { ...(saved as unknown as Options), out: run, resume: run, json }, config };
 }
 
-export async function runEvolve(given: Options, argv: string[]): Promise<void> {
+/** `typed` holds the options typed on the command line (those --resume compares with the run's). */
+export async function runEvolve(given: Options, argv: string[], typed: Partial<Options>): Promise<void> {
   const resuming = given.resume !== undefined;
   let o = given;
   let config: SavedConfig | undefined;
   if (resuming) {
-    ({ o, config } = resumeOptions(given.resume!, givenOptions(argv), given.json));
+    ({ o, config } = resumeOptions(given.resume!, typed, given.json));
   } else {
     validate(o);
   }

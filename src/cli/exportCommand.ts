@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from '../errors';
 import { checkSavedOptions } from './options';
-import { readFileNoFollow } from '../run/files';
+import { readSavedConfig } from '../run/config';
 import { selectBackend } from '../engine/backend';
 import { saveNetwork } from '../engine/modelio';
 import { Architecture } from '../models/architecture';
@@ -32,20 +32,11 @@ function generationNumber(raw: string): number {
 
 /** The run's architecture, from config.json's options.arch. */
 export function runArchitecture(run: string): Architecture {
-  const file = path.join(run, 'config.json');
-  if (!fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
+  if (!fs.existsSync(path.join(run, 'config.json'))) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
-  let config: { options?: unknown };
-  try {
-    config = JSON.parse(readFileNoFollow(file).toString('utf8'));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new RunError(`${file}: ${err.code ? `cannot read (${err.code})` : 'not valid JSON'}`);
-  }
-  const saved = config?.options;
-  if (!saved || typeof saved !== 'object' || Array.isArray(saved)) throw new RunError(`${file}: no options`);
+  const { file, config } = readSavedConfig(run);
   // A config.json the command line would refuse is refused here too, as --resume does.
-  const name = checkSavedOptions(saved as Record<string, unknown>, file).arch;
+  const name = checkSavedOptions(config.options, file).arch;
   const arch = typeof name === 'string' ? findAncestor(name) : undefined;
   if (!arch) throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${ancestorNames.join(', ')}`);
   return arch;

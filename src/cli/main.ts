@@ -1,6 +1,6 @@
 /** The entry point: wires the commands and turns errors into one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { Options, optionSpecs } from './options';
+import { Options, givenOptions, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
@@ -29,7 +29,7 @@ function buildProgram(argv: string[]): Command {
     if (spec.defaultValue !== undefined) opt.default(spec.defaultValue, spec.defaultText);
     program.addOption(opt);
   }
-  program.action(async (opts: Options) => runEvolve(opts, argv));
+  program.action(async (opts: Options, command: Command) => runEvolve(opts, argv, givenOptions(command)));
   addBenchCommand(program);
   addExportCommand(program);
   addDatasetsCommand(program);

@@ -2,7 +2,7 @@
  * Every option of the main command, described once: commander's flags, --help, validation and
  * the saved config.json all come from this table, so they cannot drift apart.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
@@ -144,20 +144,12 @@ export function resolveFactors(o: Options): Factors {
 }
 
 /**
- * The options given on the command line `argv` (main command), without defaults: what the user
- * typed, as parsed values. argv has already been parsed once, so it is valid here.
+ * The options typed on the command line, as parsed values, without defaults: commander's value
+ * source says where each value came from, so nothing is parsed twice.
  */
-export function givenOptions(argv: string[]): Partial<Options> {
-  const program = new Command('evolve').exitOverride().allowUnknownOption().allowExcessArguments()
-    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  for (const spec of optionSpecs) {
-    const opt = new Option(spec.flags, spec.description);
-    if (spec.parse) opt.argParser(spec.parse as (v: string) => unknown);
-    program.addOption(opt);
-  }
-  program.parse(argv, { from: 'user' });
-  const opts = program.opts() as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<Options>;
+export function givenOptions(command: Command): Partial<Options> {
+  const opts = command.opts() as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli')) as Partial<Options>;
 }
 
 /** Checks that need more than one option: what is wrong, or undefined. */

@@ -2,6 +2,7 @@
  * The report as text: Markdown tables for people, CSV (one row per group and generation) and
  * JSON for scripts. The spread is min-max across a group's runs, in every format.
  */
+import * as path from 'node:path';
 import { Group, GenerationSummary, Metric, Spread, metrics } from './summary';
 import { PaperResult, datasetTitle } from '../reproduce/presets';
 
@@ -47,12 +48,17 @@ function generationRow(g: GenerationSummary): string {
   return row([g.generation, g.runs, ...metrics.map((m) => cell(m, g[m], g.runs))]);
 }
 
+/** A run folder as the reader can place it: relative to the working folder, as such paths are usually typed. */
+function shownFolder(folder: string): string {
+  return path.isAbsolute(folder) ? path.relative(process.cwd(), folder) || '.' : folder;
+}
+
 function groupSection(group: Group): string {
   const seeds = group.runs.map((r) => r.seed).join(', ');
   const lines = [
     `### ${group.label}: ${group.runs.length} run${group.runs.length === 1 ? '' : 's'} (seed${group.runs.length === 1 ? '' : 's'} ${seeds})`,
     '',
-    `Runs: ${group.runs.map((r) => `\`${r.folder}\``).join(', ')}.`,
+    `Runs: ${group.runs.map((r) => `\`${shownFolder(r.folder)}\``).join(', ')}.`,
     ...(group.runs.length > 1 ? ['Each cell: mean (min to max) over the runs that reached the generation.'] : []),
     '',
     ...tableHead(['generation', 'runs']),

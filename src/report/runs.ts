@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import { GenerationRecord } from '../evolution/record';
+import { SavedConfig, readSavedConfig } from '../run/config';
+import { readRecords } from '../run/resume';
 
 /** One generation of one run, in the report's terms. */
 export interface RunPoint {
@@ -33,56 +35,18 @@ export interface RunSummary {
   points: RunPoint[];
 }
 
-export interface RunConfig {
-  options: Record<string, unknown>;
-  resolved?: { synapseFactor?: unknown };
-}
+export type RunConfig = SavedConfig;
 
-/** config.json's options, or a RunError naming what is wrong. */
+/** config.json's options, or a RunError naming what is wrong (the reader --resume and export use). */
 export function readRunConfig(folder: string): RunConfig {
-  const file = path.join(folder, 'config.json');
-  let config: RunConfig;
-  try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RunError(`${folder}: not an evolve run folder (no config.json)`);
-    throw new RunError(`${file}: ${code ? `cannot read (${code})` : 'not valid JSON'}`);
-  }
-  if (typeof config?.options !== 'object' || config.options === null) throw new RunError(`${file}: no options`);
-  return config;
+  return readSavedConfig(folder).config;
 }
 
 /**
- * The complete records of generations.ndjson, in order. A last line without its newline is a
- * record being written (or torn by a kill): it is not counted, as `evolve --resume` would cut it.
+ * The complete records of generations.ndjson, in order, read as --resume and export read them: a
+ * torn last line (a record being written, or cut by a kill) is not counted.
  */
-export function readRecords(folder: string): GenerationRecord[] {
-  const file = path.join(folder, 'generations.ndjson');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return [];
-    throw new RunError(`${file}: cannot read (${code})`);
-  }
-  const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1);
-  const records: GenerationRecord[] = [];
-  for (const [i, line] of lines.entries()) {
-    let r: GenerationRecord;
-    try {
-      r = JSON.parse(line) as GenerationRecord;
-    } catch {
-      // A torn last line that did get a newline: an interrupted write, as for a missing one.
-      if (i === lines.length - 1) break;
-      throw new RunError(`${file}: line ${i + 1} is not valid JSON`);
-    }
-    if (r?.generation !== i) throw new RunError(`${file}: line ${i + 1} is generation ${r?.generation}, expected ${i}`);
-    records.push(r);
-  }
-  return records;
-}
+export { readRecords };
 
 function toPoint(r: GenerationRecord): RunPoint {
   return {

@@ -5,30 +5,16 @@ import { RunError, UsageError } from '../errors';
 import { GenerationRecord } from '../evolution/record';
 import { readFileNoFollow, truncateFile } from './files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
+import { SavedConfig, readSavedConfig } from './config';
 
-export interface SavedConfig {
-  options: Record<string, unknown>;
-  resolved?: Record<string, unknown>;
-  backend?: { name?: string; kernels?: string };
-}
+export type { SavedConfig };
 
 /** RUN/config.json, once the folder has passed checkRunTree. A missing folder is bad usage (exit 2). */
 export function readConfig(run: string): SavedConfig {
-  const file = path.join(run, 'config.json');
   if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new UsageError(`--resume ${run}: no such run folder`);
-  if (!fs.existsSync(file)) throw new RunError(`--resume ${run}: no config.json, not a run folder`);
+  if (!fs.existsSync(path.join(run, 'config.json'))) throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
-  let config: SavedConfig;
-  try {
-    config = JSON.parse(readFileNoFollow(file).toString('utf8')) as SavedConfig;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new RunError(`--resume ${run}: ${code === 'ENOENT' ? 'no config.json, not a run folder' : `config.json cannot be read (${code ?? 'not valid JSON'})`}`);
-  }
-  if (!config || typeof config.options !== 'object' || config.options === null || Array.isArray(config.options)) {
-    throw new RunError(`${file}: no options`);
-  }
-  return config;
+  return readSavedConfig(run).config;
 }
 
 export interface FinishedGenerations {
