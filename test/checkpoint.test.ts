@@ -1,24 +1,22 @@
 // Epoch checkpoints in-process: a training continued from an epoch's state (weights + optimizer
-// state) equals the uninterrupted one bit for bit, in one thread and across workers; the file
-// format round-trips and recognises corruption.
-import test, { after } from 'node:test';
+// state) equals the uninterrupted one bit for bit; the file format round-trips and recognises
+// corruption.
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { EpochState, OptimizerName, TrainOptions, disposeOptimizer, makeOptimizer, optimizerChoices } from '../src/engine/train';
 import { restoreOptimizerState, saveOptimizerState } from '../src/engine/optimizerState';
-import { closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/engine/parallel';
+import { trainMasked } from '../src/engine/trainer';
 import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { Architecture } from '../src/models/architecture';
-import { lenet300, lenet5 } from '../src/models/ancestors';
+import { lenet300 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { Expected, TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
 import { compactNetwork } from '../src/models/compact';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { maskedOffspring, paramBytes } from './helpers';
-
-after(() => closeTrainingPool());
 
 const data = loadMnist({ trainLimit: 192, testLimit: 10, validation: 0, rng: seedrandom('d') });
 
@@ -30,29 +28,27 @@ const bits = paramBytes;
 
 /** Trains `start` for 3 epochs straight, and again continued from each epoch state it reported; all must agree. */
 // 8 steps per epoch: after 8 steps adam's running beta1^t differs from setWeights' pow(beta1, t) in the last bit.
-async function checkContinued(start: Network, optimizer: OptimizerName, workers: number): Promise<void> {
+async function checkContinued(start: Network, optimizer: OptimizerName): Promise<void> {
   const options: TrainOptions = { epochs: 3, batchSize: 24, learningRate: 0.02, optimizer };
   const straight = cloneNetwork(start);
   const states: EpochState[] = [];
-  const loss = await trainNetworkParallel(straight, data.train, { ...options, onEpochEnd: (s) => { states.push(s); } }, seedrandom('s'), workers);
+  const loss = await trainMasked(straight, data.train, { ...options, onEpochEnd: (s) => { states.push(s); } }, seedrandom('s'));
   assert.deepEqual(states.map((s) => s.epochsDone), [1, 2], 'a state after every epoch but the last');
   assert.equal(states[0].optimizer.slots.length, { sgd: 0, momentum: 1, adam: 2 }[optimizer] * 2 * start.params.length);
-  if (workers === 1) {
-    // The state restored into a fresh optimizer reads back the same, adam's running beta powers included.
-    const fresh = makeOptimizer(options);
-    await restoreOptimizerState(fresh, states[0].optimizer, [...start.layers.map((l) => l.kernelShape), ...start.layers.map((l) => [l.outUnits])]);
-    assert.deepEqual(await saveOptimizerState(fresh, optimizer), states[0].optimizer);
-    disposeOptimizer(fresh);
-  }
+  // The state restored into a fresh optimizer reads back the same, adam's running beta powers included.
+  const fresh = makeOptimizer(options);
+  await restoreOptimizerState(fresh, states[0].optimizer, [...start.layers.map((l) => l.kernelShape), ...start.layers.map((l) => [l.outUnits])]);
+  assert.deepEqual(await saveOptimizerState(fresh, optimizer), states[0].optimizer);
+  disposeOptimizer(fresh);
   for (const s of states) {
     const continued = cloneNetwork(start);
     s.params.forEach((p, l) => { continued.params[l].kernel = p.kernel; continued.params[l].bias = p.bias; });
     const seen: number[] = [];
-    const resumedLoss = await trainNetworkParallel(continued, data.train, {
+    const resumedLoss = await trainMasked(continued, data.train, {
       ...options, resume: { epochsDone: s.epochsDone, optimizer: s.optimizer }, onBatch: (p) => seen.push(p.epoch),
-    }, seedrandom('s'), workers);
+    }, seedrandom('s'));
     assert.equal(seen[0], s.epochsDone, 'starts at the next epoch');
-    assert.ok(bits(continued).equals(bits(straight)), `${optimizer}, ${workers} worker(s), continued after epoch ${s.epochsDone}`);
+    assert.ok(bits(continued).equals(bits(straight)), `${optimizer}, continued after epoch ${s.epochsDone}`);
     assert.ok(Object.is(resumedLoss, loss));
   }
 }
@@ -60,16 +56,8 @@ async function checkContinued(start: Network, optimizer: OptimizerName, workers:
 test('one thread: continued after epoch 1 or 2 equals 3 epochs straight (sgd, momentum, adam), no tensor leaked', async () => {
   await selectBackend('wasm');
   const before = tf.memory().numTensors;
-  for (const optimizer of optimizerChoices) await checkContinued(maskedChild(lenet300), optimizer, 1);
+  for (const optimizer of optimizerChoices) await checkContinued(maskedChild(lenet300), optimizer);
   assert.equal(tf.memory().numTensors, before);
-});
-
-test('2 workers: continued after epoch 1 or 2 equals 3 epochs straight (momentum, adam)', async () => {
-  // The JavaScript kernels: with the native ones trainNetworkParallel starts no workers.
-  await selectBackend('wasm', { kernels: 'tuned' });
-  const net = maskedChild(lenet5);
-  for (const optimizer of ['momentum', 'adam'] as const) await checkContinued(net, optimizer, 2);
-  assert.ok(trainingPool(), 'trained in worker_threads');
 });
 
 test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error, not a crash', () => {

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../src/engine/backend';
 import { nativeAddon, nativeLoadError, nativeKernelsActive, setNativeThreads } from '../src/engine/kernels/native';
 import { evaluate } from '../src/engine/train';
-import { trainNetworkParallel } from '../src/engine/parallel';
+import { setTrainingThreads, trainMasked } from '../src/engine/trainer';
 import { cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
@@ -128,8 +128,10 @@ test('LeNet-5 trains through the native kernels: learns, leaks nothing, same wei
   const before = await evaluate(net, data.test);
   const tensors = tf.memory().numTensors;
   const [one, two] = [cloneNetwork(net), cloneNetwork(net)];
-  const lossOne = await trainNetworkParallel(one, data.train, options, seedrandom('s'), 1);
-  const lossTwo = await trainNetworkParallel(two, data.train, options, seedrandom('s'), 2);
+  setTrainingThreads(1);
+  const lossOne = await trainMasked(one, data.train, options, seedrandom('s'));
+  setTrainingThreads(2);
+  const lossTwo = await trainMasked(two, data.train, options, seedrandom('s'));
   assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
   assert.equal(lossOne, lossTwo);
   assert.ok(paramBytes(one).equals(paramBytes(two)), 'the weights differ');
@@ -141,12 +143,13 @@ test('the fused native update (sgd, momentum) gives the same weights as masking 
   await selectBackend('wasm');
   const data = loadMnist({ trainLimit: 320, testLimit: 0, validation: 0, rng: seedrandom('d') });
   const { genome, child } = maskedOffspring(lenet5);
+  setTrainingThreads(2);
   for (const optimizer of ['sgd', 'momentum'] as const) {
     const options = { epochs: 2, batchSize: 64, learningRate: 0.05, optimizer };
     const tensors = tf.memory().numTensors;
     const [fused, plain] = [cloneNetwork(child), cloneNetwork(child)];
-    const lossFused = await trainNetworkParallel(fused, data.train, options, seedrandom('s'), 2);
-    const lossPlain = await trainNetworkParallel(plain, data.train, { ...options, fusedUpdate: false }, seedrandom('s'), 2);
+    const lossFused = await trainMasked(fused, data.train, options, seedrandom('s'));
+    const lossPlain = await trainMasked(plain, data.train, { ...options, fusedUpdate: false }, seedrandom('s'));
     assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
     assert.ok(Object.is(lossFused, lossPlain), `${optimizer}: loss ${lossFused} vs ${lossPlain}`);
     assert.ok(paramBytes(fused).equals(paramBytes(plain)), `${optimizer}: the weights differ`);

@@ -132,7 +132,7 @@ function benchClasses(arch: Architecture): number {
 }
 
 /**
- * Times `plan`'s steps of the real `trainNetwork` (across `workers` threads) on `net` (trained in place) over `data` (from
+ * Times `plan`'s steps of the real training (`trainMasked` on `workers` threads) on `net` (trained in place) over `data` (from
  * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
  * depend on the seed alone, so two networks timed with the same seed see the same batches.
  */

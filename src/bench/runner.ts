@@ -40,8 +40,8 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
-  // wasm-parallel: worker_threads; native: the kernels' own threads (see src/engine/trainer).
-  const workers = name === 'wasm-parallel' || name === 'native' ? active.threads ?? 1 : 1;
+  // Only the native kernels use more than one thread (see src/engine/trainer).
+  const workers = name === 'native' ? active.threads ?? 1 : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
   await closeTraining();
   return { configuration: name, status: 'ok', ...active, ...measured };

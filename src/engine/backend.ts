@@ -67,13 +67,6 @@ export function wasmKernelsFor(settings: BackendSettings = {}): WasmKernels {
   return nativeAddon() ? 'native' : 'tuned';
 }
 
-let activeKernels: WasmKernels | undefined;
-
-/** The kernels the wasm backend of this thread was activated with (training workers use the same). */
-export function currentWasmKernels(): WasmKernels | undefined {
-  return activeKernels;
-}
-
 async function activate(name: BackendInfo['name'], settings: BackendSettings = {}): Promise<void> {
   if (name === 'wasm') {
     const kernels = wasmKernelsFor(settings);
@@ -81,7 +74,6 @@ async function activate(name: BackendInfo['name'], settings: BackendSettings = {
     else registerWasmTrainingKernels();
     if (kernels === 'native') registerNativeKernels();
     else unregisterNativeKernels(); // registrations are process-wide: an earlier selection's must go
-    activeKernels = kernels;
   }
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
   await tf.ready();

@@ -55,7 +55,7 @@ export interface EpochState {
 }
 
 /** The epoch training starts at, checked against the epoch count. */
-export function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
+function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
   const e = options.resume?.epochsDone ?? 0;
   if (!Number.isInteger(e) || e < 0 || (e > 0 && e >= options.epochs)) {
     throw new RangeError(`cannot resume after epoch ${e} of ${options.epochs}`);
@@ -63,7 +63,7 @@ export function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): nu
   return e;
 }
 
-/** A network's variables and masks on the current backend (shared with the parallel workers). */
+/** A network's variables and masks on the current backend. */
 export interface Bound {
   kernels: tf.Variable[];
   biases: tf.Variable[];
@@ -150,7 +150,7 @@ export function disposeOptimizer(optimizer: tf.Optimizer): void {
 }
 
 /** Fisher-Yates with the given stream, so the seed fixes the batch order. */
-export function shuffledIndices(n: number, rng: Random): Uint32Array {
+function shuffledIndices(n: number, rng: Random): Uint32Array {
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   for (let i = n - 1; i > 0; i--) {
