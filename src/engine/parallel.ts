@@ -9,7 +9,9 @@ import type { Random } from '../random';
 import { Split } from '../data/dataset';
 import { TrainOptions, closeTraining, setTrainingThreads, trainMasked } from './trainer';
 
-export async function trainNetworkParallel(net: Network, data: Split, options: TrainOptions, rng: Random, workers: number): Promise<number> {
+export async function trainNetworkParallel(
+  net: Network, data: Split, options: TrainOptions, rng: Random, workers: number,
+): Promise<number> {
   setTrainingThreads(workers);
   return trainMasked(net, data, options, rng);
 }

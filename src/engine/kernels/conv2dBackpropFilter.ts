@@ -33,11 +33,8 @@ export function wasmConv2DBackpropFilter(args: {
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, strides, 1 /* dilations */,
     pad, dimRoundingMode, false /* depthwise */, 'channelsLast');
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outChannels: Cout,
-    outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw, strideHeight: sh,
-    strideWidth: sw } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
+  const { batchSize: B, inChannels: Cin, outChannels: Cout, outHeight: oh, outWidth: ow,
+    filterHeight: kh, filterWidth: kw } = info;
   const M = B * oh * ow;
   // Looked up before allocating so a failure here cannot leak the patches buffer.
   const matMul = tf.getKernel('BatchMatMul', BACKEND_NAME);
@@ -49,10 +46,30 @@ export function wasmConv2DBackpropFilter(args: {
   // Allocate first: heap growth would detach any typed-array views taken earlier.
   const patches = backend.makeOutput([1, K, M], 'float32');
   const xv = backend.typedArrayFromHeap(x) as Float32Array;
-  const pv = backend.typedArrayFromHeap(patches) as Float32Array;
+  fillTransposedPatches(xv, backend.typedArrayFromHeap(patches) as Float32Array, info);
 
-  // Row k = (i, j, ci) lists that filter tap's input value at every output position m = (b, r, c);
-  // (i, j, ci) order makes the [K, Cout] product reshape directly to [kh, kw, Cin, Cout].
+  // Reshape views share the dataId; BatchMatMul manages its own internal refs.
+  const bDy: TensorInfo = { dataId: dy.dataId, shape: [1, M, Cout], dtype: 'float32' };
+  const out = matMul.kernelFunc({
+    inputs: { a: patches, b: bDy },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  }) as TensorInfo;
+  backend.disposeData(patches.dataId);
+  return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
+}
+
+/**
+ * im2col, transposed: row k = (i, j, ci) of the [K, M] patches lists that filter tap's input
+ * value at every output position m = (b, r, c); (i, j, ci) order makes the [K, Cout] product
+ * reshape directly to [kh, kw, Cin, Cout].
+ */
+function fillTransposedPatches(xv: Float32Array, pv: Float32Array, info: backend_util.Conv2DInfo): void {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Cin, outHeight: oh, outWidth: ow,
+    filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const M = B * oh * ow;
   for (let i = 0; i < kh; ++i) {
     for (let j = 0; j < kw; ++j) {
       // Output columns whose tap j falls inside the image; the rest read padding (zero).
@@ -75,16 +92,6 @@ export function wasmConv2DBackpropFilter(args: {
       }
     }
   }
-
-  // Reshape views share the dataId; BatchMatMul manages its own internal refs.
-  const bDy: TensorInfo = { dataId: dy.dataId, shape: [1, M, Cout], dtype: 'float32' };
-  const out = matMul.kernelFunc({
-    inputs: { a: patches, b: bDy },
-    backend,
-    attrs: { transposeA: false, transposeB: false },
-  }) as TensorInfo;
-  backend.disposeData(patches.dataId);
-  return { dataId: out.dataId, shape: filterShape, dtype: 'float32' };
 }
 
 /** Registers the kernel for 'wasm'; safe to call repeatedly and before the backend is initialised. */
