@@ -42,7 +42,7 @@ export function wasmConv2DBackpropFilter(args: {
   const K = kh * kw * Cin;
 
   // Patches are built already transposed, [K, M], so BatchMatMul runs without transposeA:
-  // its transposeA path is ~10x slower (LeNet conv2 dW: 19 ms/call vs 113 ms/call with [M,K] + transposeA).
+  // its transposeA path is about 6x slower (docs/performance.md).
   // Allocate first: heap growth would detach any typed-array views taken earlier.
   const patches = backend.makeOutput([1, K, M], 'float32');
   const xv = backend.typedArrayFromHeap(x) as Float32Array;

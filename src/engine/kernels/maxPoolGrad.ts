@@ -3,7 +3,7 @@
  *
  * For every output position the window's argmax is recomputed from the forward input (first
  * maximum in row-major window order, like the cpu backend) for all channels at once, and dy is
- * added there. Measured, LeNet-5 (batch 64): pool1 ~21 -> ~5 ms, pool2 ~6 -> ~1.3 ms (~4x).
+ * added there: about 4x faster for LeNet-5's pools (docs/performance.md).
  */
 import { backend_util, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
