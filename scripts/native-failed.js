@@ -2,5 +2,5 @@
 // no Node headers): the install still succeeds and training uses the WASM kernels instead.
 process.stderr.write(
   'evolve: the native training kernels (native/kernels.cc) were not built; evolve will train on ' +
-  "its WASM kernels instead (slower). Install python3, make and a C++ compiler, then run 'npm rebuild'.\n",
+    "its WASM kernels instead (slower). Install python3, make and a C++ compiler, then run 'npm rebuild'.\n",
 );

@@ -27,26 +27,65 @@ test('every ancestor: input shape, weighted layers and synapse counts', () => {
   for (const [name, arch] of Object.entries(ancestors)) {
     assert.equal(arch.name, name);
     const layers = weightedLayers(arch);
-    assert.equal(layers.reduce((a, l) => a + kernelSize(l), 0), counts[name], name);
+    assert.equal(
+      layers.reduce((a, l) => a + kernelSize(l), 0),
+      counts[name],
+      name,
+    );
     assert.equal(layers[layers.length - 1].outUnits, 10, name);
   }
   const a = weightedLayers(alexnet);
-  assert.deepEqual(a.filter((l) => l.kind === 'conv').map((l) => l.kernelShape), [[5, 5, 3, 64], [5, 5, 64, 192], [3, 3, 192, 384], [3, 3, 384, 256], [3, 3, 256, 256]]);
-  assert.deepEqual(a.filter((l) => l.kind === 'conv').map((l) => l.outHeight), [32, 15, 7, 7, 7]);
+  assert.deepEqual(
+    a.filter((l) => l.kind === 'conv').map((l) => l.kernelShape),
+    [
+      [5, 5, 3, 64],
+      [5, 5, 64, 192],
+      [3, 3, 192, 384],
+      [3, 3, 384, 256],
+      [3, 3, 256, 256],
+    ],
+  );
+  assert.deepEqual(
+    a.filter((l) => l.kind === 'conv').map((l) => l.outHeight),
+    [32, 15, 7, 7, 7],
+  );
   assert.deepEqual(a[5].kernelShape, [3 * 3 * 256, 1024]);
   assert.deepEqual(weightedLayers(stl10net)[3].kernelShape, [12 * 12 * 128, 256]);
 });
 
 test('a layer that cannot follow the one before it is refused by name', () => {
-  assert.throws(() => weightedLayers({ name: 'x', inputShape: [8, 8, 1], layers: [
-    { kind: 'flatten', name: 'f' }, { kind: 'conv', name: 'c', kernelSize: 3, filters: 2, stride: 1, padding: 'valid', activation: 'relu' },
-  ] }), /layer c needs an image-shaped input/);
-  assert.throws(() => weightedLayers({ name: 'x', inputShape: [8, 8, 1], layers: [
-    { kind: 'dense', name: 'd', units: 3, activation: 'relu' },
-  ] }), /dense layer d needs a flatten/);
-  assert.throws(() => weightedLayers({ name: 'x', inputShape: [4, 4, 1], layers: [
-    { kind: 'conv', name: 'big', kernelSize: 5, filters: 2, stride: 1, padding: 'valid', activation: 'relu' },
-  ] }), /big leaves no output/);
+  assert.throws(
+    () =>
+      weightedLayers({
+        name: 'x',
+        inputShape: [8, 8, 1],
+        layers: [
+          { kind: 'flatten', name: 'f' },
+          { kind: 'conv', name: 'c', kernelSize: 3, filters: 2, stride: 1, padding: 'valid', activation: 'relu' },
+        ],
+      }),
+    /layer c needs an image-shaped input/,
+  );
+  assert.throws(
+    () =>
+      weightedLayers({
+        name: 'x',
+        inputShape: [8, 8, 1],
+        layers: [{ kind: 'dense', name: 'd', units: 3, activation: 'relu' }],
+      }),
+    /dense layer d needs a flatten/,
+  );
+  assert.throws(
+    () =>
+      weightedLayers({
+        name: 'x',
+        inputShape: [4, 4, 1],
+        layers: [
+          { kind: 'conv', name: 'big', kernelSize: 5, filters: 2, stride: 1, padding: 'valid', activation: 'relu' },
+        ],
+      }),
+    /big leaves no output/,
+  );
 });
 
 test('the forward pass equals the saved layers model, full and compacted, for alexnet and stl10net', async () => {
@@ -54,13 +93,20 @@ test('the forward pass equals the saved layers model, full and compacted, for al
   for (const arch of [alexnet, stl10net]) {
     const net = initialiseNetwork(arch, seedrandom(arch.name));
     // Kill some conv filters so compaction removes units between same-padded convs and overlapping pools.
-    net.params[1].mask.forEach((_, k) => { if (k % arch.layers.filter((s) => s.kind === 'conv')[1].filters < 3) net.params[1].mask[k] = 0; });
-    net.params.forEach((p) => p.kernel.forEach((_, k) => { if (!p.mask[k]) p.kernel[k] = 0; }));
+    net.params[1].mask.forEach((_, k) => {
+      if (k % arch.layers.filter((s) => s.kind === 'conv')[1].filters < 3) net.params[1].mask[k] = 0;
+    });
+    for (const p of net.params) {
+      for (let k = 0; k < p.kernel.length; k++) if (!p.mask[k]) p.kernel[k] = 0;
+    }
     const outputs: Float32Array[] = [];
     for (const candidate of [net, compactNetwork(net).net]) {
       const [h, w, c] = arch.inputShape;
       const rng = seedrandom('x');
-      const x = tf.tensor4d(Float32Array.from({ length: 2 * h * w * c }, () => rng()), [2, h, w, c]);
+      const x = tf.tensor4d(
+        Float32Array.from({ length: 2 * h * w * c }, () => rng()),
+        [2, h, w, c],
+      );
       const kernels = candidate.params.map((p, l) => tf.tensor(p.kernel, candidate.layers[l].kernelShape));
       const biases = candidate.params.map((p) => tf.tensor1d(p.bias));
       const ours = forward(candidate, kernels, biases, x);
@@ -68,13 +114,20 @@ test('the forward pass equals the saved layers model, full and compacted, for al
       model.setWeights(kernels.flatMap((k, l) => [k, biases[l]]));
       const theirs = model.predict(x) as tf.Tensor;
       assert.deepEqual(theirs.shape, [2, 10]);
-      const a = ours.dataSync(), b = theirs.dataSync();
-      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-3 * (1 + Math.abs(b[i])), `${candidate.arch.name}[${i}]: ${a[i]} vs ${b[i]}`);
+      const a = ours.dataSync(),
+        b = theirs.dataSync();
+      for (let i = 0; i < a.length; i++)
+        assert.ok(
+          Math.abs(a[i] - b[i]) <= 1e-3 * (1 + Math.abs(b[i])),
+          `${candidate.arch.name}[${i}]: ${a[i]} vs ${b[i]}`,
+        );
       outputs.push(Float32Array.from(a));
       model.dispose();
       tf.dispose([x, ours, theirs, ...kernels, ...biases]);
     }
     assert.ok(compactNetwork(net).net.layers[1].outUnits < net.layers[1].outUnits);
-    outputs[0].forEach((v, i) => assert.ok(Math.abs(v - outputs[1][i]) <= 1e-3 * (1 + Math.abs(v)), `compacted ${arch.name}[${i}]`));
+    outputs[0].forEach((v, i) => {
+      assert.ok(Math.abs(v - outputs[1][i]) <= 1e-3 * (1 + Math.abs(v)), `compacted ${arch.name}[${i}]`);
+    });
   }
 });

@@ -4,16 +4,35 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers';
+import type { SparsityRow } from '../src/bench/sparsity';
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 function isInstalled(pkg: string): boolean {
-  try { require.resolve(pkg); return true; } catch { return false; }
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 test('bench --json: one JSON object with the machine and a row per configuration', () => {
   // cpu does a few samples/s: one warm-up and one timed step of 8 samples keep this test short.
-  const r = runCli(['bench', '--json', '--arch', 'lenet5', '--batches', '2', '--batch-size', '8', '--warmup', '1', '--cpu-batches', '1']);
+  const r = runCli([
+    'bench',
+    '--json',
+    '--arch',
+    'lenet5',
+    '--batches',
+    '2',
+    '--batch-size',
+    '8',
+    '--warmup',
+    '1',
+    '--cpu-batches',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, r.stdout);
@@ -24,12 +43,26 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.equal(out.machine.node, process.version);
   assert.match(out.machine.tfjs, /^\d+\.\d+\.\d+/);
   assert.deepEqual(out.settings, {
-    arch: ['lenet5'], batchSize: 8, batches: 2, seconds: 10, warmup: 1, cpuBatches: 1, torchThreads: 2, sparsityLevels: [1, 10, 100],
+    arch: ['lenet5'],
+    batchSize: 8,
+    batches: 2,
+    seconds: 10,
+    warmup: 1,
+    cpuBatches: 1,
+    torchThreads: 2,
+    sparsityLevels: [1, 10, 100],
   });
   assert.deepEqual(Object.keys(out.architectures), ['lenet5']);
 
   const rows = out.configurations;
-  assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'native', 'tensorflow', 'pytorch']);
+  assert.deepEqual(Object.keys(rows), [
+    'cpu',
+    'wasm-plain',
+    'wasm-tuned',
+    'native',
+    'tensorflow',
+    'pytorch',
+  ]);
   assert.equal(rows.native.backend.kernels, 'native', 'npm ci built the addon');
   assert.equal(rows['wasm-tuned'].backend.kernels, 'tuned');
   for (const name of ['wasm-plain', 'wasm-tuned', 'native']) {
@@ -62,14 +95,28 @@ test('bench --json: one JSON object with the machine and a row per configuration
   // People's text (the tables) went to stderr.
   assert.match(r.stderr, /configuration\s+samples\/s\s+ms\/step/);
   assert.match(r.stderr, /tensorflow\s/);
-  assert.match(r.stderr, /target\s+synapses\s+arch eff\s+filters\s+filter eff\s+form\s+ms\/step\s+samples\/s\s+epoch s\s+vs ancestor/);
+  assert.match(
+    r.stderr,
+    /target\s+synapses\s+arch eff\s+filters\s+filter eff\s+form\s+ms\/step\s+samples\/s\s+epoch s\s+vs ancestor/,
+  );
   assert.match(r.stderr, /^\s+100x\s.*masked/m);
   assert.match(r.stderr, /^\s+compacted\s/m);
   assert.match(r.stderr, /target: at 100x .* a compacted epoch takes \d+\.\d\d of the dense ancestor's/);
 });
 
-test('bench --arch alexnet,stl10net: evolve\'s default path and the PyTorch peer on the same architectures, no sparsity part', () => {
-  const r = runCli(['bench', '--json', '--arch', 'alexnet,stl10net', '--batches', '1', '--batch-size', '2', '--warmup', '0']);
+test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer on both, no sparsity part", () => {
+  const r = runCli([
+    'bench',
+    '--json',
+    '--arch',
+    'alexnet,stl10net',
+    '--batches',
+    '1',
+    '--batch-size',
+    '2',
+    '--warmup',
+    '0',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim());
   assert.deepEqual(out.settings.arch, ['alexnet', 'stl10net']);
@@ -89,7 +136,10 @@ test('bench --arch alexnet,stl10net: evolve\'s default path and the PyTorch peer
       // The peer ran the repository's script on the same batch size, and the ratio is the two rates'.
       assert.equal(rows.pytorch.batchSize, 2);
       assert.ok(positive(rows.pytorch.samplesPerSecond));
-      assert.ok(Math.abs(rows.native.vsPytorch - rows.native.samplesPerSecond / rows.pytorch.samplesPerSecond) < 1e-9 * rows.native.vsPytorch);
+      assert.ok(
+        Math.abs(rows.native.vsPytorch - rows.native.samplesPerSecond / rows.pytorch.samplesPerSecond) <
+          1e-9 * rows.native.vsPytorch,
+      );
     } else {
       assert.equal(rows.native.vsPytorch, null);
     }
@@ -98,10 +148,16 @@ test('bench --arch alexnet,stl10net: evolve\'s default path and the PyTorch peer
   assert.match(r.stderr, /^STL-10 net \(96x96x3, random images\) training throughput/m);
 });
 
+/** A row as printed, once its status is checked to be 'ok'. */
+type OkRow = Extract<SparsityRow, { status: 'ok' }>;
+
 /** Rows of the sparsity part: one per target, efficiencies rising with it, both forms timed. No speed is asserted. */
-function checkSparsityRows(rows: any[], targets: number[], batches: number, batchSize: number): void {
+function checkSparsityRows(rows: OkRow[], targets: number[], batches: number, batchSize: number): void {
   assert.ok(Array.isArray(rows), JSON.stringify(rows));
-  assert.deepEqual(rows.map((row) => row.target), targets);
+  assert.deepEqual(
+    rows.map((row) => row.target),
+    targets,
+  );
   for (const row of rows) {
     assert.equal(row.status, 'ok', JSON.stringify(row));
     assert.equal(row.backend.name, 'wasm');
@@ -128,17 +184,41 @@ function checkSparsityRows(rows: any[], targets: number[], batches: number, batc
   assert.equal(ancestor.masked.vsAncestor, 1);
   for (let i = 1; i < rows.length; i++) {
     const [before, now] = [rows[i - 1], rows[i]];
-    assert.ok(now.architecturalEfficiency > before.architecturalEfficiency, `synapse efficiency rises: ${before.target}x -> ${now.target}x`);
-    assert.ok(now.filterEfficiency > before.filterEfficiency, `filter efficiency rises: ${before.target}x -> ${now.target}x`);
+    assert.ok(
+      now.architecturalEfficiency > before.architecturalEfficiency,
+      `synapse efficiency rises: ${before.target}x -> ${now.target}x`,
+    );
+    assert.ok(
+      now.filterEfficiency > before.filterEfficiency,
+      `filter efficiency rises: ${before.target}x -> ${now.target}x`,
+    );
     assert.ok(now.synapses < before.synapses && now.macs < before.macs);
     // About X: within a factor of 2 of the target, and the filters about sqrt(X).
-    assert.ok(now.architecturalEfficiency > now.target / 2 && now.architecturalEfficiency < now.target * 2, JSON.stringify(now));
-    assert.ok(now.filterEfficiency > Math.sqrt(now.target) / 2 && now.filterEfficiency < Math.sqrt(now.target) * 2, JSON.stringify(now));
+    assert.ok(
+      now.architecturalEfficiency > now.target / 2 && now.architecturalEfficiency < now.target * 2,
+      JSON.stringify(now),
+    );
+    assert.ok(
+      now.filterEfficiency > Math.sqrt(now.target) / 2 && now.filterEfficiency < Math.sqrt(now.target) * 2,
+      JSON.stringify(now),
+    );
   }
 }
 
 test('bench --only sparsity: the chosen levels, with the dense ancestor first, in one JSON line', () => {
-  const r = runCli(['bench', '--only', 'sparsity', '--sparsity-levels', '100,10', '--batches', '2', '--batch-size', '4', '--warmup', '1']);
+  const r = runCli([
+    'bench',
+    '--only',
+    'sparsity',
+    '--sparsity-levels',
+    '100,10',
+    '--batches',
+    '2',
+    '--batch-size',
+    '4',
+    '--warmup',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, r.stdout);
@@ -148,7 +228,21 @@ test('bench --only sparsity: the chosen levels, with the dense ancestor first, i
 });
 
 test('bench --no-sparsity: no sparsity child, an empty sparsity array', () => {
-  const r = runCli(['bench', '--json', '--arch', 'lenet5', '--no-sparsity', '--batches', '1', '--batch-size', '4', '--warmup', '0', '--cpu-batches', '0']);
+  const r = runCli([
+    'bench',
+    '--json',
+    '--arch',
+    'lenet5',
+    '--no-sparsity',
+    '--batches',
+    '1',
+    '--batch-size',
+    '4',
+    '--warmup',
+    '0',
+    '--cpu-batches',
+    '0',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.sparsity, []);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { loadCifar10 } from '../src/data/cifar10';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { datasets, getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
@@ -25,14 +25,22 @@ const pattern = (id: number, c: number, y: number, x: number) => (id * 37 + c * 
 function writePatternFiles(dir: string, perBatch: number): string {
   const folder = path.join(dir, 'cifar-10-batches-bin');
   fs.mkdirSync(folder, { recursive: true });
-  const files = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+  const files = [
+    'data_batch_1.bin',
+    'data_batch_2.bin',
+    'data_batch_3.bin',
+    'data_batch_4.bin',
+    'data_batch_5.bin',
+    'test_batch.bin',
+  ];
   files.forEach((f, b) => {
     const buf = Buffer.alloc(perBatch * RECORD);
     for (let r = 0; r < perBatch; r++) {
       const id = b * perBatch + r;
       buf[r * RECORD] = id % 10;
       for (let c = 0; c < 3; c++) {
-        for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) buf[r * RECORD + 1 + c * 1024 + y * 32 + x] = pattern(id, c, y, x);
+        for (let y = 0; y < 32; y++)
+          for (let x = 0; x < 32; x++) buf[r * RECORD + 1 + c * 1024 + y * 32 + x] = pattern(id, c, y, x);
       }
       buf[r * RECORD + 1] = id; // R plane, row 0, column 0
     }
@@ -74,7 +82,10 @@ test('R, G and B planes land interleaved in NHWC; batches concatenate; test keep
   assert.equal(ds.validation.count, 3);
   assert.deepEqual(checkPattern(ds.test), [20, 21, 22, 23]);
   const ids = [...checkPattern(ds.train), ...checkPattern(ds.validation)].sort((a, b) => a - b);
-  assert.deepEqual(ids, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -83,17 +94,25 @@ test('sizes: the real count by default, whole and equal batches otherwise, one l
   const folder = writeCifar10(dir, { perBatch: 20, testCount: 10, seed: 1 });
   const opts = { validation: 0, rng: rng() };
   const file = (f: string) => path.join(folder, f).replace(/[.]/g, '\\.');
-  expectDataError(() => loadCifar10(dir, opts),
-    new RegExp(`^${file('data_batch_1.bin')}: truncated or corrupt: expected 30730000 bytes \\(10000 records of 3073\\), found 61460$`));
+  // The whole message for file `f`, after its path and "truncated or corrupt: " (`rest` is a regex).
+  const cut = (f: string, rest: string) => new RegExp(`^${file(f)}: truncated or corrupt: ${rest}$`);
+  expectDataError(
+    () => loadCifar10(dir, opts),
+    cut('data_batch_1.bin', String.raw`expected 30730000 bytes \(10000 records of 3073\), found 61460`),
+  );
   const loose = { ...opts, realCounts: false };
   assert.equal(loadCifar10(dir, loose).train.count, 100);
 
   fs.truncateSync(path.join(folder, 'data_batch_3.bin'), 19 * RECORD); // cut at a record boundary
-  expectDataError(() => loadCifar10(dir, loose),
-    new RegExp(`^${file('data_batch_3.bin')}: truncated or corrupt: expected 61460 bytes \\(20 records, as in data_batch_1\\.bin\\), found 58387$`));
+  expectDataError(
+    () => loadCifar10(dir, loose),
+    cut('data_batch_3.bin', String.raw`expected 61460 bytes \(20 records, as in data_batch_1\.bin\), found 58387`),
+  );
   fs.truncateSync(path.join(folder, 'data_batch_3.bin'), 19 * RECORD + 1000); // mid-record
-  expectDataError(() => loadCifar10(dir, loose),
-    /data_batch_3\.bin: truncated or corrupt: expected a non-zero multiple of 3073 bytes \(whole records\), found 59387$/);
+  expectDataError(
+    () => loadCifar10(dir, loose),
+    cut('data_batch_3.bin', String.raw`expected a non-zero multiple of 3073 bytes \(whole records\), found 59387`),
+  );
   fs.writeFileSync(path.join(folder, 'data_batch_3.bin'), Buffer.alloc(0));
   expectDataError(() => loadCifar10(dir, loose), /data_batch_3\.bin: .*found 0$/);
   fs.rmSync(path.join(folder, 'data_batch_3.bin'));
@@ -107,7 +126,10 @@ test('a label outside 0..9 names the file and the record', () => {
   const test = fs.readFileSync(path.join(folder, 'test_batch.bin'));
   test[3 * RECORD] = 10;
   fs.writeFileSync(path.join(folder, 'test_batch.bin'), test);
-  expectDataError(() => loadCifar10(dir, { validation: 0, rng: rng(), realCounts: false }), /test_batch\.bin: label 10 in record 3 is not in 0\.\.9$/);
+  expectDataError(
+    () => loadCifar10(dir, { validation: 0, rng: rng(), realCounts: false }),
+    /test_batch\.bin: label 10 in record 3 is not in 0\.\.9$/,
+  );
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -117,7 +139,10 @@ test('the registry module loads generated files, and a small network learns them
   const cifar10 = getDataset('cifar10')!;
   assert.equal(datasets.cifar10, cifar10);
   assert.equal(getDataset('toString'), undefined);
-  assert.deepEqual(cifar10.members.slice(0, 2), ['cifar-10-batches-bin/data_batch_1.bin', 'cifar-10-batches-bin/data_batch_2.bin']);
+  assert.deepEqual(cifar10.members.slice(0, 2), [
+    'cifar-10-batches-bin/data_batch_1.bin',
+    'cifar-10-batches-bin/data_batch_2.bin',
+  ]);
   const ds = cifar10.load(dir, { validation: 30, trainLimit: 240, rng: rng(), realCounts: false });
   assert.deepEqual([ds.name, ds.inputShape, ds.classes], [cifar10.name, cifar10.inputShape, cifar10.classes]);
   assert.equal(ds.train.count, 240);
@@ -133,13 +158,27 @@ test('tarGz lays the files out like the published archive, the same bytes every 
   writeCifar10(dir, { perBatch: 3, testCount: 2, seed: 4 });
   const archive = (name: string) => {
     tarGz(dir, ['cifar-10-batches-bin'], path.join(dir, name));
-    return crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex');
+    return crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, name)))
+      .digest('hex');
   };
   assert.equal(archive('a.tar.gz'), archive('b.tar.gz'));
   const entries: string[] = [];
-  tar.t({ file: path.join(dir, 'a.tar.gz'), sync: true, onReadEntry: (e) => { entries.push(e.path); } });
-  assert.deepEqual(entries, ['cifar-10-batches-bin/', 'cifar-10-batches-bin/batches.meta.txt',
-    ...[1, 2, 3, 4, 5].map((i) => `cifar-10-batches-bin/data_batch_${i}.bin`), 'cifar-10-batches-bin/readme.html', 'cifar-10-batches-bin/test_batch.bin']);
+  tar.t({
+    file: path.join(dir, 'a.tar.gz'),
+    sync: true,
+    onReadEntry: (e) => {
+      entries.push(e.path);
+    },
+  });
+  assert.deepEqual(entries, [
+    'cifar-10-batches-bin/',
+    'cifar-10-batches-bin/batches.meta.txt',
+    ...[1, 2, 3, 4, 5].map((i) => `cifar-10-batches-bin/data_batch_${i}.bin`),
+    'cifar-10-batches-bin/readme.html',
+    'cifar-10-batches-bin/test_batch.bin',
+  ]);
   for (const m of getDataset('cifar10')!.members) assert.ok(entries.includes(m), `${m} is in the archive`);
   fs.rmSync(dir, { recursive: true });
 });

@@ -6,12 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { forward } from '../src/engine/train';
-import { Architecture, kernelSize } from '../src/models/architecture';
+import { type Architecture, kernelSize } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
-import { Network, initialiseNetwork } from '../src/models/network';
-import { CompactNetwork, compactNetwork, expandNetwork } from '../src/models/compact';
+import { type Network, initialiseNetwork } from '../src/models/network';
+import { type CompactNetwork, compactNetwork, expandNetwork } from '../src/models/compact';
 import { loadMnist } from '../src/data/mnist';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { sampleOffspring } from '../src/encoding/offspring';
 import { liveUnits, pruneDeadUnits } from '../src/encoding/units';
 import { developFrom } from '../src/encoding/develop';
@@ -23,10 +23,21 @@ const data = loadMnist({ trainLimit: 1, testLimit: 500, validation: 0, rng: seed
 function offspring(arch: Architecture, seed: string): Network {
   const parent = initialiseNetwork(arch, seedrandom(`${seed}:w`));
   const rng = seedrandom(`${seed}:b`);
-  parent.params.forEach((p) => p.bias.forEach((_, u) => { p.bias[u] = (rng() - 0.5) * 0.2; }));
-  const genome = sampleOffspring(parent, {
-    synapseFactor: 0.1, clusterFactor: 0.4, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
-  }, seedrandom(`${seed}:g`));
+  for (const p of parent.params) {
+    for (let u = 0; u < p.bias.length; u++) p.bias[u] = (rng() - 0.5) * 0.2;
+  }
+  const genome = sampleOffspring(
+    parent,
+    {
+      synapseFactor: 0.1,
+      clusterFactor: 0.4,
+      tau: 0.01,
+      normalisation: 'calibrated',
+      scope: 'global',
+      granularity: 'filter',
+    },
+    seedrandom(`${seed}:g`),
+  );
   return developFrom(genome, parent, parent, 'inherit', seedrandom(`${seed}:i`));
 }
 
@@ -35,12 +46,23 @@ function offspring(arch: Architecture, seed: string): Network {
  * biases 0, over the first `split.count` images. Leaks no tensors.
  */
 async function logits(net: Network, split: Split): Promise<Float32Array> {
-  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
+  const units = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   const [h, w, c] = net.arch.inputShape;
   const out = tf.tidy(() => {
-    const kernels = net.params.map((p, l) => tf.tensor(p.kernel.map((v, k) => (p.mask[k] ? v : 0)), net.layers[l].kernelShape));
+    const kernels = net.params.map((p, l) =>
+      tf.tensor(
+        p.kernel.map((v, k) => (p.mask[k] ? v : 0)),
+        net.layers[l].kernelShape,
+      ),
+    );
     const biases = net.params.map((p, l) => tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))));
-    const x = tf.tensor4d(Float32Array.from(split.images, (v) => v / 255), [split.count, h, w, c]);
+    const x = tf.tensor4d(
+      Float32Array.from(split.images, (v) => v / 255),
+      [split.count, h, w, c],
+    );
     return forward(net, kernels, biases, x);
   });
   const values = (await out.data()) as Float32Array;
@@ -56,7 +78,10 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 function countDead(net: Network): number[] {
-  return liveUnits(net.layers, net.params.map((p) => p.mask)).map((u) => u.length - u.reduce((a, b) => a + b, 0));
+  return liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  ).map((u) => u.length - u.reduce((a, b) => a + b, 0));
 }
 
 /** Every check of one network: same function, exact round trip, measure as predicted. */
@@ -69,7 +94,10 @@ async function checkCompaction(net: Network, label: string): Promise<CompactNetw
   assert.equal(small.arch.layers.length, net.arch.layers.length);
   assert.deepEqual(small.arch.inputShape, net.arch.inputShape);
   assert.match(small.arch.name, /-compact$/);
-  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
+  const units = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   small.layers.forEach((layer, l) => {
     const live = [...units[l].keys()].filter((u) => units[l][u]);
     assert.deepEqual([...compact.kept[l]], live.length > 0 ? live : [0], `${label} ${layer.name} kept`);
@@ -78,7 +106,9 @@ async function checkCompaction(net: Network, label: string): Promise<CompactNetw
     assert.equal(small.params[l].mask.length, kernelSize(layer));
     assert.equal(small.params[l].bias.length, layer.outUnits);
     if (layer.isOutput) assert.equal(layer.outUnits, net.layers[l].outUnits);
-    small.params[l].kernel.forEach((v, k) => { if (!small.params[l].mask[k]) assert.equal(v, 0); });
+    small.params[l].kernel.forEach((v, k) => {
+      if (!small.params[l].mask[k]) assert.equal(v, 0);
+    });
   });
   assert.equal(small.layers[0].inUnits, net.layers[0].inUnits, 'the data is never compacted');
 
@@ -93,8 +123,14 @@ async function checkCompaction(net: Network, label: string): Promise<CompactNetw
   assert.deepStrictEqual(expanded, net);
 
   // (c) The compact network keeps every synapse; its size and MACs are what measure predicted.
-  const m = measure(net.layers, net.params.map((p) => p.mask));
-  const mc = measure(small.layers, small.params.map((p) => p.mask));
+  const m = measure(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
+  const mc = measure(
+    small.layers,
+    small.params.map((p) => p.mask),
+  );
   assert.equal(mc.synapses, m.synapses);
   assert.equal(mc.params, m.params);
   assert.equal(mc.macs, m.macs);
@@ -115,67 +151,109 @@ async function checkCompaction(net: Network, label: string): Promise<CompactNetw
   return compact;
 }
 
-test('lenet5 offspring: compact = masked full network on MNIST, expands back exactly, measures as predicted', async () => {
+test('lenet5 offspring: compact = masked full net on MNIST, expands back exactly, measures as planned', async () => {
   await selectBackend('wasm');
   const net = offspring(lenet5, 'x');
   const dead = countDead(net);
   assert.ok(dead[0] > 0 && dead[1] > 0 && dead[2] > 0, `dead filters/neurons ${dead}`);
   const { net: small } = await checkCompaction(net, 'lenet5');
   // A conv layer's compacted kernel is exactly what measure counts (kh x kw x live inputs x live filters).
-  const mc = measure(small.layers, small.params.map((p) => p.mask));
-  for (const l of [0, 1]) assert.equal(small.params[l].kernel.length + small.params[l].bias.length, mc.layers[l].params);
-  assert.deepEqual(small.layers.map((l) => l.kernelShape.join('x')),
-    [`5x5x1x${20 - dead[0]}`, `5x5x${20 - dead[0]}x${50 - dead[1]}`, `${16 * (50 - dead[1])}x${500 - dead[2]}`, `${500 - dead[2]}x10`]);
+  const mc = measure(
+    small.layers,
+    small.params.map((p) => p.mask),
+  );
+  for (const l of [0, 1])
+    assert.equal(small.params[l].kernel.length + small.params[l].bias.length, mc.layers[l].params);
+  assert.deepEqual(
+    small.layers.map((l) => l.kernelShape.join('x')),
+    [
+      `5x5x1x${20 - dead[0]}`,
+      `5x5x${20 - dead[0]}x${50 - dead[1]}`,
+      `${16 * (50 - dead[1])}x${500 - dead[2]}`,
+      `${500 - dead[2]}x10`,
+    ],
+  );
   // Compacting a compact network changes nothing but nothing is lost either.
   const again = compactNetwork(small);
   assert.deepStrictEqual(again.net.params, small.params);
   assert.equal(again.net.arch.name, 'lenet5-compact');
 });
 
-test('lenet300 offspring: compact = masked full network on MNIST, expands back exactly, measures as predicted', async () => {
+test('lenet300 offspring: compact = masked full net on MNIST, expands back exactly, measures as planned', async () => {
   await selectBackend('wasm');
   const net = offspring(lenet300, 'y');
   const dead = countDead(net);
   assert.ok(dead[0] > 0 && dead[1] > 0, `dead neurons ${dead}`);
   const { net: small } = await checkCompaction(net, 'lenet300');
-  assert.deepEqual(small.layers.map((l) => l.kernelShape.join('x')), [`784x${300 - dead[0]}`, `${300 - dead[0]}x${100 - dead[1]}`, `${100 - dead[1]}x10`]);
+  assert.deepEqual(
+    small.layers.map((l) => l.kernelShape.join('x')),
+    [`784x${300 - dead[0]}`, `${300 - dead[0]}x${100 - dead[1]}`, `${100 - dead[1]}x10`],
+  );
 });
 
 test('a unit without input but with live outgoing synapses and a bias is still removed exactly', async () => {
   // Not pruned: evolve holds a dead unit's bias at 0, so it outputs 0 and its outgoing synapses read nothing.
   await selectBackend('wasm');
   const net = initialiseNetwork(lenet300, seedrandom('z'));
-  net.params.forEach((p) => p.bias.fill(0.3));
+  for (const p of net.params) p.bias.fill(0.3);
   const m = net.params[0].mask;
-  for (let k = 0; k < m.length; k++) if (k % 300 < 7) { m[k] = 0; net.params[0].kernel[k] = 0; }
+  for (let k = 0; k < m.length; k++)
+    if (k % 300 < 7) {
+      m[k] = 0;
+      net.params[0].kernel[k] = 0;
+    }
   const compact = compactNetwork(net);
   assert.equal(compact.net.layers[0].outUnits, 293);
   assert.equal(compact.net.layers[1].inUnits, 293);
   const diff = maxAbsDiff(await logits(net, data.test), await logits(compact.net, data.test));
   assert.ok(diff <= 1e-5, `logits differ by ${diff}`);
   // The outgoing synapses of the removed units are gone from the compact net.
-  assert.equal(measure(compact.net.layers, compact.net.params.map((p) => p.mask)).synapses, 266200 - 7 * 784 - 7 * 100);
+  assert.equal(
+    measure(
+      compact.net.layers,
+      compact.net.params.map((p) => p.mask),
+    ).synapses,
+    266200 - 7 * 784 - 7 * 100,
+  );
 });
 
 test('a hidden layer with no live unit keeps one dead, all-zero unit', async () => {
   await selectBackend('wasm');
   const net = initialiseNetwork(lenet300, seedrandom('w'));
-  net.params.forEach((p) => p.bias.fill(0.1));
+  for (const p of net.params) p.bias.fill(0.1);
   net.params[1].mask.fill(0);
   net.params[1].kernel.fill(0);
-  pruneDeadUnits(net.layers, net.params.map((p) => p.mask));
+  pruneDeadUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   net.params.forEach((p, l) => {
-    p.kernel.forEach((_, k) => { if (!p.mask[k]) p.kernel[k] = 0; });
+    p.kernel.forEach((_, k) => {
+      if (!p.mask[k]) p.kernel[k] = 0;
+    });
     if (!net.layers[l].isOutput) p.bias.fill(0);
   });
   const compact = compactNetwork(net);
-  assert.deepEqual(compact.kept.map((k) => [...k]), [[0], [0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
-  assert.deepEqual(compact.net.layers.map((l) => l.kernelShape), [[784, 1], [1, 1], [1, 10]]);
+  assert.deepEqual(
+    compact.kept.map((k) => [...k]),
+    [[0], [0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]],
+  );
+  assert.deepEqual(
+    compact.net.layers.map((l) => l.kernelShape),
+    [
+      [784, 1],
+      [1, 1],
+      [1, 10],
+    ],
+  );
   for (const p of compact.net.params.slice(0, 2)) {
     assert.ok(p.kernel.every((v) => v === 0) && p.mask.every((v) => v === 0) && p.bias.every((v) => v === 0));
   }
   const out = await logits(compact.net, { ...data.test, count: 3, images: data.test.images.subarray(0, 3 * 784) });
-  assert.ok(out.every((v) => Math.abs(v - 0.1) < 1e-7), 'only the output biases remain');
+  assert.ok(
+    out.every((v) => Math.abs(v - 0.1) < 1e-7),
+    'only the output biases remain',
+  );
   assert.deepStrictEqual(expandNetwork(compact, net), net);
 });
 

@@ -4,7 +4,7 @@ import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { bin, readRecords, tempDir as makeTempDir } from './helpers';
@@ -15,17 +15,26 @@ function tempDir(prefix: string): string {
   made.push(makeTempDir(prefix));
   return made[made.length - 1];
 }
-after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
 import { cifar10 } from '../src/data/sets/cifar10';
 import { datasetNames } from '../src/data/sets';
 import { ancestorNames } from '../src/models/ancestors';
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function evolve(args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -45,7 +54,19 @@ function cacheWith(name: 'cifar10' | 'stl10', counts: { train: number; test: num
   return root;
 }
 
-const quick = ['--generations', '2', '--epochs', '1', '--ancestor-epochs', '1', '--validation', '16', '--batch-size', '32', '--json'];
+const quick = [
+  '--generations',
+  '2',
+  '--epochs',
+  '1',
+  '--ancestor-epochs',
+  '1',
+  '--validation',
+  '16',
+  '--batch-size',
+  '32',
+  '--json',
+];
 
 test('an archive of the real size and layout but other bytes is refused on its checksum', () => {
   const root = cacheWith('cifar10', { train: 50, test: 20 });
@@ -53,12 +74,25 @@ test('an archive of the real size and layout but other bytes is refused on its c
   padGzipTo(archive, cifar10.archive!.bytes);
   const verify = evolve(['datasets', 'verify', 'cifar10', '--data-dir', root]);
   assert.equal(verify.code, 1, verify.stderr);
-  assert.match(verify.stderr, /SHA-256 [0-9a-f]{64} does not match the published cifar-10-binary.tar.gz's c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd/);
+  assert.match(
+    verify.stderr,
+    new RegExp(
+      "SHA-256 [0-9a-f]{64} does not match the published cifar-10-binary\\.tar\\.gz's " +
+        'c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd',
+    ),
+  );
   const out = path.join(root, 'run');
   const run = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', out, ...quick]);
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /does not match the published .*EVOLVE_SKIP_CHECKSUM=1/);
-  assert.equal(run.stderr.trim().split('\n').filter((l) => !l.includes('backend')).length, 1, run.stderr);
+  assert.equal(
+    run.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.includes('backend')).length,
+    1,
+    run.stderr,
+  );
   assert.ok(!fs.existsSync(out), 'no run folder for data that did not verify');
   assert.ok(!fs.existsSync(path.join(root, 'cifar10', 'cifar-10-batches-bin')), 'nothing extracted');
 });
@@ -66,7 +100,9 @@ test('an archive of the real size and layout but other bytes is refused on its c
 test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, clusters over all five', () => {
   const root = cacheWith('cifar10', { train: 100, test: 32 });
   const out = path.join(root, 'run');
-  const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', out, '--train-limit', '32', ...quick], { EVOLVE_SKIP_CHECKSUM: '1' });
+  const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', out, '--train-limit', '32', ...quick], {
+    EVOLVE_SKIP_CHECKSUM: '1',
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /EVOLVE_SKIP_CHECKSUM=1/);
   const records = readRecords(path.join(out, 'generations.ndjson'));
@@ -79,13 +115,38 @@ test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, c
   for (const rec of records) {
     const layers = rec.layers as { name: string; kind: string; units: number }[];
     const convs = layers.filter((l) => l.kind === 'conv');
-    assert.deepEqual(convs.map((l) => l.name), ['conv1', 'conv2', 'conv3', 'conv4', 'conv5']);
-    assert.equal(rec.clusters, convs.reduce((a, l) => a + l.units, 0));
+    assert.deepEqual(
+      convs.map((l) => l.name),
+      ['conv1', 'conv2', 'conv3', 'conv4', 'conv5'],
+    );
+    assert.equal(
+      rec.clusters,
+      convs.reduce((a, l) => a + l.units, 0),
+    );
   }
   assert.ok((records[2].synapses as number) < (records[0].synapses as number));
   // The second run finds the extracted files from the same archive and does not extract again.
-  const again = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run2'), '--train-limit', '32',
-    '--generations', '0', '--ancestor-epochs', '0', '--test-limit', '8', '--validation', '16'], { EVOLVE_SKIP_CHECKSUM: '1' });
+  const again = evolve(
+    [
+      '--dataset',
+      'cifar10',
+      '--data-dir',
+      root,
+      '--out',
+      path.join(root, 'run2'),
+      '--train-limit',
+      '32',
+      '--generations',
+      '0',
+      '--ancestor-epochs',
+      '0',
+      '--test-limit',
+      '8',
+      '--validation',
+      '16',
+    ],
+    { EVOLVE_SKIP_CHECKSUM: '1' },
+  );
   assert.equal(again.code, 0, again.stderr);
   assert.doesNotMatch(again.stderr, /extracting/);
 });
@@ -93,7 +154,9 @@ test('alexnet on generated CIFAR-10: 2 generations, every conv layer recorded, c
 test('stl10net on generated STL-10: 2 generations exit 0 with per-layer records', () => {
   const root = cacheWith('stl10', { train: 60, test: 24 });
   const out = path.join(root, 'run');
-  const r = evolve(['--dataset', 'stl10', '--data-dir', root, '--out', out, '--train-limit', '32', ...quick], { EVOLVE_SKIP_CHECKSUM: '1' });
+  const r = evolve(['--dataset', 'stl10', '--data-dir', root, '--out', out, '--train-limit', '32', ...quick], {
+    EVOLVE_SKIP_CHECKSUM: '1',
+  });
   assert.equal(r.code, 0, r.stderr);
   const records = readRecords(path.join(out, 'generations.ndjson'));
   assert.equal(records.length, 3);
@@ -111,8 +174,13 @@ test('a malicious archive is refused and nothing is written outside the cache fo
     const parent = tempDir('evolve-mal-');
     const root = path.join(parent, 'cache');
     fs.mkdirSync(path.join(root, 'cifar10'), { recursive: true });
-    rawTarGz(path.join(root, 'cifar10', 'cifar-10-binary.tar.gz'), [{ path: 'cifar-10-batches-bin/batches.meta.txt', body: Buffer.from('airplane\n') }, entry]);
-    const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run'), ...quick], { EVOLVE_SKIP_CHECKSUM: '1' });
+    rawTarGz(path.join(root, 'cifar10', 'cifar-10-binary.tar.gz'), [
+      { path: 'cifar-10-batches-bin/batches.meta.txt', body: Buffer.from('airplane\n') },
+      entry,
+    ]);
+    const r = evolve(['--dataset', 'cifar10', '--data-dir', root, '--out', path.join(root, 'run'), ...quick], {
+      EVOLVE_SKIP_CHECKSUM: '1',
+    });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr.trim().split('\n').pop()!, reason);
     assert.deepEqual(fs.readdirSync(parent), ['cache']);
@@ -134,9 +202,15 @@ test('datasets download: a wrong checksum from a local server, and an unreachabl
   try {
     const r = await new Promise<Run>((resolve) => {
       const { spawn } = require('node:child_process') as typeof import('node:child_process');
-      const p = spawn(process.execPath, [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url, '--retries', '0'], { env: { ...process.env, NO_COLOR: '1' } });
+      const p = spawn(
+        process.execPath,
+        [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url, '--retries', '0'],
+        { env: { ...process.env, NO_COLOR: '1' } },
+      );
       let stderr = '';
-      p.stderr.on('data', (d) => { stderr += d; });
+      p.stderr.on('data', (d) => {
+        stderr += d;
+      });
       p.on('close', (code) => resolve({ code, stdout: '', stderr }));
     });
     assert.equal(r.code, 1, r.stderr);
@@ -145,7 +219,17 @@ test('datasets download: a wrong checksum from a local server, and an unreachabl
   } finally {
     server.close();
   }
-  const off = evolve(['datasets', 'download', 'cifar10', '--data-dir', root, '--url', 'http://127.0.0.1:1/cifar-10-binary.tar.gz', '--retries', '0']);
+  const off = evolve([
+    'datasets',
+    'download',
+    'cifar10',
+    '--data-dir',
+    root,
+    '--url',
+    'http://127.0.0.1:1/cifar-10-binary.tar.gz',
+    '--retries',
+    '0',
+  ]);
   assert.equal(off.code, 1);
   assert.match(off.stderr, /http:\/\/127\.0\.0\.1:1\/cifar-10-binary\.tar\.gz/);
   assert.ok(off.stderr.includes(path.join(root, 'cifar10')), off.stderr);
@@ -160,7 +244,16 @@ test('list, path, --help and a data set that does not fit the architecture', () 
   assert.equal(evolve(['datasets', 'path', 'stl10', '--data-dir', root]).stdout.trim(), path.join(root, 'stl10'));
   const help = evolve(['--help']).stdout;
   for (const name of [...datasetNames, ...ancestorNames]) assert.ok(help.includes(`"${name}"`), name);
-  const misfit = evolve(['--dataset', 'cifar10', '--arch', 'lenet5', '--data-dir', root, '--out', path.join(root, 'run')]);
+  const misfit = evolve([
+    '--dataset',
+    'cifar10',
+    '--arch',
+    'lenet5',
+    '--data-dir',
+    root,
+    '--out',
+    path.join(root, 'run'),
+  ]);
   assert.equal(misfit.code, 2);
   assert.match(misfit.stderr, /--arch lenet5 takes 28x28x1 inputs but --dataset cifar10 has 32x32x3 images/);
   assert.ok(!fs.existsSync(path.join(root, 'run')));

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
-import { download, DownloadProgress } from '../src/data/download';
-import { FileSpec, isVerified, stampPath } from '../src/data/verify';
+import { download, type DownloadProgress } from '../src/data/download';
+import { type FileSpec, isVerified, stampPath } from '../src/data/verify';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
 
 const SIZE = 2 * 1024 * 1024 + 123;
@@ -24,7 +24,10 @@ function randomBytes(n: number, seed: string): Buffer {
   return b;
 }
 
-interface Seen { url: string; range: string | undefined }
+interface Seen {
+  url: string;
+  range: string | undefined;
+}
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, index: number) => void;
 
 /** A server on 127.0.0.1 whose n-th request goes to handlers[min(n, last)]. */
@@ -86,13 +89,18 @@ function assertDownloaded(dir: string): void {
 }
 
 async function failure(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => assert.fail('expected the download to fail'), (err: Error) => err);
+  const e = await p.then(
+    () => assert.fail('expected the download to fail'),
+    (err: Error) => err,
+  );
   assert.equal(e.name, 'DownloadError', e.stack);
   assert.doesNotMatch(e.message, /\n/, 'one line');
   return e.message;
 }
 
-test('a full download: checksum ok, file in place, a stamp, no .part, progress to the end', { timeout: 20000 }, async () => {
+test('a full download: checksum ok, file in place, a stamp, no .part, progress to the end', {
+  timeout: 20000,
+}, async () => {
   const server = await serve(full);
   try {
     const dir = path.join(tempDir(), 'cache', 'cifar10');
@@ -101,7 +109,10 @@ test('a full download: checksum ok, file in place, a stamp, no .part, progress t
     assert.equal(file, path.join(dir, 'data.bin'));
     assertDownloaded(dir);
     assert.equal(await isVerified(file, spec(server.url)), true);
-    assert.deepEqual(server.seen.map((s) => s.range), [undefined]);
+    assert.deepEqual(
+      server.seen.map((s) => s.range),
+      [undefined],
+    );
     assert.equal(progress.at(-1)?.done, SIZE);
     assert.ok(progress.every((p, i) => p.total === SIZE && (i === 0 || p.done >= progress[i - 1].done)));
     // Present and verified: a second call asks the server nothing.
@@ -117,7 +128,14 @@ test('a transfer cut off mid-way keeps its .part; the next run resumes it with R
   try {
     const dir = tempDir();
     const msg = await failure(download(spec(server.url), { dir, ...fast }));
-    assert.match(msg, /^data\.bin: download failed after 1 attempt \(connection closed.*\); download http:\/\/127\.0\.0\.1:\d+\/data\.bin by hand and put data\.bin in .* \(or run again to resume from byte \d+\)$/);
+    assert.match(
+      msg,
+      new RegExp(
+        String.raw`^data\.bin: download failed after 1 attempt \(connection closed.*\); ` +
+          String.raw`download http://127\.0\.0\.1:\d+/data\.bin by hand and put data\.bin in .* ` +
+          String.raw`\(or run again to resume from byte \d+\)$`,
+      ),
+    );
     const kept = fs.statSync(path.join(dir, 'data.bin.part')).size;
     assert.ok(kept > 0 && kept <= 700_000, `kept ${kept}`);
     assert.ok(!fs.existsSync(path.join(dir, 'data.bin')));
@@ -145,7 +163,9 @@ test('a cut-off transfer is retried within one call with a Range request', { tim
   }
 });
 
-test('resuming from a server that ignores Range (200), or refuses it (416), or an over-long .part, starts from zero', { timeout: 20000 }, async () => {
+test('resuming from a server that ignores Range (200), or refuses it (416), or an over-long .part, starts from zero', {
+  timeout: 20000,
+}, async () => {
   const refuses: Handler = (req, res) => {
     if (req.headers.range) res.writeHead(416, { 'content-range': `bytes */${SIZE}` }).end();
     else full(req, res, 0);
@@ -162,7 +182,10 @@ test('resuming from a server that ignores Range (200), or refuses it (416), or a
       fs.writeFileSync(path.join(dir, 'data.bin.part'), randomBytes(partBytes, 'garbage'));
       await download(spec(server.url), { dir, ...fast, retries: 1 });
       assertDownloaded(dir);
-      assert.deepEqual(server.seen.map((s) => s.range), ranges);
+      assert.deepEqual(
+        server.seen.map((s) => s.range),
+        ranges,
+      );
     } finally {
       await server.close();
     }
@@ -177,19 +200,27 @@ test('a file already in place that is not the published one is replaced, saying 
     const lines: string[] = [];
     await download(spec(server.url), { dir, ...fast, log: (l) => lines.push(l) });
     assertDownloaded(dir);
-    assert.deepEqual(lines, [`data.bin: the file in ${dir} is not the published one (wrong-checksum); downloading it again`]);
+    assert.deepEqual(lines, [
+      `data.bin: the file in ${dir} is not the published one (wrong-checksum); downloading it again`,
+    ]);
   } finally {
     await server.close();
   }
 });
 
-test('a wrong checksum leaves no final file, no .part and no stamp, and names the checksum', { timeout: 20000 }, async () => {
+test('a wrong checksum leaves no final file, no .part and no stamp, and names the checksum', {
+  timeout: 20000,
+}, async () => {
   const server = await serve(full);
   try {
     const dir = tempDir();
     const wrong = 'ab'.repeat(32);
     const msg = await failure(download(spec(server.url, { sha256: wrong }), { dir, ...fast }));
-    assert.equal(msg, `data.bin: wrong checksum: expected sha256 ${wrong}, downloaded ${sha256} from ${server.url}; the download was deleted`);
+    assert.equal(
+      msg,
+      `data.bin: wrong checksum: expected sha256 ${wrong}, downloaded ${sha256} from ${server.url}; ` +
+        'the download was deleted',
+    );
     assert.deepEqual(fs.readdirSync(dir), []);
   } finally {
     await server.close();
@@ -209,12 +240,17 @@ test('a server that offers another size is refused before anything is kept', { t
   }
 });
 
-test('a stalled transfer is aborted and retried: it fails with one line, or resumes when the server recovers', { timeout: 20000 }, async () => {
+test('a stalled transfer is aborted and retried: it fails with one line, or resumes when the server recovers', {
+  timeout: 20000,
+}, async () => {
   const stuck = await serve(stall);
   try {
     const dir = tempDir();
     const msg = await failure(download(spec(stuck.url), { dir, ...fast, stallMs: 150, retries: 1 }));
-    assert.match(msg, /^data\.bin: download failed after 2 attempts \(no data for 150 ms\); download .* by hand and put data\.bin in /);
+    assert.match(
+      msg,
+      /^data\.bin: download failed after 2 attempts \(no data for 150 ms\); download .* by hand and put data\.bin in /,
+    );
     assert.equal(stuck.seen.length, 2);
     assert.equal(stuck.seen[1].range, 'bytes=65536-');
   } finally {
@@ -226,7 +262,10 @@ test('a stalled transfer is aborted and retried: it fails with one line, or resu
     // Generous here: a loaded machine must not mistake the healthy second transfer for a stall.
     await download(spec(recovers.url), { dir, ...fast, stallMs: 1000, retries: 1 });
     assertDownloaded(dir);
-    assert.deepEqual(recovers.seen.map((s) => s.range), [undefined, 'bytes=65536-']);
+    assert.deepEqual(
+      recovers.seen.map((s) => s.range),
+      [undefined, 'bytes=65536-'],
+    );
   } finally {
     await recovers.close();
   }
@@ -238,7 +277,11 @@ test('a refused connection names the URL, the file and the folder to put it in',
   await gone.close(); // nothing listens on that port now
   const dir = tempDir();
   const msg = await failure(download(spec(url), { dir, ...fast, retries: 1 }));
-  assert.equal(msg, `data.bin: download failed after 2 attempts (connection refused); download ${url} by hand and put data.bin in ${dir}`);
+  assert.equal(
+    msg,
+    'data.bin: download failed after 2 attempts (connection refused); ' +
+      `download ${url} by hand and put data.bin in ${dir}`,
+  );
   assert.deepEqual(fs.readdirSync(dir), []);
 });
 
@@ -259,7 +302,10 @@ test('redirects are followed (at most 5); a 404 fails at once naming the folder'
     assert.match(await failure(download(spec(`${base}/loop`), { dir: other, ...fast })), /more than 5 redirects/);
     const before = server.seen.length;
     const msg = await failure(download(spec(`${base}/nothing`), { dir: other, ...fast, retries: 3 }));
-    assert.equal(msg, `data.bin: ${base}/nothing answered HTTP 404 Not Found; download it by hand and put data.bin in ${other}`);
+    assert.equal(
+      msg,
+      `data.bin: ${base}/nothing answered HTTP 404 Not Found; download it by hand and put data.bin in ${other}`,
+    );
     assert.equal(server.seen.length, before + 1, 'a 404 is not retried');
     assert.deepEqual(fs.readdirSync(other), []);
   } finally {
@@ -274,7 +320,11 @@ test('a full disk during download: one line naming the file, nothing half-writte
   try {
     const dir = path.join(disk, 'cifar10');
     const msg = await failure(download(spec(server.url), { dir, ...fast, retries: 2 }));
-    assert.equal(msg, `data.bin: cannot write ${path.join(dir, 'data.bin.part')} (no space left on device); the partial download was deleted`);
+    assert.equal(
+      msg,
+      `data.bin: cannot write ${path.join(dir, 'data.bin.part')} (no space left on device); ` +
+        'the partial download was deleted',
+    );
     assert.equal(server.seen.length, 1, 'a full disk is not retried');
     assert.deepEqual(fs.readdirSync(dir), []);
     assert.equal(fs.existsSync(stampPath(path.join(dir, 'data.bin'))), false);

@@ -3,12 +3,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { Architecture, weightedLayers } from '../src/models/architecture';
+import { type Architecture, weightedLayers } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
-import { Network, initialiseNetwork } from '../src/models/network';
+import { type Network, initialiseNetwork } from '../src/models/network';
 import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } from '../src/encoding/probabilities';
 import { liveClusters } from '../src/encoding/clusters';
-import { EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
+import { type EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
 import { pruneDeadUnits } from '../src/encoding/units';
 import { clusterStage } from '../src/encoding/stages';
 import { measure } from '../src/metrics/measure';
@@ -17,7 +17,8 @@ const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <=
 
 // input 3 -> hidden 2 (relu) -> output 2
 const tiny: Architecture = {
-  name: 'tiny', inputShape: [1, 1, 3],
+  name: 'tiny',
+  inputShape: [1, 1, 3],
   layers: [
     { kind: 'flatten', name: 'flatten' },
     { kind: 'dense', name: 'h', units: 2, activation: 'relu' },
@@ -31,7 +32,8 @@ function tinyNet(): Network {
   const hidden = Float32Array.from([0.5, 0.001, -1.0, 0.2, 0.3, -0.004]);
   const output = Float32Array.from([0.7, -0.1, 0.05, 0.9]);
   return {
-    arch: tiny, layers,
+    arch: tiny,
+    layers,
     params: [
       { kernel: hidden, bias: new Float32Array(2), mask: new Uint8Array(6).fill(1) },
       { kernel: output, bias: new Float32Array(2), mask: new Uint8Array(4).fill(1) },
@@ -40,7 +42,13 @@ function tinyNet(): Network {
 }
 
 const options = (o: Partial<EncodingOptions> = {}): EncodingOptions => ({
-  synapseFactor: 0.5, clusterFactor: 0.5, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter', ...o,
+  synapseFactor: 0.5,
+  clusterFactor: 0.5,
+  tau: 0.01,
+  normalisation: 'calibrated',
+  scope: 'global',
+  granularity: 'filter',
+  ...o,
 });
 
 test('cluster strength T_c sums truncated live magnitudes', () => {
@@ -62,17 +70,21 @@ test('cluster strength T_c sums truncated live magnitudes', () => {
 
 test('p = min(1, exp(T/Z) - 1) with Z = alpha * max / ln 2', () => {
   close(encodingProbability(1.8, normaliser(1, 1.8)), 1);
-  close(encodingProbability(0.2, normaliser(1, 1.8)), Math.pow(2, 0.2 / 1.8) - 1);
-  close(encodingProbability(0.2, normaliser(0.5, 1.8)), Math.pow(2, 0.4 / 1.8) - 1);
+  close(encodingProbability(0.2, normaliser(1, 1.8)), 2 ** (0.2 / 1.8) - 1);
+  close(encodingProbability(0.2, normaliser(0.5, 1.8)), 2 ** (0.4 / 1.8) - 1);
   close(encodingProbability(1.8, normaliser(0.5, 1.8)), 1); // capped at 1
   close(encodingProbability(0, normaliser(1, 1.8)), 0);
 });
 
-test('calibrated cluster probabilities sum to Fc x live clusters and keep the formula\'s ratios', () => {
+test("calibrated cluster probabilities sum to Fc x live clusters and keep the formula's ratios", () => {
   const T = Float64Array.from([1.8, 0.2, 0.9, 0.0, 1.2]);
   const live = Uint8Array.from([1, 1, 1, 1, 0]); // cluster 4 is already dead
   const p = clusterProbabilities(T, live, options({ clusterFactor: 0.5 }));
-  close(p.reduce((a, b) => a + b, 0), 0.5 * 4, 1e-6);
+  close(
+    p.reduce((a, b) => a + b, 0),
+    0.5 * 4,
+    1e-6,
+  );
   assert.equal(p[3], 0); // T = 0: nothing to inherit
   assert.equal(p[4], 0); // dead stays dead
   // One alpha for the layer: ln(1 + p_c) is proportional to T_c until p_c reaches its cap of 1,
@@ -86,8 +98,8 @@ test('max normalisation: the strongest cluster gets Fc, the rest Fc * (2^(T/maxT
   const T = Float64Array.from([1.8, 0.2, 0.9]);
   const p = clusterProbabilities(T, Uint8Array.from([1, 1, 1]), options({ normalisation: 'max', clusterFactor: 0.8 }));
   close(p[0], 0.8);
-  close(p[1], 0.8 * (Math.pow(2, 0.2 / 1.8) - 1));
-  close(p[2], 0.8 * (Math.pow(2, 0.5) - 1));
+  close(p[1], 0.8 * (2 ** (0.2 / 1.8) - 1));
+  close(p[2], 0.8 * (2 ** 0.5 - 1));
 });
 
 test('calibrateAlpha finds the alpha whose expectation hits the target', () => {
@@ -105,7 +117,11 @@ test('a dead conv filter takes its incoming synapses and its flatten columns in 
   assert.equal(removed, 16 * 500);
   for (let r = 0; r < 800; r++) {
     const row = masks[2].subarray(r * 500, (r + 1) * 500);
-    assert.equal(row.every((v) => v === (r % 50 === 3 ? 0 : 1)), true, `row ${r}`);
+    assert.equal(
+      row.every((v) => v === (r % 50 === 3 ? 0 : 1)),
+      true,
+      `row ${r}`,
+    );
   }
   const m = measure(net.layers, masks);
   assert.equal(m.filters, 69);
@@ -115,7 +131,8 @@ test('a dead conv filter takes its incoming synapses and its flatten columns in 
 test('a hidden unit none of whose outputs survive dies with its inputs', () => {
   const net = tinyNet();
   const masks = net.params.map((p) => p.mask.slice());
-  masks[1][2] = 0; masks[1][3] = 0; // hidden unit 1 feeds nothing
+  masks[1][2] = 0;
+  masks[1][3] = 0; // hidden unit 1 feeds nothing
   const removed = pruneDeadUnits(net.layers, masks);
   assert.equal(removed, 3);
   assert.deepEqual(Array.from(masks[0]), [1, 0, 1, 0, 1, 0]);
@@ -123,18 +140,28 @@ test('a hidden unit none of whose outputs survive dies with its inputs', () => {
 
 test('ancestor measures match the method page', () => {
   const l5 = initialiseNetwork(lenet5, seedrandom('1'));
-  const m5 = measure(l5.layers, l5.params.map((p) => p.mask));
+  const m5 = measure(
+    l5.layers,
+    l5.params.map((p) => p.mask),
+  );
   assert.equal(m5.synapses, 430500);
   assert.equal(m5.filters, 70);
   assert.equal(m5.kernels, 20 * 1 + 50 * 20);
   assert.equal(m5.denseNeurons, 500);
   const l3 = initialiseNetwork(lenet300, seedrandom('1'));
-  assert.equal(measure(l3.layers, l3.params.map((p) => p.mask)).synapses, 266200);
+  assert.equal(
+    measure(
+      l3.layers,
+      l3.params.map((p) => p.mask),
+    ).synapses,
+    266200,
+  );
 });
 
 // A dense net big enough for statistics, small enough for thousands of draws.
 const mid: Architecture = {
-  name: 'mid', inputShape: [1, 1, 20],
+  name: 'mid',
+  inputShape: [1, 1, 20],
   layers: [
     { kind: 'flatten', name: 'flatten' },
     { kind: 'dense', name: 'h', units: 30, activation: 'relu' },
@@ -150,11 +177,16 @@ test('synapse survival rates match p_k, and calibrated keeps F of the live synap
   const draws = 3000;
   const rng = seedrandom('draws');
   const counts = parent.params.map((p) => new Float64Array(p.mask.length));
-  let first = sampleOffspring(parent, opts, rng);
+  const first = sampleOffspring(parent, opts, rng);
   let total = 0;
   for (let d = 0; d < draws; d++) {
     const o = d === 0 ? first : sampleOffspring(parent, opts, rng);
-    o.masks.forEach((m, l) => m.forEach((v, k) => { counts[l][k] += v; total += v; }));
+    o.masks.forEach((m, l) => {
+      m.forEach((v, k) => {
+        counts[l][k] += v;
+        total += v;
+      });
+    });
   }
   close(first.expectedSynapses, 0.6 * live, 1e-6);
   assert.equal(first.budgetExceeded, false);
@@ -163,10 +195,12 @@ test('synapse survival rates match p_k, and calibrated keeps F of the live synap
   assert.ok(Math.abs(mean - 0.6 * live) / (0.6 * live) < 0.01, `mean survivors ${mean} vs ${0.6 * live}`);
   // Per synapse, the observed rate is within 4.5 standard errors of p_k (p_k fixed: no cluster dies).
   let worst = 0;
-  first.synapseProbabilities.forEach((ps, l) => ps.forEach((p, k) => {
-    const se = Math.sqrt(Math.max(p * (1 - p), 1e-4) / draws);
-    worst = Math.max(worst, Math.abs(counts[l][k] / draws - p) / se);
-  }));
+  first.synapseProbabilities.forEach((ps, l) => {
+    ps.forEach((p, k) => {
+      const se = Math.sqrt(Math.max(p * (1 - p), 1e-4) / draws);
+      worst = Math.max(worst, Math.abs(counts[l][k] / draws - p) / se);
+    });
+  });
   assert.ok(worst < 4.5, `worst deviation ${worst.toFixed(2)} standard errors`);
 });
 
@@ -191,10 +225,16 @@ test('cluster survival rates match p_c (the strongest also wins when all others 
     const masks = parent.params.map((q) => q.mask.slice());
     const o = clusterStage(parent, masks, opts, rng);
     p ??= o.probabilities[0];
-    liveClusters(hidden, masks[0], 'filter').forEach((v, c) => { alive[c] += v; });
+    liveClusters(hidden, masks[0], 'filter').forEach((v, c) => {
+      alive[c] += v;
+    });
   }
   const probs = p!;
-  close(probs.reduce((a, b) => a + b, 0), 0.5 * 30, 1e-6);
+  close(
+    probs.reduce((a, b) => a + b, 0),
+    0.5 * 30,
+    1e-6,
+  );
   const best = probs.indexOf(Math.max(...probs));
   const allOthersDie = probs.reduce((a, q, c) => (c === best ? a : a * (1 - q)), 1);
   let worst = 0;
@@ -213,7 +253,11 @@ test('cluster draws that would spend more than the budget are capped, and the re
   // The cap revived the most probable dead clusters until stage 3 could keep F of the parent again.
   close(o.expectedSynapses, 0.99 * (20 * 30 + 30 * 10), 1e-6);
   // max normalisation reads the formulas literally: no cap, stage 3 keeps what is left.
-  const literal = sampleOffspring(parent, options({ synapseFactor: 0.99, clusterFactor: 0.2, normalisation: 'max' }), seedrandom('b'));
+  const literal = sampleOffspring(
+    parent,
+    options({ synapseFactor: 0.99, clusterFactor: 0.2, normalisation: 'max' }),
+    seedrandom('b'),
+  );
   assert.ok(literal.expectedSynapses < 0.5 * 900);
 });
 
@@ -226,5 +270,7 @@ test('a synapse that died never comes back, and the same seed gives the same off
   assert.notDeepEqual(child.masks, other.masks);
   const next: Network = { ...parent, params: parent.params.map((p, l) => ({ ...p, mask: child.masks[l] })) };
   const grandchild = sampleOffspring(next, options(), seedrandom('u'));
-  grandchild.masks.forEach((m, l) => m.forEach((v, k) => assert.ok(v <= child.masks[l][k])));
+  grandchild.masks.forEach((m, l) => {
+    for (let k = 0; k < m.length; k++) assert.ok(m[k] <= child.masks[l][k]);
+  });
 });

@@ -6,7 +6,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readRecords, runCli, tempDir } from './helpers';
 
-const short = ['--arch', 'lenet5', '--train-limit', '2000', '--test-limit', '500', '--epochs', '1', '--ancestor-epochs', '1', '--generations', '2'];
+const short = [
+  '--arch',
+  'lenet5',
+  '--train-limit',
+  '2000',
+  '--test-limit',
+  '500',
+  '--epochs',
+  '1',
+  '--ancestor-epochs',
+  '1',
+  '--generations',
+  '2',
+];
 const root = tempDir('evolve-encoding-');
 
 for (const encoding of ['cluster', 'synapse', 'magnitude']) {
@@ -20,13 +33,19 @@ for (const encoding of ['cluster', 'synapse', 'magnitude']) {
     assert.equal(records.length, 3);
     const last = records[2];
     // Two generations at F = 0.69: 1/0.69^2 = 2.10x, within 10%.
-    assert.ok(Math.abs((last.architecturalEfficiency as number) / Math.pow(0.69, -2) - 1) < 0.1, `${last.architecturalEfficiency}`);
+    assert.ok(
+      Math.abs((last.architecturalEfficiency as number) / 0.69 ** -2 - 1) < 0.1,
+      `${last.architecturalEfficiency}`,
+    );
     assert.equal(typeof last.synapseFactor, 'number');
     if (encoding === 'cluster') {
       assert.ok((last.clusterEfficiency as number) > 1, 'filters die with the cluster stage');
       const factors = last.layerClusterFactors as (number | null)[];
       assert.equal(factors.length, 4);
-      assert.ok(factors.slice(0, 2).every((f) => typeof f === 'number' && f > 0 && f <= 1), 'both conv layers draw clusters');
+      assert.ok(
+        factors.slice(0, 2).every((f) => typeof f === 'number' && f > 0 && f <= 1),
+        'both conv layers draw clusters',
+      );
       assert.equal(factors[3], null, 'output neurons never die as clusters');
     } else {
       assert.equal(last.clusterFactor, null);
@@ -35,7 +54,7 @@ for (const encoding of ['cluster', 'synapse', 'magnitude']) {
   });
 }
 
-test('magnitude keeps exactly round(F x the parent\'s synapses) at generation 1, less only what stage 4 removes', () => {
+test("magnitude keeps exactly round(F x the parent's synapses) at generation 1, less only what stage 4 removes", () => {
   const g1 = readRecords(path.join(root, 'magnitude', 'generations.ndjson'))[1];
   const kept = Math.round((g1.synapseFactor as number) * 430500);
   assert.equal(g1.expectedSynapses, kept);

@@ -12,7 +12,7 @@ import { selectBackend } from '../src/engine/backend';
 import { loadNetwork } from '../src/engine/modelio';
 import { forward } from '../src/engine/train';
 import { lenet5 } from '../src/models/ancestors';
-import { Network } from '../src/models/network';
+import type { Network } from '../src/models/network';
 import { liveUnits } from '../src/encoding/units';
 import { loadMnist } from '../src/data/mnist';
 
@@ -23,8 +23,26 @@ const IMAGES = 10000;
 
 before(() => {
   const t0 = Date.now();
-  const r = runCli(['--arch', 'lenet5', '--generations', '2', '--train-limit', '640', '--test-limit', '200', '--ancestor-epochs', '1',
-    '--epochs', '1', '--env-factor', '0.3', '--cluster-factor', '0.6', '--out', run]);
+  const r = runCli([
+    '--arch',
+    'lenet5',
+    '--generations',
+    '2',
+    '--train-limit',
+    '640',
+    '--test-limit',
+    '200',
+    '--ancestor-epochs',
+    '1',
+    '--epochs',
+    '1',
+    '--env-factor',
+    '0.3',
+    '--cluster-factor',
+    '0.6',
+    '--out',
+    run,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   process.stderr.write(`export.test: the run took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
@@ -49,15 +67,31 @@ function fromDisk(dir: string): tf.io.IOHandler {
 
 function testImages(): tf.Tensor4D {
   const data = loadMnist({ trainLimit: 1, testLimit: IMAGES, validation: 0, rng: seedrandom('d') });
-  return tf.tensor4d(Float32Array.from(data.test.images, (v) => v / 255), [data.test.count, 28, 28, 1]);
+  return tf.tensor4d(
+    Float32Array.from(data.test.images, (v) => v / 255),
+    [data.test.count, 28, 28, 1],
+  );
 }
 
 /** The masked model's logits as evolve evaluates it (masked kernels, dead units' biases 0). */
 function maskedLogits(net: Network, x: tf.Tensor4D): tf.Tensor2D {
-  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
-  return tf.tidy(() => forward(net,
-    net.params.map((p, l) => tf.tensor(p.kernel.map((v, k) => (p.mask[k] ? v : 0)), net.layers[l].kernelShape)),
-    net.params.map((p, l) => tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0)))), x));
+  const units = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
+  return tf.tidy(() =>
+    forward(
+      net,
+      net.params.map((p, l) =>
+        tf.tensor(
+          p.kernel.map((v, k) => (p.mask[k] ? v : 0)),
+          net.layers[l].kernelShape,
+        ),
+      ),
+      net.params.map((p, l) => tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0)))),
+      x,
+    ),
+  );
 }
 
 async function argMax(t: tf.Tensor2D): Promise<Int32Array> {
@@ -73,7 +107,7 @@ function oneLine(stderr: string): string {
   return lines[0];
 }
 
-test('export gen 2, full and --compact: plain tf.loadLayersModel predicts as the masked model; compact is smaller', async () => {
+test('export gen 2 full and --compact: tf.loadLayersModel predicts as the masked net; compact is smaller', async () => {
   const record = readRecords(path.join(run, 'generations.ndjson'))[2] as { synapses: number; params: number };
   const outFull = path.join(root, 'full');
   const outCompact = path.join(root, 'compact');
@@ -84,13 +118,21 @@ test('export gen 2, full and --compact: plain tf.loadLayersModel predicts as the
   const fullSeconds = (Date.now() - t0) / 1000;
   assert.equal(a.code, 0, a.stderr);
   assert.equal(a.stdout, '');
-  assert.match(oneLine(a.stderr), new RegExp(`wrote .*full: lenet5 .*generation 2; 4 weighted layers .*431080 params, ${record.synapses} synapses`));
+  assert.match(
+    oneLine(a.stderr),
+    new RegExp(`wrote .*full: lenet5 .*generation 2; 4 weighted layers .*431080 params, ${record.synapses} synapses`),
+  );
   t0 = Date.now();
   const b = runCli(['export', run, '--generation', '2', '--compact', '--out', outCompact]);
   const compactSeconds = (Date.now() - t0) / 1000;
   assert.equal(b.code, 0, b.stderr);
-  assert.match(oneLine(b.stderr), new RegExp(`wrote .*compact: lenet5-compact .*, \\d+ params, ${record.synapses} synapses`));
-  process.stderr.write(`export.test: export ${fullSeconds.toFixed(1)} s, export --compact ${compactSeconds.toFixed(1)} s\n`);
+  assert.match(
+    oneLine(b.stderr),
+    new RegExp(`wrote .*compact: lenet5-compact .*, \\d+ params, ${record.synapses} synapses`),
+  );
+  process.stderr.write(
+    `export.test: export ${fullSeconds.toFixed(1)} s, export --compact ${compactSeconds.toFixed(1)} s\n`,
+  );
   for (const dir of [outFull, outCompact]) {
     assert.deepEqual(fs.readdirSync(dir).sort(), ['mask.bin', 'mask.json', 'model.json', 'weights.bin']);
   }
@@ -112,7 +154,8 @@ test('export gen 2, full and --compact: plain tf.loadLayersModel predicts as the
     let diff = 0;
     for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - ref[i]));
     assert.ok(diff <= 1e-4, `${dir}: logits differ by ${diff}`);
-    process.stderr.write(`export.test: ${path.basename(dir)}: ${model.countParams()} params, max |logit difference| ${diff.toExponential(2)}\n`);
+    const what = `${model.countParams()} params, max |logit difference| ${diff.toExponential(2)}`;
+    process.stderr.write(`export.test: ${path.basename(dir)}: ${what}\n`);
     y.dispose();
     model.dispose();
   }
@@ -131,21 +174,46 @@ test('export errors: one line, the right exit code, nothing written', async () =
   const cases: { args: string[]; code: number; message: RegExp; out: string }[] = [];
   const out = () => path.join(root, `out-${cases.length}`);
   let o = out();
-  cases.push({ args: ['export', path.join(root, 'no-such-run'), '--generation', '2', '--out', o], code: 2, message: /no-such-run: no such run folder/, out: o });
+  cases.push({
+    args: ['export', path.join(root, 'no-such-run'), '--generation', '2', '--out', o],
+    code: 2,
+    message: /no-such-run: no such run folder/,
+    out: o,
+  });
   o = out();
-  cases.push({ args: ['export', run, '--generation', '7', '--out', o], code: 2, message: /--generation 7: .*run has no generation 7 \(available: 0, 1, 2\)/, out: o });
+  cases.push({
+    args: ['export', run, '--generation', '7', '--out', o],
+    code: 2,
+    message: /--generation 7: .*run has no generation 7 \(available: 0, 1, 2\)/,
+    out: o,
+  });
   o = out();
-  cases.push({ args: ['export', run, '--generation', 'two', '--out', o], code: 2, message: /--generation.*two.*integer/, out: o });
+  cases.push({
+    args: ['export', run, '--generation', 'two', '--out', o],
+    code: 2,
+    message: /--generation.*two.*integer/,
+    out: o,
+  });
   o = out();
   cases.push({ args: ['export', run, '--out', o], code: 2, message: /--generation.*not specified/, out: o });
   o = out();
-  cases.push({ args: ['export', root, '--generation', '0', '--out', o], code: 1, message: /not an evolve run folder \(no config\.json\)/, out: o });
+  cases.push({
+    args: ['export', root, '--generation', '0', '--out', o],
+    code: 1,
+    message: /not an evolve run folder \(no config\.json\)/,
+    out: o,
+  });
   // A run whose model is broken: a RunError from inside the (async) action reaches main's catch.
   const broken = path.join(root, 'broken');
   fs.cpSync(run, broken, { recursive: true });
   fs.truncateSync(path.join(broken, 'gen-01', 'weights.bin'), 1000);
   o = out();
-  cases.push({ args: ['export', broken, '--generation', '1', '--out', o], code: 1, message: /gen-01\/model\.json: weights are 1000 bytes/, out: o });
+  cases.push({
+    args: ['export', broken, '--generation', '1', '--out', o],
+    code: 1,
+    message: /gen-01\/model\.json: weights are 1000 bytes/,
+    out: o,
+  });
 
   for (const c of cases) {
     const r = runCli(c.args);

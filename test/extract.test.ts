@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import seedrandom from 'seedrandom';
 import * as tar from 'tar';
-import { ArchiveEntry, extractTarGz } from '../src/data/extract';
+import { type ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
-import { RawEntry, rawTarGz } from './fixtures/tarFiles';
+import { type RawEntry, rawTarGz } from './fixtures/tarFiles';
 
 function randomBytes(n: number, seed: string): Buffer {
   const rng = seedrandom(seed);
@@ -48,7 +47,15 @@ test('extracts only the kept members, streaming, into dest; reports every entry'
   const seen: ArchiveEntry[] = [];
   let progress = 0;
   const keep = (p: string): boolean => p.endsWith('.bin');
-  const kept = await extractTarGz({ archive, dest, keep, onEntry: (e) => seen.push(e), onProgress: (p) => { progress = p.done; } });
+  const kept = await extractTarGz({
+    archive,
+    dest,
+    keep,
+    onEntry: (e) => seen.push(e),
+    onProgress: (p) => {
+      progress = p.done;
+    },
+  });
   const expected = [...files.keys()].filter(keep);
   assert.deepEqual([...kept].sort(), expected.sort());
   assert.deepEqual(listing(dest), ['cifar-10-batches-bin', ...expected].sort());
@@ -70,11 +77,31 @@ test('extracts only the kept members, streaming, into dest; reports every entry'
 });
 
 const malicious: [string, RawEntry, RegExp][] = [
-  ['a ../ entry', { path: '../escaped.txt', body: Buffer.from('pwned') }, /entry "\.\.\/escaped\.txt" has a '\.\.' component/],
-  ['a nested .. entry', { path: 'stl10_binary/../../escaped.txt', body: Buffer.from('pwned') }, /entry "stl10_binary\/\.\.\/\.\.\/escaped\.txt" has a '\.\.' component/],
-  ['an absolute path', { path: '/tmp/evolve-escaped.txt', body: Buffer.from('pwned') }, /entry "\/tmp\/evolve-escaped\.txt" has an absolute path/],
-  ['a symbolic link', { path: 'stl10_binary/link', type: '2', linkpath: '/etc' }, /entry "stl10_binary\/link" is a symbolic link/],
-  ['a hard link', { path: 'stl10_binary/hard', type: '1', linkpath: 'stl10_binary/train_X.bin' }, /entry "stl10_binary\/hard" is a hard link/],
+  [
+    'a ../ entry',
+    { path: '../escaped.txt', body: Buffer.from('pwned') },
+    /entry "\.\.\/escaped\.txt" has a '\.\.' component/,
+  ],
+  [
+    'a nested .. entry',
+    { path: 'stl10_binary/../../escaped.txt', body: Buffer.from('pwned') },
+    /entry "stl10_binary\/\.\.\/\.\.\/escaped\.txt" has a '\.\.' component/,
+  ],
+  [
+    'an absolute path',
+    { path: '/tmp/evolve-escaped.txt', body: Buffer.from('pwned') },
+    /entry "\/tmp\/evolve-escaped\.txt" has an absolute path/,
+  ],
+  [
+    'a symbolic link',
+    { path: 'stl10_binary/link', type: '2', linkpath: '/etc' },
+    /entry "stl10_binary\/link" is a symbolic link/,
+  ],
+  [
+    'a hard link',
+    { path: 'stl10_binary/hard', type: '1', linkpath: 'stl10_binary/train_X.bin' },
+    /entry "stl10_binary\/hard" is a hard link/,
+  ],
 ];
 
 for (const [what, bad, message] of malicious) {
@@ -91,7 +118,10 @@ for (const [what, bad, message] of malicious) {
     const dest = path.join(root, 'cache', 'stl10');
     fs.mkdirSync(path.dirname(dest));
     const before = listing(root);
-    const e = await extractTarGz({ archive, dest, keep: () => true }).then(() => assert.fail('accepted'), (err: Error) => err);
+    const e = await extractTarGz({ archive, dest, keep: () => true }).then(
+      () => assert.fail('accepted'),
+      (err: Error) => err,
+    );
     assert.equal(e.name, 'ExtractError');
     assert.match(e.message, new RegExp(`^stl10_binary\\.tar\\.gz: refused: ${message.source}; nothing was extracted$`));
     assert.deepEqual(listing(root), before, 'no dest, no temporary folder, nothing beside them');
@@ -104,21 +134,35 @@ test('a corrupt or truncated archive is one line and leaves nothing', { timeout:
   const { archive } = await cifarLikeArchive(root);
   const buf = fs.readFileSync(archive);
   const dest = path.join(root, 'out');
-  for (const [label, bytes] of [['truncated', buf.subarray(0, Math.floor(buf.length / 2))], ['not gzip', randomBytes(4000, 'noise')]] as const) {
+  for (const [label, bytes] of [
+    ['truncated', buf.subarray(0, Math.floor(buf.length / 2))],
+    ['not gzip', randomBytes(4000, 'noise')],
+  ] as const) {
     const bad = path.join(root, `${label}.tar.gz`);
     fs.writeFileSync(bad, bytes);
-    const e = await extractTarGz({ archive: bad, dest, keep: () => true }).then(() => assert.fail(`${label} accepted`), (err: Error) => err);
+    const e = await extractTarGz({ archive: bad, dest, keep: () => true }).then(
+      () => assert.fail(`${label} accepted`),
+      (err: Error) => err,
+    );
     assert.equal(e.name, 'ExtractError', e.stack);
     assert.match(e.message, new RegExp(`^${label}\\.tar\\.gz: `));
     assert.doesNotMatch(e.message, /\n/);
     assert.equal(fs.existsSync(dest), false, label);
-    assert.deepEqual(fs.readdirSync(root).filter((f) => f.startsWith('out')), [], label);
+    assert.deepEqual(
+      fs.readdirSync(root).filter((f) => f.startsWith('out')),
+      [],
+      label,
+    );
   }
-  const missing = await extractTarGz({ archive: path.join(root, 'none.tar.gz'), dest, keep: () => true }).catch((err: Error) => err);
+  const missing = await extractTarGz({ archive: path.join(root, 'none.tar.gz'), dest, keep: () => true }).catch(
+    (err: Error) => err,
+  );
   assert.match(String((missing as Error).message), /^none\.tar\.gz: file not found/);
 });
 
-test('a full disk during extraction: one line naming the member, nothing half-written', { timeout: 20000 }, async (t) => {
+test('a full disk during extraction: one line naming the member, nothing half-written', {
+  timeout: 20000,
+}, async (t) => {
   const root = tempDir();
   const archive = path.join(root, 'stl10_binary.tar.gz');
   rawTarGz(archive, [
@@ -129,8 +173,14 @@ test('a full disk during extraction: one line naming the member, nothing half-wr
   if (!disk) return;
   try {
     const dest = path.join(disk, 'stl10');
-    const e = await extractTarGz({ archive, dest, keep: () => true }).then(() => assert.fail('fit on a full disk'), (err: Error) => err);
-    assert.equal(e.message, 'stl10_binary.tar.gz: cannot write stl10_binary/test_X.bin (no space left on device); nothing was extracted');
+    const e = await extractTarGz({ archive, dest, keep: () => true }).then(
+      () => assert.fail('fit on a full disk'),
+      (err: Error) => err,
+    );
+    assert.equal(
+      e.message,
+      'stl10_binary.tar.gz: cannot write stl10_binary/test_X.bin (no space left on device); nothing was extracted',
+    );
     assert.deepEqual(fs.readdirSync(disk), []);
   } finally {
     unmountDisk(disk);

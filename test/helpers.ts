@@ -6,17 +6,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
-import { Architecture } from '../src/models/architecture';
-import { Network, initialiseNetwork } from '../src/models/network';
-import { OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
+import type { Architecture } from '../src/models/architecture';
+import { type Network, initialiseNetwork } from '../src/models/network';
+import { type OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
 import { developFrom } from '../src/encoding/develop';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
 
-export interface CliResult { code: number | null; stdout: string; stderr: string }
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 export function runCli(args: string[], cwd = process.cwd()): CliResult {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -25,12 +33,17 @@ export function tempDir(prefix = 'evolve-test-'): string {
 }
 
 export function readRecords(file: string): Record<string, unknown>[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l));
 }
 
 export function withoutTiming(r: Record<string, unknown>): Record<string, unknown> {
   const { seconds, trainSeconds, ...rest } = r;
-  void seconds; void trainSeconds;
+  void seconds;
+  void trainSeconds;
   return rest;
 }
 
@@ -61,16 +74,27 @@ export function readMask(genDir: string): Uint8Array[] {
  */
 export function maskedOffspring(arch: Architecture): { genome: OffspringGenome; child: Network } {
   const parent = initialiseNetwork(arch, seedrandom('w'));
-  const genome = sampleOffspring(parent, {
-    synapseFactor: 0.3, clusterFactor: 0.7, tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
-  }, seedrandom('g'));
-  parent.params.forEach((p) => p.bias.fill(0.05));
+  const genome = sampleOffspring(
+    parent,
+    {
+      synapseFactor: 0.3,
+      clusterFactor: 0.7,
+      tau: 0.01,
+      normalisation: 'calibrated',
+      scope: 'global',
+      granularity: 'filter',
+    },
+    seedrandom('g'),
+  );
+  for (const p of parent.params) p.bias.fill(0.05);
   return { genome, child: developFrom(genome, parent, parent, 'inherit', seedrandom('i')) };
 }
 
 /** Every kernel and bias of `net` as one byte string, for bit-for-bit comparisons. */
 export function paramBytes(net: Network): Buffer {
-  return Buffer.concat(net.params.flatMap((p) => [p.kernel, p.bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
+  return Buffer.concat(
+    net.params.flatMap((p) => [p.kernel, p.bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))),
+  );
 }
 
 /**

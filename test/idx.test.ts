@@ -1,8 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DataError, parseIdx, readIdxFile } from '../src/data/idx';
 import { defaultMnistDir } from '../src/data/mnist';
 
@@ -13,7 +13,9 @@ function idx(dims: number[], data?: number[], dtype = 0x08): Uint8Array {
   const view = new DataView(buf.buffer);
   buf[2] = dtype;
   buf[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d);
+  });
   if (data) buf.set(data, 4 + 4 * dims.length);
   return buf;
 }
@@ -70,17 +72,29 @@ test('parses hand-built rank 1, 2 and 3 buffers', () => {
 test('rejects bad headers', () => {
   const bad = idx([2], [1, 2]);
   bad.set([0x12, 0x34, 0x56, 0x78]);
-  throwsData(() => parseIdx(bad, 'train-images-idx3-ubyte'), /^train-images-idx3-ubyte: not an IDX file \(bad magic 0x12345678\)$/);
+  throwsData(
+    () => parseIdx(bad, 'train-images-idx3-ubyte'),
+    /^train-images-idx3-ubyte: not an IDX file \(bad magic 0x12345678\)$/,
+  );
   throwsData(() => parseIdx(idx([2], [1, 2], 0x0d), 'f.idx'), /^f\.idx: unsupported IDX data type 0x0d/);
-  throwsData(() => parseIdx(new Uint8Array([0, 0, 8]), 'short'), /^short: truncated header: expected at least 4 bytes, found 3$/);
+  throwsData(
+    () => parseIdx(new Uint8Array([0, 0, 8]), 'short'),
+    /^short: truncated header: expected at least 4 bytes, found 3$/,
+  );
   throwsData(() => parseIdx(new Uint8Array([0, 0, 8, 0]), 'rank0'), /^rank0: unsupported rank 0/);
   throwsData(() => parseIdx(new Uint8Array([0, 0, 8, 5]), 'rank5'), /^rank5: unsupported rank 5/);
-  throwsData(() => parseIdx(idx([60000, 28, 28]).subarray(0, 10), 'hdr'), /^hdr: truncated header: rank 3 needs 16 bytes, found 10$/);
+  throwsData(
+    () => parseIdx(idx([60000, 28, 28]).subarray(0, 10), 'hdr'),
+    /^hdr: truncated header: rank 3 needs 16 bytes, found 10$/,
+  );
 });
 
 test('rejects truncated data and trailing bytes', () => {
   const full = idx([2, 3], [1, 2, 3, 4, 5, 6]);
-  throwsData(() => parseIdx(full.subarray(0, full.length - 2), 'cut'), /^cut: truncated: expected 6 bytes of data, found 4$/);
+  throwsData(
+    () => parseIdx(full.subarray(0, full.length - 2), 'cut'),
+    /^cut: truncated: expected 6 bytes of data, found 4$/,
+  );
   const longer = new Uint8Array(full.length + 3);
   longer.set(full);
   throwsData(() => parseIdx(longer, 'long'), /^long: 3 trailing bytes after data/);

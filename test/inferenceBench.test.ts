@@ -11,8 +11,26 @@ const root = tempDir('evolve-inference-');
 const run = path.join(root, 'run');
 
 before(() => {
-  const r = runCli(['--arch', 'lenet5', '--generations', '2', '--train-limit', '640', '--test-limit', '200', '--ancestor-epochs', '1',
-    '--epochs', '1', '--env-factor', '0.3', '--cluster-factor', '0.6', '--out', run]);
+  const r = runCli([
+    '--arch',
+    'lenet5',
+    '--generations',
+    '2',
+    '--train-limit',
+    '640',
+    '--test-limit',
+    '200',
+    '--ancestor-epochs',
+    '1',
+    '--epochs',
+    '1',
+    '--env-factor',
+    '0.3',
+    '--cluster-factor',
+    '0.6',
+    '--out',
+    run,
+  ]);
   assert.equal(r.code, 0, r.stderr);
 });
 
@@ -21,13 +39,28 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 test('bench --inference --json: the chosen generations and the ancestor, compacted, at each batch size', () => {
-  const r = runCli(['bench', '--inference', run, '--generations', '2', '--rounds', '3', '--inference-batch-sizes', '1,16', '--json']);
+  const r = runCli([
+    'bench',
+    '--inference',
+    run,
+    '--generations',
+    '2',
+    '--rounds',
+    '3',
+    '--inference-batch-sizes',
+    '1,16',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim());
   assert.equal(out.arch, 'lenet5');
   assert.equal(out.backend.kernels, 'native', 'the default path: native kernels');
   const rows = out.inference;
-  assert.deepEqual(rows.map((row: { generation: number }) => row.generation), [0, 2], 'generation 0 is always added');
+  assert.deepEqual(
+    rows.map((row: { generation: number }) => row.generation),
+    [0, 2],
+    'generation 0 is always added',
+  );
 
   const records = readRecords(path.join(run, 'generations.ndjson'));
   for (const row of rows) {
@@ -35,16 +68,31 @@ test('bench --inference --json: the chosen generations and the ancestor, compact
     assert.equal(row.architecturalEfficiency, record.architecturalEfficiency);
     assert.equal(row.clusterEfficiency, record.clusterEfficiency);
     // The timed network is the compacted one: as many units per layer as the record counts live.
-    assert.deepEqual(row.units, (record.layers as { units: number }[]).map((l) => l.units));
-    assert.deepEqual(row.latency.map((l: { batchSize: number }) => l.batchSize), [1, 16]);
+    assert.deepEqual(
+      row.units,
+      (record.layers as { units: number }[]).map((l) => l.units),
+    );
+    assert.deepEqual(
+      row.latency.map((l: { batchSize: number }) => l.batchSize),
+      [1, 16],
+    );
     for (const l of row.latency) {
       assert.ok(positive(l.msPerImage) && l.q1 <= l.msPerImage && l.msPerImage <= l.q3, JSON.stringify(l));
-      assert.ok(Math.abs(l.speedup - rows[0].latency.find((a: { batchSize: number }) => a.batchSize === l.batchSize).msPerImage / l.msPerImage) < 1e-9 * l.speedup);
+      assert.ok(
+        Math.abs(
+          l.speedup -
+            rows[0].latency.find((a: { batchSize: number }) => a.batchSize === l.batchSize).msPerImage / l.msPerImage,
+        ) <
+          1e-9 * l.speedup,
+      );
     }
   }
   assert.deepEqual(rows[0].units, [20, 50, 500, 10]);
   assert.ok(rows[1].units[0] < 20, 'the offspring lost conv1 filters, and its compacted form has fewer');
-  assert.match(r.stderr, /generation\s+synapse eff\s+cluster eff\s+batch 1 ms\/image\s+speed-up\s+batch 16 ms\/image\s+speed-up/);
+  assert.match(
+    r.stderr,
+    /generation\s+synapse eff\s+cluster eff\s+batch 1 ms\/image\s+speed-up\s+batch 16 ms\/image\s+speed-up/,
+  );
 });
 
 test('bench --inference without --json prints the table on stdout', () => {

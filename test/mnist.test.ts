@@ -1,23 +1,28 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
-import { firstN, subset, Split } from '../src/data/dataset';
+import { firstN, subset, type Split } from '../src/data/dataset';
 import { UsageError } from '../src/errors';
 import { defaultMnistDir, loadMnist } from '../src/data/mnist';
 import { datasetNames, getDataset } from '../src/data/sets';
 
-const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+const FILES = [
+  'train-images-idx3-ubyte',
+  'train-labels-idx1-ubyte',
+  't10k-images-idx3-ubyte',
+  't10k-labels-idx1-ubyte',
+];
 
 /** Identifies samples by their (label, pixels) content, to compare splits across loads. */
 function keys(split: Split): Set<string> {
   const size = split.images.length / split.count;
   const out = new Set<string>();
   for (let i = 0; i < split.count; i++) {
-    out.add(split.labels[i] + ':' + Buffer.from(split.images.subarray(i * size, (i + 1) * size)).toString('base64'));
+    out.add(`${split.labels[i]}:${Buffer.from(split.images.subarray(i * size, (i + 1) * size)).toString('base64')}`);
   }
   return out;
 }
@@ -89,11 +94,14 @@ test('loadMnist reports corrupt and missing files', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mnist-test-'));
   const rng = seedrandom('1');
   const expectError = (pattern: RegExp) =>
-    assert.throws(() => loadMnist({ dir: tmp, validation: 100, rng }), (e: unknown) => {
-      assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
-      assert.match(e.message, pattern);
-      return true;
-    });
+    assert.throws(
+      () => loadMnist({ dir: tmp, validation: 100, rng }),
+      (e: unknown) => {
+        assert.ok(e instanceof DataError, `expected DataError, got ${e}`);
+        assert.match(e.message, pattern);
+        return true;
+      },
+    );
   try {
     for (const f of FILES) if (f.includes('labels')) fs.copyFileSync(path.join(src, f), path.join(tmp, f));
     const trainImages = fs.readFileSync(path.join(src, FILES[0]));
@@ -129,5 +137,8 @@ test('the mnist registry module loads what loadMnist loads and ignores the cache
   const opts = { validation: 10, trainLimit: 50, testLimit: 20 };
   const ds = mnist.load('/nonexistent', { ...opts, rng: seedrandom('1') });
   assert.deepEqual(ds, loadMnist({ ...opts, rng: seedrandom('1') }));
-  assert.deepEqual([ds.inputShape, ds.classes, mnist.archive, mnist.extracted], [mnist.inputShape, mnist.classes, undefined, '']);
+  assert.deepEqual(
+    [ds.inputShape, ds.classes, mnist.archive, mnist.extracted],
+    [mnist.inputShape, mnist.classes, undefined, ''],
+  );
 });

@@ -2,11 +2,19 @@
 // on a terminal that is not dumb and without NO_COLOR.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDuration, ProgressBar, ProgressStream } from '../src/data/progressBar';
+import { formatBytes, formatDuration, ProgressBar, type ProgressStream } from '../src/data/progressBar';
 
 /** A stream that records what is written, as a terminal (isTTY) or a pipe would receive it. */
 function sink(isTTY: boolean): ProgressStream & { text: string } {
-  const s = { text: '', isTTY, columns: 120, write(chunk: string) { s.text += chunk; return true; } };
+  const s = {
+    text: '',
+    isTTY,
+    columns: 120,
+    write(chunk: string) {
+      s.text += chunk;
+      return true;
+    },
+  };
   return s;
 }
 
@@ -36,10 +44,16 @@ test('not a terminal: a plain line every 10 %, no escape codes or carriage retur
 test('a resumed transfer on a pipe starts its lines where it resumed', () => {
   const s = sink(false);
   run(s, {}, 43);
-  assert.deepEqual(s.text.trimEnd().split('\n').map((l) => /(\d+%)/.exec(l)?.[1]), ['43%', '50%', '60%', '70%', '80%', '90%', '100%']);
+  assert.deepEqual(
+    s.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => /(\d+%)/.exec(l)?.[1]),
+    ['43%', '50%', '60%', '70%', '80%', '90%', '100%'],
+  );
 });
 
-test('a terminal gets one line redrawn in place with colour; TERM=dumb gets plain lines; NO_COLOR no escape codes', () => {
+test('a terminal gets one line redrawn in place, coloured; TERM=dumb gets plain lines; NO_COLOR no escapes', () => {
   const tty = sink(true);
   run(tty, {});
   assert.match(tty.text, /^\r\x1b\[2K/);
@@ -47,7 +61,10 @@ test('a terminal gets one line redrawn in place with colour; TERM=dumb gets plai
   assert.equal(tty.text.split('\n').length, 2, 'one line, ended once');
   const redraws = tty.text.split('\r').length - 1;
   assert.ok(redraws >= 40 && redraws <= 60, `redrawn ${redraws} times, about every 100 ms`);
-  assert.match(tty.text, /\r\x1b\[2Kcifar-10-binary\.tar\.gz \x1b\[36m█{24}\x1b\[39m 100% 100\.0 MiB of 100\.0 MiB, .* done\n$/);
+  assert.match(
+    tty.text,
+    /\r\x1b\[2Kcifar-10-binary\.tar\.gz \x1b\[36m█{24}\x1b\[39m 100% 100\.0 MiB of 100\.0 MiB, .* done\n$/,
+  );
   assert.equal(tty.text.match(/100%/g)?.length, 1, 'the last state drawn once');
   assert.match(tty.text, /\x1b\[36m█{23}░\x1b\[39m  98%/);
 
@@ -60,10 +77,27 @@ test('a terminal gets one line redrawn in place with colour; TERM=dumb gets plai
   run(plain, { NO_COLOR: '1' });
   assert.doesNotMatch(plain.text, /\x1b/);
   assert.match(plain.text, /^\r/);
-  assert.match(plain.text, /\r\S+ █{24} 100% 100\.0 MiB of 100\.0 MiB, .* done *\n$/, 'spaces wipe a longer previous line');
+  assert.match(
+    plain.text,
+    /\r\S+ █{24} 100% 100\.0 MiB of 100\.0 MiB, .* done *\n$/,
+    'spaces wipe a longer previous line',
+  );
 });
 
 test('sizes and durations read as a person expects', () => {
-  assert.deepEqual([0, 1023, 1536, 170052171, 2640397119].map(formatBytes), ['0 B', '1023 B', '1.5 KiB', '162.2 MiB', '2.5 GiB']);
-  assert.deepEqual([0.4, 59, 75, 3599, 3600 * 2 + 61, Infinity].map(formatDuration), ['0 s', '59 s', '1 min 15 s', '59 min 59 s', '2 h 01 min', '?']);
+  assert.deepEqual([0, 1023, 1536, 170052171, 2640397119].map(formatBytes), [
+    '0 B',
+    '1023 B',
+    '1.5 KiB',
+    '162.2 MiB',
+    '2.5 GiB',
+  ]);
+  assert.deepEqual([0.4, 59, 75, 3599, 3600 * 2 + 61, Infinity].map(formatDuration), [
+    '0 s',
+    '59 s',
+    '1 min 15 s',
+    '59 min 59 s',
+    '2 h 01 min',
+    '?',
+  ]);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCli, tempDir } from './helpers';
-import { GenerationRecord } from '../src/evolution/record';
+import type { GenerationRecord } from '../src/evolution/record';
 import { rasterise } from '../src/report/plot';
 
 const root = tempDir('evolve-report-');
@@ -15,15 +15,42 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 const ancestorSynapses = 430500;
 
 /** One generation's record with every field a run writes; `efficiency` and `accuracy` drive the rest. */
-function record(generation: number, efficiency: number, clusterEfficiency: number, accuracy: number, ancestorAccuracy: number): GenerationRecord {
+function record(
+  generation: number,
+  efficiency: number,
+  clusterEfficiency: number,
+  accuracy: number,
+  ancestorAccuracy: number,
+): GenerationRecord {
   const synapses = Math.round(ancestorSynapses / efficiency);
   return {
-    generation, synapses, architecturalEfficiency: efficiency, clusters: Math.round(70 / clusterEfficiency), clusterEfficiency,
-    granularity: 'filter', filters: Math.round(70 / clusterEfficiency), filterEfficiency: clusterEfficiency, kernels: 1000, kernelEfficiency: 1,
-    denseNeurons: 510, testAccuracy: accuracy, accuracyDrop: Math.round((ancestorAccuracy - accuracy) * 1e4) / 1e4, validationAccuracy: accuracy,
-    synapseFactor: generation === 0 ? null : 0.69, clusterFactor: generation === 0 ? null : 0.83, layerClusterFactors: null, expectedSynapses: null,
-    budgetExceeded: false, selected: generation === 0 ? null : 0, candidates: [], macs: synapses * 10, params: synapses + 600,
-    loss: 0.1, layers: [], seconds: 1, trainSeconds: 1,
+    generation,
+    synapses,
+    architecturalEfficiency: efficiency,
+    clusters: Math.round(70 / clusterEfficiency),
+    clusterEfficiency,
+    granularity: 'filter',
+    filters: Math.round(70 / clusterEfficiency),
+    filterEfficiency: clusterEfficiency,
+    kernels: 1000,
+    kernelEfficiency: 1,
+    denseNeurons: 510,
+    testAccuracy: accuracy,
+    accuracyDrop: Math.round((ancestorAccuracy - accuracy) * 1e4) / 1e4,
+    validationAccuracy: accuracy,
+    synapseFactor: generation === 0 ? null : 0.69,
+    clusterFactor: generation === 0 ? null : 0.83,
+    layerClusterFactors: null,
+    expectedSynapses: null,
+    budgetExceeded: false,
+    selected: generation === 0 ? null : 0,
+    candidates: [],
+    macs: synapses * 10,
+    params: synapses + 600,
+    loss: 0.1,
+    layers: [],
+    seconds: 1,
+    trainSeconds: 1,
   };
 }
 
@@ -31,16 +58,44 @@ function record(generation: number, efficiency: number, clusterEfficiency: numbe
 function writeRun(name: string, options: Record<string, unknown>, rows: [number, number, number][], torn = ''): string {
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ command: ['evolve'], options: { dataset: 'mnist', arch: 'lenet5', ...options }, resolved: { synapseFactor: 0.5 } }, null, 2));
-  const lines = rows.map(([e, c, a], g) => JSON.stringify(record(g, e, c, a, rows[0][2])) + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'config.json'),
+    JSON.stringify(
+      {
+        command: ['evolve'],
+        options: { dataset: 'mnist', arch: 'lenet5', ...options },
+        resolved: { synapseFactor: 0.5 },
+      },
+      null,
+      2,
+    ),
+  );
+  const lines = rows.map(([e, c, a], g) => `${JSON.stringify(record(g, e, c, a, rows[0][2]))}\n`);
   fs.writeFileSync(path.join(dir, 'generations.ndjson'), lines.join('') + torn);
   return dir;
 }
 
 // Two seeds of the default encoding, generations 0..2; seed 2's last line is torn (being written).
-const seed1 = writeRun('cluster-1', { seed: 1, generations: 2 }, [[1, 1, 99.0], [2, 1.5, 98.5], [4, 2, 98.0]]);
-const seed2 = writeRun('cluster-2', { seed: 2, generations: 2, encoding: 'cluster' }, [[1, 1, 98.0], [2.2, 1.3, 98.2], [5, 2.4, 97.5]], '{"generation":3,"synap');
-const magnitude = writeRun('magnitude-1', { seed: 1, generations: 2, encoding: 'magnitude' }, [[1, 1, 99.0], [2, 1, 98.9], [4, 1, 98.8]]);
+const seed1 = writeRun('cluster-1', { seed: 1, generations: 2 }, [
+  [1, 1, 99.0],
+  [2, 1.5, 98.5],
+  [4, 2, 98.0],
+]);
+const seed2 = writeRun(
+  'cluster-2',
+  { seed: 2, generations: 2, encoding: 'cluster' },
+  [
+    [1, 1, 98.0],
+    [2.2, 1.3, 98.2],
+    [5, 2.4, 97.5],
+  ],
+  '{"generation":3,"synap',
+);
+const magnitude = writeRun('magnitude-1', { seed: 1, generations: 2, encoding: 'magnitude' }, [
+  [1, 1, 99.0],
+  [2, 1, 98.9],
+  [4, 1, 98.8],
+]);
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
@@ -52,9 +107,21 @@ test('md: per generation mean (min to max) across seeds, and the paper row at th
   const r = runCli(['report', seed1, seed2]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /### MNIST lenet5, cluster encoding: 2 runs \(seeds 1, 2\)/);
-  assert.match(r.stdout, /\| generation \| runs \| synapses \| synapse efficiency \| cluster efficiency \| test accuracy \(%\) \| accuracy change \(points\) \|/);
+  assert.match(
+    r.stdout,
+    new RegExp(
+      String.raw`\| generation \| runs \| synapses \| synapse efficiency \| cluster efficiency \| ` +
+        String.raw`test accuracy \(%\) \| accuracy change \(points\) \|`,
+    ),
+  );
   // Generation 2: efficiencies 4 and 5, accuracy changes -1.0 and -0.5.
-  assert.match(r.stdout, /\| 2 \| 2 \| 96,863 \(86,100 to 107,625\) \| 4\.50x \(4\.00x to 5\.00x\) \| 2\.20x \(2\.00x to 2\.40x\) \| 97\.75 \(97\.50 to 98\.00\) \| -0\.75 \(-1\.00 to -0\.50\) \|/);
+  assert.match(
+    r.stdout,
+    new RegExp(
+      String.raw`\| 2 \| 2 \| 96,863 \(86,100 to 107,625\) \| 4\.50x \(4\.00x to 5\.00x\) \| ` +
+        String.raw`2\.20x \(2\.00x to 2\.40x\) \| 97\.75 \(97\.50 to 98\.00\) \| -0\.75 \(-1\.00 to -0\.50\) \|`,
+    ),
+  );
   assert.match(r.stdout, /\| paper \(cluster encoding\), generation 13 \|  \|  \| 125\.09x \| 9\.71x \|  \| -1\.70 \|/);
   // The torn line is not a generation.
   assert.doesNotMatch(r.stdout, /\| 3 \|/);
@@ -65,15 +132,27 @@ test('runs that differ in encoding are grouped side by side', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /### Last generation, side by side/);
   assert.match(r.stdout, /\| MNIST \| lenet5 \| cluster \| 2 \| 2 \| .* \| 4\.50x \(4\.00x to 5\.00x\) \|/);
-  assert.match(r.stdout, /\| MNIST \| lenet5 \| magnitude \| 1 \| 2 \| 107,625 \| 4\.00x \| 1\.00x \| 98\.80 \| -0\.20 \|/);
-  assert.match(r.stdout, /\| MNIST \| lenet5 \| paper \(cluster\) \|  \| 13 \|  \| 125\.09x \| 9\.71x \|  \| -1\.70 \|/);
-  assert.ok(r.stdout.indexOf('cluster encoding:') < r.stdout.indexOf('magnitude encoding:'), 'groups in the order given');
+  assert.match(
+    r.stdout,
+    /\| MNIST \| lenet5 \| magnitude \| 1 \| 2 \| 107,625 \| 4\.00x \| 1\.00x \| 98\.80 \| -0\.20 \|/,
+  );
+  assert.match(
+    r.stdout,
+    /\| MNIST \| lenet5 \| paper \(cluster\) \|  \| 13 \|  \| 125\.09x \| 9\.71x \|  \| -1\.70 \|/,
+  );
+  assert.ok(
+    r.stdout.indexOf('cluster encoding:') < r.stdout.indexOf('magnitude encoding:'),
+    'groups in the order given',
+  );
 });
 
 test('csv: one row per group and generation, the paper on the last row', () => {
   const r = runCli(['report', seed1, seed2, magnitude, '--format', 'csv']);
   assert.equal(r.code, 0, r.stderr);
-  const [header, ...rows] = r.stdout.trim().split('\n').map((l) => l.split(','));
+  const [header, ...rows] = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
   assert.equal(rows.length, 6);
   const col = (name: string) => header.indexOf(name);
   const last = rows[2];
@@ -93,20 +172,26 @@ test('json: groups with their runs, generations and the paper', () => {
   assert.equal(report.spread, 'min-max');
   assert.equal(report.groups.length, 1);
   const [group] = report.groups;
-  assert.deepEqual(group.runs.map((x: { seed: number }) => x.seed), [1, 2]);
+  assert.deepEqual(
+    group.runs.map((x: { seed: number }) => x.seed),
+    [1, 2],
+  );
   assert.deepEqual(group.generations[1].synapseEfficiency, { mean: 2.1, min: 2, max: 2.2 });
   assert.equal(group.paper.synapseEfficiency, 125.09);
   assert.equal(group.paper.generations, 13);
 });
 
 test('a run on an ancestor the paper did not use gets no paper row', () => {
-  const other = writeRun('lenet300', { seed: 1, generations: 1, arch: 'lenet300' }, [[1, 1, 97], [3, 1, 96]]);
+  const other = writeRun('lenet300', { seed: 1, generations: 1, arch: 'lenet300' }, [
+    [1, 1, 97],
+    [3, 1, 96],
+  ]);
   const r = runCli(['report', other]);
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /\| paper/);
 });
 
-test('--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every panel and the paper\'s point', () => {
+test("--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every panel and the paper's point", () => {
   const png = path.join(root, 'figure.png');
   const svg = path.join(root, 'figure.svg');
   const r = runCli(['report', seed1, seed2, magnitude, '--plot', png]);
@@ -122,14 +207,30 @@ test('--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every p
   assert.equal(runCli(['report', seed1, '--plot', svg]).code, 0);
   const text = fs.readFileSync(svg, 'utf8');
   assert.match(text, /^<svg /);
-  for (const title of ['(a) Synapse efficiency', '(b) Cluster efficiency', '(c) Test accuracy', '(d) Test accuracy change', '125.09×', '9.71×', 'budget: (1/F)^generation']) {
+  for (const title of [
+    '(a) Synapse efficiency',
+    '(b) Cluster efficiency',
+    '(c) Test accuracy',
+    '(d) Test accuracy change',
+    '125.09×',
+    '9.71×',
+    'budget: (1/F)^generation',
+  ]) {
     assert.ok(text.includes(title), title);
   }
-  assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left');
+  assert.deepEqual(
+    fs.readdirSync(root).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
 });
 
 test('text renders in the PNG with the shipped font and no system font', async () => {
-  const image = await rasterise('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="5" y="22" font-family="DejaVu Sans" font-size="18">125.09x</text></svg>', 1);
+  const image = await rasterise(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30">' +
+      '<text x="5" y="22" font-family="DejaVu Sans" font-size="18">125.09x</text></svg>',
+    1,
+  );
   let dark = 0;
   for (let i = 0; i < image.pixels.length; i += 4) if (image.pixels[i] < 128) dark++;
   assert.ok(dark > 100, `${dark} dark pixels`);
@@ -139,7 +240,11 @@ test('bad input: one line and an exit code, nothing on stdout, no figure written
   const cases: [string[], number, RegExp][] = [
     [['report', path.join(root, 'nope')], 2, /nope: no such run folder/],
     [['report', path.join(root, 'cluster-1', 'config.json')], 2, /no such run folder/],
-    [['report', seed1, '--plot', path.join(root, 'figure.pdf')], 2, /--plot .*figure\.pdf: expected a file name ending in \.png or \.svg/],
+    [
+      ['report', seed1, '--plot', path.join(root, 'figure.pdf')],
+      2,
+      /--plot .*figure\.pdf: expected a file name ending in \.png or \.svg/,
+    ],
     [['report', seed1, '--format', 'xml'], 2, /--format/],
     [['report', seed1, '--plot', path.join(root, 'no-dir', 'f.png')], 1, /no such folder/],
   ];

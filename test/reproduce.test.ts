@@ -23,11 +23,14 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const ndjson = (seed: number) => path.join(dir, 'mnist', `seed-${seed}`, 'generations.ndjson');
 
-test('--quick runs every seed to its last generation and prints the report with the paper\'s 125.09x', () => {
+test("--quick runs every seed to its last generation and prints the report with the paper's 125.09x", () => {
   assert.equal(first.code, 0, first.stderr);
   for (const seed of [1, 2]) {
     const records = readRecords(ndjson(seed));
-    assert.deepEqual(records.map((r) => r.generation), [0, 1, 2]);
+    assert.deepEqual(
+      records.map((r) => r.generation),
+      [0, 1, 2],
+    );
     const config = JSON.parse(fs.readFileSync(path.join(dir, 'mnist', `seed-${seed}`, 'config.json'), 'utf8'));
     assert.equal(config.options.seed, seed);
     assert.equal(config.options.arch, 'lenet5');
@@ -50,8 +53,14 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
   const fresh = path.join(root, 'plan it');
   const r = runCli(['reproduce', 'mnist', '--plan', '--seeds', '4,5', '--out', fresh]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(r.stdout.trim().split('\n'), [4, 5].map((seed) =>
-    `evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 3 --epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`));
+  assert.deepEqual(
+    r.stdout.trim().split('\n'),
+    [4, 5].map(
+      (seed) =>
+        'evolve --dataset mnist --arch lenet5 --generations 13 --target-efficiency 125.09 --ancestor-epochs 3 ' +
+        `--epochs 2 --seed ${seed} --out '${path.join(fresh, 'mnist', `seed-${seed}`)}'`,
+    ),
+  );
   assert.equal(fs.existsSync(fresh), false, 'nothing written');
 
   const ablation = runCli(['reproduce', 'mnist', '--plan', '--ablation', '--quick', ...seeds, '--out', dir]);
@@ -62,8 +71,14 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
   assert.match(ablation.stderr, /6 runs: 2 finished \(skipped\), 0 to resume, 4 to start/);
   for (const encoding of ['synapse', 'magnitude']) {
     for (const seed of [1, 2]) {
-      assert.ok(lines.includes(`evolve --dataset mnist --arch lenet5 --generations 2 --target-efficiency 4 --ancestor-epochs 2 --epochs 1 ` +
-        `--train-limit 1000 --test-limit 500 --seed ${seed} --encoding ${encoding} --out ${path.join(dir, `mnist-${encoding}`, `seed-${seed}`)}`), `${encoding} ${seed}`);
+      assert.ok(
+        lines.includes(
+          `evolve --dataset mnist --arch lenet5 --generations 2 --target-efficiency 4 --ancestor-epochs 2 --epochs 1 ` +
+            `--train-limit 1000 --test-limit 500 --seed ${seed} --encoding ${encoding} ` +
+            `--out ${path.join(dir, `mnist-${encoding}`, `seed-${seed}`)}`,
+        ),
+        `${encoding} ${seed}`,
+      );
     }
   }
 });
@@ -87,8 +102,17 @@ test('--slurm writes plan.txt and an sbatch job array over it, and runs nothing'
 test('run again after one seed lost its last generation: only that run resumes, the other is skipped', () => {
   const keep = fs.readFileSync(ndjson(1), 'utf8');
   const complete = readRecords(ndjson(2));
-  const lines = fs.readFileSync(ndjson(2), 'utf8').split('\n').filter((l) => l.length > 0);
-  fs.writeFileSync(ndjson(2), lines.slice(0, -1).map((l) => l + '\n').join(''));
+  const lines = fs
+    .readFileSync(ndjson(2), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
+  fs.writeFileSync(
+    ndjson(2),
+    lines
+      .slice(0, -1)
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
   fs.rmSync(path.join(dir, 'mnist', 'seed-2', 'gen-02'), { recursive: true });
 
   const plan = runCli(['reproduce', 'mnist', '--quick', ...seeds, '--out', dir, '--plan']);
@@ -101,7 +125,11 @@ test('run again after one seed lost its last generation: only that run resumes, 
   assert.doesNotMatch(r.stderr, /seed-1 \(/);
   assert.equal(fs.readFileSync(ndjson(1), 'utf8'), keep, 'the finished run is untouched');
   const resumed = readRecords(ndjson(2));
-  assert.deepEqual(resumed.map(withoutTiming), complete.map(withoutTiming), 'the resumed run ends as the uninterrupted one did');
+  assert.deepEqual(
+    resumed.map(withoutTiming),
+    complete.map(withoutTiming),
+    'the resumed run ends as the uninterrupted one did',
+  );
   assert.match(r.stdout, /\| paper \(cluster encoding\), generation 13 \|/);
 });
 
@@ -110,7 +138,10 @@ test('an existing run with other options is refused before anything runs', () =>
   const r = runCli(['reproduce', 'mnist', ...seeds, '--out', dir]);
   assert.equal(r.code, 2);
   const lines = r.stderr.trim().split('\n');
-  assert.match(lines[lines.length - 1], /^evolve: .*seed-1: an existing run with --generations 2 where the preset has 13, .*choose another --out/);
+  assert.match(
+    lines[lines.length - 1],
+    /^evolve: .*seed-1: an existing run with --generations 2 where the preset has 13, .*choose another --out/,
+  );
   assert.equal(r.stdout, '');
 });
 
@@ -119,12 +150,21 @@ test('a run that fails is named with its exit code, the others still run, and th
   const out = path.join(root, 'failing');
   const empty = path.join(root, 'no-mnist');
   fs.mkdirSync(empty);
-  const r = spawnSync(process.execPath, [bin, 'reproduce', 'mnist', '--quick', '--seeds', '1,2', '--out', out],
-    { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', EVOLVE_MNIST_DIR: empty } });
+  const r = spawnSync(process.execPath, [bin, 'reproduce', 'mnist', '--quick', '--seeds', '1,2', '--out', out], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', EVOLVE_MNIST_DIR: empty },
+  });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /reproduce: mnist\/seed-1 failed \(exit code 1\); going on with the others/);
   assert.match(r.stderr, /starting mnist\/seed-2 \(2 of 2\)/);
   const lines = r.stderr.trim().split('\n');
-  assert.match(lines[lines.length - 1], /^evolve: reproduce mnist --quick: 2 of 2 runs failed: mnist\/seed-1 \(exit code 1\), mnist\/seed-2 \(exit code 1\); run the same command again to resume them$/);
+  assert.match(
+    lines[lines.length - 1],
+    new RegExp(
+      '^evolve: reproduce mnist --quick: 2 of 2 runs failed: ' +
+        String.raw`mnist/seed-1 \(exit code 1\), mnist/seed-2 \(exit code 1\); ` +
+        'run the same command again to resume them$',
+    ),
+  );
   assert.equal(r.stdout, '', 'no report without records');
 });

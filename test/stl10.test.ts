@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
 import { loadStl10 } from '../src/data/stl10';
-import { Split } from '../src/data/dataset';
+import type { Split } from '../src/data/dataset';
 import { getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeStl10 } from './fixtures/datasetFiles';
@@ -71,7 +71,10 @@ test('column-major planes land row-major NHWC; labels 1..10 become 0..9; test ke
   assert.deepEqual(checkPattern(ds.test), [20, 29, 21]);
   assert.deepEqual([...ds.test.labels], [0, 9, 1]);
   const ids = [...checkPattern(ds.train), ...checkPattern(ds.validation)].sort((a, b) => a - b);
-  assert.deepEqual(ids, Array.from({ length: 12 }, (_, i) => i));
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 12 }, (_, i) => i),
+  );
   fs.rmSync(dir, { recursive: true });
 });
 
@@ -80,15 +83,26 @@ test('sizes: the real counts by default, whole images matching the labels otherw
   const folder = writeStl10(dir, { trainCount: 10, testCount: 6, seed: 1 });
   const opts = { validation: 0, rng: rng() };
   const loose = { ...opts, realCounts: false };
-  expectDataError(() => loadStl10(dir, opts), /stl10_binary\/train_y\.bin: truncated or corrupt: expected 5000 bytes \(5000 labels\), found 10$/);
+  expectDataError(
+    () => loadStl10(dir, opts),
+    /stl10_binary\/train_y\.bin: truncated or corrupt: expected 5000 bytes \(5000 labels\), found 10$/,
+  );
   assert.equal(loadStl10(dir, loose).test.count, 6);
 
   const testX = path.join(folder, 'test_X.bin');
   fs.truncateSync(testX, 5 * IMAGE); // one image short of the labels
-  expectDataError(() => loadStl10(dir, loose),
-    new RegExp(`^${testX.replace(/[.]/g, '\\.')}: truncated or corrupt: expected 165888 bytes \\(6 images of 27648\\), found 138240$`));
+  expectDataError(
+    () => loadStl10(dir, loose),
+    new RegExp(
+      `^${testX.replace(/[.]/g, '\\.')}: truncated or corrupt: ` +
+        String.raw`expected 165888 bytes \(6 images of 27648\), found 138240$`,
+    ),
+  );
   fs.truncateSync(testX, 5 * IMAGE + 100); // not whole images
-  expectDataError(() => loadStl10(dir, loose), /test_X\.bin: truncated or corrupt: expected 165888 bytes \(6 images of 27648\), found 138340$/);
+  expectDataError(
+    () => loadStl10(dir, loose),
+    /test_X\.bin: truncated or corrupt: expected 165888 bytes \(6 images of 27648\), found 138340$/,
+  );
   fs.rmSync(path.join(folder, 'test_y.bin'));
   expectDataError(() => loadStl10(dir, loose), /test_y\.bin: file not found$/);
   fs.rmSync(dir, { recursive: true });
@@ -102,7 +116,10 @@ test('a label of 0 or 11 names the file and the index', () => {
     const y = fs.readFileSync(labels);
     y[5] = bad;
     fs.writeFileSync(labels, y);
-    expectDataError(() => loadStl10(dir, { validation: 0, rng: rng(), realCounts: false }), new RegExp(`train_y\\.bin: label ${bad} at index 5 is not in 1\\.\\.10$`));
+    expectDataError(
+      () => loadStl10(dir, { validation: 0, rng: rng(), realCounts: false }),
+      new RegExp(`train_y\\.bin: label ${bad} at index 5 is not in 1\\.\\.10$`),
+    );
   }
   fs.rmSync(dir, { recursive: true });
 });
@@ -127,11 +144,30 @@ test('tarGz of the generated STL-10 folder holds the published member names', ()
   writeStl10(dir, { trainCount: 5, testCount: 5, seed: 4 });
   tarGz(dir, ['stl10_binary'], path.join(dir, 'stl10_binary.tar.gz'));
   const entries: string[] = [];
-  tar.t({ file: path.join(dir, 'stl10_binary.tar.gz'), sync: true, onReadEntry: (e) => { entries.push(e.path); } });
-  assert.deepEqual(entries, ['stl10_binary/', ...['class_names.txt', 'fold_indices.txt', 'test_X.bin', 'test_y.bin', 'train_X.bin',
-    'train_y.bin', 'unlabeled_X.bin'].map((f) => `stl10_binary/${f}`)]);
+  tar.t({
+    file: path.join(dir, 'stl10_binary.tar.gz'),
+    sync: true,
+    onReadEntry: (e) => {
+      entries.push(e.path);
+    },
+  });
+  assert.deepEqual(entries, [
+    'stl10_binary/',
+    ...[
+      'class_names.txt',
+      'fold_indices.txt',
+      'test_X.bin',
+      'test_y.bin',
+      'train_X.bin',
+      'train_y.bin',
+      'unlabeled_X.bin',
+    ].map((f) => `stl10_binary/${f}`),
+  ]);
   for (const m of getDataset('stl10')!.members) assert.ok(entries.includes(m), `${m} is in the archive`);
-  const folds = fs.readFileSync(path.join(dir, 'stl10_binary', 'fold_indices.txt'), 'utf8').trim().split('\n');
+  const folds = fs
+    .readFileSync(path.join(dir, 'stl10_binary', 'fold_indices.txt'), 'utf8')
+    .trim()
+    .split('\n');
   assert.equal(folds.length, 10);
   fs.rmSync(dir, { recursive: true });
 });

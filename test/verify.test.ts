@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { dataRoot } from '../src/data/cache';
-import { describeVerifyResult, FileSpec, hashFile, isVerified, stampPath, verifyFile } from '../src/data/verify';
+import { describeVerifyResult, type FileSpec, hashFile, isVerified, stampPath, verifyFile } from '../src/data/verify';
 import { tempDir } from './helpers';
 
 function writeRandomFile(dir: string, n: number): { file: string; spec: FileSpec } {
@@ -36,7 +36,10 @@ test('dataRoot: --data-dir, then EVOLVE_DATA_DIR, then XDG_CACHE_HOME/evolve, th
 test('hashFile streams a file to its SHA-256 and size, reporting progress', async () => {
   const { file, spec } = writeRandomFile(tempDir(), 3 * 1024 * 1024 + 7);
   const seen: number[] = [];
-  const r = await hashFile(file, (done, total) => { assert.equal(total, spec.bytes); seen.push(done); });
+  const r = await hashFile(file, (done, total) => {
+    assert.equal(total, spec.bytes);
+    seen.push(done);
+  });
   assert.deepEqual(r, { bytes: spec.bytes, sha256: spec.sha256 });
   assert.ok(seen.length >= 3 && seen.at(-1) === spec.bytes);
 });
@@ -48,14 +51,34 @@ test('verifyFile: ok, missing, wrong size (without hashing), wrong checksum', as
   assert.deepEqual(ok, { status: 'ok', path: file, bytes: spec.bytes, sha256: spec.sha256, fromStamp: false });
   assert.deepEqual(await verifyFile(path.join(dir, 'nope'), spec), { status: 'missing', path: path.join(dir, 'nope') });
   let hashed = false;
-  const size = await verifyFile(file, { ...spec, bytes: 99 }, { onProgress: () => { hashed = true; } });
+  const size = await verifyFile(
+    file,
+    { ...spec, bytes: 99 },
+    {
+      onProgress: () => {
+        hashed = true;
+      },
+    },
+  );
   assert.deepEqual(size, { status: 'wrong-size', path: file, expectedBytes: 99, actualBytes: 100_000 });
   assert.equal(hashed, false, 'a size mismatch is reported without reading the file');
   const wrong = 'cd'.repeat(32);
   const sum = await verifyFile(file, { ...spec, sha256: wrong });
-  assert.deepEqual(sum, { status: 'wrong-checksum', path: file, bytes: spec.bytes, expectedSha256: wrong, actualSha256: spec.sha256 });
-  assert.equal(describeVerifyResult('data.bin', sum), `data.bin: wrong checksum: expected sha256 ${wrong}, found ${spec.sha256} (${file})`);
-  assert.equal(describeVerifyResult('data.bin', size), `data.bin: wrong size: expected 99 bytes, found 100000 (${file})`);
+  assert.deepEqual(sum, {
+    status: 'wrong-checksum',
+    path: file,
+    bytes: spec.bytes,
+    expectedSha256: wrong,
+    actualSha256: spec.sha256,
+  });
+  assert.equal(
+    describeVerifyResult('data.bin', sum),
+    `data.bin: wrong checksum: expected sha256 ${wrong}, found ${spec.sha256} (${file})`,
+  );
+  assert.equal(
+    describeVerifyResult('data.bin', size),
+    `data.bin: wrong size: expected 99 bytes, found 100000 (${file})`,
+  );
 });
 
 test('the verified stamp spares a re-hash only while size, mtime and the expected checksum still hold', async () => {
@@ -68,7 +91,11 @@ test('the verified stamp spares a re-hash only while size, mtime and the expecte
   assert.deepEqual(fs.readdirSync(dir).sort(), ['data.bin', 'data.bin.verified'], 'no temporary stamp left');
   assert.equal(await isVerified(file, spec), true);
   let hashed = false;
-  const again = await verifyFile(file, spec, { onProgress: () => { hashed = true; } });
+  const again = await verifyFile(file, spec, {
+    onProgress: () => {
+      hashed = true;
+    },
+  });
   assert.equal(again.status === 'ok' && again.fromStamp, true);
   assert.equal(hashed, false);
 

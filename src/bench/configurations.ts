@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { BackendInfo, selectBackend } from '../engine/backend';
+import { type BackendInfo, selectBackend } from '../engine/backend';
 import { nativeAddon, nativeLoadError } from '../engine/kernels/native';
 
 export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'native', 'tensorflow'] as const;

@@ -9,9 +9,9 @@
  * of whichever was being timed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { Bound, bind, forward, unbind } from '../engine/train';
+import { type Bound, bind, forward, unbind } from '../engine/train';
 import { stream } from '../random';
 
 export interface InferenceSettings {
@@ -28,7 +28,12 @@ export interface InferenceSettings {
   imagesPerRepeat: number;
 }
 
-export const defaultInferenceSettings: InferenceSettings = { batchSizes: [1, 256], rounds: 15, warmup: 3, imagesPerRepeat: 64 };
+export const defaultInferenceSettings: InferenceSettings = {
+  batchSizes: [1, 256],
+  rounds: 15,
+  warmup: 3,
+  imagesPerRepeat: 64,
+};
 
 /** A generation to time: its number, its record's efficiencies, and the full-size network as saved. */
 export interface InferenceSubject {
@@ -78,7 +83,10 @@ function prepare(subject: InferenceSubject, s: InferenceSettings): Prepared {
   return { subject, compact, bound: bind(compact), inputs };
 }
 
-/** One forward pass, its output read back (the wasm backend computes synchronously; the read-back is part of a caller's latency). */
+/**
+ * One forward pass, its output read back (the wasm backend computes synchronously; the read-back
+ * is part of a caller's latency).
+ */
 function infer(p: Prepared, x: tf.Tensor4D): void {
   const y = tf.tidy(() => forward(p.compact, p.bound.kernels, p.bound.biases, x));
   y.dataSync();
@@ -103,21 +111,36 @@ export function measureInference(subjects: InferenceSubject[], s: InferenceSetti
   const prepared = subjects.map((subject) => prepare(subject, s));
   try {
     const repeats = s.batchSizes.map((b) => Math.max(1, Math.floor(s.imagesPerRepeat / b)));
-    for (const p of prepared) p.inputs.forEach((x) => { for (let i = 0; i < s.warmup; i++) infer(p, x); });
+    for (const p of prepared)
+      p.inputs.forEach((x) => {
+        for (let i = 0; i < s.warmup; i++) infer(p, x);
+      });
     const samples = prepared.map(() => s.batchSizes.map((): number[] => []));
     for (let round = 0; round < s.rounds; round++) {
-      prepared.forEach((p, g) => p.inputs.forEach((x, j) => samples[g][j].push(timeRepeats(p, x, repeats[j]))));
+      prepared.forEach((p, g) => {
+        p.inputs.forEach((x, j) => {
+          samples[g][j].push(timeRepeats(p, x, repeats[j]));
+        });
+      });
     }
-    const rows = prepared.map((p, g): InferenceRow => ({
-      generation: p.subject.generation,
-      architecturalEfficiency: p.subject.architecturalEfficiency,
-      clusterEfficiency: p.subject.clusterEfficiency,
-      units: p.compact.layers.map((l) => l.outUnits),
-      latency: s.batchSizes.map((batchSize, j) => {
-        const sorted = samples[g][j].slice().sort((a, b) => a - b);
-        return { batchSize, msPerImage: quantile(sorted, 0.5), q1: quantile(sorted, 0.25), q3: quantile(sorted, 0.75), speedup: null };
+    const rows = prepared.map(
+      (p, g): InferenceRow => ({
+        generation: p.subject.generation,
+        architecturalEfficiency: p.subject.architecturalEfficiency,
+        clusterEfficiency: p.subject.clusterEfficiency,
+        units: p.compact.layers.map((l) => l.outUnits),
+        latency: s.batchSizes.map((batchSize, j) => {
+          const sorted = samples[g][j].slice().sort((a, b) => a - b);
+          return {
+            batchSize,
+            msPerImage: quantile(sorted, 0.5),
+            q1: quantile(sorted, 0.25),
+            q3: quantile(sorted, 0.75),
+            speedup: null,
+          };
+        }),
       }),
-    }));
+    );
     return withSpeedups(rows);
   } finally {
     for (const p of prepared) {
@@ -132,7 +155,10 @@ function withSpeedups(rows: InferenceRow[]): InferenceRow[] {
   const ancestor = rows.find((r) => r.generation === 0);
   return rows.map((r) => ({
     ...r,
-    latency: r.latency.map((l, j) => ({ ...l, speedup: ancestor ? ancestor.latency[j].msPerImage / l.msPerImage : null })),
+    latency: r.latency.map((l, j) => ({
+      ...l,
+      speedup: ancestor ? ancestor.latency[j].msPerImage / l.msPerImage : null,
+    })),
   }));
 }
 
@@ -141,11 +167,26 @@ const fold = (x: number | null): string => (x === null ? '-' : Number.isFinite(x
 /** The table `evolve bench --inference` prints. */
 export function formatInferenceTable(rows: InferenceRow[], title: string): string {
   const batches = rows[0]?.latency.map((l) => l.batchSize) ?? [];
-  const header = ['generation', 'synapse eff', 'cluster eff', ...batches.flatMap((b) => [`batch ${b} ms/image`, 'speed-up']), 'units per layer'];
-  const body = rows.map((r) => [String(r.generation), fold(r.architecturalEfficiency), fold(r.clusterEfficiency),
-    ...r.latency.flatMap((l) => [`${latency(l.msPerImage)} (${latency(l.q1)}-${latency(l.q3)})`, fold(l.speedup)]), r.units.join('-')]);
+  const header = [
+    'generation',
+    'synapse eff',
+    'cluster eff',
+    ...batches.flatMap((b) => [`batch ${b} ms/image`, 'speed-up']),
+    'units per layer',
+  ];
+  const body = rows.map((r) => [
+    String(r.generation),
+    fold(r.architecturalEfficiency),
+    fold(r.clusterEfficiency),
+    ...r.latency.flatMap((l) => [`${latency(l.msPerImage)} (${latency(l.q1)}-${latency(l.q3)})`, fold(l.speedup)]),
+    r.units.join('-'),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((c) => c[i].length)));
-  const line = (c: string[]): string => c.map((x, i) => (i === c.length - 1 ? x : x.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (c: string[]): string =>
+    c
+      .map((x, i) => (i === c.length - 1 ? x : x.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [title, line(header), ...body.map(line)].join('\n');
 }
 

@@ -5,13 +5,13 @@
  */
 import { setTrainingThreads, trainMasked } from '../engine/trainer';
 import { loadMnist } from '../data/mnist';
-import { Network, initialiseNetwork } from '../models/network';
-import { Split } from '../data/dataset';
+import { type Network, initialiseNetwork } from '../models/network';
+import type { Split } from '../data/dataset';
 import { lenet5 } from '../models/ancestors/lenet5';
 import { findAncestor } from '../models/ancestors';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 import { stream } from '../random';
-import { ConfigurationName } from './configurations';
+import type { ConfigurationName } from './configurations';
 
 export interface BenchSettings {
   /** The ancestor a configuration trains (an ancestors/ name): lenet5 on MNIST, others on random images. */
@@ -27,7 +27,10 @@ export interface BenchSettings {
   cpuBatches: number;
   /** Threads the PyTorch peer is given. */
   torchThreads: number;
-  /** Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1 first; empty skips it. */
+  /**
+   * Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1
+   * first; empty skips it.
+   */
   sparsityLevels: number[];
 }
 
@@ -51,7 +54,10 @@ export function planFor(name: ConfigurationName, s: BenchSettings): StepPlan | n
     // A few samples/s: one step of 64 takes most of a minute, so warm the JIT up on a 4-sample step
     // (after it the first full step is as fast as the next). Wasm warms up at full size: its heap must grow.
     return {
-      warmup: Math.min(s.warmup, 1), batches: Math.min(s.batches ?? s.cpuBatches, s.cpuBatches), seconds: s.seconds, minBatches: 1,
+      warmup: Math.min(s.warmup, 1),
+      batches: Math.min(s.batches ?? s.cpuBatches, s.cpuBatches),
+      seconds: s.seconds,
+      minBatches: 1,
       warmupBatchSize: Math.min(s.batchSize, 4),
     };
   }
@@ -79,11 +85,29 @@ const MAX_TIMED_STEPS = 100000;
 /** Thrown from the batch callback to end `trainNetwork` once enough steps were timed. */
 class Enough extends Error {}
 
-export async function measureTraining(plan: StepPlan, batchSize: number, seed = 1, workers = 1, arch: Architecture = lenet5): Promise<Measurement> {
+export async function measureTraining(
+  plan: StepPlan,
+  batchSize: number,
+  seed = 1,
+  workers = 1,
+  arch: Architecture = lenet5,
+): Promise<Measurement> {
   const { warmupBatchSize } = plan;
   if (warmupBatchSize !== undefined && warmupBatchSize !== batchSize && plan.warmup > 0) {
-    await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup }, warmupBatchSize, seed, workers, arch);
-    const timed = await measureTraining({ ...plan, warmupBatchSize: undefined, warmup: 0 }, batchSize, seed, workers, arch);
+    await measureTraining(
+      { ...plan, warmupBatchSize: undefined, warmup: 0, batches: plan.warmup },
+      warmupBatchSize,
+      seed,
+      workers,
+      arch,
+    );
+    const timed = await measureTraining(
+      { ...plan, warmupBatchSize: undefined, warmup: 0 },
+      batchSize,
+      seed,
+      workers,
+      arch,
+    );
     return { ...timed, warmup: plan.warmup, warmupBatchSize };
   }
   const data = benchData(plan, batchSize, seed, arch);
@@ -132,11 +156,19 @@ function benchClasses(arch: Architecture): number {
 }
 
 /**
- * Times `plan`'s steps of the real training (`trainMasked` on `workers` threads) on `net` (trained in place) over `data` (from
- * `benchData`, so every step has `batchSize` samples; further epochs reshuffle). Batch orders
- * depend on the seed alone, so two networks timed with the same seed see the same batches.
+ * Times `plan`'s steps of the real training (`trainMasked` on `workers` threads) on `net` (trained
+ * in place) over `data` (from `benchData`, so every step has `batchSize` samples; further epochs
+ * reshuffle). Batch orders depend on the seed alone, so two networks timed with the same seed see
+ * the same batches.
  */
-export async function timeTraining(net: Network, data: Split, plan: StepPlan, batchSize: number, seed = 1, workers = 1): Promise<Measurement> {
+export async function timeTraining(
+  net: Network,
+  data: Split,
+  plan: StepPlan,
+  batchSize: number,
+  seed = 1,
+  workers = 1,
+): Promise<Measurement> {
   const steps = plan.warmup + (plan.batches ?? MAX_TIMED_STEPS);
   const perEpoch = Math.max(1, Math.floor(data.count / batchSize));
 
@@ -154,21 +186,35 @@ export async function timeTraining(net: Network, data: Split, plan: StepPlan, ba
     last = now;
     loss = p.loss;
     const timed = stepNs.length;
-    const enough = plan.batches !== undefined
-      ? timed >= plan.batches
-      : timed >= (plan.maxBatches ?? MAX_TIMED_STEPS) || (timed >= plan.minBatches && now - timedSince >= budgetNs);
+    const enough =
+      plan.batches !== undefined
+        ? timed >= plan.batches
+        : timed >= (plan.maxBatches ?? MAX_TIMED_STEPS) || (timed >= plan.minBatches && now - timedSince >= budgetNs);
     if (enough) throw new Enough();
   };
 
   try {
     setTrainingThreads(workers);
-    await trainMasked(net, data, {
-      epochs: Math.ceil(steps / perEpoch), batchSize, learningRate: 0.01, optimizer: 'momentum', onBatch,
-    }, stream(seed, 'bench', 'order'));
+    await trainMasked(
+      net,
+      data,
+      {
+        epochs: Math.ceil(steps / perEpoch),
+        batchSize,
+        learningRate: 0.01,
+        optimizer: 'momentum',
+        onBatch,
+      },
+      stream(seed, 'bench', 'order'),
+    );
   } catch (e) {
     if (!(e instanceof Enough)) throw e;
   }
+  return measurement(stepNs, plan, batchSize, loss);
+}
 
+/** The timed steps' totals, mean and median; `loss` is the last step's. */
+function measurement(stepNs: bigint[], plan: StepPlan, batchSize: number, loss: number): Measurement {
   const totalNs = stepNs.reduce((a, b) => a + b, 0n);
   const seconds = Number(totalNs) / 1e9;
   const sorted = stepNs.map((ns) => Number(ns) / 1e6).sort((a, b) => a - b);

@@ -7,13 +7,23 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 
 export const TORCH_SCRIPT_ENV = 'EVOLVE_TORCH_BENCH';
 export const PYTHON_ENV = 'EVOLVE_PYTHON';
 
 export type PeerResult =
-  | { status: 'ok'; samplesPerSecond: number; msPerStep: number; batches: number; batchSize: number; threads: number; version: string; python: string; script: string }
+  | {
+      status: 'ok';
+      samplesPerSecond: number;
+      msPerStep: number;
+      batches: number;
+      batchSize: number;
+      threads: number;
+      version: string;
+      python: string;
+      script: string;
+    }
   | { status: 'not found' | 'failed'; note: string };
 
 /** The repository's peer script (relative to the repository root). */
@@ -73,9 +83,15 @@ export async function runTorchPeer(repoRoot: string, p: PeerSettings): Promise<P
     return { status: 'failed', note: `${python} ${path.basename(script)}: ${why}` };
   }
   return {
-    status: 'ok', samplesPerSecond, msPerStep: (1000 * batchSize) / samplesPerSecond, batches, batchSize,
+    status: 'ok',
+    samplesPerSecond,
+    msPerStep: (1000 * batchSize) / samplesPerSecond,
+    batches,
+    batchSize,
     threads: Number(/threads=(\d+)/.exec(stdout)?.[1] ?? threads),
-    version: /pytorch (\S+)/.exec(stdout)?.[1] ?? 'unknown', python, script,
+    version: /pytorch (\S+)/.exec(stdout)?.[1] ?? 'unknown',
+    python,
+    script,
   };
 }
 
@@ -94,13 +110,21 @@ export function lastLine(text: string): string {
 }
 
 /** Runs a command to completion, collecting its output (asynchronously, so the caller can report). */
-export function capture(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function capture(
+  command: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', (e) => resolve({ code: null, stdout, stderr: `${stderr}\n${e.message}` }));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });

@@ -1,8 +1,8 @@
 /** What a bench run reports: the machine, a side-by-side table with the ratios, and the sparsity table. */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { Row } from './runner';
-import { EPOCH_SAMPLES, SparsityRow, TimedForm, trackedTarget } from './sparsity';
+import type { Row } from './runner';
+import { EPOCH_SAMPLES, type SparsityRow, type TimedForm, trackedTarget } from './sparsity';
 import { weightedLayers } from '../models/architecture';
 import { lenet5 } from '../models/ancestors/lenet5';
 
@@ -55,32 +55,66 @@ const archTitles: Record<string, string> = {
 
 /** A plain-text table for one architecture; rows without a number say why in place of the numbers. */
 export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'): string {
-  const header = ['configuration', 'samples/s', 'ms/step', 'steps', 'threads', 'vs cpu', 'vs wasm-plain', 'vs pytorch', 'backend'];
-  const body = rows.map((r) => r.status === 'ok'
-    ? [r.name, r.samplesPerSecond!.toFixed(1), r.msPerStep!.toFixed(1), `${r.batches}x${r.batchSize}`,
-      r.threads == null ? '-' : String(r.threads), ratio(r.vsCpu), ratio(r.vsWasmPlain), ratio(r.vsPytorch), backendText(r)]
-    : [r.name, `${r.status}${r.note ? `: ${r.note}` : ''}`]);
+  const header = [
+    'configuration',
+    'samples/s',
+    'ms/step',
+    'steps',
+    'threads',
+    'vs cpu',
+    'vs wasm-plain',
+    'vs pytorch',
+    'backend',
+  ];
+  const body = rows.map((r) =>
+    r.status === 'ok'
+      ? [
+          r.name,
+          r.samplesPerSecond!.toFixed(1),
+          r.msPerStep!.toFixed(1),
+          `${r.batches}x${r.batchSize}`,
+          r.threads == null ? '-' : String(r.threads),
+          ratio(r.vsCpu),
+          ratio(r.vsWasmPlain),
+          ratio(r.vsPytorch),
+          backendText(r),
+        ]
+      : [r.name, `${r.status}${r.note ? `: ${r.note}` : ''}`],
+  );
   const numeric = new Set([1, 2, 3, 4, 5, 6, 7]);
   // The larger ancestors have no cpu or wasm-plain row: their ratio columns would be all dashes.
   return formatColumns(title(machine, arch), header, body, numeric, arch === 'lenet5' ? new Set() : new Set([5, 6]));
 }
 
 function title(machine: MachineInfo, arch: string): string {
-  return `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ${machine.cpu}, ${machine.cores} cores, ` +
-    `node ${machine.node}, tfjs ${machine.tfjs}, load average ${machine.loadAverage}`;
+  return (
+    `${archTitles[arch] ?? arch} training throughput (forward, backward, SGD-momentum step), ` +
+    `${machine.cpu}, ${machine.cores} cores, node ${machine.node}, tfjs ${machine.tfjs}, ` +
+    `load average ${machine.loadAverage}`
+  );
 }
 
 /** formatTable's layout without the columns in `drop` (a row of two cells is a name and why it has no number). */
-function formatColumns(heading: string, header: string[], body: string[][], numeric: Set<number>, drop: Set<number>): string {
+function formatColumns(
+  heading: string,
+  header: string[],
+  body: string[][],
+  numeric: Set<number>,
+  drop: Set<number>,
+): string {
   const keep = header.map((_, i) => i).filter((i) => !drop.has(i));
-  const pick = (cells: string[]): string[] => cells.length === 2 ? cells : keep.map((i) => cells[i]);
+  const pick = (cells: string[]): string[] => (cells.length === 2 ? cells : keep.map((i) => cells[i]));
   const shown = body.map(pick);
   const cols = keep.map((i) => header[i]);
   const okRows = [cols, ...shown.filter((cells) => cells.length > 2)];
   const widths = cols.map((_, j) => Math.max(...okRows.map((cells) => (cells[j] ?? '').length)));
-  const line = (cells: string[]): string => cells.length === 2
-    ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
-    : cells.map((c, j) => (numeric.has(keep[j]) ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells.length === 2
+      ? `${cells[0].padEnd(widths[0])}  ${cells[1]}`
+      : cells
+          .map((c, j) => (numeric.has(keep[j]) ? c.padStart(widths[j]) : c.padEnd(widths[j])))
+          .join('  ')
+          .trimEnd();
   return [heading, line(cols), ...shown.map(line)].join('\n');
 }
 
@@ -92,7 +126,19 @@ const fold = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '
  * full-size, compacted) with its step time, epoch estimate and share of the dense ancestor's epoch.
  */
 export function formatSparsityTable(rows: SparsityRow[], batchSize: number): string {
-  const header = ['target', 'synapses', 'arch eff', 'filters', 'filter eff', 'form', 'ms/step', 'samples/s', 'epoch s', 'vs ancestor', 'units per layer'];
+  const header = [
+    'target',
+    'synapses',
+    'arch eff',
+    'filters',
+    'filter eff',
+    'form',
+    'ms/step',
+    'samples/s',
+    'epoch s',
+    'vs ancestor',
+    'units per layer',
+  ];
   const numeric = new Set([0, 1, 2, 3, 4, 6, 7, 8, 9]);
   const lines: (string[] | string)[] = [];
   for (const r of rows) {
@@ -100,28 +146,51 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
       lines.push(`${`${r.target}x`.padStart(header[0].length)}  ${r.status}: ${r.note}`);
       continue;
     }
-    const form = (name: string, f: TimedForm, units: string): string[] =>
-      [name, f.msPerStep.toFixed(1), f.samplesPerSecond.toFixed(1), f.epochSeconds.toFixed(1), f.vsAncestor == null ? '-' : f.vsAncestor.toFixed(2), units];
-    lines.push([`${r.target}x`, thousands(r.synapses), fold(r.architecturalEfficiency), String(r.filters), fold(r.filterEfficiency),
-      ...form('masked', r.masked, lenet5Units.join('-'))]);
+    const form = (name: string, f: TimedForm, units: string): string[] => [
+      name,
+      f.msPerStep.toFixed(1),
+      f.samplesPerSecond.toFixed(1),
+      f.epochSeconds.toFixed(1),
+      f.vsAncestor == null ? '-' : f.vsAncestor.toFixed(2),
+      units,
+    ];
+    lines.push([
+      `${r.target}x`,
+      thousands(r.synapses),
+      fold(r.architecturalEfficiency),
+      String(r.filters),
+      fold(r.filterEfficiency),
+      ...form('masked', r.masked, lenet5Units.join('-')),
+    ]);
     lines.push(['', '', '', '', '', ...form('compacted', r.compacted, r.units.join('-'))]);
   }
   const cells = lines.filter((l): l is string[] => Array.isArray(l));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[] | string): string => typeof c === 'string' ? c
-    : c.map((x, i) => (numeric.has(i) ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (c: string[] | string): string =>
+    typeof c === 'string'
+      ? c
+      : c
+          .map((x, i) => (numeric.has(i) ? x.padStart(widths[i]) : x.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd();
   const ok = rows.find((r) => r.status === 'ok');
   const simd = ok?.status === 'ok' && ok.backend.simd !== undefined ? (ok.backend.simd ? ', simd' : ', no simd') : '';
-  const title = `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
-    `dense-masked vs compacted, ${ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned'}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
+  const kernels = ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned';
+  const title =
+    `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
+    `dense-masked vs compacted, ${kernels}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
   return [title, line(header), ...lines.map(line), ...trackedTargetLine(rows)].join('\n');
 }
 
 /** Whether the tracked target (compacted epoch at 100x <= 1/3 of the ancestor's) holds, where it was measured. */
 function trackedTargetLine(rows: SparsityRow[]): string[] {
   const r = rows.find((x) => x.target === trackedTarget.level);
-  if (!r || r.status !== 'ok' || r.compacted.vsAncestor == null) return [];
+  if (r?.status !== 'ok' || r.compacted.vsAncestor == null) return [];
   const share = r.compacted.vsAncestor;
-  return [`target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ${share.toFixed(2)} of the dense ancestor's ` +
-    `(goal: at most ${trackedTarget.share.toFixed(2)}): ${share <= trackedTarget.share ? 'met' : 'not met'}`];
+  const goal = trackedTarget.share;
+  return [
+    `target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ` +
+      `${share.toFixed(2)} of the dense ancestor's (goal: at most ${goal.toFixed(2)}): ` +
+      (share <= goal ? 'met' : 'not met'),
+  ];
 }

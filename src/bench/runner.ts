@@ -5,12 +5,20 @@
  * (./sparsity) in a child of its own.
  */
 import * as path from 'node:path';
-import { BackendInfo } from '../engine/backend';
-import { ActiveConfiguration, ConfigurationName, activateConfiguration, configurationDescriptions, configurationNames, installedNodeBackend, nativeBuilt } from './configurations';
-import { BenchSettings, Measurement, benchArchitecture, measureTraining, planFor } from './measure';
+import type { BackendInfo } from '../engine/backend';
+import {
+  type ActiveConfiguration,
+  type ConfigurationName,
+  activateConfiguration,
+  configurationDescriptions,
+  configurationNames,
+  installedNodeBackend,
+  nativeBuilt,
+} from './configurations';
+import { type BenchSettings, type Measurement, benchArchitecture, measureTraining, planFor } from './measure';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
 import { closeTraining } from '../engine/trainer';
-import { SparsityResult, SparsityRow, TimedForm } from './sparsity';
+import type { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
 
@@ -31,7 +39,10 @@ export interface Row extends Partial<Measurement> {
 }
 
 /** What `--only NAME` prints: one configuration, measured in this process. */
-export type OnlyResult = { configuration: ConfigurationName } & (({ status: 'ok' } & Measurement & ActiveConfiguration) | { status: 'skipped'; note: string });
+export type OnlyResult = { configuration: ConfigurationName } & (
+  | ({ status: 'ok' } & Measurement & ActiveConfiguration)
+  | { status: 'skipped'; note: string }
+);
 
 /** What `--only` names: a configuration, or the sparsity part. */
 export type OnlyName = ConfigurationName | 'sparsity';
@@ -41,7 +52,7 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
   // Only the native kernels use more than one thread (see src/engine/trainer).
-  const workers = name === 'native' ? active.threads ?? 1 : 1;
+  const workers = name === 'native' ? (active.threads ?? 1) : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
   await closeTraining();
   return { configuration: name, status: 'ok', ...active, ...measured };
@@ -52,9 +63,23 @@ const bin = path.join(repoRoot, 'bin', 'evolve');
 
 /** The options that make a child run the same plan as this process would. */
 function childArgs(name: OnlyName, s: BenchSettings): string[] {
-  return ['bench', '--only', name, '--arch', s.arch, '--batch-size', String(s.batchSize), '--seconds', String(s.seconds),
-    '--warmup', String(s.warmup), '--cpu-batches', String(s.cpuBatches), ...(s.batches !== undefined ? ['--batches', String(s.batches)] : []),
-    ...(name === 'sparsity' ? ['--sparsity-levels', s.sparsityLevels.join(',')] : [])];
+  return [
+    'bench',
+    '--only',
+    name,
+    '--arch',
+    s.arch,
+    '--batch-size',
+    String(s.batchSize),
+    '--seconds',
+    String(s.seconds),
+    '--warmup',
+    String(s.warmup),
+    '--cpu-batches',
+    String(s.cpuBatches),
+    ...(s.batches !== undefined ? ['--batches', String(s.batches)] : []),
+    ...(name === 'sparsity' ? ['--sparsity-levels', s.sparsityLevels.join(',')] : []),
+  ];
 }
 
 /** Runs `evolve bench --only NAME` and parses its one JSON line, or says why there is none. */
@@ -88,11 +113,14 @@ export interface BenchLog {
 /** The sparsity part (./sparsity) in its own fresh child; an empty list when the settings skip it. */
 export async function runSparsity(s: BenchSettings, log: BenchLog): Promise<SparsityRow[]> {
   if (s.sparsityLevels.length === 0) return [];
-  log.info(`bench: sparsity (${s.sparsityLevels.map((x) => `${x}x`).join(', ')}: dense-masked vs compacted offspring on ${nativeBuilt() ? 'native' : 'wasm-tuned'})...`);
+  const levels = s.sparsityLevels.map((x) => `${x}x`).join(', ');
+  const kernels = nativeBuilt() ? 'native' : 'wasm-tuned';
+  log.info(`bench: sparsity (${levels}: dense-masked vs compacted offspring on ${kernels})...`);
   const child = await runOnly<SparsityResult>('sparsity', s);
-  const rows = 'note' in child
-    ? s.sparsityLevels.map((target): SparsityRow => ({ target, status: 'failed', note: child.note }))
-    : child.result.rows;
+  const rows =
+    'note' in child
+      ? s.sparsityLevels.map((target): SparsityRow => ({ target, status: 'failed', note: child.note }))
+      : child.result.rows;
   for (const r of rows) log.info(`bench: ${sparsitySummary(r)}`);
   return rows;
 }
@@ -100,8 +128,10 @@ export async function runSparsity(s: BenchSettings, log: BenchLog): Promise<Spar
 export function sparsitySummary(r: SparsityRow): string {
   if (r.status !== 'ok') return `sparsity ${r.target}x: ${r.status} (${r.note})`;
   const form = (f: TimedForm): string => `${f.msPerStep.toFixed(1)} ms/step, epoch ~${f.epochSeconds.toFixed(1)} s`;
-  return `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ${r.filterEfficiency.toFixed(2)}x filters; ` +
-    `masked ${form(r.masked)}; compacted ${form(r.compacted)}`;
+  return (
+    `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ` +
+    `${r.filterEfficiency.toFixed(2)}x filters; masked ${form(r.masked)}; compacted ${form(r.compacted)}`
+  );
 }
 
 /**
@@ -119,9 +149,19 @@ export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> 
   for (const name of configurationsFor(s.arch)) {
     const description = configurationDescriptions[name];
     if (name === 'tensorflow' && !installedNodeBackend()) {
-      rows.push({ name, status: 'not installed', description, note: "run 'npm install @tensorflow/tfjs-node' or @tensorflow/tfjs-node-gpu" });
+      rows.push({
+        name,
+        status: 'not installed',
+        description,
+        note: "run 'npm install @tensorflow/tfjs-node' or @tensorflow/tfjs-node-gpu",
+      });
     } else if (name === 'native' && !nativeBuilt()) {
-      rows.push({ name, status: 'not installed', description, note: "the addon was not built; install python3, make and g++, then run 'npm rebuild'" });
+      rows.push({
+        name,
+        status: 'not installed',
+        description,
+        note: "the addon was not built; install python3, make and g++, then run 'npm rebuild'",
+      });
     } else if (!planFor(name, s)) {
       rows.push({ name, status: 'skipped', description, note: '--cpu-batches 0' });
     } else {
@@ -143,31 +183,52 @@ async function peerRow(s: BenchSettings, rows: Row[], log: BenchLog): Promise<Ro
   const batches = s.batches ?? (s.arch === 'lenet5' ? Math.ceil(8192 / s.batchSize) : Math.max(3, timed ?? 3));
   log.info(`bench: ${s.arch} pytorch (peer script, if PyTorch is here)...`);
   const peer = await runTorchPeer(repoRoot, {
-    arch: benchArchitecture(s.arch), threads: s.torchThreads, batches, warmup: Math.max(1, s.warmup), batchSize: s.batchSize,
+    arch: benchArchitecture(s.arch),
+    threads: s.torchThreads,
+    batches,
+    warmup: Math.max(1, s.warmup),
+    batchSize: s.batchSize,
   });
-  const pytorch: Row = peer.status === 'ok'
-    ? { name: 'pytorch', status: 'ok', description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${peerEnvironment().OMP_WAIT_POLICY})`, samplesPerSecond: peer.samplesPerSecond,
-        msPerStep: peer.msPerStep, batches: peer.batches, batchSize: peer.batchSize, threads: peer.threads, version: peer.version }
-    : { name: 'pytorch', status: peer.status, description: `PyTorch CPU peer (${TORCH_SCRIPT})`, note: peer.note };
+  const waitPolicy = peerEnvironment().OMP_WAIT_POLICY;
+  const pytorch: Row =
+    peer.status === 'ok'
+      ? {
+          name: 'pytorch',
+          status: 'ok',
+          description: `PyTorch ${peer.version} CPU (${peer.python}, OMP_WAIT_POLICY=${waitPolicy})`,
+          samplesPerSecond: peer.samplesPerSecond,
+          msPerStep: peer.msPerStep,
+          batches: peer.batches,
+          batchSize: peer.batchSize,
+          threads: peer.threads,
+          version: peer.version,
+        }
+      : { name: 'pytorch', status: peer.status, description: `PyTorch CPU peer (${TORCH_SCRIPT})`, note: peer.note };
   log.info(`bench: ${s.arch} ${summary(pytorch)}`);
   return pytorch;
 }
 
 function withRatios(rows: Row[]): Row[] {
-  const rate = (name: string): number | undefined => rows.find((r) => r.name === name && r.status === 'ok')?.samplesPerSecond;
+  const rate = (name: string): number | undefined =>
+    rows.find((r) => r.name === name && r.status === 'ok')?.samplesPerSecond;
   const cpu = rate('cpu');
   const plain = rate('wasm-plain');
   const torch = rate('pytorch');
-  return rows.map((r) => r.samplesPerSecond === undefined ? r : {
-    ...r,
-    vsCpu: cpu ? r.samplesPerSecond / cpu : null,
-    vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
-    vsPytorch: torch ? r.samplesPerSecond / torch : null,
-  });
+  return rows.map((r) =>
+    r.samplesPerSecond === undefined
+      ? r
+      : {
+          ...r,
+          vsCpu: cpu ? r.samplesPerSecond / cpu : null,
+          vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
+          vsPytorch: torch ? r.samplesPerSecond / torch : null,
+        },
+  );
 }
 
 export function summary(r: Row): string {
   return r.status === 'ok'
-    ? `${r.name}: ${r.samplesPerSecond!.toFixed(1)} samples/s, ${r.msPerStep!.toFixed(1)} ms/step over ${r.batches} steps of ${r.batchSize}`
+    ? `${r.name}: ${r.samplesPerSecond!.toFixed(1)} samples/s, ` +
+        `${r.msPerStep!.toFixed(1)} ms/step over ${r.batches} steps of ${r.batchSize}`
     : `${r.name}: ${r.status}${r.note ? ` (${r.note})` : ''}`;
 }

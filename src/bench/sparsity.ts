@@ -6,16 +6,16 @@
  * compacted form. Weights are the seeded initialisation: step time depends on shapes, not values.
  */
 import { lenet5 } from '../models/ancestors/lenet5';
-import { Network, cloneNetwork, initialiseNetwork } from '../models/network';
+import { type Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { EncodingOptions, sampleOffspring } from '../encoding/offspring';
+import { type EncodingOptions, sampleOffspring } from '../encoding/offspring';
 import { developFrom } from '../encoding/develop';
 import { measureFields } from '../evolution/record';
 import { measure } from '../metrics/measure';
 import { stream } from '../random';
-import { BackendInfo } from '../engine/backend';
+import type { BackendInfo } from '../engine/backend';
 import { activateConfiguration, nativeBuilt } from './configurations';
-import { BenchSettings, Measurement, benchData, planFor, timeTraining } from './measure';
+import { type BenchSettings, type Measurement, benchData, planFor, timeTraining } from './measure';
 
 export const defaultSparsityLevels = [1, 10, 100];
 /** The largest target accepted: beyond it an offspring of LeNet-5 keeps a handful of synapses. */
@@ -57,17 +57,30 @@ export interface SparsityOffspring {
 }
 
 export type SparsityRow =
-  | ({ status: 'ok'; masked: TimedForm; compacted: TimedForm; backend: BackendInfo; threads: number | null } & SparsityOffspring)
+  | ({
+      status: 'ok';
+      masked: TimedForm;
+      compacted: TimedForm;
+      backend: BackendInfo;
+      threads: number | null;
+    } & SparsityOffspring)
   | { target: number; status: 'failed'; note: string };
 
 /** What `--only sparsity` prints. */
-export interface SparsityResult { part: 'sparsity'; rows: SparsityRow[] }
+export interface SparsityResult {
+  part: 'sparsity';
+  rows: SparsityRow[];
+}
 
 /** evolve's default encoding, with this target's budgets. */
 function encodingFor(target: number): EncodingOptions {
   return {
-    synapseFactor: 1 / target, clusterFactor: 1 / Math.sqrt(target),
-    tau: 0.01, normalisation: 'calibrated', scope: 'global', granularity: 'filter',
+    synapseFactor: 1 / target,
+    clusterFactor: 1 / Math.sqrt(target),
+    tau: 0.01,
+    normalisation: 'calibrated',
+    scope: 'global',
+    granularity: 'filter',
   };
 }
 
@@ -82,17 +95,35 @@ export function offspringAt(ancestor: Network, target: number, seed = 1): { net:
 /** The offspring for every level, measured (no tensors: milliseconds to a second or two). */
 export function sparsityOffspring(levels: number[], seed = 1): { offspring: SparsityOffspring; net: Network }[] {
   const ancestor = initialiseNetwork(lenet5, stream(seed, 'bench', 'init'));
-  const ancestorMeasure = measure(ancestor.layers, ancestor.params.map((p) => p.mask));
+  const ancestorMeasure = measure(
+    ancestor.layers,
+    ancestor.params.map((p) => p.mask),
+  );
   return levels.map((target) => {
     const { net, budgetExceeded } = offspringAt(ancestor, target, seed);
-    const m = measureFields(measure(net.layers, net.params.map((p) => p.mask)), ancestorMeasure, 'filter');
+    const m = measureFields(
+      measure(
+        net.layers,
+        net.params.map((p) => p.mask),
+      ),
+      ancestorMeasure,
+      'filter',
+    );
     const { synapseFactor, clusterFactor } = encodingFor(target);
     return {
       net,
       offspring: {
-        target, synapseFactor, clusterFactor, synapses: m.synapses, architecturalEfficiency: m.architecturalEfficiency,
-        filters: m.filters, filterEfficiency: m.filterEfficiency, denseNeurons: m.denseNeurons, budgetExceeded,
-        units: m.layers.map((l) => l.units), macs: m.macs,
+        target,
+        synapseFactor,
+        clusterFactor,
+        synapses: m.synapses,
+        architecturalEfficiency: m.architecturalEfficiency,
+        filters: m.filters,
+        filterEfficiency: m.filterEfficiency,
+        denseNeurons: m.denseNeurons,
+        budgetExceeded,
+        units: m.layers.map((l) => l.units),
+        macs: m.macs,
       },
     };
   });
@@ -117,7 +148,12 @@ export async function measureSparsity(s: BenchSettings, seed = 1): Promise<Spars
   // A process's first few dozen steps run slower (heap growth, V8 tiering up the WASM and JS code):
   // spend them on a throw-away full-size network, so the ancestor, timed first, pays no more than the rest.
   if (plan.warmup > 0) {
-    const settle = { warmup: 0, seconds: SETTLE.seconds, minBatches: plan.warmup, maxBatches: Math.max(plan.warmup, SETTLE.steps) };
+    const settle = {
+      warmup: 0,
+      seconds: SETTLE.seconds,
+      minBatches: plan.warmup,
+      maxBatches: Math.max(plan.warmup, SETTLE.steps),
+    };
     await timeTraining(cloneNetwork(levels[0].net), data, settle, s.batchSize, seed, workers);
   }
   const rows: SparsityRow[] = [];
@@ -136,5 +172,5 @@ export function withAncestorRatios(rows: SparsityRow[]): SparsityRow[] {
   const ancestor = rows.find((r) => r.target === 1 && r.status === 'ok');
   const base = ancestor?.status === 'ok' ? ancestor.masked.epochSeconds : undefined;
   const share = (f: TimedForm): TimedForm => ({ ...f, vsAncestor: base ? f.epochSeconds / base : null });
-  return rows.map((r) => r.status === 'ok' ? { ...r, masked: share(r.masked), compacted: share(r.compacted) } : r);
+  return rows.map((r) => (r.status === 'ok' ? { ...r, masked: share(r.masked), compacted: share(r.compacted) } : r));
 }

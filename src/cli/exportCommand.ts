@@ -1,22 +1,22 @@
 /** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from '../errors';
 import { checkSavedOptions } from './options';
 import { readSavedConfig } from '../run/config';
 import { selectBackend } from '../engine/backend';
 import { saveNetwork } from '../engine/modelio';
-import { Architecture } from '../models/architecture';
+import type { Architecture } from '../models/architecture';
 import { ancestorNames, findAncestor } from '../models/ancestors';
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
 import { liveUnits } from '../encoding/units';
 import { measure } from '../metrics/measure';
 import { checkRunDir } from '../run/runFolder';
 import { checkGenerationFiles, checkRunTree, generationComplete, loadGeneration } from '../run/readBack';
 import { readRecords } from '../run/resume';
-import { GenerationRecord } from '../evolution/record';
+import type { GenerationRecord } from '../evolution/record';
 
 export interface ExportOptions {
   generation: number;
@@ -26,19 +26,22 @@ export interface ExportOptions {
 
 function generationNumber(raw: string): number {
   const v = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v)) throw new InvalidArgumentError('expected an integer from 0 up');
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v))
+    throw new InvalidArgumentError('expected an integer from 0 up');
   return v;
 }
 
 /** The run's architecture, from config.json's options.arch. */
 export function runArchitecture(run: string): Architecture {
-  if (!fs.existsSync(path.join(run, 'config.json'))) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
+  if (!fs.existsSync(path.join(run, 'config.json')))
+    throw new RunError(`${run}: not an evolve run folder (no config.json)`);
   checkRunTree(run);
   const { file, config } = readSavedConfig(run);
   // A config.json the command line would refuse is refused here too, as --resume does.
   const name = checkSavedOptions(config.options, file).arch;
   const arch = typeof name === 'string' ? findAncestor(name) : undefined;
-  if (!arch) throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${ancestorNames.join(', ')}`);
+  if (!arch)
+    throw new RunError(`${file}: options.arch ${JSON.stringify(name)} is not one of ${ancestorNames.join(', ')}`);
   return arch;
 }
 
@@ -56,8 +59,15 @@ export function describe(list: number[]): string {
 
 /** Holds dead units' biases at 0 as evolve's training and evaluation do (a no-op for evolve's own runs). */
 export function zeroDeadBiases(net: Network): void {
-  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
-  net.params.forEach((p, l) => p.bias.forEach((_, u) => { if (!units[l][u]) p.bias[u] = 0; }));
+  const units = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
+  net.params.forEach((p, l) => {
+    p.bias.forEach((_, u) => {
+      if (!units[l][u]) p.bias[u] = 0;
+    });
+  });
 }
 
 export async function runExport(run: string, o: ExportOptions): Promise<void> {
@@ -68,7 +78,10 @@ export async function runExport(run: string, o: ExportOptions): Promise<void> {
   const available = finishedGenerations(run);
   const record = available.find((r) => r.generation === o.generation);
   if (!record) {
-    throw new UsageError(`--generation ${o.generation}: ${run} has no generation ${o.generation} (available: ${describe(available.map((r) => r.generation))})`);
+    throw new UsageError(
+      `--generation ${o.generation}: ${run} has no generation ${o.generation} (available: ` +
+        `${describe(available.map((r) => r.generation))})`,
+    );
   }
 
   checkGenerationFiles(run, record);
@@ -85,11 +98,16 @@ export async function runExport(run: string, o: ExportOptions): Promise<void> {
     throw new RunError(`--out ${o.out}: cannot write (${err.code ?? err.message})`);
   }
 
-  const m = measure(net.layers, net.params.map((p) => p.mask));
+  const m = measure(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   const params = net.params.reduce((a, p) => a + p.kernel.length + p.bias.length, 0);
   const shapes = net.layers.map((l) => `${l.name} ${l.kernelShape.join('x')}`).join(', ');
-  process.stderr.write(`evolve: wrote ${o.out}: ${net.arch.name} from ${run} generation ${o.generation}; ` +
-    `${net.layers.length} weighted layers (${shapes}), ${params} params, ${m.synapses} synapses\n`);
+  process.stderr.write(
+    `evolve: wrote ${o.out}: ${net.arch.name} from ${run} generation ${o.generation}; ` +
+      `${net.layers.length} weighted layers (${shapes}), ${params} params, ${m.synapses} synapses\n`,
+  );
 }
 
 export function addExportCommand(program: Command): void {
@@ -97,10 +115,17 @@ export function addExportCommand(program: Command): void {
   // after a subcommand's name belong to the subcommand.
   program
     .command('export')
-    .description('Write one generation of a run as a plain TensorFlow.js layers model (model.json + weights.bin, with its mask), optionally compacted.')
+    .description(
+      'Write one generation of a run as a plain TensorFlow.js layers model (model.json + weights.bin, with its ' +
+        'mask), optionally compacted.',
+    )
     .argument('<run>', 'run folder (the --out of an evolve run)')
     .requiredOption('--generation <n>', 'generation to export (0: the ancestor)', generationNumber)
-    .option('--compact', 'remove dead filters and neurons: a smaller dense model that computes the same function', false)
+    .option(
+      '--compact',
+      'remove dead filters and neurons: a smaller dense model that computes the same function',
+      false,
+    )
     .requiredOption('--out <dir>', 'folder to write; must be new or empty')
     .action(async (run: string, opts: ExportOptions) => runExport(run, opts));
 }

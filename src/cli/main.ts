@@ -1,6 +1,6 @@
 /** The entry point: wires the commands and turns errors into one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { Options, givenOptions, optionSpecs } from './options';
+import { type Options, givenOptions, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
@@ -13,16 +13,30 @@ import { stderrOpen, watchOutputStreams } from './stopping';
 
 function buildProgram(argv: string[]): Command {
   const program = new Command('evolve')
-    .description('Synthesise efficient deep neural networks by evolution (synaptic cluster-driven genetic encoding, Shafiee & Wong, arXiv:1609.01360).')
+    .description(
+      'Synthesise efficient deep neural networks by evolution (synaptic cluster-driven genetic encoding, Shafiee & ' +
+        'Wong, arXiv:1609.01360).',
+    )
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(`evolve: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`) })
+    .configureOutput({
+      outputError: (str, write) =>
+        write(
+          `evolve: ${str
+            .trim()
+            .replace(/^error: /, '')
+            .replace(/\s*\n\s*/g, ' ')}\n`,
+        ),
+    })
     .showHelpAfterError(false)
     .allowExcessArguments(false)
     // Options after a subcommand belong to it (export has its own --out).
     .enablePositionalOptions();
   for (const spec of optionSpecs) {
     // Defaults that depend on other options are only described; commander shows them in --help.
-    const described = spec.defaultValue === undefined && spec.defaultText ? `${spec.description} (default: ${spec.defaultText})` : spec.description;
+    const described =
+      spec.defaultValue === undefined && spec.defaultText
+        ? `${spec.description} (default: ${spec.defaultText})`
+        : spec.description;
     const opt = new Option(spec.flags, described);
     if (spec.choices) opt.choices(spec.choices);
     if (spec.parse) opt.argParser(spec.parse as (v: string) => unknown);
@@ -54,7 +68,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       // Help and version exit 0; every other commander error is bad usage, already printed.
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
+        ? 0
+        : 2;
     }
     if (e instanceof UsageError) return fail(e.message, 2);
     if (e instanceof RunError || e instanceof DataError) return fail(e.message, 1);

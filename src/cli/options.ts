@@ -2,13 +2,13 @@
  * Every option of the main command, described once: commander's flags, --help, validation and
  * the saved config.json all come from this table, so they cannot drift apart.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/train';
 import { ancestorNames } from '../models/ancestors';
-import { DatasetModule, datasetNames, datasets } from '../data/sets';
-import { EncodingName, encodingNames } from '../encoding/encodings';
+import { type DatasetModule, datasetNames, datasets } from '../data/sets';
+import { type EncodingName, encodingNames } from '../encoding/encodings';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
 function perDataset(value: (d: DatasetModule) => string): string {
@@ -81,7 +81,8 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
 export function real(min: number, max: number, openMin = false, openMax = false): Parser {
   return (raw) => {
     const v = Number(raw);
-    const ok = raw.trim() !== '' && Number.isFinite(v) && (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max);
+    const ok =
+      raw.trim() !== '' && Number.isFinite(v) && (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max);
     if (!ok) {
       const range = `${openMin ? '(' : '['}${min}, ${Number.isFinite(max) ? max : 'inf'}${openMax ? ')' : ']'}`;
       throw new InvalidArgumentError(`expected a number in ${range}`);
@@ -91,38 +92,175 @@ export function real(min: number, max: number, openMin = false, openMax = false)
 }
 
 export const optionSpecs: OptionSpec[] = [
-  { flags: '--dataset <name>', description: 'data set (see `evolve datasets list`)', defaultValue: 'mnist', choices: datasetNames },
-  { flags: '--arch <name>', description: 'ancestor architecture', defaultText: perDataset((d) => d.defaultArch), choices: archChoices },
-  { flags: '--generations <n>', description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)', defaultValue: 13, parse: integer(0, 1000) },
-  { flags: '--encoding <name>', description: 'how offspring are drawn: cluster (the cluster-driven encoding), synapse (synapse-only, the predecessor paper) or magnitude (deterministic global magnitude pruning, the usual baseline); all under the same synapse budget', defaultValue: 'cluster', choices: encodingNames },
-  { flags: '--env-factor <F>', description: 'environmental factor F in (0, 1]: the run aims for F^-G fewer synapses after --generations; each generation keeps, in expectation, what remains of that ratio spread over the remaining generations (F while on schedule)', defaultText: '0.69, i.e. 125x over 13 generations', parse: real(0, 1, true) },
-  { flags: '--target-efficiency <X>', description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)', parse: real(1, Infinity) },
-  { flags: '--cluster-factor <Fc>', description: 'cluster factor Fc in (0, 1]: the run aims for Fc^-G fewer clusters in the conv layers (the hidden layers of a network without conv layers), shared between layers by the square root of their size, closed-loop like F', defaultText: 'sqrt(F)', parse: real(0, 1, true) },
-  { flags: '--target-cluster-efficiency <Y>', description: 'instead of --cluster-factor: Fc = Y^(-1/G)', parse: real(1, Infinity) },
-  { flags: '--tau <t>', description: 'truncation: synapses weaker than t * the layer\'s max |w| do not count towards their cluster', defaultValue: 0.01, parse: real(0, 1, false, true) },
-  { flags: '--normalisation <mode>', description: 'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)', defaultValue: 'calibrated', choices: ['calibrated', 'max'] },
-  { flags: '--scope <scope>', description: 'synapse budget over the whole network (global) or per layer', defaultValue: 'global', choices: ['global', 'layer'] },
-  { flags: '--granularity <g>', description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel', defaultValue: 'filter', choices: ['filter', 'kernel'] },
-  { flags: '--init <mode>', description: 'offspring weights: parent\'s trained (inherit), fresh seeded (random), or the ancestor\'s initial (rewind), masked', defaultValue: 'inherit', choices: ['inherit', 'random', 'rewind'] },
-  { flags: '--offspring <k>', description: 'offspring per generation; the best on the validation split becomes the parent', defaultValue: 1, parse: integer(1, 1000) },
+  {
+    flags: '--dataset <name>',
+    description: 'data set (see `evolve datasets list`)',
+    defaultValue: 'mnist',
+    choices: datasetNames,
+  },
+  {
+    flags: '--arch <name>',
+    description: 'ancestor architecture',
+    defaultText: perDataset((d) => d.defaultArch),
+    choices: archChoices,
+  },
+  {
+    flags: '--generations <n>',
+    description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)',
+    defaultValue: 13,
+    parse: integer(0, 1000),
+  },
+  {
+    flags: '--encoding <name>',
+    description:
+      'how offspring are drawn: cluster (the cluster-driven encoding), synapse (synapse-only, the predecessor paper) ' +
+      'or magnitude (deterministic global magnitude pruning, the usual baseline); all under the same synapse budget',
+    defaultValue: 'cluster',
+    choices: encodingNames,
+  },
+  {
+    flags: '--env-factor <F>',
+    description:
+      'environmental factor F in (0, 1]: the run aims for F^-G fewer synapses after --generations; each generation ' +
+      'keeps, in expectation, what remains of that ratio spread over the remaining generations (F while on schedule)',
+    defaultText: '0.69, i.e. 125x over 13 generations',
+    parse: real(0, 1, true),
+  },
+  {
+    flags: '--target-efficiency <X>',
+    description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)',
+    parse: real(1, Infinity),
+  },
+  {
+    flags: '--cluster-factor <Fc>',
+    description:
+      'cluster factor Fc in (0, 1]: the run aims for Fc^-G fewer clusters in the conv layers (the hidden layers of a ' +
+      'network without conv layers), shared between layers by the square root of their size, closed-loop like F',
+    defaultText: 'sqrt(F)',
+    parse: real(0, 1, true),
+  },
+  {
+    flags: '--target-cluster-efficiency <Y>',
+    description: 'instead of --cluster-factor: Fc = Y^(-1/G)',
+    parse: real(1, Infinity),
+  },
+  {
+    flags: '--tau <t>',
+    description: "truncation: synapses weaker than t * the layer's max |w| do not count towards their cluster",
+    defaultValue: 0.01,
+    parse: real(0, 1, false, true),
+  },
+  {
+    flags: '--normalisation <mode>',
+    description:
+      'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)',
+    defaultValue: 'calibrated',
+    choices: ['calibrated', 'max'],
+  },
+  {
+    flags: '--scope <scope>',
+    description: 'synapse budget over the whole network (global) or per layer',
+    defaultValue: 'global',
+    choices: ['global', 'layer'],
+  },
+  {
+    flags: '--granularity <g>',
+    description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel',
+    defaultValue: 'filter',
+    choices: ['filter', 'kernel'],
+  },
+  {
+    flags: '--init <mode>',
+    description:
+      "offspring weights: parent's trained (inherit), fresh seeded (random), or the ancestor's initial (rewind), " +
+      'masked',
+    defaultValue: 'inherit',
+    choices: ['inherit', 'random', 'rewind'],
+  },
+  {
+    flags: '--offspring <k>',
+    description: 'offspring per generation; the best on the validation split becomes the parent',
+    defaultValue: 1,
+    parse: integer(1, 1000),
+  },
   { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 2, parse: integer(0, 10000) },
-  { flags: '--ancestor-epochs <n>', description: 'training epochs for the ancestor', defaultValue: 3, parse: integer(0, 10000) },
-  { flags: '--ancestor <model.json>', description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one' },
+  {
+    flags: '--ancestor-epochs <n>',
+    description: 'training epochs for the ancestor',
+    defaultValue: 3,
+    parse: integer(0, 10000),
+  },
+  {
+    flags: '--ancestor <model.json>',
+    description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one',
+  },
   { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
   { flags: '--lr <rate>', description: 'learning rate', defaultValue: 0.01, parse: real(0, 10, true) },
-  { flags: '--optimizer <name>', description: 'optimiser (momentum is SGD with momentum 0.9)', defaultValue: 'momentum', choices: optimizerChoices },
-  { flags: '--weight-decay <rate>', description: 'L2 weight decay on the kernels: rate/2 times the sum of squared weights is added to the loss', defaultText: perDataset((d) => String(d.weightDecay)), parse: real(0, 1) },
-  { flags: '--augment', description: 'augment training images: random crop from the image padded by 4 pixels and a horizontal flip, drawn from the seed', defaultText: perDataset((d) => (d.augment ? 'on' : 'off')) },
+  {
+    flags: '--optimizer <name>',
+    description: 'optimiser (momentum is SGD with momentum 0.9)',
+    defaultValue: 'momentum',
+    choices: optimizerChoices,
+  },
+  {
+    flags: '--weight-decay <rate>',
+    description: 'L2 weight decay on the kernels: rate/2 times the sum of squared weights is added to the loss',
+    defaultText: perDataset((d) => String(d.weightDecay)),
+    parse: real(0, 1),
+  },
+  {
+    flags: '--augment',
+    description:
+      'augment training images: random crop from the image padded by 4 pixels and a horizontal flip, drawn from the ' +
+      'seed',
+    defaultText: perDataset((d) => (d.augment ? 'on' : 'off')),
+  },
   { flags: '--no-augment', description: 'train on the images as they are' },
-  { flags: '--data-dir <dir>', description: 'folder holding downloaded data sets (see `evolve datasets`)', defaultText: '$EVOLVE_DATA_DIR, else $XDG_CACHE_HOME/evolve or ~/.cache/evolve' },
-  { flags: '--train-limit <n>', description: 'use only the first n training samples (after the validation hold-out)', parse: integer(1) },
+  {
+    flags: '--data-dir <dir>',
+    description: 'folder holding downloaded data sets (see `evolve datasets`)',
+    defaultText: '$EVOLVE_DATA_DIR, else $XDG_CACHE_HOME/evolve or ~/.cache/evolve',
+  },
+  {
+    flags: '--train-limit <n>',
+    description: 'use only the first n training samples (after the validation hold-out)',
+    parse: integer(1),
+  },
   { flags: '--test-limit <n>', description: 'use only the first n test samples', parse: integer(1) },
-  { flags: '--validation <n>', description: 'training samples held out for selection (scaled down with --train-limit)', defaultText: perDataset((d) => String(d.validation)), parse: integer(0, 50000) },
-  { flags: '--seed <n>', description: 'seed for every random choice (sampling, shuffling, initialisation)', defaultValue: 1, parse: integer(0) },
-  { flags: '--backend <name>', description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu', defaultValue: 'auto', choices: backendChoices },
-  { flags: '--workers <n>', description: 'training threads (wasm backend): with the native kernels, the threads each kernel splits its work across (records do not depend on n); without them, each batch is split across n worker_threads and their gradients summed (records depend on n)', defaultText: 'the number of cores', parse: integer(1, 64) },
+  {
+    flags: '--validation <n>',
+    description: 'training samples held out for selection (scaled down with --train-limit)',
+    defaultText: perDataset((d) => String(d.validation)),
+    parse: integer(0, 50000),
+  },
+  {
+    flags: '--seed <n>',
+    description: 'seed for every random choice (sampling, shuffling, initialisation)',
+    defaultValue: 1,
+    parse: integer(0),
+  },
+  {
+    flags: '--backend <name>',
+    description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu',
+    defaultValue: 'auto',
+    choices: backendChoices,
+  },
+  {
+    flags: '--workers <n>',
+    description:
+      'training threads (wasm backend): with the native kernels, the threads each kernel splits its work across ' +
+      '(records do not depend on n); without them, each batch is split across n worker_threads and their gradients ' +
+      'summed (records depend on n)',
+    defaultText: 'the number of cores',
+    parse: integer(1, 64),
+  },
   { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
-  { flags: '--resume <run>', description: 'continue an interrupted run in its folder, with the options in its config.json, from its last finished generation or epoch' },
+  {
+    flags: '--resume <run>',
+    description:
+      'continue an interrupted run in its folder, with the options in its config.json, from its last finished ' +
+      'generation or epoch',
+  },
   { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
 ];
 
@@ -136,10 +274,12 @@ export const defaultEnvFactor = 0.69;
 
 export function resolveFactors(o: Options): Factors {
   const G = Math.max(1, o.generations);
-  const synapseFactor = o.targetEfficiency !== undefined ? Math.pow(o.targetEfficiency, -1 / G) : (o.envFactor ?? defaultEnvFactor);
-  const clusterFactor = o.targetClusterEfficiency !== undefined
-    ? Math.pow(o.targetClusterEfficiency, -1 / G)
-    : (o.clusterFactor ?? Math.sqrt(synapseFactor));
+  const synapseFactor =
+    o.targetEfficiency !== undefined ? o.targetEfficiency ** (-1 / G) : (o.envFactor ?? defaultEnvFactor);
+  const clusterFactor =
+    o.targetClusterEfficiency !== undefined
+      ? o.targetClusterEfficiency ** (-1 / G)
+      : (o.clusterFactor ?? Math.sqrt(synapseFactor));
   return { synapseFactor, clusterFactor };
 }
 
@@ -149,16 +289,20 @@ export function resolveFactors(o: Options): Factors {
  */
 export function givenOptions(command: Command): Partial<Options> {
   const opts = command.opts() as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli')) as Partial<Options>;
+  return Object.fromEntries(
+    Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli'),
+  ) as Partial<Options>;
 }
 
 /** Checks that need more than one option: what is wrong, or undefined. */
 export function combinationProblem(o: Options): string | undefined {
-  if (o.envFactor !== undefined && o.targetEfficiency !== undefined) return '--env-factor and --target-efficiency: give one or the other';
+  if (o.envFactor !== undefined && o.targetEfficiency !== undefined)
+    return '--env-factor and --target-efficiency: give one or the other';
   if (o.clusterFactor !== undefined && o.targetClusterEfficiency !== undefined) {
     return '--cluster-factor and --target-cluster-efficiency: give one or the other';
   }
-  if (o.offspring > 1 && o.validation === 0) return '--offspring > 1 selects on the validation split; --validation must be at least 1';
+  if (o.offspring > 1 && o.validation === 0)
+    return '--offspring > 1 selects on the validation split; --validation must be at least 1';
   return undefined;
 }
 
@@ -170,7 +314,10 @@ export function optionKey(spec: OptionSpec): string {
 /** What is wrong with a saved value, by the same parser or choices as the command line; undefined if nothing. */
 function savedValueProblem(spec: OptionSpec, value: unknown): string | undefined {
   if (!spec.flags.includes('<')) return typeof value === 'boolean' ? undefined : 'expected true or false';
-  if (spec.choices) return typeof value === 'string' && spec.choices.includes(value) ? undefined : `expected one of ${spec.choices.join(', ')}`;
+  if (spec.choices)
+    return typeof value === 'string' && spec.choices.includes(value)
+      ? undefined
+      : `expected one of ${spec.choices.join(', ')}`;
   if (spec.parse) {
     if (typeof value !== 'number' && typeof value !== 'string') return 'expected a number';
     try {
@@ -201,7 +348,8 @@ export function checkSavedOptions(saved: Record<string, unknown>, where: string)
       continue;
     }
     const problem = savedValueProblem(spec, value);
-    if (problem !== undefined) throw new UsageError(`${where}: options.${key} ${shorten(JSON.stringify(value) ?? String(value))}: ${problem}`);
+    if (problem !== undefined)
+      throw new UsageError(`${where}: options.${key} ${shorten(JSON.stringify(value) ?? String(value))}: ${problem}`);
     o[key] = value;
   }
   const combination = combinationProblem(o as unknown as Options);

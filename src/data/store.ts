@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from './idx';
-import { DatasetModule } from './sets/types';
-import { FileSpec, VerifyResult, isVerified, verifyFile } from './verify';
-import { DownloadProgress, download } from './download';
+import type { DatasetModule } from './sets/types';
+import { type FileSpec, type VerifyResult, isVerified, verifyFile } from './verify';
+import { type DownloadProgress, download } from './download';
 import { extractTarGz } from './extract';
 
 const SOURCE_STAMP = '.evolve-source.json';
@@ -69,7 +69,9 @@ export async function datasetState(root: string, ds: DatasetModule): Promise<Dat
 /** The SHA-256 recorded for the extracted folder, or undefined when there is none (or no folder). */
 function extractedFrom(root: string, ds: DatasetModule): string | undefined {
   try {
-    const stamp = JSON.parse(fs.readFileSync(path.join(extractedPath(root, ds), SOURCE_STAMP), 'utf8')) as { sha256?: unknown };
+    const stamp = JSON.parse(fs.readFileSync(path.join(extractedPath(root, ds), SOURCE_STAMP), 'utf8')) as {
+      sha256?: unknown;
+    };
     return typeof stamp.sha256 === 'string' ? stamp.sha256 : undefined;
   } catch {
     return undefined;
@@ -95,12 +97,20 @@ function folderBytes(dir: string): number {
 /** One line for a verification that failed, naming the checksum the archive must have. */
 export function verifyProblem(r: VerifyResult, spec: FileSpec): string | undefined {
   switch (r.status) {
-    case 'ok': return undefined;
-    case 'missing': return `${spec.name}: not in ${path.dirname(r.path)}`;
+    case 'ok':
+      return undefined;
+    case 'missing':
+      return `${spec.name}: not in ${path.dirname(r.path)}`;
     case 'wrong-size':
-      return `${r.path}: ${r.actualBytes} bytes, the published ${spec.name} has ${spec.bytes} (SHA-256 ${spec.sha256}): not the published archive`;
+      return (
+        `${r.path}: ${r.actualBytes} bytes, the published ${spec.name} has ${spec.bytes} (SHA-256 ${spec.sha256}): ` +
+        'not the published archive'
+      );
     case 'wrong-checksum':
-      return `${r.path}: SHA-256 ${r.actualSha256} does not match the published ${spec.name}'s ${spec.sha256}: not the published archive`;
+      return (
+        `${r.path}: SHA-256 ${r.actualSha256} does not match the published ${spec.name}'s ${spec.sha256}: ` +
+        'not the published archive'
+      );
   }
 }
 
@@ -139,7 +149,10 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
   if (!fs.existsSync(file)) {
     if (fs.existsSync(extractedPath(o.root, ds))) return extractedOnly(ds, o);
     if (!o.download) {
-      throw new DataError(`${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} (or download ${spec.url} by hand and put it there)`);
+      throw new DataError(
+        `${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} ` +
+          `(or download ${spec.url} by hand and put it there)`,
+      );
     }
     o.log(`evolve: downloading ${ds.title} (${(spec.bytes / 1e6).toFixed(0)} MB) from ${o.url ?? spec.url} to ${dir}`);
     await download(spec, { dir, url: o.url, retries: o.retries, onProgress: o.onDownload, log: o.log });
@@ -147,7 +160,10 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
   const r = await verifyFile(file, spec, { onProgress: o.onHash });
   const problem = verifyProblem(r, spec);
   if (problem && !o.skipChecksum) {
-    throw new DataError(`${problem}; delete it and run: evolve datasets download ${ds.name} (or set ${SKIP_CHECKSUM_ENV}=1 to use it anyway)`);
+    throw new DataError(
+      `${problem}; delete it and run: evolve datasets download ${ds.name} ` +
+        `(or set ${SKIP_CHECKSUM_ENV}=1 to use it anyway)`,
+    );
   }
   if (problem) o.log(`evolve: ${SKIP_CHECKSUM_ENV}=1: ${problem}; using it anyway`);
   const stat = fs.statSync(file);
@@ -162,7 +178,10 @@ function extractedOnly(ds: DatasetModule, o: PrepareOptions): Prepared {
   const extracted = extractedPath(o.root, ds);
   const spec = archiveSpec(ds);
   if (!o.skipChecksum) {
-    throw new DataError(`${extracted}: extracted files without ${spec.name} to verify them against; put the archive in ${dir}, or set ${SKIP_CHECKSUM_ENV}=1 to use the files unverified`);
+    throw new DataError(
+      `${extracted}: extracted files without ${spec.name} to verify them against; ` +
+        `put the archive in ${dir}, or set ${SKIP_CHECKSUM_ENV}=1 to use the files unverified`,
+    );
   }
   o.log(`evolve: ${SKIP_CHECKSUM_ENV}=1: using ${extracted} without verifying it against ${spec.name}'s SHA-256`);
   return { dir };
@@ -182,12 +201,16 @@ async function ensureExtracted(ds: DatasetModule, o: PrepareOptions, archive: st
     for (const member of ds.members) {
       if (!fs.existsSync(path.join(staging, member))) throw new DataError(`${archive}: has no member ${member}`);
     }
-    fs.writeFileSync(path.join(inner, SOURCE_STAMP), JSON.stringify({ sha256: source, archive: path.basename(archive) }));
+    fs.writeFileSync(
+      path.join(inner, SOURCE_STAMP),
+      JSON.stringify({ sha256: source, archive: path.basename(archive) }),
+    );
     fs.rmSync(extracted, { recursive: true, force: true });
     fs.renameSync(inner, extracted);
   } catch (e) {
     if (e instanceof DataError) throw e;
-    throw new DataError(`${extracted}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was extracted`);
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new DataError(`${extracted}: cannot write (${why}); nothing was extracted`);
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }

@@ -105,9 +105,14 @@ export async function isVerified(file: string, spec: FileSpec): Promise<boolean>
     return false;
   }
   const stat = await statOrNull(file);
-  const valid = stat !== null && stat.isFile() && stamp !== null && typeof stamp === 'object'
-    && stamp.sha256 === spec.sha256.toLowerCase() && stamp.bytes === spec.bytes
-    && stat.size === stamp.bytes && stat.mtimeMs === stamp.mtimeMs;
+  const valid =
+    stat?.isFile() === true &&
+    stamp !== null &&
+    typeof stamp === 'object' &&
+    stamp.sha256 === spec.sha256.toLowerCase() &&
+    stamp.bytes === spec.bytes &&
+    stat.size === stamp.bytes &&
+    stat.mtimeMs === stamp.mtimeMs;
   if (!valid) await removeStamp(file);
   return valid;
 }
@@ -141,7 +146,7 @@ export async function writeStamp(file: string, sha256: string): Promise<void> {
   try {
     const stat = await fs.promises.stat(file);
     const stamp: Stamp = { sha256: sha256.toLowerCase(), bytes: stat.size, mtimeMs: stat.mtimeMs };
-    await fs.promises.writeFile(tmp, JSON.stringify(stamp) + '\n');
+    await fs.promises.writeFile(tmp, `${JSON.stringify(stamp)}\n`);
     await fs.promises.rename(tmp, stampPath(file));
   } catch {
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);

@@ -3,7 +3,7 @@
  * output unit. `kernel` granularity: one kh x kw slice for a (cin, cout) pair of a conv layer;
  * dense layers keep neuron clusters either way.
  */
-import { WeightedLayer, inIndexOf, outUnitOf } from '../models/architecture';
+import { type WeightedLayer, inIndexOf, outUnitOf } from '../models/architecture';
 
 export type Granularity = 'filter' | 'kernel';
 

@@ -1,5 +1,8 @@
-/** Development's starting point: an offspring's weights before training (docs/method.md, "Development and selection"). */
-import { Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
+/**
+ * Development's starting point: an offspring's weights before training (docs/method.md,
+ * "Development and selection").
+ */
+import { type Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
 import type { Random } from '../random';
 import type { OffspringGenome } from './offspring';
 
@@ -7,11 +10,18 @@ export type InitMode = 'inherit' | 'random' | 'rewind';
 
 /** The offspring's starting weights under the chosen initialisation, with its mask applied. */
 export function developFrom(
-  genome: OffspringGenome, parent: Network, ancestorInit: Network, mode: InitMode, rng: Random,
+  genome: OffspringGenome,
+  parent: Network,
+  ancestorInit: Network,
+  mode: InitMode,
+  rng: Random,
 ): Network {
-  const base = mode === 'inherit' ? cloneNetwork(parent)
-    : mode === 'rewind' ? cloneNetwork(ancestorInit)
-    : initialiseNetwork(parent.arch, rng);
+  const base =
+    mode === 'inherit'
+      ? cloneNetwork(parent)
+      : mode === 'rewind'
+        ? cloneNetwork(ancestorInit)
+        : initialiseNetwork(parent.arch, rng);
   base.params.forEach((p, l) => {
     p.mask = genome.masks[l].slice();
     for (let u = 0; u < p.bias.length; u++) if (!genome.units[l][u]) p.bias[u] = 0;

@@ -3,10 +3,10 @@
  * options and a seeded random stream (docs/method.md). Which encoding draws the offspring is
  * `options.kind`; the encodings live in ./encodings/, one file each.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { Granularity } from './clusters';
-import { EncodingName, encodings } from './encodings';
+import type { Granularity } from './clusters';
+import { type EncodingName, encodings } from './encodings';
 
 export { clusterProbabilities } from './stages';
 export type { EncodingName } from './encodings';

@@ -2,8 +2,8 @@
  * The heredity formulas of docs/method.md, "The genetic encoding": truncation, cluster strength
  * T_c, cluster probability p_c and synapse probability p_k. Plain arithmetic on typed arrays.
  */
-import { WeightedLayer } from '../models/architecture';
-import { Granularity, clusterCount, clusterOf } from './clusters';
+import type { WeightedLayer } from '../models/architecture';
+import { type Granularity, clusterCount, clusterOf } from './clusters';
 
 /** Largest |w| over live synapses. */
 export function maxLiveMagnitude(kernel: Float32Array, mask: Uint8Array): number {
@@ -19,7 +19,11 @@ export function truncate(magnitude: number, tau: number, layerMax: number): numb
 
 /** T_c = sum over live synapses k in c of trunc(|w_k|). */
 export function clusterStrengths(
-  layer: WeightedLayer, kernel: Float32Array, mask: Uint8Array, granularity: Granularity, tau: number,
+  layer: WeightedLayer,
+  kernel: Float32Array,
+  mask: Uint8Array,
+  granularity: Granularity,
+  tau: number,
 ): Float64Array {
   const T = new Float64Array(clusterCount(layer, granularity));
   const layerMax = maxLiveMagnitude(kernel, mask);

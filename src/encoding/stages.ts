@@ -4,18 +4,16 @@
  * normalisers Z solved so the budgets hold in expectation. The encodings in ./encodings/ are
  * built from them. Plain arithmetic on typed arrays.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { WeightedLayer } from '../models/architecture';
-import { Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
+import type { WeightedLayer } from '../models/architecture';
+import { type Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';
 import { pruneDeadUnits } from './units';
 import type { EncodingOptions } from './offspring';
 
 /** Stage 1's p_c for one layer, at cluster factor `options.clusterFactor`. */
-export function clusterProbabilities(
-  T: Float64Array, live: Uint8Array, options: EncodingOptions,
-): Float64Array {
+export function clusterProbabilities(T: Float64Array, live: Uint8Array, options: EncodingOptions): Float64Array {
   let maxT = 0;
   for (let c = 0; c < T.length; c++) if (live[c]) maxT = Math.max(maxT, T[c]);
   const p = new Float64Array(T.length);
@@ -47,7 +45,11 @@ export function layerClusterFactor(options: EncodingOptions, layers: WeightedLay
 }
 
 /** A cluster that died in stage 1's draw, with the probability it had of surviving. */
-interface DeadCluster { layer: number; cluster: number; p: number }
+interface DeadCluster {
+  layer: number;
+  cluster: number;
+  p: number;
+}
 
 /** Masks every synapse of the given dead clusters, then applies stage 2 (dead units take their synapses). */
 function killClusters(layers: WeightedLayer[], masks: Uint8Array[], dead: DeadCluster[], g: Granularity): void {
@@ -71,7 +73,10 @@ const liveCount = (masks: Uint8Array[]): number => masks.reduce((a, m) => a + co
  * count back to the budget, so a cluster draw can never take more than the synapse budget.
  */
 export function clusterStage(
-  parent: Network, masks: Uint8Array[], options: EncodingOptions, rng: Random,
+  parent: Network,
+  masks: Uint8Array[],
+  options: EncodingOptions,
+  rng: Random,
 ): { probabilities: Float64Array[]; exceeded: boolean } {
   const g: Granularity = options.granularity;
   const dead: DeadCluster[] = [];
@@ -99,7 +104,10 @@ export function clusterStage(
   if (!exceeded || options.normalisation === 'max') return { probabilities, exceeded };
   // Revive in order of p_c (ties: layer, then cluster): the smallest r whose revival fits. More
   // revived clusters never leave fewer synapses, so bisection finds it.
-  const order = dead.map((d, i) => ({ d, i })).sort((a, b) => b.d.p - a.d.p || a.i - b.i).map((x) => x.d);
+  const order = dead
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => b.d.p - a.d.p || a.i - b.i)
+    .map((x) => x.d);
   const attempt = (r: number): Uint8Array[] => {
     const m = start.map((s) => s.slice());
     killClusters(parent.layers, m, order.slice(r), g);
@@ -112,13 +120,19 @@ export function clusterStage(
     if (liveCount(attempt(mid)) >= budget) hi = mid;
     else lo = mid + 1;
   }
-  attempt(lo).forEach((m, l) => masks[l].set(m));
+  attempt(lo).forEach((m, l) => {
+    masks[l].set(m);
+  });
   return { probabilities, exceeded };
 }
 
 /** Stage 3's p_k over a group of layers (the whole network, or one layer). */
 function synapseProbabilitiesFor(
-  group: number[], parent: Network, masks: Uint8Array[], out: Float64Array[], options: EncodingOptions,
+  group: number[],
+  parent: Network,
+  masks: Uint8Array[],
+  out: Float64Array[],
+  options: EncodingOptions,
 ): { expected: number; exceeded: boolean } {
   let parentLive = 0;
   let alive = 0;
@@ -127,7 +141,11 @@ function synapseProbabilitiesFor(
     parentLive += countOnes(parent.params[l].mask);
     const { kernel } = parent.params[l];
     const m = masks[l];
-    for (let k = 0; k < m.length; k++) if (m[k]) { alive++; maxW = Math.max(maxW, Math.abs(kernel[k])); }
+    for (let k = 0; k < m.length; k++)
+      if (m[k]) {
+        alive++;
+        maxW = Math.max(maxW, Math.abs(kernel[k]));
+      }
   }
   const target = options.synapseFactor * parentLive;
   const fill = (alpha: number, scale: number, all: boolean): number => {
@@ -155,7 +173,10 @@ function synapseProbabilitiesFor(
  * live count, then stage 4 (units left without input or output die).
  */
 export function synapseStage(
-  parent: Network, masks: Uint8Array[], options: EncodingOptions, rng: Random,
+  parent: Network,
+  masks: Uint8Array[],
+  options: EncodingOptions,
+  rng: Random,
 ): { probabilities: Float64Array[]; expected: number; exceeded: boolean } {
   const { layers } = parent;
   const probabilities = masks.map((m) => new Float64Array(m.length));

@@ -3,7 +3,7 @@
  * compaction): a hidden unit with no live input, or none of whose outgoing synapses is live,
  * contributes nothing, so its incoming and outgoing synapses are masked too. Output units never die.
  */
-import { WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from '../models/architecture';
+import { type WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from '../models/architecture';
 
 /** 1 for every unit of layer `l` that has at least one live incoming synapse. */
 export function unitsWithInput(layer: WeightedLayer, mask: Uint8Array): Uint8Array {
@@ -24,13 +24,19 @@ export function killUnits(layers: WeightedLayer[], masks: Uint8Array[], l: numbe
   let removed = 0;
   const own = masks[l];
   for (let k = 0; k < own.length; k++) {
-    if (own[k] && dead[outUnitOf(layers[l], k)]) { own[k] = 0; removed++; }
+    if (own[k] && dead[outUnitOf(layers[l], k)]) {
+      own[k] = 0;
+      removed++;
+    }
   }
   const next = layers[l + 1];
   if (next) {
     const m = masks[l + 1];
     for (let k = 0; k < m.length; k++) {
-      if (m[k] && dead[feedingUnit(next, inIndexOf(next, k))]) { m[k] = 0; removed++; }
+      if (m[k] && dead[feedingUnit(next, inIndexOf(next, k))]) {
+        m[k] = 0;
+        removed++;
+      }
     }
   }
   return removed;
@@ -46,7 +52,11 @@ export function pruneDeadUnits(layers: WeightedLayer[], masks: Uint8Array[]): nu
       const hasOut = unitsWithOutput(layers[l + 1], masks[l + 1]);
       const dead = new Uint8Array(layers[l].outUnits);
       let any = false;
-      for (let u = 0; u < dead.length; u++) if (!hasIn[u] || !hasOut[u]) { dead[u] = 1; any = true; }
+      for (let u = 0; u < dead.length; u++)
+        if (!hasIn[u] || !hasOut[u]) {
+          dead[u] = 1;
+          any = true;
+        }
       if (any) removed += killUnits(layers, masks, l, dead);
     }
     total += removed;
@@ -59,5 +69,7 @@ export function pruneDeadUnits(layers: WeightedLayer[], masks: Uint8Array[]): nu
  * also means a live output); output units always live. A dead unit's bias is held at 0.
  */
 export function liveUnits(layers: WeightedLayer[], masks: Uint8Array[]): Uint8Array[] {
-  return layers.map((layer, l) => (layer.isOutput ? new Uint8Array(layer.outUnits).fill(1) : unitsWithInput(layer, masks[l])));
+  return layers.map((layer, l) =>
+    layer.isOutput ? new Uint8Array(layer.outUnits).fill(1) : unitsWithInput(layer, masks[l]),
+  );
 }

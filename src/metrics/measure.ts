@@ -3,7 +3,7 @@
  * masks alone: synapses, clusters at both granularities, live dense neurons, and the size and
  * MACs of the compacted network.
  */
-import { WeightedLayer } from '../models/architecture';
+import type { WeightedLayer } from '../models/architecture';
 import { countOnes, liveClusters } from '../encoding/clusters';
 import { liveUnits } from '../encoding/units';
 
@@ -64,9 +64,18 @@ export function measure(layers: WeightedLayer[], masks: Uint8Array[]): NetworkMe
     perLayer.reduce((a, m, l) => a + (only && !only(m, l) ? 0 : f(m)), 0);
   return {
     synapses: sum((m) => m.synapses),
-    filters: sum((m) => m.units, (m) => m.kind === 'conv'),
-    kernels: sum((m) => m.kernels, (m) => m.kind === 'conv'),
-    denseNeurons: sum((m) => m.units, (m, l) => m.kind === 'dense' && !layers[l].isOutput),
+    filters: sum(
+      (m) => m.units,
+      (m) => m.kind === 'conv',
+    ),
+    kernels: sum(
+      (m) => m.kernels,
+      (m) => m.kind === 'conv',
+    ),
+    denseNeurons: sum(
+      (m) => m.units,
+      (m, l) => m.kind === 'dense' && !layers[l].isOutput,
+    ),
     macs: sum((m) => m.macs),
     params: sum((m) => m.params),
     layers: perLayer,

@@ -4,7 +4,7 @@
  * both the output unit is the last axis and the input unit the one before it.
  */
 
-import { ActivationShape, LayerSpec, kindOf } from './layers';
+import { type ActivationShape, type LayerSpec, kindOf } from './layers';
 
 export type { Activation, LayerSpec } from './layers';
 
@@ -50,10 +50,17 @@ export function weightedLayers(arch: Architecture): WeightedLayer[] {
       const k = isConv ? (spec as { kernelSize: number }).kernelSize : 1;
       const outUnits = kind.weighted.units(spec);
       out.push({
-        index: out.length, name: spec.name, kind: kind.weighted.kind,
+        index: out.length,
+        name: spec.name,
+        kind: kind.weighted.kind,
         kernelShape: isConv ? [k, k, shape.c, outUnits] : [shape.c, outUnits],
-        inUnits: shape.c, outUnits, spatial: k * k, outHeight: isConv ? next.h : 1, outWidth: isConv ? next.w : 1,
-        prevUnits, isOutput: false,
+        inUnits: shape.c,
+        outUnits,
+        spatial: k * k,
+        outHeight: isConv ? next.h : 1,
+        outWidth: isConv ? next.w : 1,
+        prevUnits,
+        isOutput: false,
       });
       prevUnits = outUnits;
     }

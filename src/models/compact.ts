@@ -8,9 +8,9 @@
  * next layer that read from it therefore changes no output. Output units and the data's
  * channels/pixels are never removed. Pure typed-array code: no tensor library.
  */
-import { Architecture, LayerSpec, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import { type Architecture, type LayerSpec, type WeightedLayer, kernelSize, weightedLayers } from './architecture';
 import { kindOf } from './layers';
-import { LayerParams, Network } from './network';
+import type { LayerParams, Network } from './network';
 import { liveUnits } from '../encoding/units';
 
 export interface CompactNetwork {
@@ -48,11 +48,14 @@ function inputMap(full: WeightedLayer, small: WeightedLayer, keptPrev: Int32Arra
     return Int32Array.from({ length: full.inUnits }, (_, i) => i);
   }
   if (full.inUnits % full.prevUnits !== 0) {
-    throw new Error(`${full.name}: ${full.inUnits} inputs are not a whole number of positions of ${full.prevUnits} units`);
+    throw new Error(
+      `${full.name}: ${full.inUnits} inputs are not a whole number of positions of ${full.prevUnits} units`,
+    );
   }
   const positions = full.inUnits / full.prevUnits;
   const c = keptPrev.length;
-  if (small.inUnits !== positions * c) throw new Error(`${full.name}: compacted input size ${small.inUnits} != ${positions} x ${c}`);
+  if (small.inUnits !== positions * c)
+    throw new Error(`${full.name}: compacted input size ${small.inUnits} != ${positions} x ${c}`);
   const map = new Int32Array(positions * c);
   for (let p = 0; p < positions; p++) for (let j = 0; j < c; j++) map[p * c + j] = p * full.prevUnits + keptPrev[j];
   return map;
@@ -63,7 +66,10 @@ function inputMap(full: WeightedLayer, small: WeightedLayer, keptPrev: Int32Arra
  * row-major [spatial..., in, out]: entry (s, i, o) is at (s * in + i) * out + o.
  */
 function forEachEntry(
-  full: WeightedLayer, small: WeightedLayer, inMap: Int32Array, outMap: Int32Array,
+  full: WeightedLayer,
+  small: WeightedLayer,
+  inMap: Int32Array,
+  outMap: Int32Array,
   visit: (smallIndex: number, fullIndex: number) => void,
 ): void {
   const spatial = full.spatial;
@@ -83,7 +89,10 @@ function forEachEntry(
  * unit keeps one dead, all-zero unit (its first) so every shape stays valid.
  */
 export function compactNetwork(net: Network): CompactNetwork {
-  const live = liveUnits(net.layers, net.params.map((p) => p.mask));
+  const live = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   const kept = net.layers.map((layer, l) => {
     const idx: number[] = [];
     for (let u = 0; u < layer.outUnits; u++) if (live[l][u]) idx.push(u);
@@ -98,7 +107,8 @@ export function compactNetwork(net: Network): CompactNetwork {
     const src = net.params[l];
     const inMap = inputMap(full, small, l > 0 ? kept[l - 1] : undefined);
     const outMap = kept[l];
-    if (small.outUnits !== outMap.length) throw new Error(`${full.name}: ${small.outUnits} units, kept ${outMap.length}`);
+    if (small.outUnits !== outMap.length)
+      throw new Error(`${full.name}: ${small.outUnits} units, kept ${outMap.length}`);
     const n = kernelSize(small);
     const kernel = new Float32Array(n);
     const mask = new Uint8Array(n);
@@ -124,13 +134,18 @@ export function compactNetwork(net: Network): CompactNetwork {
 export function expandNetwork(compact: CompactNetwork, template: Network): Network {
   const { net: small, kept } = compact;
   if (small.layers.length !== template.layers.length || kept.length !== template.layers.length) {
-    throw new Error(`${small.arch.name} does not fit ${template.arch.name}: ${small.layers.length} vs ${template.layers.length} weighted layers`);
+    throw new Error(
+      `${small.arch.name} does not fit ${template.arch.name}: ` +
+        `${small.layers.length} vs ${template.layers.length} weighted layers`,
+    );
   }
   const params = template.layers.map((full, l): LayerParams => {
     const s = small.layers[l];
     const outMap = kept[l];
     if (outMap.length !== s.outUnits || outMap.some((u) => u < 0 || u >= full.outUnits)) {
-      throw new Error(`${full.name}: kept units do not fit (${outMap.length} of ${full.outUnits}, compact layer has ${s.outUnits})`);
+      throw new Error(
+        `${full.name}: kept units do not fit (${outMap.length} of ${full.outUnits}, compact layer has ${s.outUnits})`,
+      );
     }
     const inMap = inputMap(full, s, l > 0 ? kept[l - 1] : undefined);
     const n = kernelSize(full);

@@ -8,19 +8,44 @@ export type Activation = 'linear' | 'relu';
 export type Padding = 'valid' | 'same';
 
 export interface ConvSpec {
-  kind: 'conv'; name: string; kernelSize: number; filters: number; stride: number; padding: Padding; activation: Activation;
+  kind: 'conv';
+  name: string;
+  kernelSize: number;
+  filters: number;
+  stride: number;
+  padding: Padding;
+  activation: Activation;
 }
 /** Max-pooling; `stride` defaults to `size` (non-overlapping), `padding` to 'valid'. */
-export interface MaxPoolSpec { kind: 'maxpool'; name: string; size: number; stride?: number; padding?: Padding }
-export interface FlattenSpec { kind: 'flatten'; name: string }
-export interface DenseSpec { kind: 'dense'; name: string; units: number; activation: Activation }
+export interface MaxPoolSpec {
+  kind: 'maxpool';
+  name: string;
+  size: number;
+  stride?: number;
+  padding?: Padding;
+}
+export interface FlattenSpec {
+  kind: 'flatten';
+  name: string;
+}
+export interface DenseSpec {
+  kind: 'dense';
+  name: string;
+  units: number;
+  activation: Activation;
+}
 
 export type LayerSpec = ConvSpec | MaxPoolSpec | FlattenSpec | DenseSpec;
 export type LayerKindName = LayerSpec['kind'];
 type SpecOf<K extends LayerKindName> = Extract<LayerSpec, { kind: K }>;
 
 /** An activation's shape as the layer walk sees it; `flat` once a flatten has run. */
-export interface ActivationShape { h: number; w: number; c: number; flat: boolean }
+export interface ActivationShape {
+  h: number;
+  w: number;
+  c: number;
+  flat: boolean;
+}
 
 export interface LayerKind<S extends LayerSpec> {
   /** The shape this layer outputs for input shape `s`; throws for a layer that cannot follow it. */
@@ -67,7 +92,8 @@ const flatten: LayerKind<FlattenSpec> = {
 
 const dense: LayerKind<DenseSpec> = {
   outShape: (spec, s, arch) => {
-    if (!s.flat && (s.h !== 1 || s.w !== 1)) throw new Error(`${arch}: dense layer ${spec.name} needs a flatten before it`);
+    if (!s.flat && (s.h !== 1 || s.w !== 1))
+      throw new Error(`${arch}: dense layer ${spec.name} needs a flatten before it`);
     return { h: 1, w: 1, c: spec.units, flat: true };
   },
   weighted: { kind: 'dense', units: (spec) => spec.units, withUnits: (spec, units) => ({ ...spec, units }) },

@@ -1,5 +1,5 @@
 /** A network's parameters as plain typed arrays: what the encoding reads and the engine trains. */
-import { Architecture, WeightedLayer, kernelSize, weightedLayers } from './architecture';
+import { type Architecture, type WeightedLayer, kernelSize, weightedLayers } from './architecture';
 import type { Random } from '../random';
 
 export interface LayerParams {
@@ -15,7 +15,6 @@ export interface Network {
   layers: WeightedLayer[];
   params: LayerParams[];
 }
-
 
 /** Glorot-uniform kernels and zero biases, drawn from `rng` so a seed fixes them; masks all live. */
 export function initialiseNetwork(arch: Architecture, rng: Random): Network {

@@ -5,7 +5,7 @@
  * to SVG by vega's headless view, and to PNG by resvg with a font shipped in an npm package, so
  * the text renders the same on a machine without system fonts.
  */
-import { Group, Metric } from './summary';
+import type { Group, Metric } from './summary';
 import { datasetTitle } from '../reproduce/presets';
 import { vegaTextWidth } from './fontMetrics';
 
@@ -44,14 +44,22 @@ const paperLegend = 'paper (arXiv:1609.01360), last generation';
 /** The legend's name of a group: its encoding alone when the title already names the data set and ancestor. */
 function legendLabel(group: Group, groups: Group[]): string {
   const oneExperiment = new Set(groups.map((g) => `${g.dataset} ${g.arch}`)).size === 1;
-  return oneExperiment ? `${group.encoding} encoding (${group.runs.length} run${group.runs.length === 1 ? '' : 's'})` : group.label;
+  return oneExperiment
+    ? `${group.encoding} encoding (${group.runs.length} run${group.runs.length === 1 ? '' : 's'})`
+    : group.label;
 }
 
 /** Per group and generation: mean, min and max of the panel's metric. */
 function bandRows(groups: Group[], metric: Panel['metric']): Spec[] {
-  return groups.flatMap((group) => group.generations.map((g) => ({
-    group: legendLabel(group, groups), generation: g.generation, mean: g[metric].mean, min: g[metric].min, max: g[metric].max,
-  })));
+  return groups.flatMap((group) =>
+    group.generations.map((g) => ({
+      group: legendLabel(group, groups),
+      generation: g.generation,
+      mean: g[metric].mean,
+      min: g[metric].min,
+      max: g[metric].max,
+    })),
+  );
 }
 
 function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
@@ -61,7 +69,12 @@ function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
     if (!paper || metric === 'testAccuracy') continue;
     const value = paper[metric];
     const text = metric === 'accuracyChange' ? value.toFixed(1).replace('-', '−') : `${value.toFixed(2)}×`;
-    seen.set(dataset, { mark: paperLegend, generation: paper.generations, value, text: several ? `${datasetTitle(dataset)} ${text}` : text });
+    seen.set(dataset, {
+      mark: paperLegend,
+      generation: paper.generations,
+      value,
+      text: several ? `${datasetTitle(dataset)} ${text}` : text,
+    });
   }
   return [...seen.values()];
 }
@@ -71,16 +84,24 @@ const budgetLegend = 'budget: (1/F)^generation';
 /** Per group, the synapse efficiency its budget F asks for at each generation (efficiency panel only). */
 function budgetRows(groups: Group[], metric: Panel['metric']): Spec[] {
   if (metric !== 'synapseEfficiency') return [];
-  return groups.filter((g) => g.synapseFactor !== undefined).flatMap((group) => group.generations.map((g) => ({
-    group: legendLabel(group, groups), kind: budgetLegend, generation: g.generation, value: Math.pow(1 / group.synapseFactor!, g.generation),
-  })));
+  return groups
+    .filter((g) => g.synapseFactor !== undefined)
+    .flatMap((group) =>
+      group.generations.map((g) => ({
+        group: legendLabel(group, groups),
+        kind: budgetLegend,
+        generation: g.generation,
+        value: (1 / group.synapseFactor!) ** g.generation,
+      })),
+    );
 }
 
 /** 1, 2, 5, 10, 20, 50, ...: a log axis's ticks, up to the first at or above `max`. */
 function logTicks(max: number): number[] {
   const ticks = [1];
-  for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10) ticks.push(2 * decade, 5 * decade, 10 * decade);
-  return ticks.filter((t, i) => i === 0 || ticks[i - 1] < max);
+  for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10)
+    ticks.push(2 * decade, 5 * decade, 10 * decade);
+  return ticks.filter((_t, i) => i === 0 || ticks[i - 1] < max);
 }
 
 /** The y encoding; log panels get 1-2-5 ticks from 1 to just above the largest value. */
@@ -88,8 +109,12 @@ function yEncoding(panel: Panel, values: number[]): Spec {
   if (!panel.log) return { type: 'quantitative', title: panel.axis, scale: { zero: false }, axis: { tickCount: 6 } };
   // A network with no synapse left has an infinite efficiency (null in the records): it sets no scale.
   const ticks = logTicks(Math.max(2, ...values.filter(Number.isFinite)));
-  return { type: 'quantitative', title: panel.axis, scale: { type: 'log', domain: [1, ticks[ticks.length - 1]], nice: false },
-    axis: { values: ticks, format: ',' } };
+  return {
+    type: 'quantitative',
+    title: panel.axis,
+    scale: { type: 'log', domain: [1, ticks[ticks.length - 1]], nice: false },
+    axis: { values: ticks, format: ',' },
+  };
 }
 
 /** A black diamond per data set, labelled with its value to its right, outside the plot. */
@@ -98,46 +123,98 @@ function paperLayers(rows: Spec[], x: Spec, y: Spec): Spec[] {
   const data = { values: rows };
   const shape = { field: 'mark', type: 'nominal', title: null, scale: { range: ['diamond'] } };
   return [
-    { data, mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 90 }, encoding: { x, y: { ...y, field: 'value' }, shape } },
-    { data, mark: { type: 'text', align: 'left', baseline: 'middle', dx: 9, fontSize: 10.5, font },
-      encoding: { x, y: { ...y, field: 'value' }, text: { field: 'text' } } },
+    {
+      data,
+      mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 90 },
+      encoding: { x, y: { ...y, field: 'value' }, shape },
+    },
+    {
+      data,
+      mark: { type: 'text', align: 'left', baseline: 'middle', dx: 9, fontSize: 10.5, font },
+      encoding: { x, y: { ...y, field: 'value' }, text: { field: 'text' } },
+    },
   ];
 }
 
+/** The dashed budget line of each group, with its own legend entry. */
+function budgetLayer(rows: Spec[], x: Spec, y: Spec, color: Spec): Spec {
+  const strokeDash = {
+    field: 'kind',
+    type: 'nominal',
+    title: null,
+    scale: { range: [[5, 4]] },
+    legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 },
+  };
+  return {
+    data: { values: rows },
+    mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 },
+    encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash },
+  };
+}
+
 function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec {
-  const x = { field: 'generation', type: 'quantitative', title: 'generation',
-    scale: { domain: [0, lastGeneration], nice: false }, axis: { tickMinStep: 1, format: 'd' } };
+  const x = {
+    field: 'generation',
+    type: 'quantitative',
+    title: 'generation',
+    scale: { domain: [0, lastGeneration], nice: false },
+    axis: { tickMinStep: 1, format: 'd' },
+  };
   const bandValues = bandRows(groups, panel.metric);
   const paper = paperRows(groups, panel.metric);
   const budget = budgetRows(groups, panel.metric);
-  const values = [...bandValues.flatMap((r) => [r.min, r.max]), ...paper.map((r) => r.value), ...budget.map((r) => r.value)] as number[];
+  const values = [
+    ...bandValues.flatMap((r) => [r.min, r.max]),
+    ...paper.map((r) => r.value),
+    ...budget.map((r) => r.value),
+  ] as number[];
   const y = yEncoding(panel, values);
-  const color = { field: 'group', type: 'nominal', title: null, scale: { scheme: 'category10' },
-    legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 300, symbolOpacity: 1 } };
+  const color = {
+    field: 'group',
+    type: 'nominal',
+    title: null,
+    scale: { scheme: 'category10' },
+    legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 300, symbolOpacity: 1 },
+  };
   const bands = { values: bandValues };
   const layers: Spec[] = [
-    { data: bands, mark: { type: 'area', opacity: 0.2 }, encoding: { x, y: { ...y, field: 'min' }, y2: { field: 'max' }, color } },
-    { data: bands, mark: { type: 'line', strokeWidth: 1.8, point: { size: 22, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color } },
+    {
+      data: bands,
+      mark: { type: 'area', opacity: 0.2 },
+      encoding: { x, y: { ...y, field: 'min' }, y2: { field: 'max' }, color },
+    },
+    {
+      data: bands,
+      mark: { type: 'line', strokeWidth: 1.8, point: { size: 22, filled: true } },
+      encoding: { x, y: { ...y, field: 'mean' }, color },
+    },
   ];
-  if (budget.length > 0) {
-    const strokeDash = { field: 'kind', type: 'nominal', title: null, scale: { range: [[5, 4]] }, legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 } };
-    layers.unshift({ data: { values: budget }, mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 }, encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash } });
-  }
+  if (budget.length > 0) layers.unshift(budgetLayer(budget, x, y, color));
   if (panel.metric === 'accuracyChange') {
-    layers.unshift({ data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { field: 'zero', type: 'quantitative' } } });
+    layers.unshift({
+      data: { values: [{ zero: 0 }] },
+      mark: { type: 'rule', color: '#888', strokeDash: [4, 3] },
+      encoding: { y: { field: 'zero', type: 'quantitative' } },
+    });
   }
   layers.push(...paperLayers(paper, x, y));
-  return { title: { text: panel.title, fontSize: 12, fontWeight: 'bold', anchor: 'start' }, width: 290, height: 200, layer: layers };
+  return {
+    title: { text: panel.title, fontSize: 12, fontWeight: 'bold', anchor: 'start' },
+    width: 290,
+    height: 200,
+    layer: layers,
+  };
 }
 
 /** The whole figure as a vega-lite spec (exported for tests and for anyone who wants to restyle it). */
 export function figureSpec(groups: Group[]): Spec {
   const lastGeneration = Math.max(...groups.flatMap((g) => [g.generations.length - 1, g.paper?.generations ?? 0]), 1);
   const runs = groups.reduce((n, g) => n + g.runs.length, 0);
+  const experiments = [...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: `Evolutionary synthesis on ${[...new Set(groups.map((g) => `${datasetTitle(g.dataset)} (${g.arch})`))].join(', ')}`,
+      text: `Evolutionary synthesis on ${experiments.join(', ')}`,
       subtitle: runs === 1 ? '1 run' : `${runs} runs: line, mean; band, min to max across the runs of a group`,
     },
     // A 2x2 grid: the panels' plot areas line up in rows and columns.
@@ -149,9 +226,25 @@ export function figureSpec(groups: Group[]): Spec {
       background: 'white',
       padding: 12,
       view: { stroke: null },
-      axis: { labelFontSize: 11, titleFontSize: 11, titleFontWeight: 'normal', gridColor: '#e8e8e8', domainColor: '#333', tickColor: '#333', labelColor: '#222', titleColor: '#222' },
+      axis: {
+        labelFontSize: 11,
+        titleFontSize: 11,
+        titleFontWeight: 'normal',
+        gridColor: '#e8e8e8',
+        domainColor: '#333',
+        tickColor: '#333',
+        labelColor: '#222',
+        titleColor: '#222',
+      },
       legend: { orient: 'bottom', direction: 'vertical', labelFontSize: 11, symbolStrokeWidth: 2, labelLimit: 400 },
-      title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#444', anchor: 'start', fontWeight: 'bold', offset: 8 },
+      title: {
+        fontSize: 14,
+        subtitleFontSize: 11,
+        subtitleColor: '#444',
+        anchor: 'start',
+        fontWeight: 'bold',
+        offset: 8,
+      },
       concat: { spacing: 30 },
     },
   };
@@ -170,7 +263,10 @@ export async function renderSvg(groups: Group[]): Promise<string> {
 }
 
 /** The SVG rasterised at `zoom`, white background, text in the shipped DejaVu Sans and nothing else. */
-export async function rasterise(svg: string, zoom = 2): Promise<{ width: number; height: number; pixels: Buffer; asPng(): Buffer }> {
+export async function rasterise(
+  svg: string,
+  zoom = 2,
+): Promise<{ width: number; height: number; pixels: Buffer; asPng(): Buffer }> {
   const { Resvg } = await import('@resvg/resvg-js');
   // System fonts differ between machines (and a fresh CI machine may have none): the figure uses only these.
   const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`));

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { expandRunFolders, readRun } from './runs';
-import { Group, summarise } from './summary';
-import { Format, formatReport } from './format';
+import { type Group, summarise } from './summary';
+import { type Format, formatReport } from './format';
 import { renderPng, renderSvg } from './plot';
 
 export interface ReportSettings {
@@ -24,13 +24,17 @@ export function plotKind(file: string): 'png' | 'svg' {
 export async function writePlot(groups: Group[], file: string): Promise<void> {
   const kind = plotKind(file);
   const dir = path.dirname(file);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RunError(`--plot ${file}: no such folder ${dir}`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new RunError(`--plot ${file}: no such folder ${dir}`);
   const svg = await renderSvg(groups);
   writeFileAtomic(file, kind === 'svg' ? svg : await renderPng(svg));
 }
 
 /** The report's text; the figure is written first, so a failed plot leaves no half-printed table. */
-export async function buildReport(folders: string[], settings: ReportSettings): Promise<{ text: string; groups: Group[] }> {
+export async function buildReport(
+  folders: string[],
+  settings: ReportSettings,
+): Promise<{ text: string; groups: Group[] }> {
   if (settings.plot !== undefined) plotKind(settings.plot);
   const groups = summarise(expandRunFolders(folders).map(readRun));
   if (settings.plot !== undefined) await writePlot(groups, settings.plot);

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
-import { GenerationRecord } from '../evolution/record';
-import { SavedConfig, readSavedConfig } from '../run/config';
+import type { GenerationRecord } from '../evolution/record';
+import { type SavedConfig, readSavedConfig } from '../run/config';
 import { readRecords } from '../run/resume';
 
 /** One generation of one run, in the report's terms. */
@@ -61,12 +61,16 @@ function toPoint(r: GenerationRecord): RunPoint {
 
 /** A run with at least one record; a non-folder is bad usage (exit 2), an empty run a failed report (exit 1). */
 export function readRun(folder: string): RunSummary {
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder}: no such run folder`);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory())
+    throw new UsageError(`${folder}: no such run folder`);
   const { options, resolved } = readRunConfig(folder);
   const records = readRecords(folder);
-  if (records.length === 0) throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
-  const text = (key: string, fallback: string) => (typeof options[key] === 'string' ? options[key] as string : fallback);
-  const count = (key: string, fallback: number) => (typeof options[key] === 'number' ? options[key] as number : fallback);
+  if (records.length === 0)
+    throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
+  const text = (key: string, fallback: string) =>
+    typeof options[key] === 'string' ? (options[key] as string) : fallback;
+  const count = (key: string, fallback: number) =>
+    typeof options[key] === 'number' ? (options[key] as number) : fallback;
   return {
     folder,
     dataset: text('dataset', 'mnist'),
@@ -84,7 +88,11 @@ function isRunFolder(dir: string): boolean {
 }
 
 function subfolders(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)).sort();
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => path.join(dir, e.name))
+    .sort();
 }
 
 /**
@@ -95,7 +103,13 @@ export function expandRunFolders(args: string[]): string[] {
   return args.flatMap((arg) => {
     if (!fs.existsSync(arg) || !fs.statSync(arg).isDirectory() || isRunFolder(arg)) return [arg];
     const children = subfolders(arg);
-    const runs = [...children.filter(isRunFolder), ...children.filter((c) => !isRunFolder(c)).flatMap(subfolders).filter(isRunFolder)];
+    const runs = [
+      ...children.filter(isRunFolder),
+      ...children
+        .filter((c) => !isRunFolder(c))
+        .flatMap(subfolders)
+        .filter(isRunFolder),
+    ];
     return runs.length > 0 ? runs : [arg];
   });
 }

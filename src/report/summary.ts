@@ -2,8 +2,8 @@
  * Runs grouped by what makes them the same experiment (data set, ancestor, encoding), and per
  * generation the mean and the spread (min and max) across a group's runs, usually its seeds.
  */
-import { RunPoint, RunSummary } from './runs';
-import { PaperResult, datasetTitle, paperResult } from '../reproduce/presets';
+import type { RunPoint, RunSummary } from './runs';
+import { type PaperResult, datasetTitle, paperResult } from '../reproduce/presets';
 
 export interface Spread {
   mean: number;
@@ -11,7 +11,13 @@ export interface Spread {
   max: number;
 }
 
-export const metrics = ['synapses', 'synapseEfficiency', 'clusterEfficiency', 'testAccuracy', 'accuracyChange'] as const;
+export const metrics = [
+  'synapses',
+  'synapseEfficiency',
+  'clusterEfficiency',
+  'testAccuracy',
+  'accuracyChange',
+] as const;
 export type Metric = (typeof metrics)[number];
 
 export type GenerationSummary = { generation: number; runs: number } & Record<Metric, Spread>;
@@ -41,7 +47,10 @@ function spread(values: number[]): Spread {
 
 function summariseGeneration(runs: RunSummary[], generation: number): GenerationSummary {
   const points = runs.map((r) => r.points[generation]).filter((p): p is RunPoint => p !== undefined);
-  const perMetric = Object.fromEntries(metrics.map((m) => [m, spread(points.map((p) => p[m]))])) as Record<Metric, Spread>;
+  const perMetric = Object.fromEntries(metrics.map((m) => [m, spread(points.map((p) => p[m]))])) as Record<
+    Metric,
+    Spread
+  >;
   return { generation, runs: points.length, ...perMetric };
 }
 
@@ -57,12 +66,16 @@ export function summarise(runs: RunSummary[]): Group[] {
     const sorted = [...members].sort((a, b) => a.seed - b.seed);
     const last = Math.max(...sorted.map((r) => r.points.length - 1));
     return {
-      dataset, arch, encoding,
+      dataset,
+      arch,
+      encoding,
       label: `${datasetTitle(dataset)} ${arch}, ${encoding} encoding`,
       runs: sorted,
       generations: Array.from({ length: last + 1 }, (_, g) => summariseGeneration(sorted, g)),
       paper: paperResult(dataset, arch),
-      synapseFactor: sorted.every((r) => r.synapseFactor === sorted[0].synapseFactor) ? sorted[0].synapseFactor : undefined,
+      synapseFactor: sorted.every((r) => r.synapseFactor === sorted[0].synapseFactor)
+        ? sorted[0].synapseFactor
+        : undefined,
     };
   });
 }

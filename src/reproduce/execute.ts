@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { PlannedRun } from './plan';
+import type { PlannedRun } from './plan';
 
 const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'evolve');
 
@@ -44,8 +44,11 @@ export async function executePlan(runs: PlannedRun[], say: (line: string) => voi
     const todo = runs.filter((r) => r.state !== 'finished');
     for (const [i, run] of todo.entries()) {
       if (outcome.interrupted) break;
-      say(`evolve: reproduce: ${run.state === 'missing' ? 'starting' : 'resuming'} ${run.name} (${i + 1} of ${todo.length})`);
-      const end = await runChild(run.args, (k) => { kill = k; });
+      const verb = run.state === 'missing' ? 'starting' : 'resuming';
+      say(`evolve: reproduce: ${verb} ${run.name} (${i + 1} of ${todo.length})`);
+      const end = await runChild(run.args, (k) => {
+        kill = k;
+      });
       kill = undefined;
       if (end.code === 0) continue;
       if (outcome.interrupted || end.code === 130) {

@@ -7,7 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { readRecords, readRunConfig } from '../report/runs';
-import { DatasetName, Preset, RunOptions, ablationEncodings, defaultEncoding, presets, quickOptions } from './presets';
+import {
+  type DatasetName,
+  type Preset,
+  type RunOptions,
+  ablationEncodings,
+  defaultEncoding,
+  presets,
+  quickOptions,
+} from './presets';
 
 export interface ReproduceSettings {
   dataset: DatasetName;
@@ -34,7 +42,8 @@ export function reproduceDir(s: ReproduceSettings): string {
 }
 
 export function flagOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return `--${kebab}`;
 }
 
 function toArgs(options: RunOptions): string[] {
@@ -54,23 +63,33 @@ function checkSameOptions(folder: string, wanted: RunOptions, saved: Record<stri
   const keys = new Set([...Object.keys(expected), ...Object.keys(quickOptions(presets.mnist))]);
   const differing = [...keys]
     .filter((key) => (saved[key] ?? (key === 'encoding' ? defaultEncoding : undefined)) !== expected[key])
-    .map((key) => `${flagOf(key)} ${saved[key] === undefined ? '(none)' : String(saved[key])} where the preset has ${expected[key] ?? '(none)'}`);
+    .map((key) => {
+      const value = saved[key] === undefined ? '(none)' : String(saved[key]);
+      return `${flagOf(key)} ${value} where the preset has ${expected[key] ?? '(none)'}`;
+    });
   if (differing.length > 0) {
-    throw new UsageError(`${folder}: an existing run with ${differing.join(', ')}; choose another --out (or move the folder away)`);
+    throw new UsageError(
+      `${folder}: an existing run with ${differing.join(', ')}; choose another --out (or move the folder away)`,
+    );
   }
 }
 
 function planRun(dir: string, name: string, options: RunOptions): PlannedRun {
   const folder = path.join(dir, name);
   const start = { name, folder, state: 'missing' as const, args: [...toArgs(options), '--out', folder] };
-  if (!fs.existsSync(folder) || (fs.statSync(folder).isDirectory() && fs.readdirSync(folder).length === 0)) return start;
+  if (!fs.existsSync(folder) || (fs.statSync(folder).isDirectory() && fs.readdirSync(folder).length === 0))
+    return start;
   if (!fs.statSync(folder).isDirectory() || !fs.existsSync(path.join(folder, 'config.json'))) {
-    throw new UsageError(`${folder}: exists but is not an evolve run folder (no config.json); move it away or choose another --out`);
+    throw new UsageError(
+      `${folder}: exists but is not an evolve run folder (no config.json); move it away or choose another --out`,
+    );
   }
   const { options: saved } = readRunConfig(folder);
   checkSameOptions(folder, options, saved);
   const finished = readRecords(folder).length > Number(options.generations);
-  return finished ? { name, folder, state: 'finished', args: [] } : { name, folder, state: 'unfinished', args: ['--resume', folder] };
+  return finished
+    ? { name, folder, state: 'finished', args: [] }
+    : { name, folder, state: 'unfinished', args: ['--resume', folder] };
 }
 
 /** Every run of the experiment, in order: encodings (cluster first), then seeds. Checks them all before any runs. */
@@ -78,10 +97,12 @@ export function planRuns(s: ReproduceSettings): PlannedRun[] {
   const preset = presets[s.dataset];
   const dir = reproduceDir(s);
   const encodings = s.ablation ? ablationEncodings : [defaultEncoding];
-  return encodings.flatMap((encoding) => s.seeds.map((seed) => {
-    const group = encoding === defaultEncoding ? s.dataset : `${s.dataset}-${encoding}`;
-    return planRun(dir, path.join(group, `seed-${seed}`), runOptions(preset, s, encoding, seed));
-  }));
+  return encodings.flatMap((encoding) =>
+    s.seeds.map((seed) => {
+      const group = encoding === defaultEncoding ? s.dataset : `${s.dataset}-${encoding}`;
+      return planRun(dir, path.join(group, `seed-${seed}`), runOptions(preset, s, encoding, seed));
+    }),
+  );
 }
 
 /** POSIX shell quoting: bare where safe, else single quotes. */
@@ -95,5 +116,7 @@ export function commandLine(args: string[]): string {
 
 export function describePlan(runs: PlannedRun[]): string {
   const count = (state: RunState) => runs.filter((r) => r.state === state).length;
-  return `${runs.length} run${runs.length === 1 ? '' : 's'}: ${count('finished')} finished (skipped), ${count('unfinished')} to resume, ${count('missing')} to start`;
+  const total = `${runs.length} run${runs.length === 1 ? '' : 's'}`;
+  const finished = `${count('finished')} finished (skipped)`;
+  return `${total}: ${finished}, ${count('unfinished')} to resume, ${count('missing')} to start`;
 }

@@ -32,18 +32,54 @@ export type DatasetName = (typeof datasetNames)[number];
 
 export const presets: Record<DatasetName, Preset> = {
   mnist: {
-    dataset: 'mnist', title: 'MNIST',
-    options: { dataset: 'mnist', arch: 'lenet5', generations: 13, targetEfficiency: 125.09, ancestorEpochs: 3, epochs: 2 },
-    paper: { arch: 'lenet5', generations: 13, synapseEfficiency: 125.09, clusterEfficiency: 9.71, accuracyChange: -1.7 },
+    dataset: 'mnist',
+    title: 'MNIST',
+    options: {
+      dataset: 'mnist',
+      arch: 'lenet5',
+      generations: 13,
+      targetEfficiency: 125.09,
+      ancestorEpochs: 3,
+      epochs: 2,
+    },
+    paper: {
+      arch: 'lenet5',
+      generations: 13,
+      synapseEfficiency: 125.09,
+      clusterEfficiency: 9.71,
+      accuracyChange: -1.7,
+    },
   },
   stl10: {
-    dataset: 'stl10', title: 'STL-10',
-    options: { dataset: 'stl10', arch: 'stl10net', generations: 10, targetEfficiency: 56.27, ancestorEpochs: 20, epochs: 3 },
-    paper: { arch: 'stl10net', generations: 10, synapseEfficiency: 56.27, clusterEfficiency: 5.96, accuracyChange: -1.2 },
+    dataset: 'stl10',
+    title: 'STL-10',
+    options: {
+      dataset: 'stl10',
+      arch: 'stl10net',
+      generations: 10,
+      targetEfficiency: 56.27,
+      ancestorEpochs: 20,
+      epochs: 3,
+    },
+    paper: {
+      arch: 'stl10net',
+      generations: 10,
+      synapseEfficiency: 56.27,
+      clusterEfficiency: 5.96,
+      accuracyChange: -1.2,
+    },
   },
   cifar10: {
-    dataset: 'cifar10', title: 'CIFAR-10',
-    options: { dataset: 'cifar10', arch: 'alexnet', generations: 6, targetEfficiency: 14.39, ancestorEpochs: 20, epochs: 3 },
+    dataset: 'cifar10',
+    title: 'CIFAR-10',
+    options: {
+      dataset: 'cifar10',
+      arch: 'alexnet',
+      generations: 6,
+      targetEfficiency: 14.39,
+      ancestorEpochs: 20,
+      epochs: 3,
+    },
     paper: { arch: 'alexnet', generations: 6, synapseEfficiency: 14.39, clusterEfficiency: 2.82, accuracyChange: -2 },
   },
 };
@@ -54,7 +90,15 @@ export const presets: Record<DatasetName, Preset> = {
  * seeds on 2 cores. The budget is scaled down with the generations, so the run stays trainable.
  */
 export function quickOptions(preset: Preset): RunOptions {
-  return { ...preset.options, generations: 2, targetEfficiency: 4, ancestorEpochs: 2, epochs: 1, trainLimit: 1000, testLimit: 500 };
+  return {
+    ...preset.options,
+    generations: 2,
+    targetEfficiency: 4,
+    ancestorEpochs: 2,
+    epochs: 1,
+    trainLimit: 1000,
+    testLimit: 500,
+  };
 }
 
 /** The encodings `--ablation` compares; the first is evolve's default and the paper's. */

@@ -8,7 +8,7 @@ import { RunError } from '../errors';
 import { writeFileAtomic } from '../run/files';
 import { readRecords } from '../report/runs';
 import { buildReport } from '../report/report';
-import { ReproduceSettings, PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
+import { type ReproduceSettings, type PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
 import { executePlan } from './execute';
 import { writeSlurm } from './slurm';
 
@@ -32,12 +32,19 @@ function pending(runs: PlannedRun[]): string[] {
 function printSlurm(s: ReproduceSettings, runs: PlannedRun[], io: ReproduceIo): void {
   const lines = pending(runs);
   if (lines.length === 0) {
-    io.say(`evolve: ${title(s)}: every run is finished; nothing to submit (evolve report ${reproduceDir(s)}/*/seed-* shows them)`);
+    io.say(
+      `evolve: ${title(s)}: every run is finished; ` +
+        `nothing to submit (evolve report ${reproduceDir(s)}/*/seed-* shows them)`,
+    );
     return;
   }
   const files = writeSlurm(reproduceDir(s), `evolve-${s.dataset}`, lines);
-  io.say(`evolve: wrote ${files.plan} (${lines.length} run${lines.length === 1 ? '' : 's'}) and ${files.script}; submit with: sbatch ${files.script}`);
-  io.say(`evolve: when the array is done, run the same reproduce command without --slurm: it skips the finished runs and prints the report`);
+  const runCount = `${lines.length} run${lines.length === 1 ? '' : 's'}`;
+  io.say(`evolve: wrote ${files.plan} (${runCount}) and ${files.script}; submit with: sbatch ${files.script}`);
+  io.say(
+    'evolve: when the array is done, run the same reproduce command without --slurm: ' +
+      'it skips the finished runs and prints the report',
+  );
 }
 
 /** The report over the runs that have records; written beside them as report.md and report.png. */
@@ -57,7 +64,7 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
   io.say(`evolve: ${title(s)} in ${reproduceDir(s)}: ${describePlan(runs)}`);
   if (mode === 'plan') {
     const lines = pending(runs);
-    if (lines.length > 0) io.out(lines.join('\n') + '\n');
+    if (lines.length > 0) io.out(`${lines.join('\n')}\n`);
     return;
   }
   if (mode === 'slurm') return printSlurm(s, runs, io);
@@ -70,6 +77,9 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
   await finalReport(s, runs, io);
   if (outcome.failed.length > 0) {
     const names = outcome.failed.map((f) => `${f.run.name} (${f.exit})`).join(', ');
-    throw new RunError(`${title(s)}: ${outcome.failed.length} of ${runs.length} runs failed: ${names}; run the same command again to resume them`);
+    throw new RunError(
+      `${title(s)}: ${outcome.failed.length} of ${runs.length} runs failed: ${names}; ` +
+        'run the same command again to resume them',
+    );
   }
 }

@@ -21,7 +21,7 @@ export function sbatchScript(s: { jobName: string; planFile: string; tasks: numb
     `#SBATCH --array=0-${s.tasks - 1}`,
     '#SBATCH --cpus-per-task=4',
     `#SBATCH --output=${path.join(s.logDir, 'slurm-%A_%a.out')}`,
-    '# Add your site\'s --partition, --time and --mem lines here.',
+    "# Add your site's --partition, --time and --mem lines here.",
     '# Written by `evolve reproduce --slurm`: array task i runs line i+1 of the plan (one evolve run each).',
     'set -euo pipefail',
     `cd ${shellQuote(process.cwd())}`,
@@ -38,7 +38,10 @@ export function writeSlurm(dir: string, jobName: string, lines: string[]): Slurm
   ensureDir(dir);
   const plan = path.join(dir, 'plan.txt');
   const script = path.join(dir, 'reproduce.sbatch');
-  writeFileAtomic(plan, lines.join('\n') + '\n');
-  writeFileAtomic(script, sbatchScript({ jobName, planFile: path.resolve(plan), tasks: lines.length, logDir: path.resolve(dir) }));
+  writeFileAtomic(plan, `${lines.join('\n')}\n`);
+  writeFileAtomic(
+    script,
+    sbatchScript({ jobName, planFile: path.resolve(plan), tasks: lines.length, logDir: path.resolve(dir) }),
+  );
   return { plan, script };
 }

@@ -1,5 +1,12 @@
-import { CIFAR10_CLASSES, CIFAR10_FOLDER, CIFAR10_SHAPE, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, loadCifar10 } from '../cifar10';
-import { DatasetModule } from './types';
+import {
+  CIFAR10_CLASSES,
+  CIFAR10_FOLDER,
+  CIFAR10_SHAPE,
+  CIFAR10_TEST_FILE,
+  CIFAR10_TRAIN_FILES,
+  loadCifar10,
+} from '../cifar10';
+import type { DatasetModule } from './types';
 
 export const cifar10: DatasetModule = {
   name: 'cifar10',

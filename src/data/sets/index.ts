@@ -1,5 +1,5 @@
 // The data set registry: one line per data set module.
-import { DatasetModule } from './types';
+import type { DatasetModule } from './types';
 import { mnist } from './mnist';
 import { cifar10 } from './cifar10';
 import { stl10 } from './stl10';
@@ -14,7 +14,7 @@ export const datasetNames = Object.keys(datasets);
 
 /** The module for `name`; undefined for an unknown name (the CLI turns that into a usage error). */
 export function getDataset(name: string): DatasetModule | undefined {
-  return Object.prototype.hasOwnProperty.call(datasets, name) ? datasets[name] : undefined;
+  return Object.hasOwn(datasets, name) ? datasets[name] : undefined;
 }
 
 export type { DatasetModule, DatasetArchive, LoadOptions } from './types';

@@ -1,5 +1,5 @@
 import { defaultMnistDir, loadMnist } from '../mnist';
-import { DatasetModule } from './types';
+import type { DatasetModule } from './types';
 
 export const mnist: DatasetModule = {
   name: 'mnist',

@@ -1,5 +1,5 @@
 import { STL10_CLASSES, STL10_FILES, STL10_FOLDER, STL10_SHAPE, loadStl10 } from '../stl10';
-import { DatasetModule } from './types';
+import type { DatasetModule } from './types';
 
 export const stl10: DatasetModule = {
   name: 'stl10',

@@ -1,6 +1,6 @@
 // The shape every data set module has; adding a data set is one such module and one registry line.
-import { Dataset } from '../dataset';
-import { SplitOptions } from '../splits';
+import type { Dataset } from '../dataset';
+import type { SplitOptions } from '../splits';
 
 export interface LoadOptions extends SplitOptions {
   /**

@@ -15,9 +15,12 @@ export const clusterEncoding: Encoding = {
     const clusters = clusterStage(parent, masks, options, rng);
     const synapses = synapseStage(parent, masks, options, rng);
     return {
-      masks, units: liveUnits(parent.layers, masks),
-      clusterProbabilities: clusters.probabilities, synapseProbabilities: synapses.probabilities,
-      expectedSynapses: synapses.expected, budgetExceeded: clusters.exceeded || synapses.exceeded,
+      masks,
+      units: liveUnits(parent.layers, masks),
+      clusterProbabilities: clusters.probabilities,
+      synapseProbabilities: synapses.probabilities,
+      expectedSynapses: synapses.expected,
+      budgetExceeded: clusters.exceeded || synapses.exceeded,
     };
   },
 };

@@ -4,7 +4,7 @@
  * scope) or per layer (layer scope), then remove units left without input or output. Uses no
  * random draw; with --init inherit the survivors keep their trained weights.
  */
-import { Network } from '../../models/network';
+import type { Network } from '../../models/network';
 import { countOnes } from '../clusters';
 import { liveUnits, pruneDeadUnits } from '../units';
 import type { Encoding } from './encoding';
@@ -36,10 +36,12 @@ export const magnitudeEncoding: Encoding = {
     }
     pruneDeadUnits(layers, masks);
     return {
-      masks, units: liveUnits(layers, masks),
+      masks,
+      units: liveUnits(layers, masks),
       clusterProbabilities: layers.map(() => new Float64Array(0)),
       synapseProbabilities: masks.map((m) => Float64Array.from(m)),
-      expectedSynapses, budgetExceeded: false,
+      expectedSynapses,
+      budgetExceeded: false,
     };
   },
 };

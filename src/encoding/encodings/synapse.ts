@@ -14,9 +14,12 @@ export const synapseEncoding: Encoding = {
     const masks = parent.params.map((p) => p.mask.slice());
     const synapses = synapseStage(parent, masks, options, rng);
     return {
-      masks, units: liveUnits(parent.layers, masks),
-      clusterProbabilities: parent.layers.map(() => new Float64Array(0)), synapseProbabilities: synapses.probabilities,
-      expectedSynapses: synapses.expected, budgetExceeded: synapses.exceeded,
+      masks,
+      units: liveUnits(parent.layers, masks),
+      clusterProbabilities: parent.layers.map(() => new Float64Array(0)),
+      synapseProbabilities: synapses.probabilities,
+      expectedSynapses: synapses.expected,
+      budgetExceeded: synapses.exceeded,
     };
   },
 };

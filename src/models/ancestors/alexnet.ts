@@ -10,7 +10,9 @@ import type { Architecture } from '../architecture';
  */
 export const alexnet: Architecture = {
   name: 'alexnet',
-  description: 'AlexNet adapted to 32x32x3: conv 64@5x5, 192@5x5, 384@3x3, 256@3x3, 256@3x3 (same, relu), 3 max-pools 3x3/2, dense 1024, 1024, 10',
+  description:
+    'AlexNet adapted to 32x32x3: conv 64@5x5, 192@5x5, 384@3x3, 256@3x3, 256@3x3 (same, relu), ' +
+    '3 max-pools 3x3/2, dense 1024, 1024, 10',
   inputShape: [32, 32, 3],
   layers: [
     { kind: 'conv', name: 'conv1', kernelSize: 5, filters: 64, stride: 1, padding: 'same', activation: 'relu' },

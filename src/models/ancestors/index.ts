@@ -16,7 +16,7 @@ export const ancestorNames = Object.keys(ancestors);
 
 /** The architecture named `name`, or undefined (callers say what to do about it). */
 export function findAncestor(name: string): Architecture | undefined {
-  return Object.prototype.hasOwnProperty.call(ancestors, name) ? ancestors[name] : undefined;
+  return Object.hasOwn(ancestors, name) ? ancestors[name] : undefined;
 }
 
 export { lenet5, lenet300, alexnet, stl10net };

@@ -6,7 +6,9 @@ import type { Architecture } from '../architecture';
  */
 export const stl10net: Architecture = {
   name: 'stl10net',
-  description: 'conv net for 96x96x3: conv 32@5x5, 64@5x5, 128@3x3 (same, relu), each followed by a 2x2 max-pool, dense 256, dense 10',
+  description:
+    'conv net for 96x96x3: conv 32@5x5, 64@5x5, 128@3x3 (same, relu), ' +
+    'each followed by a 2x2 max-pool, dense 256, dense 10',
   inputShape: [96, 96, 3],
   layers: [
     { kind: 'conv', name: 'conv1', kernelSize: 5, filters: 32, stride: 1, padding: 'same', activation: 'relu' },
