@@ -15,7 +15,7 @@ import { maskedOffspring, paramBytes } from './helpers';
 const data = loadMnist({ trainLimit: 512, testLimit: 500, validation: 0, rng: seedrandom('d') });
 const options = { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'momentum' as const };
 
-test('JavaScript kernels: 1 and 2 training threads give trainNetwork\'s weights, masks held', async (t) => {
+test("JavaScript kernels: 1 and 2 training threads give trainNetwork's weights, masks held", async (t) => {
   const info = await selectBackend('wasm', { kernels: 'tuned' });
   assert.equal(info.kernels, 'tuned');
   const { genome, child } = maskedOffspring(lenet5);
@@ -30,7 +30,9 @@ test('JavaScript kernels: 1 and 2 training threads give trainNetwork\'s weights,
   assert.ok(paramBytes(one).equals(paramBytes(reference)), '1 thread differs from trainNetwork');
   assert.ok(paramBytes(two).equals(paramBytes(reference)), '2 threads differ from trainNetwork');
   two.params.forEach((p, l) => {
-    p.kernel.forEach((w, k) => { if (!genome.masks[l][k]) assert.ok(Object.is(w, 0), `masked synapse ${l}/${k} is ${w}`); });
+    p.kernel.forEach((w, k) => {
+      if (!genome.masks[l][k]) assert.ok(Object.is(w, 0), `masked synapse ${l}/${k} is ${w}`);
+    });
   });
   const [before, after] = [await evaluate(child, data.test), await evaluate(two, data.test)];
   t.diagnostic(`test accuracy ${before} -> ${after}`);
@@ -44,6 +46,16 @@ test('native kernels: every training call runs on the threads set, whatever chan
   assert.equal(nativeThreads(), 2, 'evaluation uses them too');
   setNativeThreads(1); // e.g. an inference bench in between
   let during = 0;
-  await trainMasked(maskedOffspring(lenet5).child, data.train, { ...options, onBatch: () => { during = nativeThreads(); } }, seedrandom('s'));
+  await trainMasked(
+    maskedOffspring(lenet5).child,
+    data.train,
+    {
+      ...options,
+      onBatch: () => {
+        during = nativeThreads();
+      },
+    },
+    seedrandom('s'),
+  );
   assert.equal(during, 2);
 });

@@ -92,7 +92,8 @@ export async function selectBackend(choice: BackendChoice, settings: BackendSett
     }
     if (choice === 'tensorflow') {
       throw new UsageError(
-        "--backend tensorflow: not installed; run 'npm install @tensorflow/tfjs-node' (or @tensorflow/tfjs-node-gpu with CUDA), or use --backend wasm",
+        "--backend tensorflow: not installed; run 'npm install @tensorflow/tfjs-node' " +
+          '(or @tensorflow/tfjs-node-gpu with CUDA), or use --backend wasm',
       );
     }
   }
@@ -104,7 +105,11 @@ export async function selectBackend(choice: BackendChoice, settings: BackendSett
   const simd = Boolean(tf.env().getAsync ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : false);
   const kernels = wasmKernelsFor(settings);
   return {
-    name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd, kernels,
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    device: 'CPU',
+    simd,
+    kernels,
     ...(kernels === 'native' ? { nativeSimd: nativeAddon()!.simd() } : {}),
   };
 }

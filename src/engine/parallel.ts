@@ -4,13 +4,17 @@
  * they call trainMasked and closeTraining. Trains exactly as the pool's entry point did on every
  * path a run reached: native kernels on `workers` threads, otherwise this thread.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { Split } from '../data/dataset';
-import { TrainOptions, closeTraining, setTrainingThreads, trainMasked } from './trainer';
+import type { Split } from '../data/dataset';
+import { type TrainOptions, closeTraining, setTrainingThreads, trainMasked } from './trainer';
 
 export async function trainNetworkParallel(
-  net: Network, data: Split, options: TrainOptions, rng: Random, workers: number,
+  net: Network,
+  data: Split,
+  options: TrainOptions,
+  rng: Random,
+  workers: number,
 ): Promise<number> {
   setTrainingThreads(workers);
   return trainMasked(net, data, options, rng);

@@ -8,11 +8,11 @@
  * training runs on one thread: a pool of worker_threads splitting each batch was measured no
  * faster on a shared machine and was never reached by a run; see docs/backends.md.
  */
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { Split } from '../data/dataset';
+import type { Split } from '../data/dataset';
 import { nativeKernelsActive, setNativeThreads } from './kernels/native';
-import { TrainOptions, trainNetwork } from './train';
+import { type TrainOptions, trainNetwork } from './train';
 
 export type { TrainOptions };
 
