@@ -55,14 +55,7 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.deepEqual(Object.keys(out.architectures), ['lenet5']);
 
   const rows = out.configurations;
-  assert.deepEqual(Object.keys(rows), [
-    'cpu',
-    'wasm-plain',
-    'wasm-tuned',
-    'native',
-    'tensorflow',
-    'pytorch',
-  ]);
+  assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'native', 'tensorflow', 'pytorch']);
   assert.equal(rows.native.backend.kernels, 'native', 'npm ci built the addon');
   assert.equal(rows['wasm-tuned'].backend.kernels, 'tuned');
   for (const name of ['wasm-plain', 'wasm-tuned', 'native']) {
