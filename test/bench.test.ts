@@ -55,18 +55,10 @@ test('bench --json: one JSON object with the machine and a row per configuration
   assert.deepEqual(Object.keys(out.architectures), ['lenet5']);
 
   const rows = out.configurations;
-  assert.deepEqual(Object.keys(rows), [
-    'cpu',
-    'wasm-plain',
-    'wasm-tuned',
-    'wasm-parallel',
-    'native',
-    'tensorflow',
-    'pytorch',
-  ]);
+  assert.deepEqual(Object.keys(rows), ['cpu', 'wasm-plain', 'wasm-tuned', 'native', 'tensorflow', 'pytorch']);
   assert.equal(rows.native.backend.kernels, 'native', 'npm ci built the addon');
-  assert.equal(rows['wasm-parallel'].backend.kernels, 'tuned');
-  for (const name of ['wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native']) {
+  assert.equal(rows['wasm-tuned'].backend.kernels, 'tuned');
+  for (const name of ['wasm-plain', 'wasm-tuned', 'native']) {
     const row = rows[name];
     assert.equal(row.status, 'ok', JSON.stringify(row));
     assert.ok(positive(row.samplesPerSecond) && positive(row.msPerStep), JSON.stringify(row));
@@ -264,7 +256,7 @@ const badUsage: [string[], RegExp][] = [
   [['bench', '--batches', '0'], /--batches.*'0'.*integer from 1/],
   [['bench', '--batch-size', 'many'], /--batch-size.*many.*integer/],
   [['bench', '--seconds', '-1'], /--seconds/],
-  [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, wasm-parallel, native, tensorflow/],
+  [['bench', '--only', 'gpu'], /--only.*gpu.*cpu, wasm-plain, wasm-tuned, native, tensorflow/],
   [['bench', '--bogus'], /unknown option '--bogus'/],
   [['bench', '--arch', 'vgg16'], /--arch.*'vgg16'.*comma-separated ancestors from lenet5, lenet300, alexnet, stl10net/],
   [['bench', '--sparsity-levels', '0'], /--sparsity-levels.*'0'.*comma-separated efficiencies from 1 to 10000/],

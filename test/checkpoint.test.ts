@@ -1,24 +1,29 @@
 // Epoch checkpoints in-process: a training continued from an epoch's state (weights + optimizer
-// state) equals the uninterrupted one bit for bit, in one thread and across workers; the file
-// format round-trips and recognises corruption.
-import test, { after } from 'node:test';
+// state) equals the uninterrupted one bit for bit; the file format round-trips and recognises
+// corruption.
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
-import { EpochState, OptimizerName, TrainOptions, disposeOptimizer, makeOptimizer, optimizerChoices } from '../src/engine/train';
+import {
+  type EpochState,
+  type OptimizerName,
+  type TrainOptions,
+  disposeOptimizer,
+  makeOptimizer,
+  optimizerChoices,
+} from '../src/engine/train';
 import { restoreOptimizerState, saveOptimizerState } from '../src/engine/optimizerState';
-import { closeTrainingPool, trainNetworkParallel, trainingPool } from '../src/engine/parallel';
-import { Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
-import { Architecture } from '../src/models/architecture';
-import { lenet300, lenet5 } from '../src/models/ancestors';
+import { trainMasked } from '../src/engine/trainer';
+import { type Network, cloneNetwork, initialiseNetwork } from '../src/models/network';
+import type { Architecture } from '../src/models/architecture';
+import { lenet300 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
-import { Expected, TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
+import { type Expected, type TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
 import { compactNetwork } from '../src/models/compact';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { maskedOffspring, paramBytes } from './helpers';
-
-after(() => closeTrainingPool());
 
 const data = loadMnist({ trainLimit: 192, testLimit: 10, validation: 0, rng: seedrandom('d') });
 
@@ -30,58 +35,93 @@ const bits = paramBytes;
 
 /** Trains `start` for 3 epochs straight, and again continued from each epoch state it reported; all must agree. */
 // 8 steps per epoch: after 8 steps adam's running beta1^t differs from setWeights' pow(beta1, t) in the last bit.
-async function checkContinued(start: Network, optimizer: OptimizerName, workers: number): Promise<void> {
+async function checkContinued(start: Network, optimizer: OptimizerName): Promise<void> {
   const options: TrainOptions = { epochs: 3, batchSize: 24, learningRate: 0.02, optimizer };
   const straight = cloneNetwork(start);
   const states: EpochState[] = [];
-  const loss = await trainNetworkParallel(straight, data.train, { ...options, onEpochEnd: (s) => { states.push(s); } }, seedrandom('s'), workers);
-  assert.deepEqual(states.map((s) => s.epochsDone), [1, 2], 'a state after every epoch but the last');
+  const loss = await trainMasked(
+    straight,
+    data.train,
+    {
+      ...options,
+      onEpochEnd: (s) => {
+        states.push(s);
+      },
+    },
+    seedrandom('s'),
+  );
+  assert.deepEqual(
+    states.map((s) => s.epochsDone),
+    [1, 2],
+    'a state after every epoch but the last',
+  );
   assert.equal(states[0].optimizer.slots.length, { sgd: 0, momentum: 1, adam: 2 }[optimizer] * 2 * start.params.length);
-  if (workers === 1) {
-    // The state restored into a fresh optimizer reads back the same, adam's running beta powers included.
-    const fresh = makeOptimizer(options);
-    await restoreOptimizerState(fresh, states[0].optimizer, [...start.layers.map((l) => l.kernelShape), ...start.layers.map((l) => [l.outUnits])]);
-    assert.deepEqual(await saveOptimizerState(fresh, optimizer), states[0].optimizer);
-    disposeOptimizer(fresh);
-  }
+  // The state restored into a fresh optimizer reads back the same, adam's running beta powers included.
+  const fresh = makeOptimizer(options);
+  await restoreOptimizerState(fresh, states[0].optimizer, [
+    ...start.layers.map((l) => l.kernelShape),
+    ...start.layers.map((l) => [l.outUnits]),
+  ]);
+  assert.deepEqual(await saveOptimizerState(fresh, optimizer), states[0].optimizer);
+  disposeOptimizer(fresh);
   for (const s of states) {
     const continued = cloneNetwork(start);
-    s.params.forEach((p, l) => { continued.params[l].kernel = p.kernel; continued.params[l].bias = p.bias; });
+    s.params.forEach((p, l) => {
+      continued.params[l].kernel = p.kernel;
+      continued.params[l].bias = p.bias;
+    });
     const seen: number[] = [];
-    const resumedLoss = await trainNetworkParallel(continued, data.train, {
-      ...options, resume: { epochsDone: s.epochsDone, optimizer: s.optimizer }, onBatch: (p) => seen.push(p.epoch),
-    }, seedrandom('s'), workers);
+    const resumedLoss = await trainMasked(
+      continued,
+      data.train,
+      {
+        ...options,
+        resume: { epochsDone: s.epochsDone, optimizer: s.optimizer },
+        onBatch: (p) => seen.push(p.epoch),
+      },
+      seedrandom('s'),
+    );
     assert.equal(seen[0], s.epochsDone, 'starts at the next epoch');
-    assert.ok(bits(continued).equals(bits(straight)), `${optimizer}, ${workers} worker(s), continued after epoch ${s.epochsDone}`);
+    assert.ok(bits(continued).equals(bits(straight)), `${optimizer}, continued after epoch ${s.epochsDone}`);
     assert.ok(Object.is(resumedLoss, loss));
   }
 }
 
-test('one thread: continued after epoch 1 or 2 equals 3 epochs straight (sgd, momentum, adam), no tensor leaked', async () => {
+test('continued after epoch 1 or 2 equals 3 epochs straight (sgd, momentum, adam), no tensor leaked', async () => {
   await selectBackend('wasm');
   const before = tf.memory().numTensors;
-  for (const optimizer of optimizerChoices) await checkContinued(maskedChild(lenet300), optimizer, 1);
+  for (const optimizer of optimizerChoices) await checkContinued(maskedChild(lenet300), optimizer);
   assert.equal(tf.memory().numTensors, before);
-});
-
-test('2 workers: continued after epoch 1 or 2 equals 3 epochs straight (momentum, adam)', async () => {
-  // The JavaScript kernels: with the native ones trainNetworkParallel starts no workers.
-  await selectBackend('wasm', { kernels: 'tuned' });
-  const net = maskedChild(lenet5);
-  for (const optimizer of ['momentum', 'adam'] as const) await checkContinued(net, optimizer, 2);
-  assert.ok(trainingPool(), 'trained in worker_threads');
 });
 
 test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error, not a crash', () => {
   const net = maskedChild(lenet300);
   const cp: TrainingCheckpoint = {
-    generation: 2, offspring: 1, epochsDone: 1, epochs: 3, start: 'abc',
+    generation: 2,
+    offspring: 1,
+    epochsDone: 1,
+    epochs: 3,
+    start: 'abc',
     network: net.params.map((p) => ({ kernel: p.kernel, bias: p.bias })),
-    optimizer: { optimizer: 'adam', iterations: 7, slots: [Float32Array.of(1.5, -0, NaN), Float32Array.of(3)], scalars: [0.9 ** 8, 0.999 ** 8] },
+    optimizer: {
+      optimizer: 'adam',
+      iterations: 7,
+      slots: [Float32Array.of(1.5, -0, NaN), Float32Array.of(3)],
+      scalars: [0.9 ** 8, 0.999 ** 8],
+    },
     loss: 0.25,
     candidates: [{ offspring: 0, synapses: 10, validationAccuracy: 12.5 }],
-    best: { offspring: 0, validation: 1 / 3, synapses: 10, loss: NaN, expectedSynapses: 9.87654321, budgetExceeded: false, params: net.params },
-    seconds: 1.5, trainSeconds: 1.25,
+    best: {
+      offspring: 0,
+      validation: 1 / 3,
+      synapses: 10,
+      loss: NaN,
+      expectedSynapses: 9.87654321,
+      budgetExceeded: false,
+      params: net.params,
+    },
+    seconds: 1.5,
+    trainSeconds: 1.25,
   };
   const bytes = encodeCheckpoint(cp);
   const back = decodeCheckpoint(bytes);
@@ -95,15 +135,23 @@ test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error
   assert.throws(() => decodeCheckpoint(Buffer.from('hello')), /not an evolve checkpoint/);
 });
 
-test('a checkpoint that does not fit the generation, its epochs, its starting network or its shapes is refused with a reason', () => {
+test('a checkpoint not fitting the generation, epochs, starting network or shapes is refused with a reason', () => {
   const full = initialiseNetwork(lenet300, seedrandom('w'));
   const compact = compactNetwork(maskedChild(lenet300)).net;
   const sizes = [...compact.params.map((p) => p.kernel.length), ...compact.params.map((p) => p.bias.length)];
   const good: TrainingCheckpoint = {
-    generation: 1, offspring: 0, epochsDone: 1, epochs: 3, start: fingerprint(compact),
+    generation: 1,
+    offspring: 0,
+    epochsDone: 1,
+    epochs: 3,
+    start: fingerprint(compact),
     network: compact.params.map((p) => ({ kernel: p.kernel.slice(), bias: p.bias.slice() })),
     optimizer: { optimizer: 'momentum', iterations: 3, slots: sizes.map((n) => new Float32Array(n)), scalars: [] },
-    loss: 1, candidates: [], best: null, seconds: 1, trainSeconds: 1,
+    loss: 1,
+    candidates: [],
+    best: null,
+    seconds: 1,
+    trainSeconds: 1,
   };
   const expected: Expected = { generation: 1, offspring: 2, epochs: 3, optimizer: 'momentum', full, compact };
   assert.equal(checkpointProblem(good, expected), null);
@@ -117,5 +165,6 @@ test('a checkpoint that does not fit the generation, its epochs, its starting ne
     [{ optimizer: { ...good.optimizer!, optimizer: 'adam' } }, /optimizer state does not fit momentum/],
     [{ optimizer: { ...good.optimizer!, slots: good.optimizer!.slots.slice(1) } }, /optimizer state does not fit/],
   ];
-  for (const [change, reason] of cases) assert.match(String(checkpointProblem({ ...good, ...change }, expected)), reason);
+  for (const [change, reason] of cases)
+    assert.match(String(checkpointProblem({ ...good, ...change }, expected)), reason);
 });

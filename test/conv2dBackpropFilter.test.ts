@@ -7,9 +7,15 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { registerWasmConv2DBackpropFilter } from '../src/engine/kernels/conv2dBackpropFilter';
 
-import { Pad, Shape4, prng, randArray, size } from './kernelHelpers';
+import { type Pad, type Shape4, prng, randArray, size } from './kernelHelpers';
 
-interface Case { name: string; x: Shape4; f: Shape4; stride: number | [number, number]; pad: Pad }
+interface Case {
+  name: string;
+  x: Shape4;
+  f: Shape4;
+  stride: number | [number, number];
+  pad: Pad;
+}
 
 const cases: Case[] = [];
 for (const stride of [1, 2]) {
@@ -21,7 +27,13 @@ for (const stride of [1, 2]) {
     cases.push({ name: `x[1,8,9,2] f[2,4,2,3] s${stride} ${pad}`, x: [1, 8, 9, 2], f: [2, 4, 2, 3], stride, pad });
   }
 }
-cases.push({ name: 'x[2,9,8,3] f[3,3,3,2] s[2,1] same', x: [2, 9, 8, 3], f: [3, 3, 3, 2], stride: [2, 1], pad: 'same' });
+cases.push({
+  name: 'x[2,9,8,3] f[3,3,3,2] s[2,1] same',
+  x: [2, 9, 8, 3],
+  f: [3, 3, 3, 2],
+  stride: [2, 1],
+  pad: 'same',
+});
 cases.push({ name: 'x[2,7,7,2] f[3,3,2,3] s2 explicit pad 1', x: [2, 7, 7, 2], f: [3, 3, 2, 3], stride: 2, pad: 1 });
 
 // Gradient of sum(conv2d(x, f) * w) w.r.t. f, i.e. Conv2DBackpropFilter with dy = w.
@@ -60,7 +72,8 @@ test('wasm Conv2DBackpropFilter matches cpu', async (t) => {
       assert.equal(tf.backend().numDataIds(), dataIdsBefore, 'wasm data id leak');
 
       assert.equal(actual.length, expected.length);
-      let maxDiff = 0, maxMag = 0;
+      let maxDiff = 0,
+        maxMag = 0;
       for (let i = 0; i < expected.length; ++i) {
         maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
         maxMag = Math.max(maxMag, Math.abs(expected[i]));
@@ -77,8 +90,15 @@ test('wasm Conv2DBackpropFilter rejects NCHW', async () => {
   const x = tf.zeros([1, 2, 5, 5]);
   const dy = tf.zeros([1, 3, 3, 3]);
   assert.throws(
-    () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
-      { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] }),
-    /NHWC/);
+    () =>
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x, dy },
+          { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] },
+        ),
+    /NHWC/,
+  );
   tf.dispose([x, dy]);
 });

@@ -17,7 +17,9 @@ function imports(): { file: string; layer: string; target: string }[] {
         const rel = path.relative(src, p);
         const layer = rel.includes(path.sep) ? rel.split(path.sep)[0] : '.';
         for (const m of fs.readFileSync(p, 'utf8').matchAll(/from '([^']+)'/g)) {
-          const target = m[1].startsWith('.') ? path.relative(src, path.resolve(path.dirname(p), m[1])).split(path.sep)[0] : m[1];
+          const target = m[1].startsWith('.')
+            ? path.relative(src, path.resolve(path.dirname(p), m[1])).split(path.sep)[0]
+            : m[1];
           out.push({ file: rel, layer, target });
         }
       }
@@ -27,13 +29,22 @@ function imports(): { file: string; layer: string; target: string }[] {
   return out;
 }
 
-test('tfjs only under src/engine (and src/bench, which measures the backends themselves); the method core imports no engine, run, evolution or cli', () => {
-  const all = imports();
-  assert.ok(all.length > 100);
-  const core = new Set(['encoding', 'models', 'metrics', 'data']);
-  const bad = all.filter(({ layer, target }) =>
-    (target.startsWith('@tensorflow/') && layer !== 'engine' && layer !== 'bench') ||
-    (core.has(layer) && ['engine', 'run', 'evolution', 'cli', 'reproduce', 'report', 'bench'].includes(target)) ||
-    (['engine', 'run', 'evolution'].includes(layer) && ['cli', 'reproduce', 'report', 'bench'].includes(target)));
-  assert.deepEqual(bad.map((b) => `${b.file} imports ${b.target}`), []);
-});
+test(
+  'tfjs only under src/engine (and src/bench, which measures the backends themselves); the method core imports no ' +
+    'engine, run, evolution or cli',
+  () => {
+    const all = imports();
+    assert.ok(all.length > 100);
+    const core = new Set(['encoding', 'models', 'metrics', 'data']);
+    const bad = all.filter(
+      ({ layer, target }) =>
+        (target.startsWith('@tensorflow/') && layer !== 'engine' && layer !== 'bench') ||
+        (core.has(layer) && ['engine', 'run', 'evolution', 'cli', 'reproduce', 'report', 'bench'].includes(target)) ||
+        (['engine', 'run', 'evolution'].includes(layer) && ['cli', 'reproduce', 'report', 'bench'].includes(target)),
+    );
+    assert.deepEqual(
+      bad.map((b) => `${b.file} imports ${b.target}`),
+      [],
+    );
+  },
+);

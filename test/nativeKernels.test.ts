@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../src/engine/backend';
 import { nativeAddon, nativeLoadError, nativeKernelsActive, setNativeThreads } from '../src/engine/kernels/native';
 import { evaluate } from '../src/engine/train';
-import { trainNetworkParallel } from '../src/engine/parallel';
+import { setTrainingThreads, trainMasked } from '../src/engine/trainer';
 import { cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { lenet5 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
@@ -19,7 +19,10 @@ import { maskedOffspring, paramBytes, tempDir } from './helpers';
 function random(shape: number[], seed: string): tf.Tensor {
   const rng = seedrandom(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng() - 0.5), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng() - 0.5),
+    shape,
+  );
 }
 
 /** `f`'s result on the current backend, as plain floats. */
@@ -31,40 +34,129 @@ const sumOfProduct = (y: tf.Tensor, seed: string) => tf.sum(tf.mul(y, random(y.s
 
 /** Cases through every native kernel: odd sizes, strides, 'same' padding, batched and transposed products. */
 const cases: Array<[string, () => tf.Tensor]> = [
-  ['conv2d valid', () => tf.conv2d(random([3, 12, 11, 5], 'x') as tf.Tensor4D, random([5, 4, 5, 7], 'w') as tf.Tensor4D, 1, 'valid')],
-  ['conv2d same, stride 2', () => tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, 2, 'same')],
-  ['conv2d LeNet conv1', () => tf.conv2d(random([4, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 20], 'w') as tf.Tensor4D, 1, 'valid')],
-  ['conv dx, same, strides 2x1', () => tf.grad((x: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, [2, 1], 'same'), 'dy'))(random([2, 9, 10, 3], 'x'))],
-  ['conv dw, same, strides 2x1', () => tf.grad((w: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, [2, 1], 'same'), 'dy'))(random([3, 3, 3, 33], 'w'))],
-  ['conv dw, LeNet conv2 (4 partial sums)', () => tf.grad((w: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(random([16, 12, 12, 20], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 20, 50], 'w'))],
-  ['conv dx, LeNet conv2', () => tf.grad((x: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([5, 5, 20, 50], 'w') as tf.Tensor4D, 1, 'valid'), 'dy'))(random([16, 12, 12, 20], 'x'))],
-  ['conv2d, one filter (transposed product)', () => tf.conv2d(random([8, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 1], 'w') as tf.Tensor4D, 1, 'valid')],
-  ['conv dw, 5 filters (transposed product, 4 partial sums)', () => tf.grad((w: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(random([16, 12, 12, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'))(random([5, 5, 3, 5], 'w'))],
-  // AlexNet's shapes, small: 'same' 5x5 and 3x3 with depths over one packed block (K > 256), the filter packed once per call.
-  ['conv2d AlexNet-like, same 5x5, K 400', () => tf.conv2d(random([3, 9, 8, 16], 'x') as tf.Tensor4D, random([5, 5, 16, 40], 'w') as tf.Tensor4D, 1, 'same')],
-  ['conv dx AlexNet-like, same 3x3, K 648', () => tf.grad((x: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 72, 40], 'w') as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 7, 7, 72], 'x'))],
-  ['conv dw AlexNet-like, same 3x3, K 648', () => tf.grad((w: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(random([3, 7, 7, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 40], 'w'))],
+  [
+    'conv2d valid',
+    () => tf.conv2d(random([3, 12, 11, 5], 'x') as tf.Tensor4D, random([5, 4, 5, 7], 'w') as tf.Tensor4D, 1, 'valid'),
+  ],
+  [
+    'conv2d same, stride 2',
+    () => tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, 2, 'same'),
+  ],
+  [
+    'conv2d LeNet conv1',
+    () => tf.conv2d(random([4, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 20], 'w') as tf.Tensor4D, 1, 'valid'),
+  ],
+  [
+    'conv dx, same, strides 2x1',
+    () =>
+      tf.grad((x: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 3, 33], 'w') as tf.Tensor4D, [2, 1], 'same'), 'dy'),
+      )(random([2, 9, 10, 3], 'x')),
+  ],
+  [
+    'conv dw, same, strides 2x1',
+    () =>
+      tf.grad((w: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(random([2, 9, 10, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, [2, 1], 'same'), 'dy'),
+      )(random([3, 3, 3, 33], 'w')),
+  ],
+  [
+    'conv dw, LeNet conv2 (4 partial sums)',
+    () =>
+      tf.grad((w: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(random([16, 12, 12, 20], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'),
+      )(random([5, 5, 20, 50], 'w')),
+  ],
+  [
+    'conv dx, LeNet conv2',
+    () =>
+      tf.grad((x: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([5, 5, 20, 50], 'w') as tf.Tensor4D, 1, 'valid'), 'dy'),
+      )(random([16, 12, 12, 20], 'x')),
+  ],
+  [
+    'conv2d, one filter (transposed product)',
+    () => tf.conv2d(random([8, 28, 28, 1], 'x') as tf.Tensor4D, random([5, 5, 1, 1], 'w') as tf.Tensor4D, 1, 'valid'),
+  ],
+  [
+    'conv dw, 5 filters (transposed product, 4 partial sums)',
+    () =>
+      tf.grad((w: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(random([16, 12, 12, 3], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), 'dy'),
+      )(random([5, 5, 3, 5], 'w')),
+  ],
+  // AlexNet's shapes, small: 'same' 5x5 and 3x3 with depths over one packed block (K > 256), the filter
+  // packed once per call.
+  [
+    'conv2d AlexNet-like, same 5x5, K 400',
+    () => tf.conv2d(random([3, 9, 8, 16], 'x') as tf.Tensor4D, random([5, 5, 16, 40], 'w') as tf.Tensor4D, 1, 'same'),
+  ],
+  [
+    'conv dx AlexNet-like, same 3x3, K 648',
+    () =>
+      tf.grad((x: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(x as tf.Tensor4D, random([3, 3, 72, 40], 'w') as tf.Tensor4D, 1, 'same'), 'dy'),
+      )(random([3, 7, 7, 72], 'x')),
+  ],
+  [
+    'conv dw AlexNet-like, same 3x3, K 648',
+    () =>
+      tf.grad((w: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(random([3, 7, 7, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'),
+      )(random([3, 3, 72, 40], 'w')),
+  ],
   // A filter gradient over 2^17 floats: KC-deep chunks (filterChunkRows), in 2 partial sums.
-  ['conv dw, large gradient (648 x 256), 2 partial sums', () => tf.grad((w: tf.Tensor) =>
-    sumOfProduct(tf.conv2d(random([4, 12, 12, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'))(random([3, 3, 72, 256], 'w'))],
+  [
+    'conv dw, large gradient (648 x 256), 2 partial sums',
+    () =>
+      tf.grad((w: tf.Tensor) =>
+        sumOfProduct(tf.conv2d(random([4, 12, 12, 72], 'x') as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 'dy'),
+      )(random([3, 3, 72, 256], 'w')),
+  ],
   ['matMul', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D)],
-  ['matMul A^T', () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false)],
-  ['matMul B^T', () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true)],
+  [
+    'matMul A^T',
+    () => tf.matMul(random([53, 37], 'a') as tf.Tensor2D, random([53, 70], 'b') as tf.Tensor2D, true, false),
+  ],
+  [
+    'matMul B^T',
+    () => tf.matMul(random([37, 53], 'a') as tf.Tensor2D, random([70, 53], 'b') as tf.Tensor2D, false, true),
+  ],
   ['matMul LeNet fc1', () => tf.matMul(random([64, 800], 'a') as tf.Tensor2D, random([800, 500], 'b') as tf.Tensor2D)],
-  ['batched matMul A^T B^T', () => tf.matMul(random([3, 53, 37], 'a') as tf.Tensor3D, random([3, 70, 53], 'b') as tf.Tensor3D, true, true)],
-  ['batched matMul, broadcast B', () => tf.matMul(random([3, 37, 53], 'a') as tf.Tensor3D, random([1, 53, 70], 'b') as tf.Tensor3D)],
-  ['batched matMul, broadcast A', () => tf.matMul(random([1, 37, 53], 'a') as tf.Tensor3D, random([3, 53, 70], 'b') as tf.Tensor3D)],
+  [
+    'batched matMul A^T B^T',
+    () => tf.matMul(random([3, 53, 37], 'a') as tf.Tensor3D, random([3, 70, 53], 'b') as tf.Tensor3D, true, true),
+  ],
+  [
+    'batched matMul, broadcast B',
+    () => tf.matMul(random([3, 37, 53], 'a') as tf.Tensor3D, random([1, 53, 70], 'b') as tf.Tensor3D),
+  ],
+  [
+    'batched matMul, broadcast A',
+    () => tf.matMul(random([1, 37, 53], 'a') as tf.Tensor3D, random([3, 53, 70], 'b') as tf.Tensor3D),
+  ],
   ['batched matMul, rank 2 times rank 3', () => tf.matMul(random([37, 53], 'a'), random([3, 53, 70], 'b'))],
-  ['maxPool grad 2x2', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(random([2, 9, 10, 6], 'x'))],
-  ['maxPool grad 3x3 stride 2 same', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), 'dy'))(random([2, 9, 10, 6], 'x'))],
-  ['maxPool grad 3x3 stride 2 valid (AlexNet)', () => tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid'), 'dy'))(random([2, 15, 15, 6], 'x'))],
+  [
+    'maxPool grad 2x2',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(
+        random([2, 9, 10, 6], 'x'),
+      ),
+  ],
+  [
+    'maxPool grad 3x3 stride 2 same',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), 'dy'))(
+        random([2, 9, 10, 6], 'x'),
+      ),
+  ],
+  [
+    'maxPool grad 3x3 stride 2 valid (AlexNet)',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid'), 'dy'))(
+        random([2, 15, 15, 6], 'x'),
+      ),
+  ],
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
   ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
 ];
@@ -96,7 +188,10 @@ test('every native kernel matches the cpu backend, and is bit-identical on 1, 2 
       scale = Math.max(scale, Math.abs(reference[i][j]));
       diff = Math.max(diff, Math.abs(one[j] - reference[i][j]));
     }
-    assert.ok(diff <= 1e-5 * Math.max(1, scale), `${name}: max difference ${diff} from the cpu backend (scale ${scale})`);
+    assert.ok(
+      diff <= 1e-5 * Math.max(1, scale),
+      `${name}: max difference ${diff} from the cpu backend (scale ${scale})`,
+    );
     assert.ok(Buffer.from(one.buffer).equals(Buffer.from(two.buffer)), `${name}: 1 and 2 threads differ`);
     assert.ok(Buffer.from(one.buffer).equals(Buffer.from(five.buffer)), `${name}: 1 and 5 threads differ`);
   });
@@ -128,8 +223,10 @@ test('LeNet-5 trains through the native kernels: learns, leaks nothing, same wei
   const before = await evaluate(net, data.test);
   const tensors = tf.memory().numTensors;
   const [one, two] = [cloneNetwork(net), cloneNetwork(net)];
-  const lossOne = await trainNetworkParallel(one, data.train, options, seedrandom('s'), 1);
-  const lossTwo = await trainNetworkParallel(two, data.train, options, seedrandom('s'), 2);
+  setTrainingThreads(1);
+  const lossOne = await trainMasked(one, data.train, options, seedrandom('s'));
+  setTrainingThreads(2);
+  const lossTwo = await trainMasked(two, data.train, options, seedrandom('s'));
   assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
   assert.equal(lossOne, lossTwo);
   assert.ok(paramBytes(one).equals(paramBytes(two)), 'the weights differ');
@@ -137,21 +234,24 @@ test('LeNet-5 trains through the native kernels: learns, leaks nothing, same wei
   assert.ok(after > before + 0.3, `test accuracy ${before} -> ${after} after one epoch of 640`);
 });
 
-test('the fused native update (sgd, momentum) gives the same weights as masking around the tfjs optimizer', async () => {
+test('the fused native update (sgd, momentum) gives the weights of masking around the tfjs optimizer', async () => {
   await selectBackend('wasm');
   const data = loadMnist({ trainLimit: 320, testLimit: 0, validation: 0, rng: seedrandom('d') });
   const { genome, child } = maskedOffspring(lenet5);
+  setTrainingThreads(2);
   for (const optimizer of ['sgd', 'momentum'] as const) {
     const options = { epochs: 2, batchSize: 64, learningRate: 0.05, optimizer };
     const tensors = tf.memory().numTensors;
     const [fused, plain] = [cloneNetwork(child), cloneNetwork(child)];
-    const lossFused = await trainNetworkParallel(fused, data.train, options, seedrandom('s'), 2);
-    const lossPlain = await trainNetworkParallel(plain, data.train, { ...options, fusedUpdate: false }, seedrandom('s'), 2);
+    const lossFused = await trainMasked(fused, data.train, options, seedrandom('s'));
+    const lossPlain = await trainMasked(plain, data.train, { ...options, fusedUpdate: false }, seedrandom('s'));
     assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked');
     assert.ok(Object.is(lossFused, lossPlain), `${optimizer}: loss ${lossFused} vs ${lossPlain}`);
     assert.ok(paramBytes(fused).equals(paramBytes(plain)), `${optimizer}: the weights differ`);
     fused.params.forEach((p, l) => {
-      p.kernel.forEach((w, k) => { if (!genome.masks[l][k]) assert.ok(Object.is(w, 0), `masked synapse ${l}/${k} is ${w}`); });
+      p.kernel.forEach((w, k) => {
+        if (!genome.masks[l][k]) assert.ok(Object.is(w, 0), `masked synapse ${l}/${k} is ${w}`);
+      });
     });
     assert.notDeepEqual(fused.params[0].kernel, child.params[0].kernel, 'it trained');
   }
@@ -159,10 +259,30 @@ test('the fused native update (sgd, momentum) gives the same weights as masking 
 
 test('EVOLVE_NATIVE=0: the run says it uses the JavaScript kernels, and still trains', () => {
   const bin = path.join(__dirname, '..', '..', 'bin', 'evolve');
-  const run = (env: Record<string, string>) => spawnSync(process.execPath, [bin, '--dataset', 'mnist', '--arch', 'lenet300',
-    '--generations', '1', '--train-limit', '300', '--test-limit', '200', '--validation', '100', '--ancestor-epochs', '1',
-    '--out', path.join(tempDir(), 'run')],
-  { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const run = (env: Record<string, string>) =>
+    spawnSync(
+      process.execPath,
+      [
+        bin,
+        '--dataset',
+        'mnist',
+        '--arch',
+        'lenet300',
+        '--generations',
+        '1',
+        '--train-limit',
+        '300',
+        '--test-limit',
+        '200',
+        '--validation',
+        '100',
+        '--ancestor-epochs',
+        '1',
+        '--out',
+        path.join(tempDir(), 'run'),
+      ],
+      { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } },
+    );
   const fallback = run({ EVOLVE_NATIVE: '0' });
   assert.equal(fallback.status, 0, fallback.stderr);
   assert.match(fallback.stderr, /JavaScript kernels/);

@@ -78,8 +78,13 @@ test('the function check sees a function one line too long, and not one at the l
   try {
     const file = path.join(dir, 'sample.ts');
     const body = (n: number) => Array.from({ length: n - 2 }, (_, i) => `  const v${i} = ${i};`).join('\n');
-    fs.writeFileSync(file, `function ok() {\n${body(MAX_FUNCTION)}\n}\nconst tooLong = () => {\n${body(MAX_FUNCTION + 1)}\n};\n`);
-    assert.deepEqual(longFunctions(file, MAX_FUNCTION), [`${file}:${MAX_FUNCTION + 1} (anonymous) (${MAX_FUNCTION + 1} lines)`]);
+    fs.writeFileSync(
+      file,
+      `function ok() {\n${body(MAX_FUNCTION)}\n}\nconst tooLong = () => {\n${body(MAX_FUNCTION + 1)}\n};\n`,
+    );
+    assert.deepEqual(longFunctions(file, MAX_FUNCTION), [
+      `${file}:${MAX_FUNCTION + 1} (anonymous) (${MAX_FUNCTION + 1} lines)`,
+    ]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -7,9 +7,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend } from '../src/engine/backend';
-import { adamBetaPowers, sgdLearningRateScalar, silenceCpuNotice, wasmHeap, wasmMemoryOffset } from '../src/engine/tfjsInternals';
+import {
+  adamBetaPowers,
+  sgdLearningRateScalar,
+  silenceCpuNotice,
+  wasmHeap,
+  wasmMemoryOffset,
+} from '../src/engine/tfjsInternals';
 
-test('wasm: dataIdMap offsets point into HEAPU8 at the tensor\'s values', async () => {
+test("wasm: dataIdMap offsets point into HEAPU8 at the tensor's values", async () => {
   await selectBackend('wasm');
   const t = tf.tensor1d([1.5, -2, 3.25]);
   const backend = tf.backend() as unknown as BackendWasm;

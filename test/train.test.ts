@@ -15,7 +15,12 @@ test('a masked lenet5 trains, learns, keeps its masks exactly and leaks no tenso
   const { genome, child } = maskedOffspring(lenet5);
   const before = tf.memory().numTensors;
   const untrained = await evaluate(child, data.test);
-  const loss = await trainNetwork(child, data.train, { epochs: 2, batchSize: 32, learningRate: 0.05, optimizer: 'momentum' }, seedrandom('s'));
+  const loss = await trainNetwork(
+    child,
+    data.train,
+    { epochs: 2, batchSize: 32, learningRate: 0.05, optimizer: 'momentum' },
+    seedrandom('s'),
+  );
   const trained = await evaluate(child, data.test);
   assert.equal(tf.memory().numTensors, before);
   assert.ok(Number.isFinite(loss));
@@ -26,8 +31,13 @@ test('a masked lenet5 trains, learns, keeps its masks exactly and leaks no tenso
       if (!genome.masks[l][k]) assert.equal(w, 0, `layer ${l} synapse ${k}`);
       else live++;
     });
-    p.bias.forEach((b, u) => { if (!genome.units[l][u]) assert.equal(b, 0, `layer ${l} dead unit ${u}`); });
+    p.bias.forEach((b, u) => {
+      if (!genome.units[l][u]) assert.equal(b, 0, `layer ${l} dead unit ${u}`);
+    });
   });
-  assert.ok(genome.units.slice(0, -1).some((u) => u.includes(0)), 'some unit died');
+  assert.ok(
+    genome.units.slice(0, -1).some((u) => u.includes(0)),
+    'some unit died',
+  );
   assert.ok(live > 0);
 });

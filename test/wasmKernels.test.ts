@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from '../src/engine/kernels';
 
-import { Pad, Shape4, prng, randArray, size } from './kernelHelpers';
+import { type Pad, type Shape4, prng, randArray, size } from './kernelHelpers';
 
 /** Runs `f` on cpu then wasm (with our kernels), checks values, shapes and leaks on wasm. */
 async function compare(st: test.TestContext, f: () => tf.Tensor[]): Promise<void> {
@@ -25,7 +25,8 @@ async function compare(st: test.TestContext, f: () => tf.Tensor[]): Promise<void
   for (const [i, e] of expected.entries()) {
     const a = actual[i];
     assert.deepEqual(a.shape, e.shape);
-    let maxDiff = 0, maxMag = 0;
+    let maxDiff = 0,
+      maxMag = 0;
     for (let j = 0; j < e.data.length; ++j) {
       maxDiff = Math.max(maxDiff, Math.abs(a.data[j] - e.data[j]));
       maxMag = Math.max(maxMag, Math.abs(e.data[j]));
@@ -61,11 +62,14 @@ test('wasm BatchMatMul / _FusedMatMul match cpu', async (t) => {
   for (const [idx, c] of cases.entries()) {
     await t.test(`a${JSON.stringify(c.a)} b${JSON.stringify(c.b)} tA=${c.ta} tB=${c.tb}`, async (st) => {
       const rand = prng(500 + idx);
-      const av = randArray(size(c.a), rand), bv = randArray(size(c.b), rand);
+      const av = randArray(size(c.a), rand),
+        bv = randArray(size(c.b), rand);
       const n = c.tb ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
       const biasv = randArray(n, rand);
       await compare(st, () => {
-        const a = tf.tensor(av, c.a), b = tf.tensor(bv, c.b), bias = tf.tensor1d(biasv);
+        const a = tf.tensor(av, c.a),
+          b = tf.tensor(bv, c.b),
+          bias = tf.tensor1d(biasv);
         const out = [tf.matMul(a, b, c.ta, c.tb)];
         if (c.a.length <= 3) {
           out.push(tf.fused.matMul({ a, b, transposeA: c.ta, transposeB: c.tb, bias, activation: 'relu' }));
@@ -80,7 +84,12 @@ test('wasm BatchMatMul / _FusedMatMul match cpu', async (t) => {
   }
 });
 
-interface ConvCase { x: Shape4; f: Shape4; stride: number | [number, number]; pad: Pad }
+interface ConvCase {
+  x: Shape4;
+  f: Shape4;
+  stride: number | [number, number];
+  pad: Pad;
+}
 const convCases: ConvCase[] = [];
 for (const stride of [1, 2]) {
   for (const pad of ['valid', 'same'] as const) {
@@ -99,9 +108,11 @@ test('wasm Conv2DBackpropInput matches cpu', async (t) => {
   for (const [idx, c] of convCases.entries()) {
     await t.test(`x${JSON.stringify(c.x)} f${JSON.stringify(c.f)} s${c.stride} ${c.pad}`, async (st) => {
       const rand = prng(2000 + idx);
-      const xv = randArray(size(c.x), rand), fv = randArray(size(c.f), rand);
+      const xv = randArray(size(c.x), rand),
+        fv = randArray(size(c.f), rand);
       await compare(st, () => {
-        const x = tf.tensor4d(xv, c.x), f = tf.tensor4d(fv, c.f);
+        const x = tf.tensor4d(xv, c.x),
+          f = tf.tensor4d(fv, c.f);
         const outShape = tf.conv2d(x, f, c.stride, c.pad).shape;
         const w = tf.tensor(randArray(size(outShape), prng(99 + idx)), outShape);
         // Gradient w.r.t. x of sum(conv2d(x, f) * w) is Conv2DBackpropInput with dy = w.
@@ -113,7 +124,12 @@ test('wasm Conv2DBackpropInput matches cpu', async (t) => {
   }
 });
 
-interface PoolCase { x: Shape4; size: number | [number, number]; stride: number | [number, number]; pad: Pad }
+interface PoolCase {
+  x: Shape4;
+  size: number | [number, number];
+  stride: number | [number, number];
+  pad: Pad;
+}
 const poolCases: PoolCase[] = [
   { x: [2, 24, 24, 20], size: 2, stride: 2, pad: 'valid' },
   { x: [2, 8, 8, 50], size: 2, stride: 2, pad: 'valid' },
@@ -137,7 +153,9 @@ test('wasm MaxPoolGrad matches cpu', async (t) => {
         const x = tf.tensor4d(xv, c.x);
         const outShape = tf.maxPool(x, c.size, c.stride, c.pad).shape;
         const w = tf.tensor(randArray(size(outShape), prng(7 + idx)), outShape);
-        return [tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xx as tf.Tensor4D, c.size, c.stride, c.pad), w)))(x)];
+        return [
+          tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xx as tf.Tensor4D, c.size, c.stride, c.pad), w)))(x),
+        ];
       });
     });
   }
@@ -147,12 +165,20 @@ test('LeNet-like training step matches cpu', async (t) => {
   registerWasmTrainingKernels();
   const rand = prng(42);
   const xv = randArray(8 * 28 * 28, rand);
-  const k1 = randArray(5 * 5 * 1 * 6, rand), k2 = randArray(5 * 5 * 6 * 16, rand);
-  const k3 = randArray(256 * 30, rand).map((v) => v * 0.1), k4 = randArray(30 * 10, rand);
+  const k1 = randArray(5 * 5 * 1 * 6, rand),
+    k2 = randArray(5 * 5 * 6 * 16, rand);
+  const k3 = randArray(256 * 30, rand).map((v) => v * 0.1),
+    k4 = randArray(30 * 10, rand);
   const yv = randArray(8 * 10, rand);
   await compare(t, () => {
-    const x = tf.tensor4d(xv, [8, 28, 28, 1]), y = tf.tensor2d(yv, [8, 10]);
-    const ws = [tf.tensor4d(k1, [5, 5, 1, 6]), tf.tensor4d(k2, [5, 5, 6, 16]), tf.tensor2d(k3, [256, 30]), tf.tensor2d(k4, [30, 10])];
+    const x = tf.tensor4d(xv, [8, 28, 28, 1]),
+      y = tf.tensor2d(yv, [8, 10]);
+    const ws = [
+      tf.tensor4d(k1, [5, 5, 1, 6]),
+      tf.tensor4d(k2, [5, 5, 6, 16]),
+      tf.tensor2d(k3, [256, 30]),
+      tf.tensor2d(k4, [30, 10]),
+    ];
     return tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => {
       let h: tf.Tensor = tf.maxPool(tf.conv2d(x, a as tf.Tensor4D, 1, 'valid'), 2, 2, 'valid');
       h = tf.maxPool(tf.conv2d(h as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid'), 2, 2, 'valid');

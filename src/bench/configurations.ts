@@ -8,14 +8,13 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { type BackendInfo, selectBackend } from '../engine/backend';
 import { nativeAddon, nativeLoadError } from '../engine/kernels/native';
 
-export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'wasm-parallel', 'native', 'tensorflow'] as const;
+export const configurationNames = ['cpu', 'wasm-plain', 'wasm-tuned', 'native', 'tensorflow'] as const;
 export type ConfigurationName = (typeof configurationNames)[number];
 
 export const configurationDescriptions: Record<ConfigurationName, string> = {
   cpu: "tfjs's plain-JavaScript backend",
   'wasm-plain': 'WASM backend, only the missing Conv2DBackpropFilter added',
   'wasm-tuned': "WASM backend with evolve's JavaScript kernels, one thread (where the native addon is not built)",
-  'wasm-parallel': 'wasm-tuned with each batch split across one worker_thread per core',
   native: "evolve's default: WASM backend with its native C++ kernels (node-gyp), one thread per core",
   tensorflow: 'tfjs-node(-gpu): libtensorflow',
 };
@@ -50,8 +49,6 @@ export async function activateConfiguration(name: ConfigurationName): Promise<Ac
       const backend = await selectBackend('wasm', { kernels: name === 'wasm-plain' ? 'minimal' : 'tuned' });
       return { backend, threads: wasmThreads() };
     }
-    case 'wasm-parallel':
-      return { backend: await selectBackend('wasm', { kernels: 'tuned' }), threads: os.availableParallelism() };
     case 'native': {
       const backend = await selectBackend('wasm', { kernels: 'native' });
       if (backend.kernels !== 'native') throw new Error(`the native addon is not built (${nativeLoadError()})`);

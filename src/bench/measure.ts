@@ -3,7 +3,7 @@
  * masked SGD-momentum update, mask re-applied), timed per step: LeNet-5 on real MNIST images, the
  * larger ancestors on random images of their input shape (step time depends on shapes, not values).
  */
-import { trainNetworkParallel } from '../engine/parallel';
+import { setTrainingThreads, trainMasked } from '../engine/trainer';
 import { loadMnist } from '../data/mnist';
 import { type Network, initialiseNetwork } from '../models/network';
 import type { Split } from '../data/dataset';
@@ -156,8 +156,8 @@ function benchClasses(arch: Architecture): number {
 }
 
 /**
- * Times `plan`'s steps of the real `trainNetwork` (across `workers` threads) on `net` (trained in
- * place) over `data` (from `benchData`, so every step has `batchSize` samples; further epochs
+ * Times `plan`'s steps of the real training (`trainMasked` on `workers` threads) on `net` (trained
+ * in place) over `data` (from `benchData`, so every step has `batchSize` samples; further epochs
  * reshuffle). Batch orders depend on the seed alone, so two networks timed with the same seed see
  * the same batches.
  */
@@ -194,7 +194,8 @@ export async function timeTraining(
   };
 
   try {
-    await trainNetworkParallel(
+    setTrainingThreads(workers);
+    await trainMasked(
       net,
       data,
       {
@@ -205,7 +206,6 @@ export async function timeTraining(
         onBatch,
       },
       stream(seed, 'bench', 'order'),
-      workers,
     );
   } catch (e) {
     if (!(e instanceof Enough)) throw e;

@@ -17,7 +17,7 @@ import {
 } from './configurations';
 import { type BenchSettings, type Measurement, benchArchitecture, measureTraining, planFor } from './measure';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
-import { closeTrainingPool } from '../engine/parallel';
+import { closeTraining } from '../engine/trainer';
 import type { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
@@ -51,10 +51,10 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   const plan = planFor(name, settings);
   if (!plan) return { configuration: name, status: 'skipped', note: '--cpu-batches 0' };
   const active = await activateConfiguration(name);
-  // wasm-parallel: worker_threads; native: the kernels' own threads (see trainNetworkParallel).
-  const workers = name === 'wasm-parallel' || name === 'native' ? (active.threads ?? 1) : 1;
+  // Only the native kernels use more than one thread (see src/engine/trainer).
+  const workers = name === 'native' ? (active.threads ?? 1) : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
-  await closeTrainingPool();
+  await closeTraining();
   return { configuration: name, status: 'ok', ...active, ...measured };
 }
 

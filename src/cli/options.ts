@@ -248,9 +248,8 @@ export const optionSpecs: OptionSpec[] = [
   {
     flags: '--workers <n>',
     description:
-      'training threads (wasm backend): with the native kernels, the threads each kernel splits its work across ' +
-      '(records do not depend on n); without them, each batch is split across n worker_threads and their gradients ' +
-      'summed (records depend on n)',
+      'training threads (wasm backend): the threads each native kernel splits its work across (records do not ' +
+      'depend on n); where the native kernels are not built, the JavaScript kernels train on one thread',
     defaultText: 'the number of cores',
     parse: integer(1, 64),
   },

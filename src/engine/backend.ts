@@ -67,13 +67,6 @@ export function wasmKernelsFor(settings: BackendSettings = {}): WasmKernels {
   return nativeAddon() ? 'native' : 'tuned';
 }
 
-let activeKernels: WasmKernels | undefined;
-
-/** The kernels the wasm backend of this thread was activated with (training workers use the same). */
-export function currentWasmKernels(): WasmKernels | undefined {
-  return activeKernels;
-}
-
 async function activate(name: BackendInfo['name'], settings: BackendSettings = {}): Promise<void> {
   if (name === 'wasm') {
     const kernels = wasmKernelsFor(settings);
@@ -81,7 +74,6 @@ async function activate(name: BackendInfo['name'], settings: BackendSettings = {
     else registerWasmTrainingKernels();
     if (kernels === 'native') registerNativeKernels();
     else unregisterNativeKernels(); // registrations are process-wide: an earlier selection's must go
-    activeKernels = kernels;
   }
   if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
   await tf.ready();
@@ -100,7 +92,8 @@ export async function selectBackend(choice: BackendChoice, settings: BackendSett
     }
     if (choice === 'tensorflow') {
       throw new UsageError(
-        "--backend tensorflow: not installed; run 'npm install @tensorflow/tfjs-node' (or @tensorflow/tfjs-node-gpu with CUDA), or use --backend wasm",
+        "--backend tensorflow: not installed; run 'npm install @tensorflow/tfjs-node' " +
+          '(or @tensorflow/tfjs-node-gpu with CUDA), or use --backend wasm',
       );
     }
   }
@@ -112,7 +105,11 @@ export async function selectBackend(choice: BackendChoice, settings: BackendSett
   const simd = Boolean(tf.env().getAsync ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : false);
   const kernels = wasmKernelsFor(settings);
   return {
-    name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'CPU', simd, kernels,
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    device: 'CPU',
+    simd,
+    kernels,
     ...(kernels === 'native' ? { nativeSimd: nativeAddon()!.simd() } : {}),
   };
 }

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { LayerKindName, LayerSpec } from '../models/layers';
+import type { LayerKindName, LayerSpec } from '../models/layers';
 
 type SpecOf<K extends LayerKindName> = Extract<LayerSpec, { kind: K }>;
 
@@ -21,16 +21,29 @@ function activate(h: tf.Tensor, activation: 'linear' | 'relu'): tf.Tensor {
 
 const ops: { [K in LayerKindName]: LayerOps<SpecOf<K>> } = {
   conv: {
-    forward: (s, h, k, b) => activate(tf.add(tf.conv2d(h as tf.Tensor4D, k as tf.Tensor4D, s.stride, s.padding), b!), s.activation),
-    layer: (s, first) => tfl.layers.conv2d({
-      ...first, name: s.name, filters: s.filters, kernelSize: s.kernelSize, strides: s.stride, padding: s.padding, activation: s.activation,
-    }),
+    forward: (s, h, k, b) =>
+      activate(tf.add(tf.conv2d(h as tf.Tensor4D, k as tf.Tensor4D, s.stride, s.padding), b!), s.activation),
+    layer: (s, first) =>
+      tfl.layers.conv2d({
+        ...first,
+        name: s.name,
+        filters: s.filters,
+        kernelSize: s.kernelSize,
+        strides: s.stride,
+        padding: s.padding,
+        activation: s.activation,
+      }),
   },
   maxpool: {
     forward: (s, h) => tf.maxPool(h as tf.Tensor4D, s.size, s.stride ?? s.size, s.padding ?? 'valid'),
-    layer: (s, first) => tfl.layers.maxPooling2d({
-      ...first, name: s.name, poolSize: s.size, strides: s.stride ?? s.size, padding: s.padding ?? 'valid',
-    }),
+    layer: (s, first) =>
+      tfl.layers.maxPooling2d({
+        ...first,
+        name: s.name,
+        poolSize: s.size,
+        strides: s.stride ?? s.size,
+        padding: s.padding ?? 'valid',
+      }),
   },
   flatten: {
     forward: (_s, h) => tf.reshape(h, [h.shape[0], -1]),

@@ -31,7 +31,9 @@ export async function saveOptimizerState(optimizer: tf.Optimizer, name: Optimize
   const weights = await optimizer.getWeights();
   try {
     const iterations = (await weights[0].tensor.data())[0];
-    const slots = await Promise.all(weights.slice(1).map(async (w) => Float32Array.from(await w.tensor.data() as Float32Array)));
+    const slots = await Promise.all(
+      weights.slice(1).map(async (w) => Float32Array.from((await w.tensor.data()) as Float32Array)),
+    );
     const adam = name === 'adam' ? adamBetaPowers(optimizer) : undefined;
     const scalars = adam ? [(await adam.beta1.data())[0], (await adam.beta2.data())[0]] : [];
     return { optimizer: name, iterations, slots, scalars };
@@ -44,7 +46,11 @@ export async function saveOptimizerState(optimizer: tf.Optimizer, name: Optimize
  * Puts `state` into a fresh optimizer of the same kind. `shapes` are the trained variables'
  * shapes, in training order (kernels, then biases).
  */
-export async function restoreOptimizerState(optimizer: tf.Optimizer, state: OptimizerState, shapes: number[][]): Promise<void> {
+export async function restoreOptimizerState(
+  optimizer: tf.Optimizer,
+  state: OptimizerState,
+  shapes: number[][],
+): Promise<void> {
   const per = slotsPerVariable(state.optimizer);
   if (state.slots.length !== per * shapes.length) {
     throw new Error(`optimizer state has ${state.slots.length} slots, expected ${per * shapes.length}`);

@@ -14,7 +14,8 @@ function missing(field: string): Error {
 
 /** Byte offset of a tensor's data in the wasm heap (BackendWasm.dataIdMap[id].memoryOffset). */
 export function wasmMemoryOffset(backend: BackendWasm, t: TensorInfo): number {
-  const map = (backend as unknown as { dataIdMap?: { get(id: object): { memoryOffset?: number } | undefined } }).dataIdMap;
+  const map = (backend as unknown as { dataIdMap?: { get(id: object): { memoryOffset?: number } | undefined } })
+    .dataIdMap;
   const offset = map?.get(t.dataId)?.memoryOffset;
   if (typeof offset !== 'number') throw missing('BackendWasm.dataIdMap[].memoryOffset');
   return offset;
@@ -32,7 +33,8 @@ export function adamBetaPowers(optimizer: tf.Optimizer): { beta1: tf.Variable; b
   // Optimizer's Symbol.hasInstance accepts any optimizer, so ask for the class by name.
   if (optimizer.getClassName() !== 'Adam') return undefined;
   const o = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
-  if (!(o.accBeta1 instanceof tf.Variable) || !(o.accBeta2 instanceof tf.Variable)) throw missing('AdamOptimizer.accBeta1/accBeta2');
+  if (!(o.accBeta1 instanceof tf.Variable) || !(o.accBeta2 instanceof tf.Variable))
+    throw missing('AdamOptimizer.accBeta1/accBeta2');
   return { beta1: o.accBeta1, beta2: o.accBeta2 };
 }
 

@@ -6,16 +6,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them.
 import '@tensorflow/tfjs-layers';
-import { Network } from '../models/network';
+import type { Network } from '../models/network';
 import type { Random } from '../random';
 import seedrandom from 'seedrandom';
-import { Split } from '../data/dataset';
+import type { Split } from '../data/dataset';
 import { fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
 import { sgdLearningRateScalar } from './tfjsInternals';
-import { OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
+import { type OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 import { nativeKernelsActive, nativeMaskedStep } from './kernels/native';
 
 export const optimizerChoices = ['sgd', 'momentum', 'adam'] as const;
@@ -55,7 +55,7 @@ export interface EpochState {
 }
 
 /** The epoch training starts at, checked against the epoch count. */
-export function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
+function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
   const e = options.resume?.epochsDone ?? 0;
   if (!Number.isInteger(e) || e < 0 || (e > 0 && e >= options.epochs)) {
     throw new RangeError(`cannot resume after epoch ${e} of ${options.epochs}`);
@@ -63,7 +63,7 @@ export function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): nu
   return e;
 }
 
-/** A network's variables and masks on the current backend (shared with the parallel workers). */
+/** A network's variables and masks on the current backend. */
 export interface Bound {
   kernels: tf.Variable[];
   biases: tf.Variable[];
@@ -72,11 +72,16 @@ export interface Bound {
 }
 
 export function bind(net: Network): Bound {
-  const units = liveUnits(net.layers, net.params.map((p) => p.mask));
+  const units = liveUnits(
+    net.layers,
+    net.params.map((p) => p.mask),
+  );
   return {
     // tidy disposes the initial-value tensors; the variables survive it.
     kernels: net.params.map((p, l) => tf.tidy(() => tf.variable(tf.tensor(p.kernel, net.layers[l].kernelShape), true))),
-    biases: net.params.map((p, l) => tf.tidy(() => tf.variable(tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))), true))),
+    biases: net.params.map((p, l) =>
+      tf.tidy(() => tf.variable(tf.tensor1d(p.bias.map((b, u) => (units[l][u] ? b : 0))), true)),
+    ),
     kernelMasks: net.params.map((p, l) => tf.tensor(Float32Array.from(p.mask), net.layers[l].kernelShape)),
     biasMasks: units.map((u) => tf.tensor1d(Float32Array.from(u))),
   };
@@ -105,14 +110,28 @@ export function forward(net: Network, kernels: tf.Tensor[], biases: tf.Tensor[],
  * A batch of images as floats, NHWC: x / 255, normalised as the split says; augmented when
  * `augment` is given (training only). `indices` null means samples start..end in order.
  */
-function imageBatch(split: Split, indices: ArrayLike<number> | null, start: number, end: number, shape: number[],
-  augment?: Random): tf.Tensor4D {
+function imageBatch(
+  split: Split,
+  indices: ArrayLike<number> | null,
+  start: number,
+  end: number,
+  shape: number[],
+  augment?: Random,
+): tf.Tensor4D {
   const out = new Float32Array((end - start) * shape[0] * shape[1] * shape[2]);
   const crop = split.input?.augment;
-  fillBatch({
-    split, indices, start, end, inputShape: shape, normalise: split.input?.normalise,
-    augment: crop && augment ? { ...crop, rng: augment } : undefined,
-  }, out);
+  fillBatch(
+    {
+      split,
+      indices,
+      start,
+      end,
+      inputShape: shape,
+      normalise: split.input?.normalise,
+      augment: crop && augment ? { ...crop, rng: augment } : undefined,
+    },
+    out,
+  );
   return tf.tensor4d(out, [end - start, shape[0], shape[1], shape[2]]);
 }
 
@@ -133,9 +152,12 @@ function labelBatch(split: Split, indices: ArrayLike<number>, start: number, end
 
 export function makeOptimizer(o: Pick<TrainOptions, 'optimizer' | 'learningRate'>): tf.Optimizer {
   switch (o.optimizer) {
-    case 'sgd': return tf.train.sgd(o.learningRate);
-    case 'momentum': return tf.train.momentum(o.learningRate, MOMENTUM);
-    case 'adam': return tf.train.adam(o.learningRate);
+    case 'sgd':
+      return tf.train.sgd(o.learningRate);
+    case 'momentum':
+      return tf.train.momentum(o.learningRate, MOMENTUM);
+    case 'adam':
+      return tf.train.adam(o.learningRate);
   }
 }
 
@@ -150,12 +172,14 @@ export function disposeOptimizer(optimizer: tf.Optimizer): void {
 }
 
 /** Fisher-Yates with the given stream, so the seed fixes the batch order. */
-export function shuffledIndices(n: number, rng: Random): Uint32Array {
+function shuffledIndices(n: number, rng: Random): Uint32Array {
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    const t = a[i]; a[i] = a[j]; a[j] = t;
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
   }
   return a;
 }
@@ -166,12 +190,11 @@ export function shuffledIndices(n: number, rng: Random): Uint32Array {
  */
 export async function trainNetwork(net: Network, data: Split, options: TrainOptions, rng: Random): Promise<number> {
   const b = bind(net);
-  const shape = net.arch.inputShape;
-  const classes = net.layers[net.layers.length - 1].outUnits;
   const batches = Math.ceil(data.count / options.batchSize);
   const vars = [...b.kernels, ...b.biases];
   const masks = [...b.kernelMasks, ...b.biasMasks];
   const updater = makeUpdater(options, vars, masks);
+  const training: Training = { net, bound: b, vars, data, updater, weightDecay: options.weightDecay };
   const first = firstEpoch(options);
   let lastLoss = NaN;
   try {
@@ -183,15 +206,7 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
       let sum = 0;
       for (let batch = 0; batch < batches; batch++) {
         const start = batch * options.batchSize;
-        const end = Math.min(data.count, start + options.batchSize);
-        const loss = tf.tidy(() => {
-          const x = imageBatch(data, order, start, end, shape, augment);
-          const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
-          const { value, grads } = tf.variableGrads(() => withDecay(
-            tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar, b.kernels, options.weightDecay), vars);
-          updater.step(grads);
-          return value;
-        });
+        const loss = trainStep(training, order, start, Math.min(data.count, start + options.batchSize), augment);
         const l = (await loss.data())[0];
         // One turn of the event loop per batch (a few microseconds), so a Ctrl-C is handled here.
         await new Promise(setImmediate);
@@ -202,7 +217,10 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
       lastLoss = sum / batches;
       if (options.onEpochEnd && epoch < options.epochs - 1) {
         await options.onEpochEnd({
-          epochsDone: epoch + 1, loss: lastLoss, params: await readParams(b), optimizer: await updater.save(),
+          epochsDone: epoch + 1,
+          loss: lastLoss,
+          params: await readParams(b),
+          optimizer: await updater.save(),
         });
       }
     }
@@ -216,6 +234,33 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
     updater.dispose();
   }
   return lastLoss;
+}
+
+/** What every step of one training reads: the network, its bound variables, the data, the update. */
+interface Training {
+  net: Network;
+  bound: Bound;
+  /** The bound kernels, then the biases: the order of the masks the updater holds. */
+  vars: tf.Variable[];
+  data: Split;
+  updater: Updater;
+  weightDecay?: number;
+}
+
+/** One masked step on samples start..end of `order`; returns the batch's loss, for the caller to dispose. */
+function trainStep(t: Training, order: Uint32Array, start: number, end: number, augment?: Random): tf.Scalar {
+  const { net, bound: b, data } = t;
+  const classes = net.layers[net.layers.length - 1].outUnits;
+  return tf.tidy(() => {
+    const x = imageBatch(data, order, start, end, net.arch.inputShape, augment);
+    const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
+    const { value, grads } = tf.variableGrads(() => {
+      const loss = tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar;
+      return withDecay(loss, b.kernels, t.weightDecay);
+    }, t.vars);
+    t.updater.step(grads);
+    return value;
+  });
 }
 
 /**
@@ -245,39 +290,65 @@ const MOMENTUM = 0.9;
  * gradient times mask, the tfjs optimizer, weights times mask again.
  */
 function makeUpdater(options: TrainOptions, vars: tf.Variable[], masks: tf.Tensor[]): Updater {
-  if (options.fusedUpdate !== false && nativeKernelsActive() && (options.optimizer === 'momentum' || options.optimizer === 'sgd')) {
+  if (
+    options.fusedUpdate !== false &&
+    nativeKernelsActive() &&
+    (options.optimizer === 'momentum' || options.optimizer === 'sgd')
+  ) {
     return fusedUpdater(options.optimizer, options.learningRate, vars, masks);
   }
   const optimizer = makeOptimizer(options);
   return {
     step(grads) {
       const masked: Record<string, tf.Tensor> = {};
-      vars.forEach((v, i) => { masked[v.name] = tf.mul(grads[v.name], masks[i]); });
+      vars.forEach((v, i) => {
+        masked[v.name] = tf.mul(grads[v.name], masks[i]);
+      });
       optimizer.applyGradients(masked);
-      vars.forEach((v, i) => v.assign(tf.mul(v, masks[i])));
+      vars.forEach((v, i) => {
+        v.assign(tf.mul(v, masks[i]));
+      });
     },
     save: () => saveOptimizerState(optimizer, options.optimizer),
-    restore: (state) => restoreOptimizerState(optimizer, state, vars.map((v) => v.shape)),
+    restore: (state) =>
+      restoreOptimizerState(
+        optimizer,
+        state,
+        vars.map((v) => v.shape),
+      ),
     dispose: () => disposeOptimizer(optimizer),
   };
 }
 
-function fusedUpdater(name: 'momentum' | 'sgd', learningRate: number, vars: tf.Variable[], masks: tf.Tensor[]): Updater {
+function fusedUpdater(
+  name: 'momentum' | 'sgd',
+  learningRate: number,
+  vars: tf.Variable[],
+  masks: tf.Tensor[],
+): Updater {
   // The accumulators, zero like tfjs's, written in place (they share their memory with nobody).
   let accumulators = name === 'momentum' ? vars.map((v) => tf.zeros(v.shape)) : [];
   let iterations = 0;
   return {
     step(grads) {
-      vars.forEach((v, i) => nativeMaskedStep(v, grads[v.name], masks[i], name === 'momentum' ? accumulators[i] : null, learningRate, MOMENTUM));
+      vars.forEach((v, i) => {
+        const accumulator = name === 'momentum' ? accumulators[i] : null;
+        nativeMaskedStep(v, grads[v.name], masks[i], accumulator, learningRate, MOMENTUM);
+      });
       iterations++;
     },
     async save() {
-      const slots = await Promise.all(accumulators.map(async (a) => Float32Array.from(await a.data() as Float32Array)));
+      const slots = await Promise.all(
+        accumulators.map(async (a) => Float32Array.from((await a.data()) as Float32Array)),
+      );
       return { optimizer: name, iterations, slots, scalars: [] };
     },
     async restore(state) {
       if (state.optimizer !== name || state.slots.length !== accumulators.length) {
-        throw new Error(`optimizer state for ${state.optimizer} with ${state.slots.length} slots, expected ${name} with ${accumulators.length}`);
+        throw new Error(
+          `optimizer state for ${state.optimizer} with ${state.slots.length} slots, ` +
+            `expected ${name} with ${accumulators.length}`,
+        );
       }
       tf.dispose(accumulators);
       accumulators = state.slots.map((slot, i) => tf.tensor(Float32Array.from(slot), vars[i].shape));
@@ -288,10 +359,12 @@ function fusedUpdater(name: 'momentum' | 'sgd', learningRate: number, vars: tf.V
 }
 
 async function readParams(b: Bound): Promise<{ kernel: Float32Array; bias: Float32Array }[]> {
-  return Promise.all(b.kernels.map(async (k, l) => ({
-    kernel: (await k.data()) as Float32Array,
-    bias: (await b.biases[l].data()) as Float32Array,
-  })));
+  return Promise.all(
+    b.kernels.map(async (k, l) => ({
+      kernel: (await k.data()) as Float32Array,
+      bias: (await b.biases[l].data()) as Float32Array,
+    })),
+  );
 }
 
 /** Top-1 accuracy over a split, in large batches. */
@@ -302,7 +375,9 @@ export async function evaluate(net: Network, data: Split, batchSize = 1000): Pro
   try {
     for (let start = 0; start < data.count; start += batchSize) {
       const end = Math.min(data.count, start + batchSize);
-      const predicted = tf.tidy(() => tf.argMax(forward(net, b.kernels, b.biases, imageBatch(data, null, start, end, net.arch.inputShape)), 1));
+      const predicted = tf.tidy(() =>
+        tf.argMax(forward(net, b.kernels, b.biases, imageBatch(data, null, start, end, net.arch.inputShape)), 1),
+      );
       const p = await predicted.data();
       predicted.dispose();
       for (let i = start; i < end; i++) if (p[i - start] === data.labels[i]) correct++;

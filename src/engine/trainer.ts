@@ -1,18 +1,40 @@
-/** How networks are trained: the engine picks threads, native kernels or worker_threads (temporary shim). */
-import { Network } from '../models/network';
+/**
+ * How a network is trained: the one place that decides on threads, so the evolution loop only
+ * asks for a network to be trained. The CLI says once how many threads training may use
+ * (`setTrainingThreads`, the resolved `--workers`).
+ *
+ * With the native kernels (./kernels/native) the threads split every kernel call, in this thread,
+ * and the floats do not depend on their number. Without them (addon not built, EVOLVE_NATIVE=0)
+ * training runs on one thread: a pool of worker_threads splitting each batch was measured no
+ * faster on a shared machine and was never reached by a run; see docs/backends.md.
+ */
+import type { Network } from '../models/network';
 import type { Random } from '../random';
-import { Split } from '../data/dataset';
-import { measure } from '../metrics/measure';
-import { ParallelTrainOptions, closeTrainingPool, trainNetworkParallel } from './parallel';
-import { nativeKernelsActive } from './kernels/native';
+import type { Split } from '../data/dataset';
+import { nativeKernelsActive, setNativeThreads } from './kernels/native';
+import { type TrainOptions, trainNetwork } from './train';
 
-export type TrainOptions = ParallelTrainOptions;
+export type { TrainOptions };
+
 let threads = 1;
-/** The training threads the user asked for (--workers, resolved by the CLI). */
-export function setTrainingThreads(n: number): void { threads = n; }
-/** Trains `net` in place; resolves to the last epoch's mean loss. */
-export async function trainMasked(net: Network, data: Split, options: TrainOptions, rng: Random): Promise<number> {
-  const macs = measure(net.layers, net.params.map((p) => p.mask)).macs;
-  return trainNetworkParallel(net, data, options, rng, nativeKernelsActive() || macs >= 1e6 ? threads : 1);
+
+/** The threads training may use from now on; with the native kernels, evaluation uses them too. */
+export function setTrainingThreads(n: number): void {
+  threads = Math.max(1, Math.floor(n));
+  if (nativeKernelsActive()) setNativeThreads(threads);
 }
-export function closeTraining(): Promise<void> { return closeTrainingPool(); }
+
+/** Trains `net` in place, masks held (see ./train), and resolves to the last epoch's mean loss. */
+export async function trainMasked(net: Network, data: Split, options: TrainOptions, rng: Random): Promise<number> {
+  // Set on every call: the backend (and with it the kernels) may have changed since setTrainingThreads.
+  if (nativeKernelsActive()) setNativeThreads(threads);
+  return trainNetwork(net, data, options, rng);
+}
+
+/**
+ * Ends what training keeps between calls. Nothing today (the native kernels' threads never keep
+ * the process alive), but callers need not know that.
+ */
+export async function closeTraining(): Promise<void> {
+  // nothing held
+}

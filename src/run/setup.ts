@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type BackendChoice, type BackendInfo, selectBackend, tfjsVersion } from '../engine/backend';
-import { setNativeThreads } from '../engine/kernels/native';
 import { setTrainingThreads } from '../engine/trainer';
 import { loadNetwork } from '../engine/modelio';
 import type { Architecture } from '../models/architecture';
@@ -43,11 +42,10 @@ export async function setUpBackend(s: BackendSettings): Promise<{ backend: Backe
       `evolve: the run used the ${s.saved.kernels} kernels, this process has the ${backend.kernels} ones: ${mayDiffer}`,
     );
   }
-  // Workers run the WASM backend; tfjs-node and the plain cpu backend train in this thread.
+  // Threads serve the WASM backend's native kernels; tfjs-node and the plain cpu backend use their own.
   const workers = backend.name === 'wasm' ? (s.workers ?? os.availableParallelism()) : 1;
   s.log.info(`evolve: ${describeBackend(backend)}, ${workers} training thread${workers === 1 ? '' : 's'}`);
-  if (backend.kernels === 'native') setNativeThreads(workers); // evaluation too
-  setTrainingThreads(workers);
+  setTrainingThreads(workers); // with the native kernels, evaluation too
   return { backend, workers };
 }
 

@@ -6,9 +6,9 @@
  * slower). The MatMul gradient always uses the transposed forms (dA = dC·B^T, dB = A^T·dC), so
  * here a transposed operand is physically transposed first (wasm Transpose, O(size) work) and a
  * batched product is split into per-batch rank-1 products.
- * Measured, LeNet-5 batch 64, fc1 backward: dX 27 -> 4.8 ms (5.7x), dW 30 -> 2.4 ms (12x).
+ * 5-12x faster for LeNet-5's fc1 gradients (docs/performance.md).
  */
-import { broadcast_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
+import { broadcast_util, type KernelFunc, type TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, transposeLast2, view } from './wasmUtil';
 
@@ -27,7 +27,8 @@ function fastMatMul(original: KernelFunc, fused: boolean): KernelFunc {
     const { a, b } = inputs;
     const { transposeA, transposeB } = attrs;
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return original(args as never) as TensorInfo;
-    const ra = a.shape.length, rb = b.shape.length;
+    const ra = a.shape.length,
+      rb = b.shape.length;
     const batchA = util.sizeFromShape(a.shape.slice(0, -2));
     const batchB = util.sizeFromShape(b.shape.slice(0, -2));
     const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
@@ -36,7 +37,8 @@ function fastMatMul(original: KernelFunc, fused: boolean): KernelFunc {
     const batched = batchA > 1 || batchB > 1;
     // The stock batched path adds a rank-1 bias at index i*n+j instead of j (wrong), so fused
     // batched products are always split (except PReLU, whose weights we leave to the original).
-    const splittable = (batchA === batchB || batchA === 1 || batchB === 1) &&
+    const splittable =
+      (batchA === batchB || batchA === 1 || batchB === 1) &&
       (!fused || (attrs.activation !== 'prelu' && (inputs.bias == null || inputs.bias.shape.length <= 1)));
     const split = batched && splittable && (fused || m * k * n >= MIN_SPLIT_MACS);
     if (!transposeA && !transposeB && !split) return original(args as never) as TensorInfo;
@@ -59,9 +61,21 @@ function fastMatMul(original: KernelFunc, fused: boolean): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
-/** out[p] = a[p]·b[p] (plain, untransposed operands; plus bias/activation if fused), one fast product per batch entry. */
-function splitBatches(original: KernelFunc, inputs: MatMulArgs['inputs'], batchA: number, batchB: number,
-  m: number, k: number, n: number, backend: BackendWasm, attrs: object): TensorInfo {
+/**
+ * out[p] = a[p]·b[p] (plain, untransposed operands; plus bias/activation if fused), one fast
+ * product per batch entry.
+ */
+function splitBatches(
+  original: KernelFunc,
+  inputs: MatMulArgs['inputs'],
+  batchA: number,
+  batchB: number,
+  m: number,
+  k: number,
+  n: number,
+  backend: BackendWasm,
+  attrs: object,
+): TensorInfo {
   const { a, b } = inputs;
   const outer = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);

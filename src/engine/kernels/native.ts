@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, broadcast_util, KernelFunc, TensorInfo, util } from '@tensorflow/tfjs-core';
+import { backend_util, broadcast_util, type KernelFunc, type TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, restoreWasmKernel } from './wasmUtil';
 import { wasmHeap, wasmMemoryOffset } from '../tfjsInternals';
@@ -24,7 +24,16 @@ interface Addon {
   matmul(heap: ArrayBuffer, ...args: number[]): void;
   maxPoolGrad(heap: ArrayBuffer, ...args: number[]): void;
   sum(heap: ArrayBuffer, ...args: number[]): void;
-  maskedStep(heap: ArrayBuffer, w: number, g: number, mask: number, v: number, n: number, learningRate: number, momentum: number): void;
+  maskedStep(
+    heap: ArrayBuffer,
+    w: number,
+    g: number,
+    mask: number,
+    v: number,
+    n: number,
+    learningRate: number,
+    momentum: number,
+  ): void;
   /** The widest vector instructions it was compiled for: 'avx512', 'avx2', 'avx' or 'generic'. */
   simd(): string;
 }
@@ -76,14 +85,31 @@ const heap = wasmHeap;
 type Conv2DInfo = backend_util.Conv2DInfo;
 
 function geometry(c: Conv2DInfo): number[] {
-  return [c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
-    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left];
+  return [
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.outChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ];
 }
 
 /** Cases the native kernels cover: float32, NHWC, no dilation. Others go to the kernel replaced. */
 function covered(c: Conv2DInfo, ...ts: TensorInfo[]): boolean {
-  return ts.every((t) => t.dtype === 'float32') && c.dilationHeight === 1 && c.dilationWidth === 1 &&
-    c.dataFormat === 'channelsLast';
+  return (
+    ts.every((t) => t.dtype === 'float32') &&
+    c.dilationHeight === 1 &&
+    c.dilationWidth === 1 &&
+    c.dataFormat === 'channelsLast'
+  );
 }
 
 interface ConvAttrs {
@@ -105,7 +131,10 @@ type Shape4 = [number, number, number, number];
  */
 interface ConvSpec {
   inputs: [string, string];
-  shapes(inputs: Record<string, TensorInfo>, attrs: ConvAttrs): { input: Shape4; filter: Shape4; dilations: ConvAttrs['dilations'] };
+  shapes(
+    inputs: Record<string, TensorInfo>,
+    attrs: ConvAttrs,
+  ): { input: Shape4; filter: Shape4; dilations: ConvAttrs['dilations'] };
   output(c: Conv2DInfo): number[];
   call(a: Addon): (heap: ArrayBuffer, ...args: number[]) => void;
 }
@@ -116,8 +145,16 @@ function convKernel(original: KernelFunc | undefined, a: Addon, spec: ConvSpec):
     if (attrs.dataFormat === 'NCHW' && original) return original(args as never);
     const [p, q] = spec.inputs.map((name) => inputs[name]);
     const { input, filter, dilations } = spec.shapes(inputs, attrs);
-    const c = backend_util.computeConv2DInfo(input, filter, attrs.strides, dilations ?? 1, attrs.pad,
-      attrs.dimRoundingMode, false, 'channelsLast');
+    const c = backend_util.computeConv2DInfo(
+      input,
+      filter,
+      attrs.strides,
+      dilations ?? 1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     if (!covered(c, p, q) && original) return original(args as never);
     const out = backend.makeOutput(spec.output(c), 'float32');
     spec.call(a)(heap(backend), offset(backend, p), offset(backend, q), offset(backend, out), ...geometry(c), threads);
@@ -128,7 +165,11 @@ function convKernel(original: KernelFunc | undefined, a: Addon, spec: ConvSpec):
 const convSpecs: Record<'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', ConvSpec> = {
   Conv2D: {
     inputs: ['x', 'filter'],
-    shapes: (i, attrs) => ({ input: i.x.shape as Shape4, filter: i.filter.shape as Shape4, dilations: attrs.dilations }),
+    shapes: (i, attrs) => ({
+      input: i.x.shape as Shape4,
+      filter: i.filter.shape as Shape4,
+      dilations: attrs.dilations,
+    }),
     output: (c) => c.outShape,
     call: (a) => a.conv2d,
   },
@@ -147,10 +188,19 @@ const convSpecs: Record<'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter
 };
 
 function batchMatMul(original: KernelFunc, a: Addon): KernelFunc {
-  return ((args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm; attrs: { transposeA: boolean; transposeB: boolean } }) => {
-    const { inputs: { a: ta, b: tb }, backend, attrs: { transposeA, transposeB } } = args;
+  return ((args: {
+    inputs: { a: TensorInfo; b: TensorInfo };
+    backend: BackendWasm;
+    attrs: { transposeA: boolean; transposeB: boolean };
+  }) => {
+    const {
+      inputs: { a: ta, b: tb },
+      backend,
+      attrs: { transposeA, transposeB },
+    } = args;
     if (ta.dtype !== 'float32' || tb.dtype !== 'float32') return original(args as never);
-    const ra = ta.shape.length, rb = tb.shape.length;
+    const ra = ta.shape.length,
+      rb = tb.shape.length;
     const batchA = util.sizeFromShape(ta.shape.slice(0, -2));
     const batchB = util.sizeFromShape(tb.shape.slice(0, -2));
     if (batchA !== batchB && batchA !== 1 && batchB !== 1) return original(args as never);
@@ -159,22 +209,64 @@ function batchMatMul(original: KernelFunc, a: Addon): KernelFunc {
     const n = transposeB ? tb.shape[rb - 2] : tb.shape[rb - 1];
     const outer = broadcast_util.assertAndGetBroadcastShape(ta.shape.slice(0, -2), tb.shape.slice(0, -2));
     const out = backend.makeOutput([...outer, m, n], 'float32');
-    a.matmul(heap(backend), offset(backend, ta), offset(backend, tb), offset(backend, out), batchA, batchB, m, n, k,
-      transposeA ? 1 : 0, transposeB ? 1 : 0, threads);
+    a.matmul(
+      heap(backend),
+      offset(backend, ta),
+      offset(backend, tb),
+      offset(backend, out),
+      batchA,
+      batchB,
+      m,
+      n,
+      k,
+      transposeA ? 1 : 0,
+      transposeB ? 1 : 0,
+      threads,
+    );
     return out;
   }) as unknown as KernelFunc;
 }
 
 function maxPoolGrad(original: KernelFunc, a: Addon): KernelFunc {
-  return ((args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: BackendWasm; attrs: ConvAttrs & { filterSize: [number, number] | number } }) => {
-    const { inputs: { dy, input }, backend, attrs } = args;
+  return ((args: {
+    inputs: { dy: TensorInfo; input: TensorInfo };
+    backend: BackendWasm;
+    attrs: ConvAttrs & { filterSize: [number, number] | number };
+  }) => {
+    const {
+      inputs: { dy, input },
+      backend,
+      attrs,
+    } = args;
     if (dy.dtype !== 'float32' || input.dtype !== 'float32') return original(args as never);
-    const p = backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize,
-      attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    const p = backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
     const dx = backend.makeOutput(input.shape, 'float32');
-    a.maxPoolGrad(heap(backend), offset(backend, dy), offset(backend, input), offset(backend, dx), p.batchSize,
-      p.inHeight, p.inWidth, p.inChannels, p.outHeight, p.outWidth, p.effectiveFilterHeight, p.effectiveFilterWidth,
-      p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left, threads);
+    a.maxPoolGrad(
+      heap(backend),
+      offset(backend, dy),
+      offset(backend, input),
+      offset(backend, dx),
+      p.batchSize,
+      p.inHeight,
+      p.inWidth,
+      p.inChannels,
+      p.outHeight,
+      p.outWidth,
+      p.effectiveFilterHeight,
+      p.effectiveFilterWidth,
+      p.strideHeight,
+      p.strideWidth,
+      p.padInfo.top,
+      p.padInfo.left,
+      threads,
+    );
     return dx;
   }) as unknown as KernelFunc;
 }
@@ -184,11 +276,22 @@ function maxPoolGrad(original: KernelFunc, a: Addon): KernelFunc {
  * stock kernel transposes the input first when the axes are not the last ones.
  */
 function sum(original: KernelFunc, a: Addon): KernelFunc {
-  return ((args: { inputs: { x: TensorInfo }; backend: BackendWasm; attrs: { axis: number | number[]; keepDims: boolean } }) => {
-    const { inputs: { x }, backend, attrs } = args;
+  return ((args: {
+    inputs: { x: TensorInfo };
+    backend: BackendWasm;
+    attrs: { axis: number | number[]; keepDims: boolean };
+  }) => {
+    const {
+      inputs: { x },
+      backend,
+      attrs,
+    } = args;
     if (x.dtype !== 'float32' || x.shape.length === 0) return original(args as never);
     const rank = x.shape.length;
-    const axes = util.parseAxisParam(attrs.axis, x.shape).slice().sort((p, q) => p - q);
+    const axes = util
+      .parseAxisParam(attrs.axis, x.shape)
+      .slice()
+      .sort((p, q) => p - q);
     const leading = axes.every((ax, i) => ax === i);
     const trailing = axes.every((ax, i) => ax === rank - axes.length + i);
     if (axes.length === 0 || (!leading && !trailing)) return original(args as never);
@@ -211,7 +314,8 @@ export function registerNativeKernels(): boolean {
   const a = nativeAddon();
   if (!a) return false;
   registered = true;
-  for (const [name, spec] of Object.entries(convSpecs)) overrideWasmKernel(name, (orig) => convKernel(orig, a, spec), 'native');
+  for (const [name, spec] of Object.entries(convSpecs))
+    overrideWasmKernel(name, (orig) => convKernel(orig, a, spec), 'native');
   overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
@@ -232,15 +336,30 @@ export function unregisterNativeKernels(): void {
  * re-applying the mask, in one call instead of ~9 tfjs kernels. Only for tensors that own their
  * memory (a variable never assigned to shares it with nobody).
  */
-export function nativeMaskedStep(w: TensorInfo, g: TensorInfo, mask: TensorInfo, v: TensorInfo | null,
-  learningRate: number, momentum: number): void {
+export function nativeMaskedStep(
+  w: TensorInfo,
+  g: TensorInfo,
+  mask: TensorInfo,
+  v: TensorInfo | null,
+  learningRate: number,
+  momentum: number,
+): void {
   const a = nativeAddon();
   if (!a || !nativeKernelsActive()) throw new Error('the native kernels are not active');
   const backend = tf.backend() as unknown as BackendWasm;
   const n = util.sizeFromShape(w.shape);
   for (const t of [g, mask, ...(v ? [v] : [])]) {
-    if (util.sizeFromShape(t.shape) !== n || t.dtype !== 'float32') throw new Error('nativeMaskedStep: operands differ in size or type');
+    if (util.sizeFromShape(t.shape) !== n || t.dtype !== 'float32')
+      throw new Error('nativeMaskedStep: operands differ in size or type');
   }
-  a.maskedStep(heap(backend), offset(backend, w), offset(backend, g), offset(backend, mask), v ? offset(backend, v) : -1, n,
-    learningRate, momentum);
+  a.maskedStep(
+    heap(backend),
+    offset(backend, w),
+    offset(backend, g),
+    offset(backend, mask),
+    v ? offset(backend, v) : -1,
+    n,
+    learningRate,
+    momentum,
+  );
 }

@@ -1,6 +1,6 @@
 /** Small helpers shared by the wasm kernel replacements in this folder. */
 import * as tf from '@tensorflow/tfjs-core';
-import { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export const WASM = 'wasm';
@@ -37,7 +37,8 @@ export function overrideWasmKernel(name: string, make: (original: KernelFunc) =>
   const key = `${layer}:${name}`;
   if (originals.has(key)) return;
   const config = tf.getKernel(name, WASM);
-  if (config == null) throw new Error(`wasm ${name} kernel is not registered (import '@tensorflow/tfjs-backend-wasm').`);
+  if (config == null)
+    throw new Error(`wasm ${name} kernel is not registered (import '@tensorflow/tfjs-backend-wasm').`);
   originals.set(key, config.kernelFunc);
   tf.unregisterKernel(name, WASM);
   const replacement: KernelConfig = { ...config, kernelFunc: make(config.kernelFunc) };
