@@ -6,7 +6,12 @@ import * as path from 'node:path';
 import { readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
-  try { require.resolve(pkg); return true; } catch { return false; }
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const badUsage: [string[], RegExp][] = [
@@ -27,9 +32,14 @@ const badUsage: [string[], RegExp][] = [
   [['--env-factor', '0.5', '--target-efficiency', '10'], /--env-factor and --target-efficiency/],
   [['--offspring', '2', '--validation', '0'], /--offspring.*--validation/],
   [['--ancestor', 'no/such/model.json'], /--ancestor no\/such\/model.json: no such file/],
-  ...(isInstalled('@tensorflow/tfjs-node') || isInstalled('@tensorflow/tfjs-node-gpu') ? [] : [
-    [['--backend', 'tensorflow'], /--backend tensorflow: not installed.*npm install @tensorflow\/tfjs-node/] as [string[], RegExp],
-  ]),
+  ...(isInstalled('@tensorflow/tfjs-node') || isInstalled('@tensorflow/tfjs-node-gpu')
+    ? []
+    : [
+        [['--backend', 'tensorflow'], /--backend tensorflow: not installed.*npm install @tensorflow\/tfjs-node/] as [
+          string[],
+          RegExp,
+        ],
+      ]),
 ];
 
 for (const [args, message] of badUsage) {
@@ -56,16 +66,53 @@ test('--out that holds other files is refused and left alone', () => {
 test('--help lists every option with its default', () => {
   const r = runCli(['--help']);
   assert.equal(r.code, 0);
-  for (const flag of ['--dataset', '--arch', '--generations', '--env-factor', '--target-efficiency', '--cluster-factor',
-    '--tau', '--normalisation', '--scope', '--granularity', '--init', '--offspring', '--epochs', '--ancestor-epochs',
-    '--ancestor', '--batch-size', '--lr', '--optimizer', '--train-limit', '--test-limit', '--validation', '--seed', '--backend', '--out', '--json']) {
+  for (const flag of [
+    '--dataset',
+    '--arch',
+    '--generations',
+    '--env-factor',
+    '--target-efficiency',
+    '--cluster-factor',
+    '--tau',
+    '--normalisation',
+    '--scope',
+    '--granularity',
+    '--init',
+    '--offspring',
+    '--epochs',
+    '--ancestor-epochs',
+    '--ancestor',
+    '--batch-size',
+    '--lr',
+    '--optimizer',
+    '--train-limit',
+    '--test-limit',
+    '--validation',
+    '--seed',
+    '--backend',
+    '--out',
+    '--json',
+  ]) {
     assert.ok(r.stdout.includes(flag), flag);
   }
   assert.match(r.stdout, /default: 0\.69/);
 });
 
-const small = ['--dataset', 'mnist', '--arch', 'lenet300', '--generations', '3', '--train-limit', '3000',
-  '--test-limit', '1000', '--epochs', '1', '--json'];
+const small = [
+  '--dataset',
+  'mnist',
+  '--arch',
+  'lenet300',
+  '--generations',
+  '3',
+  '--train-limit',
+  '3000',
+  '--test-limit',
+  '1000',
+  '--epochs',
+  '1',
+  '--json',
+];
 
 test('lenet300, 3 generations: rising efficiency, saved models match the records, reproducible by seed', () => {
   const root = tempDir();
@@ -74,7 +121,10 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
   const lines = a.stdout.trim().split('\n');
   assert.equal(lines.length, 4);
   const records = lines.map((l) => JSON.parse(l));
-  assert.deepEqual(records.map((r) => r.generation), [0, 1, 2, 3]);
+  assert.deepEqual(
+    records.map((r) => r.generation),
+    [0, 1, 2, 3],
+  );
   for (let g = 1; g < records.length; g++) {
     assert.ok(records[g].architecturalEfficiency > records[g - 1].architecturalEfficiency, `generation ${g}`);
     assert.ok(records[g].synapses < records[g - 1].synapses);
@@ -93,8 +143,13 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
     kernels.forEach((w, l) => {
       const nonzero = w.values.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0);
       assert.equal(nonzero, r.layers[l].synapses, `gen ${r.generation} layer ${l}`);
-      assert.equal(masks[l].reduce((n, v) => n + v, 0), r.layers[l].synapses);
-      w.values.forEach((v, k) => { if (!masks[l][k]) assert.equal(v, 0); });
+      assert.equal(
+        masks[l].reduce((n, v) => n + v, 0),
+        r.layers[l].synapses,
+      );
+      w.values.forEach((v, k) => {
+        if (!masks[l][k]) assert.equal(v, 0);
+      });
       total += nonzero;
     });
     assert.equal(total, r.synapses);
@@ -106,15 +161,37 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
   // Same seed: the same records apart from timing. Another seed: other offspring.
   const b = runCli([...small, '--seed', '7', '--out', path.join(root, 'b')]);
   assert.equal(b.code, 0, b.stderr);
-  assert.deepEqual(b.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l))), records.map(withoutTiming));
+  assert.deepEqual(
+    b.stdout
+      .trim()
+      .split('\n')
+      .map((l) => withoutTiming(JSON.parse(l))),
+    records.map(withoutTiming),
+  );
   const c = runCli([...small, '--seed', '8', '--generations', '1', '--out', path.join(root, 'c')]);
   assert.equal(c.code, 0, c.stderr);
-  const other = c.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const other = c.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.notEqual(other[1].synapses, records[1].synapses);
 
   // A saved generation loads back as an ancestor and scores the same on the same test split.
-  const d = runCli(['--arch', 'lenet300', '--generations', '0', '--test-limit', '1000', '--train-limit', '3000', '--json',
-    '--ancestor', path.join(root, 'a', 'gen-02', 'model.json'), '--out', path.join(root, 'd')]);
+  const d = runCli([
+    '--arch',
+    'lenet300',
+    '--generations',
+    '0',
+    '--test-limit',
+    '1000',
+    '--train-limit',
+    '3000',
+    '--json',
+    '--ancestor',
+    path.join(root, 'a', 'gen-02', 'model.json'),
+    '--out',
+    path.join(root, 'd'),
+  ]);
   assert.equal(d.code, 0, d.stderr);
   const loaded = JSON.parse(d.stdout.trim());
   assert.equal(loaded.synapses, records[2].synapses);
@@ -123,24 +200,59 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
 
 test('lenet5 trains on the default backend with conv masks intact', () => {
   const root = tempDir();
-  const r = runCli(['--generations', '1', '--train-limit', '640', '--test-limit', '300', '--ancestor-epochs', '1',
-    '--epochs', '1', '--env-factor', '0.5', '--json', '--out', path.join(root, 'run')]);
+  const r = runCli([
+    '--generations',
+    '1',
+    '--train-limit',
+    '640',
+    '--test-limit',
+    '300',
+    '--ancestor-epochs',
+    '1',
+    '--epochs',
+    '1',
+    '--env-factor',
+    '0.5',
+    '--json',
+    '--out',
+    path.join(root, 'run'),
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const records = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(records.length, 2);
   assert.equal(records[0].synapses, 430500);
   assert.equal(records[0].filters, 70);
   assert.ok(records[1].synapses < 430500 * 0.6);
   const kernels = readWeights(path.join(root, 'run', 'gen-01')).filter((w) => w.shape.length > 1);
   kernels.forEach((w, l) => {
-    assert.equal(w.values.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0), records[1].layers[l].synapses);
+    assert.equal(
+      w.values.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0),
+      records[1].layers[l].synapses,
+    );
   });
   assert.match(r.stderr, /backend (wasm|tensorflow|cpu)/);
 });
 
 test('--generations 0 trains and records the ancestor only', () => {
   const root = tempDir();
-  const r = runCli(['--arch', 'lenet300', '--generations', '0', '--train-limit', '500', '--test-limit', '200', '--ancestor-epochs', '1', '--json', '--out', path.join(root, 'run')]);
+  const r = runCli([
+    '--arch',
+    'lenet300',
+    '--generations',
+    '0',
+    '--train-limit',
+    '500',
+    '--test-limit',
+    '200',
+    '--ancestor-epochs',
+    '1',
+    '--json',
+    '--out',
+    path.join(root, 'run'),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1);
   assert.deepEqual(fs.readdirSync(path.join(root, 'run')).sort(), ['config.json', 'gen-00', 'generations.ndjson']);
@@ -153,18 +265,56 @@ test('a model.json that is not a model, or does not fit the architecture, is a o
   let r = runCli(['--arch', 'lenet300', '--generations', '0', '--ancestor', junk, '--out', path.join(root, 'x')]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /model\.json: not a TensorFlow\.js layers model/);
-  assert.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('evolve: backend')).length, 1, r.stderr);
+  assert.equal(
+    r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('evolve: backend')).length,
+    1,
+    r.stderr,
+  );
   assert.equal(fs.existsSync(path.join(root, 'x')), false);
   // A lenet300 model offered as a lenet5 ancestor.
-  const ok = runCli(['--arch', 'lenet300', '--generations', '0', '--train-limit', '200', '--test-limit', '100', '--ancestor-epochs', '0', '--out', path.join(root, 'l300')]);
+  const ok = runCli([
+    '--arch',
+    'lenet300',
+    '--generations',
+    '0',
+    '--train-limit',
+    '200',
+    '--test-limit',
+    '100',
+    '--ancestor-epochs',
+    '0',
+    '--out',
+    path.join(root, 'l300'),
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
-  r = runCli(['--arch', 'lenet5', '--generations', '0', '--ancestor', path.join(root, 'l300', 'gen-00', 'model.json'), '--out', path.join(root, 'y')]);
+  r = runCli([
+    '--arch',
+    'lenet5',
+    '--generations',
+    '0',
+    '--ancestor',
+    path.join(root, 'l300', 'gen-00', 'model.json'),
+    '--out',
+    path.join(root, 'y'),
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /do not match lenet5/);
   // A truncated weights file.
   const weights = path.join(root, 'l300', 'gen-00', 'weights.bin');
   fs.truncateSync(weights, 1000);
-  r = runCli(['--arch', 'lenet300', '--generations', '0', '--ancestor', path.join(root, 'l300', 'gen-00', 'model.json'), '--out', path.join(root, 'z')]);
+  r = runCli([
+    '--arch',
+    'lenet300',
+    '--generations',
+    '0',
+    '--ancestor',
+    path.join(root, 'l300', 'gen-00', 'model.json'),
+    '--out',
+    path.join(root, 'z'),
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /weights are 1000 bytes, the manifest needs 1066440/);
 });
@@ -176,27 +326,60 @@ test('docs/options.md documents every option with its default', () => {
   for (const spec of optionSpecs) {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${spec.flags}\``));
     assert.ok(row, `docs/options.md has no row for ${spec.flags}`);
-    if (spec.defaultValue !== undefined) assert.ok(row.includes(`\`${String(spec.defaultValue)}\``), `${spec.flags} default`);
+    if (spec.defaultValue !== undefined)
+      assert.ok(row.includes(`\`${String(spec.defaultValue)}\``), `${spec.flags} default`);
   }
 });
 
 test('lenet5 with 2 training threads: the same seed gives the same records, and so does 1 thread', () => {
   const root = tempDir();
-  const args = ['--generations', '1', '--train-limit', '640', '--test-limit', '200', '--ancestor-epochs', '1', '--epochs', '1', '--workers', '2', '--json'];
+  const args = [
+    '--generations',
+    '1',
+    '--train-limit',
+    '640',
+    '--test-limit',
+    '200',
+    '--ancestor-epochs',
+    '1',
+    '--epochs',
+    '1',
+    '--workers',
+    '2',
+    '--json',
+  ];
   const a = runCli([...args, '--out', path.join(root, 'a')]);
   const b = runCli([...args, '--out', path.join(root, 'b')]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
   assert.match(a.stderr, /2 training threads/);
-  const ra = a.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l)));
-  const rb = b.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l)));
+  const ra = a.stdout
+    .trim()
+    .split('\n')
+    .map((l) => withoutTiming(JSON.parse(l)));
+  const rb = b.stdout
+    .trim()
+    .split('\n')
+    .map((l) => withoutTiming(JSON.parse(l)));
   assert.equal(ra.length, 2);
   assert.deepEqual(rb, ra);
   assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'a', 'config.json'), 'utf8')).options.workers, 2);
   // With the native kernels the threads split each kernel without changing a float: one thread gives the same records.
   assert.match(a.stderr, /native kernels/);
-  const one = runCli([...args.filter((x) => x !== '--workers' && x !== '2'), '--workers', '1', '--out', path.join(root, 'c')]);
+  const one = runCli([
+    ...args.filter((x) => x !== '--workers' && x !== '2'),
+    '--workers',
+    '1',
+    '--out',
+    path.join(root, 'c'),
+  ]);
   assert.equal(one.code, 0, one.stderr);
   assert.match(one.stderr, /1 training thread\b/);
-  assert.deepEqual(one.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l))), ra);
+  assert.deepEqual(
+    one.stdout
+      .trim()
+      .split('\n')
+      .map((l) => withoutTiming(JSON.parse(l))),
+    ra,
+  );
 });

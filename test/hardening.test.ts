@@ -7,10 +7,23 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
+import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { defaultMnistDir } from '../src/data/mnist';
 
-const base = ['--arch', 'lenet300', '--train-limit', '2000', '--test-limit', '500', '--epochs', '1', '--ancestor-epochs', '1', '--workers', '1'];
+const base = [
+  '--arch',
+  'lenet300',
+  '--train-limit',
+  '2000',
+  '--test-limit',
+  '500',
+  '--epochs',
+  '1',
+  '--ancestor-epochs',
+  '1',
+  '--workers',
+  '1',
+];
 const stackTrace = /\n\s+at \S+/;
 let root = '';
 let finished = '';
@@ -21,7 +34,10 @@ before(() => {
   finished = path.join(root, 'finished');
   const r = runCli([...base, '--generations', '2', '--json', '--out', finished]);
   assert.equal(r.code, 0, r.stderr);
-  reference = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  reference = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(reference.length, 3);
 });
 
@@ -38,7 +54,7 @@ function copy(name: string): string {
 function interrupted(name: string): string {
   const dir = copy(name);
   const file = path.join(dir, 'generations.ndjson');
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').split('\n').slice(0, 2).join('\n') + '\n');
+  fs.writeFileSync(file, `${fs.readFileSync(file, 'utf8').split('\n').slice(0, 2).join('\n')}\n`);
   fs.rmSync(path.join(dir, 'gen-02'), { recursive: true });
   return dir;
 }
@@ -53,7 +69,11 @@ function oneLine(r: CliResult): string {
 }
 
 function noLock(dir: string): void {
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.evolve.lock')), [], `${dir}: a lock was left behind`);
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.startsWith('.evolve.lock')),
+    [],
+    `${dir}: a lock was left behind`,
+  );
 }
 
 /** Every file below `dir` with its bytes, to see that nothing changed. */
@@ -62,7 +82,11 @@ function snapshot(dir: string): Record<string, string> {
   for (const f of (fs.readdirSync(dir, { recursive: true }) as string[]).map(String).sort()) {
     const p = path.join(dir, f);
     const st = fs.lstatSync(p);
-    out[f] = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? fs.readFileSync(p).toString('base64') : 'dir';
+    out[f] = st.isSymbolicLink()
+      ? `-> ${fs.readlinkSync(p)}`
+      : st.isFile()
+        ? fs.readFileSync(p).toString('base64')
+        : 'dir';
   }
   return out;
 }
@@ -73,21 +97,33 @@ function resumesToReference(dir: string): CliResult {
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readRecords(path.join(dir, 'generations.ndjson')).map(withoutTiming), reference.map(withoutTiming));
   for (const f of ['weights.bin', 'mask.bin']) {
-    assert.ok(fs.readFileSync(path.join(dir, 'gen-02', f)).equals(fs.readFileSync(path.join(finished, 'gen-02', f))), `gen-02/${f}`);
+    assert.ok(
+      fs.readFileSync(path.join(dir, 'gen-02', f)).equals(fs.readFileSync(path.join(finished, 'gen-02', f))),
+      `gen-02/${f}`,
+    );
   }
   noLock(dir);
   return r;
 }
 
-interface Ended { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function spawnEnded(command: string, args: string[], cwd = process.cwd()): Promise<Ended> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
@@ -96,7 +132,9 @@ function spawnEnded(command: string, args: string[], cwd = process.cwd()): Promi
 async function cliAll(runs: string[][]): Promise<CliResult[]> {
   const results: CliResult[] = [];
   for (let i = 0; i < runs.length; i += 4) {
-    const ends = await Promise.all(runs.slice(i, i + 4).map((args) => spawnEnded(process.execPath, [bin, ...args], root)));
+    const ends = await Promise.all(
+      runs.slice(i, i + 4).map((args) => spawnEnded(process.execPath, [bin, ...args], root)),
+    );
     results.push(...ends.map((e) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr })));
   }
   return results;
@@ -138,8 +176,13 @@ test('a stale lock found by 5 processes in the same millisecond: exactly one tak
     return dir;
   });
   const t0 = Date.now() + 1500; // after every contender has started, on a loaded machine too
-  const ends = await Promise.all(Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, JSON.stringify(dirs), String(t0)])));
-  assert.deepEqual(ends.map((e) => e.stderr), ['', '', '', '', '']);
+  const ends = await Promise.all(
+    Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, JSON.stringify(dirs), String(t0)])),
+  );
+  assert.deepEqual(
+    ends.map((e) => e.stderr),
+    ['', '', '', '', ''],
+  );
   const lines = ends.map((e) => JSON.parse(e.stdout) as string[]);
   let refused = 0;
   dirs.forEach((dir, trial) => {
@@ -156,61 +199,92 @@ test('a stale lock found by 5 processes in the same millisecond: exactly one tak
   t.diagnostic(`${trials} trials of 5 processes: one takeover each; ${refused} of 48 contenders refused`);
 });
 
-test('evolve --resume x4 at once on a run with a stale lock: one takeover, the others "in use" or after it; records unchanged (2 trials)', async () => {
-  const dir = copy('lock-cli');
-  const records = fs.readFileSync(path.join(dir, 'generations.ndjson'));
-  for (let trial = 0; trial < 2; trial++) {
-    fs.writeFileSync(path.join(dir, '.evolve.lock'), `${deadPid()}\n`);
-    const ends = await Promise.all(Array.from({ length: 4 }, () => spawnEnded(process.execPath, [bin, '--resume', dir])));
-    const all = ends.map((e) => e.stderr).join('');
-    assert.equal(all.match(/taking over a stale lock/g)?.length, 1, `trial ${trial}:\n${all}`);
-    for (const e of ends) {
-      if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+\n$/);
-      else assert.equal(e.code, 0, e.stderr);
+test(
+  'evolve --resume x4 at once on a run with a stale lock: one takeover, the others "in use" or after it; records ' +
+    'unchanged (2 trials)',
+  async () => {
+    const dir = copy('lock-cli');
+    const records = fs.readFileSync(path.join(dir, 'generations.ndjson'));
+    for (let trial = 0; trial < 2; trial++) {
+      fs.writeFileSync(path.join(dir, '.evolve.lock'), `${deadPid()}\n`);
+      const ends = await Promise.all(
+        Array.from({ length: 4 }, () => spawnEnded(process.execPath, [bin, '--resume', dir])),
+      );
+      const all = ends.map((e) => e.stderr).join('');
+      assert.equal(all.match(/taking over a stale lock/g)?.length, 1, `trial ${trial}:\n${all}`);
+      for (const e of ends) {
+        if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+\n$/);
+        else assert.equal(e.code, 0, e.stderr);
+      }
+      noLock(dir);
+      assert.ok(fs.readFileSync(path.join(dir, 'generations.ndjson')).equals(records));
     }
-    noLock(dir);
-    assert.ok(fs.readFileSync(path.join(dir, 'generations.ndjson')).equals(records));
-  }
-});
+  },
+);
 
 // (2) Links planted inside a run folder are refused, naming the link; nothing outside is touched.
-test('a symbolic link anywhere evolve reads or writes is refused (exit 1), naming it; the target is untouched', async () => {
-  const outside = path.join(root, 'outside');
-  fs.mkdirSync(outside);
-  const cases: [string, (run: string) => void][] = [
-    ['gen-02', (run) => { fs.mkdirSync(path.join(outside, 'V')); fs.symlinkSync(path.join(outside, 'V'), path.join(run, 'gen-02')); }],
-    ['generations.ndjson', (run) => moveOut(run, 'generations.ndjson', outside)],
-    ['config.json', (run) => moveOut(run, 'config.json', outside)],
-    ['gen-01/mask.bin', (run) => moveOut(run, 'gen-01/mask.bin', outside)],
-    ['work', (run) => { fs.writeFileSync(path.join(outside, 'cp'), 'mine'); fs.symlinkSync(path.join(outside, 'cp'), path.join(run, 'work')); }],
-    ['.evolve.lock', (run) => { fs.writeFileSync(path.join(outside, 'pid'), `${deadPid()}\n`); fs.symlinkSync(path.join(outside, 'pid'), path.join(run, '.evolve.lock')); }],
-  ];
-  const runs = cases.map(([, plant], i) => {
-    const run = interrupted(`link-${i}`);
-    plant(run);
-    return run;
-  });
-  const before = snapshot(outside);
-  const results = await cliAll(runs.map((run) => ['--resume', run]));
-  cases.forEach(([name], i) => {
-    const run = runs[i];
-    const r = results[i];
-    assert.equal(r.code, 1, `${name}: ${r.stderr}`);
-    assert.equal(oneLine(r), `evolve: ${path.join(run, name)}: a symbolic link (to ${fs.readlinkSync(path.join(run, name))}); evolve reads and writes only plain files inside its run folder`);
-    assert.deepEqual(snapshot(outside), before, `${name}: written through`);
-    if (name !== '.evolve.lock') noLock(run);
-    if (name === 'gen-01/mask.bin') {
-      const e = runCli(['export', run, '--generation', '1', '--out', path.join(root, `link-export-${i}`)]);
-      assert.equal(e.code, 1, e.stderr);
-      assert.match(oneLine(e), /gen-01\/mask\.bin: a symbolic link/);
-      assert.equal(fs.existsSync(path.join(root, `link-export-${i}`)), false);
-    }
-  });
-  // With the link gone, the folder resumes to the records of an uninterrupted run.
-  const run = path.join(root, 'link-0');
-  fs.unlinkSync(path.join(run, 'gen-02'));
-  resumesToReference(run);
-});
+test(
+  'a symbolic link anywhere evolve reads or writes is refused (exit 1), naming it; the target is ' + 'untouched',
+  async () => {
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside);
+    const cases: [string, (run: string) => void][] = [
+      [
+        'gen-02',
+        (run) => {
+          fs.mkdirSync(path.join(outside, 'V'));
+          fs.symlinkSync(path.join(outside, 'V'), path.join(run, 'gen-02'));
+        },
+      ],
+      ['generations.ndjson', (run) => moveOut(run, 'generations.ndjson', outside)],
+      ['config.json', (run) => moveOut(run, 'config.json', outside)],
+      ['gen-01/mask.bin', (run) => moveOut(run, 'gen-01/mask.bin', outside)],
+      [
+        'work',
+        (run) => {
+          fs.writeFileSync(path.join(outside, 'cp'), 'mine');
+          fs.symlinkSync(path.join(outside, 'cp'), path.join(run, 'work'));
+        },
+      ],
+      [
+        '.evolve.lock',
+        (run) => {
+          fs.writeFileSync(path.join(outside, 'pid'), `${deadPid()}\n`);
+          fs.symlinkSync(path.join(outside, 'pid'), path.join(run, '.evolve.lock'));
+        },
+      ],
+    ];
+    const runs = cases.map(([, plant], i) => {
+      const run = interrupted(`link-${i}`);
+      plant(run);
+      return run;
+    });
+    const before = snapshot(outside);
+    const results = await cliAll(runs.map((run) => ['--resume', run]));
+    cases.forEach(([name], i) => {
+      const run = runs[i];
+      const r = results[i];
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.equal(
+        oneLine(r),
+        `evolve: ${path.join(run, name)}: a symbolic link (to ${fs.readlinkSync(path.join(run, name))}); ` +
+          'evolve reads and writes only plain files inside its run folder',
+      );
+      assert.deepEqual(snapshot(outside), before, `${name}: written through`);
+      if (name !== '.evolve.lock') noLock(run);
+      if (name === 'gen-01/mask.bin') {
+        const e = runCli(['export', run, '--generation', '1', '--out', path.join(root, `link-export-${i}`)]);
+        assert.equal(e.code, 1, e.stderr);
+        assert.match(oneLine(e), /gen-01\/mask\.bin: a symbolic link/);
+        assert.equal(fs.existsSync(path.join(root, `link-export-${i}`)), false);
+      }
+    });
+    // With the link gone, the folder resumes to the records of an uninterrupted run.
+    const run = path.join(root, 'link-0');
+    fs.unlinkSync(path.join(run, 'gen-02'));
+    resumesToReference(run);
+  },
+);
 
 function moveOut(run: string, name: string, outside: string): void {
   const target = path.join(outside, name.replace('/', '-'));
@@ -235,7 +309,10 @@ test('a closed stderr pipe does not crash: the run goes on silently to its end, 
   const run = path.join(root, 'stderr-closed');
   const rc = path.join(root, 'stderr-closed.rc');
   const args = [...base, '--generations', '2', '--out', run].map((a) => `'${a}'`).join(' ');
-  const r = spawnSync('sh', ['-c', `('${process.execPath}' '${bin}' ${args} 2>&1; echo $? > '${rc}') | head -1`], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync('sh', ['-c', `('${process.execPath}' '${bin}' ${args} 2>&1; echo $? > '${rc}') | head -1`], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^evolve: backend /);
   // The subshell writes rc once evolve ends, after head has gone: wait for it.
@@ -245,61 +322,90 @@ test('a closed stderr pipe does not crash: the run goes on silently to its end, 
   noLock(run);
 });
 
-test('--json | head -1: the run stops after the record it could not write, exit 141, no lock; --resume completes it', () => {
-  const run = path.join(root, 'stdout-closed');
-  const rc = path.join(root, 'stdout-closed.rc');
-  const args = [...base, '--generations', '2', '--json', '--out', run].map((a) => `'${a}'`).join(' ');
-  const r = spawnSync('sh', ['-c', `('${process.execPath}' '${bin}' ${args}; echo $? > '${rc}') | head -1`], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(withoutTiming(JSON.parse(r.stdout)), withoutTiming(reference[0]));
-  for (let i = 0; i < 600 && !fs.existsSync(rc); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-  assert.equal(fs.readFileSync(rc, 'utf8').trim(), '141', r.stderr);
-  assert.match(r.stderr, /evolve: stdout was closed; the run folder holds generations 0\.\.1; resume with: evolve --resume /);
-  noLock(run);
-  resumesToReference(run);
-});
+test(
+  '--json | head -1: the run stops after the record it could not write, exit 141, no lock; --resume completes ' + 'it',
+  () => {
+    const run = path.join(root, 'stdout-closed');
+    const rc = path.join(root, 'stdout-closed.rc');
+    const args = [...base, '--generations', '2', '--json', '--out', run].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('sh', ['-c', `('${process.execPath}' '${bin}' ${args}; echo $? > '${rc}') | head -1`], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(withoutTiming(JSON.parse(r.stdout)), withoutTiming(reference[0]));
+    for (let i = 0; i < 600 && !fs.existsSync(rc); i++)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    assert.equal(fs.readFileSync(rc, 'utf8').trim(), '141', r.stderr);
+    assert.match(
+      r.stderr,
+      /evolve: stdout was closed; the run folder holds generations 0\.\.1; resume with: evolve --resume /,
+    );
+    noLock(run);
+    resumesToReference(run);
+  },
+);
 
 // (5) config.json values go through the command line's checks.
-test('edited config.json values are refused on --resume with the command line\'s checks: one line naming the field, exit 2', async () => {
-  const edits: [Record<string, unknown>, RegExp][] = [
-    [{ arch: 'vgg' }, /options\.arch "vgg": expected one of lenet5, lenet300/],
-    [{ batchSize: 0 }, /options\.batchSize 0: expected an integer from 1 to 100000/],
-    [{ lr: 'abc' }, /options\.lr "abc": expected a number in \(0, 10\]/],
-    [{ optimizer: null }, /options\.optimizer null: expected one of /],
-    [{ trainLimit: -5 }, /options\.trainLimit -5: expected an integer from 1 to/],
-    [{ tau: 5 }, /options\.tau 5: expected a number in \[0, 1\)/],
-    [{ workers: 1000 }, /options\.workers 1000: expected an integer from 1 to 64/],
-    [{ generations: 1000000 }, /options\.generations 1000000: expected an integer from 0 to 1000/],
-    [{ generations: -1 }, /options\.generations -1: expected an integer from 0 to 1000/],
-    [{ json: 'yes' }, /options\.json "yes": expected true or false/],
-    [{ targetEfficiency: 10 }, /config\.json: --env-factor and --target-efficiency: give one or the other/],
-  ];
-  const runs = edits.map(([edit], i) => {
-    const run = interrupted(`config-${i}`);
-    const file = path.join(run, 'config.json');
-    const config = JSON.parse(fs.readFileSync(file, 'utf8'));
-    Object.assign(config.options, edit, edit.targetEfficiency ? { envFactor: 0.5 } : {});
-    fs.writeFileSync(file, JSON.stringify(config));
-    return run;
-  });
-  const before = runs.map(snapshot);
-  const results = await cliAll(runs.map((run) => ['--resume', run]));
-  edits.forEach(([edit, message], i) => {
-    const r = results[i];
-    assert.equal(r.code, 2, `${JSON.stringify(edit)}: ${r.stderr}`);
-    const line = oneLine(r);
-    assert.ok(line.startsWith(`evolve: ${path.join(runs[i], 'config.json')}: `), line);
-    assert.match(line, message);
-    assert.deepEqual(snapshot(runs[i]), before[i], `${JSON.stringify(edit)} changed the folder`);
-  });
-});
+test(
+  "edited config.json values are refused on --resume with the command line's checks: one line naming the field, " +
+    'exit 2',
+  async () => {
+    const edits: [Record<string, unknown>, RegExp][] = [
+      [{ arch: 'vgg' }, /options\.arch "vgg": expected one of lenet5, lenet300/],
+      [{ batchSize: 0 }, /options\.batchSize 0: expected an integer from 1 to 100000/],
+      [{ lr: 'abc' }, /options\.lr "abc": expected a number in \(0, 10\]/],
+      [{ optimizer: null }, /options\.optimizer null: expected one of /],
+      [{ trainLimit: -5 }, /options\.trainLimit -5: expected an integer from 1 to/],
+      [{ tau: 5 }, /options\.tau 5: expected a number in \[0, 1\)/],
+      [{ workers: 1000 }, /options\.workers 1000: expected an integer from 1 to 64/],
+      [{ generations: 1000000 }, /options\.generations 1000000: expected an integer from 0 to 1000/],
+      [{ generations: -1 }, /options\.generations -1: expected an integer from 0 to 1000/],
+      [{ json: 'yes' }, /options\.json "yes": expected true or false/],
+      [{ targetEfficiency: 10 }, /config\.json: --env-factor and --target-efficiency: give one or the other/],
+    ];
+    const runs = edits.map(([edit], i) => {
+      const run = interrupted(`config-${i}`);
+      const file = path.join(run, 'config.json');
+      const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+      Object.assign(config.options, edit, edit.targetEfficiency ? { envFactor: 0.5 } : {});
+      fs.writeFileSync(file, JSON.stringify(config));
+      return run;
+    });
+    const before = runs.map(snapshot);
+    const results = await cliAll(runs.map((run) => ['--resume', run]));
+    edits.forEach(([edit, message], i) => {
+      const r = results[i];
+      assert.equal(r.code, 2, `${JSON.stringify(edit)}: ${r.stderr}`);
+      const line = oneLine(r);
+      assert.ok(line.startsWith(`evolve: ${path.join(runs[i], 'config.json')}: `), line);
+      assert.match(line, message);
+      assert.deepEqual(snapshot(runs[i]), before[i], `${JSON.stringify(edit)} changed the folder`);
+    });
+  },
+);
 
 // (6) What is read back is checked against the records and the data.
 test('masks with other bytes or counts than the records, NaN weights: --resume and export refuse them (exit 1)', () => {
   const cases: [string, (gen1: string) => void, RegExp][] = [
-    ['a mask byte 2', (g) => patch(path.join(g, 'mask.bin'), (b) => { b[b.indexOf(1)] = 2; }), /gen-01\/mask\.bin: byte \d+ is 2; a mask holds only 0 \(dead\) and 1 \(live\)/],
-    ['a mask of all ones', (g) => patch(path.join(g, 'mask.bin'), (b) => b.fill(1)), /gen-01\/mask\.bin: layer fc1 has 235200 live synapses, the record of generation 1 says \d+/],
-    ['a NaN weight', (g) => patch(path.join(g, 'weights.bin'), (b) => b.writeFloatLE(NaN, 400)), /gen-01\/weights\.bin: value 100 is NaN; weights must be finite numbers/],
+    [
+      'a mask byte 2',
+      (g) =>
+        patch(path.join(g, 'mask.bin'), (b) => {
+          b[b.indexOf(1)] = 2;
+        }),
+      /gen-01\/mask\.bin: byte \d+ is 2; a mask holds only 0 \(dead\) and 1 \(live\)/,
+    ],
+    [
+      'a mask of all ones',
+      (g) => patch(path.join(g, 'mask.bin'), (b) => b.fill(1)),
+      /gen-01\/mask\.bin: layer fc1 has 235200 live synapses, the record of generation 1 says \d+/,
+    ],
+    [
+      'a NaN weight',
+      (g) => patch(path.join(g, 'weights.bin'), (b) => b.writeFloatLE(NaN, 400)),
+      /gen-01\/weights\.bin: value 100 is NaN; weights must be finite numbers/,
+    ],
   ];
   cases.forEach(([name, tamper, message], i) => {
     const run = interrupted(`readback-${i}`);
@@ -323,7 +429,7 @@ function patch(file: string, change: (b: Buffer) => void): void {
   fs.writeFileSync(file, b);
 }
 
-test('resuming with other data (another EVOLVE_MNIST_DIR) is refused, exit 2; with the run\'s data it completes', () => {
+test("resuming with other data (another EVOLVE_MNIST_DIR) is refused, exit 2; with the run's data it completes", () => {
   const data = path.join(root, 'other-mnist');
   fs.mkdirSync(data);
   const src = defaultMnistDir();
@@ -335,80 +441,134 @@ test('resuming with other data (another EVOLVE_MNIST_DIR) is refused, exit 2; wi
   fs.writeFileSync(path.join(data, 't10k-images-idx3-ubyte'), images);
   const run = interrupted('data');
   const before = snapshot(run);
-  const r = spawnSync(process.execPath, [bin, '--resume', run], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', EVOLVE_MNIST_DIR: data } });
+  const r = spawnSync(process.execPath, [bin, '--resume', run], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', EVOLVE_MNIST_DIR: data },
+  });
   assert.equal(r.status, 2, r.stderr);
   const last = r.stderr.trim().split('\n').pop()!;
-  assert.match(last, /config\.json: the data differ from the run's \(train\/validation\/test: 2000\/182\/500 samples, sha256 \w+ now, 2000\/182\/500 samples, sha256 \w+ in the run\)/);
+  assert.match(
+    last,
+    new RegExp(
+      String.raw`config\.json: the data differ from the run's \(train\/validation\/test: ` +
+        String.raw`2000\/182\/500 samples, sha256 \w+ now, ` +
+        String.raw`2000\/182\/500 samples, sha256 \w+ in the run\)`,
+    ),
+  );
   assert.deepEqual(snapshot(run), before);
   resumesToReference(run);
 });
 
 // (7) A record whose folder is gone is not finished.
-test('a record without its gen folder: export does not offer it; --resume says so, writes it again and ends as an uninterrupted run', () => {
-  const run = copy('no-folder');
-  fs.rmSync(path.join(run, 'gen-02'), { recursive: true });
-  const out = path.join(root, 'no-folder-export');
-  const e = runCli(['export', run, '--generation', '2', '--out', out]);
-  assert.equal(e.code, 2, e.stderr);
-  assert.match(oneLine(e), /--generation 2: .* has no generation 2 \(available: 0, 1\)/);
-  const r = resumesToReference(run);
-  assert.match(r.stderr, /gen-02: missing or incomplete; its record and those after it were cut off, and the run goes on from there/);
-  assert.match(r.stderr, /resuming after generation 1/);
-  // An incomplete folder (a file deleted) counts as missing too.
-  fs.rmSync(path.join(run, 'gen-01', 'mask.json'));
-  const f = runCli(['export', run, '--generation', '1', '--out', out]);
-  assert.equal(f.code, 2, f.stderr);
-  assert.match(oneLine(f), /has no generation 1 \(available: 0, 2\)/);
-});
+test(
+  'a record without its gen folder: export does not offer it; --resume says so, writes it again and ends as an ' +
+    'uninterrupted run',
+  () => {
+    const run = copy('no-folder');
+    fs.rmSync(path.join(run, 'gen-02'), { recursive: true });
+    const out = path.join(root, 'no-folder-export');
+    const e = runCli(['export', run, '--generation', '2', '--out', out]);
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(oneLine(e), /--generation 2: .* has no generation 2 \(available: 0, 1\)/);
+    const r = resumesToReference(run);
+    assert.match(
+      r.stderr,
+      /gen-02: missing or incomplete; its record and those after it were cut off, and the run goes on from there/,
+    );
+    assert.match(r.stderr, /resuming after generation 1/);
+    // An incomplete folder (a file deleted) counts as missing too.
+    fs.rmSync(path.join(run, 'gen-01', 'mask.json'));
+    const f = runCli(['export', run, '--generation', '1', '--out', out]);
+    assert.equal(f.code, 2, f.stderr);
+    assert.match(oneLine(f), /has no generation 1 \(available: 0, 2\)/);
+  },
+);
 
 // (8) Terminal signals stop the run as SIGINT does.
 for (const signal of ['SIGHUP', 'SIGQUIT'] as const) {
-  test(`${signal} after the ancestor: exit 130, the resume command on stderr, no lock${signal === 'SIGHUP' ? '; --resume completes it' : ''}`, async () => {
-    const run = path.join(root, signal);
-    const child = spawn(process.execPath, [bin, ...base, '--generations', '2', '--out', run], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (/gen {2}0 /.test(stderr) && child.exitCode === null && !child.killed) child.kill(signal);
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    assert.equal(code, 130, stderr);
-    assert.match(stderr, new RegExp(`evolve: interrupted \\(${signal}\\); the run folder holds generations 0\\.\\.[01]; resume with: evolve --resume ${run}\n`));
-    noLock(run);
-    if (signal === 'SIGHUP') resumesToReference(run);
-  });
+  test(
+    `${signal} after the ancestor: exit 130, the resume command on stderr, no ` +
+      `lock${signal === 'SIGHUP' ? '; --resume completes it' : ''}`,
+    async () => {
+      const run = path.join(root, signal);
+      const child = spawn(process.execPath, [bin, ...base, '--generations', '2', '--out', run], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/gen {2}0 /.test(stderr) && child.exitCode === null && !child.killed) child.kill(signal);
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 130, stderr);
+      assert.match(
+        stderr,
+        new RegExp(
+          `evolve: interrupted \\(${signal}\\); the run folder holds generations 0\\.\\.[01]; resume with: evolve ` +
+            `--resume ${run}\n`,
+        ),
+      );
+      noLock(run);
+      if (signal === 'SIGHUP') resumesToReference(run);
+    },
+  );
 }
 
 // (9) Messages.
-test('odd --out values, a folder as checkpoint.bin, the largest seed, a missing run folder: one clear line each', async () => {
-  const file = path.join(root, 'a-file');
-  fs.writeFileSync(file, 'mine');
-  const dangling = path.join(root, 'dangling');
-  fs.symlinkSync(path.join(root, 'nowhere'), dangling);
-  const cases: [string[], number, RegExp][] = [
-    [['--out', ''], 2, /^evolve: --out: an empty folder name; give the folder to write$/],
-    [['--out', file], 2, /^evolve: --out .*a-file: exists and is not a folder; choose a new folder$/],
-    [['--out', '/dev/null'], 2, /^evolve: --out \/dev\/null: exists and is not a folder; choose a new folder$/],
-    [['--out', dangling], 2, /^evolve: --out .*dangling: a symbolic link to .*nowhere, which does not exist$/],
-    [['--seed', '9007199254740992'], 2, /^evolve: option '--seed <n>' argument '9007199254740992' is invalid\. expected an integer from 0 to 9007199254740991$/],
-    [['--resume', path.join(root, 'no-such-run')], 2, /^evolve: --resume .*no-such-run: no such run folder$/],
-    [['export', path.join(root, 'no-such-run'), '--generation', '0', '--out', path.join(root, 'x')], 2, /^evolve: .*no-such-run: no such run folder$/],
-  ];
-  const results = await cliAll(cases.map(([args]) => (args[0] === 'export' || args[0] === '--resume' ? args : [...base, '--generations', '0', ...args])));
-  cases.forEach(([args, code, message], i) => {
-    assert.equal(results[i].code, code, `${args.join(' ')}: ${results[i].stderr}`);
-    assert.match(oneLine(results[i]), message);
-  });
-  assert.equal(fs.readFileSync(file, 'utf8'), 'mine');
-  assert.equal(fs.existsSync(path.join(root, 'nowhere')), false);
+test(
+  'odd --out values, a folder as checkpoint.bin, the largest seed, a missing run folder: one clear line ' + 'each',
+  async () => {
+    const file = path.join(root, 'a-file');
+    fs.writeFileSync(file, 'mine');
+    const dangling = path.join(root, 'dangling');
+    fs.symlinkSync(path.join(root, 'nowhere'), dangling);
+    const cases: [string[], number, RegExp][] = [
+      [['--out', ''], 2, /^evolve: --out: an empty folder name; give the folder to write$/],
+      [['--out', file], 2, /^evolve: --out .*a-file: exists and is not a folder; choose a new folder$/],
+      [['--out', '/dev/null'], 2, /^evolve: --out \/dev\/null: exists and is not a folder; choose a new folder$/],
+      [['--out', dangling], 2, /^evolve: --out .*dangling: a symbolic link to .*nowhere, which does not exist$/],
+      [
+        ['--seed', '9007199254740992'],
+        2,
+        new RegExp(
+          String.raw`^evolve: option '--seed <n>' argument '9007199254740992' is invalid\. ` +
+            String.raw`expected an integer from 0 to 9007199254740991$`,
+        ),
+      ],
+      [['--resume', path.join(root, 'no-such-run')], 2, /^evolve: --resume .*no-such-run: no such run folder$/],
+      [
+        ['export', path.join(root, 'no-such-run'), '--generation', '0', '--out', path.join(root, 'x')],
+        2,
+        /^evolve: .*no-such-run: no such run folder$/,
+      ],
+    ];
+    const results = await cliAll(
+      cases.map(([args]) =>
+        args[0] === 'export' || args[0] === '--resume' ? args : [...base, '--generations', '0', ...args],
+      ),
+    );
+    cases.forEach(([args, code, message], i) => {
+      assert.equal(results[i].code, code, `${args.join(' ')}: ${results[i].stderr}`);
+      assert.match(oneLine(results[i]), message);
+    });
+    assert.equal(fs.readFileSync(file, 'utf8'), 'mine');
+    assert.equal(fs.existsSync(path.join(root, 'nowhere')), false);
 
-  const run = interrupted('checkpoint-folder');
-  fs.mkdirSync(path.join(run, 'work', 'gen-02', 'checkpoint.bin'), { recursive: true });
-  const r = runCli(['--resume', run]);
-  assert.equal(r.code, 1, r.stderr);
-  assert.match(oneLine(r), /checkpoint\.bin: a folder where evolve keeps a file; evolve reads and writes only plain files inside its run folder$/);
-  noLock(run);
-});
+    const run = interrupted('checkpoint-folder');
+    fs.mkdirSync(path.join(run, 'work', 'gen-02', 'checkpoint.bin'), { recursive: true });
+    const r = runCli(['--resume', run]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      oneLine(r),
+      new RegExp(
+        String.raw`checkpoint\.bin: a folder where evolve keeps a file; ` +
+          String.raw`evolve reads and writes only plain files inside its run folder$`,
+      ),
+    );
+    noLock(run);
+  },
+);
 
 test('a generation with no synapses left is printed as such, never "Infinityx"', () => {
   const r = runCli([...base, '--generations', '1', '--env-factor', '0.00001', '--out', path.join(root, 'none-left')]);
@@ -426,7 +586,9 @@ test('TERM=dumb on a terminal: no colour or cursor codes (a TERM=xterm terminal 
   const onTerminal = (term: string, out: string): string => {
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: term };
     delete env.NO_COLOR;
-    const command = [process.execPath, bin, ...base, '--generations', '0', '--out', path.join(root, out)].map((a) => `'${a}'`).join(' ');
+    const command = [process.execPath, bin, ...base, '--generations', '0', '--out', path.join(root, out)]
+      .map((a) => `'${a}'`)
+      .join(' ');
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stdout);
     return r.stdout;

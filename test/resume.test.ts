@@ -5,11 +5,24 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
+import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
-import { TrainingCheckpoint } from '../src/evolution/checkpoint';
+import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
 
-const base = ['--arch', 'lenet300', '--generations', '4', '--train-limit', '3000', '--test-limit', '1000', '--epochs', '1', '--seed', '7'];
+const base = [
+  '--arch',
+  'lenet300',
+  '--generations',
+  '4',
+  '--train-limit',
+  '3000',
+  '--test-limit',
+  '1000',
+  '--epochs',
+  '1',
+  '--seed',
+  '7',
+];
 let root = '';
 let ref = '';
 let reference: Record<string, unknown>[] = [];
@@ -23,7 +36,10 @@ before(() => {
   const r = runCli([...base, '--json', '--out', ref]);
   referenceMs = Date.now() - t0;
   assert.equal(r.code, 0, r.stderr);
-  reference = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  reference = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(reference.length, 5);
   assert.equal(fs.existsSync(path.join(ref, '.evolve.lock')), false, 'the lock is removed at the end');
 });
@@ -36,15 +52,25 @@ function lineCount(file: string): number {
   }
 }
 
-interface Stopped { code: number | null; signal: NodeJS.Signals | null; stderr: string; linesAtSignal: number | null }
+interface Stopped {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  linesAtSignal: number | null;
+}
 
 /** Starts a run into `out`; once generations.ndjson has `lines` lines, waits `delayMs` and sends `signal`. */
 function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJS.Signals): Promise<Stopped> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...base, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [bin, ...base, '--out', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stderr = '';
     let linesAtSignal: number | null = null;
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const file = path.join(out, 'generations.ndjson');
     const poll = setInterval(() => {
       if (lineCount(file) < lines) return;
@@ -68,13 +94,27 @@ function resumeAndCompare(out: string, t: { diagnostic: (m: string) => void }): 
   assert.equal(r.code, 0, r.stderr);
   const all = readRecords(path.join(out, 'generations.ndjson'));
   assert.deepEqual(all.map(withoutTiming), reference.map(withoutTiming));
-  const resumed = r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const resumed =
+    r.stdout.trim() === ''
+      ? []
+      : r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
   assert.deepEqual(resumed.map(withoutTiming), reference.slice(5 - resumed.length).map(withoutTiming));
   for (const f of ['weights.bin', 'mask.bin']) {
-    assert.ok(fs.readFileSync(path.join(out, 'gen-04', f)).equals(fs.readFileSync(path.join(ref, 'gen-04', f))), `gen-04/${f}`);
+    assert.ok(
+      fs.readFileSync(path.join(out, 'gen-04', f)).equals(fs.readFileSync(path.join(ref, 'gen-04', f))),
+      `gen-04/${f}`,
+    );
   }
   assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
-  t.diagnostic(`resumed ${resumed.length} generation(s); ${r.stderr.split('\n').filter((l) => /stale|torn|resuming/.test(l)).join(' | ')}`);
+  t.diagnostic(
+    `resumed ${resumed.length} generation(s); ${r.stderr
+      .split('\n')
+      .filter((l) => /stale|torn|resuming/.test(l))
+      .join(' | ')}`,
+  );
 }
 
 // kill -9 at random moments: before or during the ancestor, and after 1 or 2 finished generations.
@@ -92,43 +132,62 @@ for (const [name, lines, [lo, hi]] of trials) {
     const s = await runAndSignal(out, lines, delay, 'SIGKILL');
     assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
     const before = lineCount(path.join(out, 'generations.ndjson'));
-    t.diagnostic(`killed ${delay} ms (of ${referenceMs} ms) after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ${before} complete`);
+    t.diagnostic(
+      `killed ${delay} ms (of ${referenceMs} ms) after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ` +
+        `${before} complete`,
+    );
     if (lines > 0) assert.ok(before >= 1, 'the kill landed after the ancestor');
     resumeAndCompare(out, t);
   });
 }
 
-test('SIGINT mid-run: exit 130, the resume command on stderr, no partial generation; --resume completes it', async (t) => {
-  const out = path.join(root, 'sigint');
-  const s = await runAndSignal(out, 2, 200, 'SIGINT');
-  assert.equal(s.code, 130, s.stderr);
-  const m = s.stderr.match(/evolve: interrupted; the run folder holds generations 0\.\.(\d+); resume with: evolve --resume (.*)\n/);
-  assert.ok(m, s.stderr);
-  assert.equal(m[2], out);
-  const g = Number(m[1]);
-  const records = readRecords(path.join(out, 'generations.ndjson'));
-  assert.equal(records.length, g + 1);
-  assert.deepEqual(records.map(withoutTiming), reference.slice(0, g + 1).map(withoutTiming));
-  // Only finished generations are on disk, and the lock is gone.
-  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('gen-')).sort(),
-    Array.from({ length: g + 1 }, (_, i) => `gen-0${i}`));
-  assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
-  t.diagnostic(`interrupted with generations 0..${g} on disk`);
-  resumeAndCompare(out, t);
-});
+test(
+  'SIGINT mid-run: exit 130, the resume command on stderr, no partial generation; --resume completes ' + 'it',
+  async (t) => {
+    const out = path.join(root, 'sigint');
+    const s = await runAndSignal(out, 2, 200, 'SIGINT');
+    assert.equal(s.code, 130, s.stderr);
+    const m = s.stderr.match(
+      /evolve: interrupted; the run folder holds generations 0\.\.(\d+); resume with: evolve --resume (.*)\n/,
+    );
+    assert.ok(m, s.stderr);
+    assert.equal(m[2], out);
+    const g = Number(m[1]);
+    const records = readRecords(path.join(out, 'generations.ndjson'));
+    assert.equal(records.length, g + 1);
+    assert.deepEqual(records.map(withoutTiming), reference.slice(0, g + 1).map(withoutTiming));
+    // Only finished generations are on disk, and the lock is gone.
+    assert.deepEqual(
+      fs
+        .readdirSync(out)
+        .filter((f) => f.startsWith('gen-'))
+        .sort(),
+      Array.from({ length: g + 1 }, (_, i) => `gen-0${i}`),
+    );
+    assert.equal(fs.existsSync(path.join(out, '.evolve.lock')), false);
+    t.diagnostic(`interrupted with generations 0..${g} on disk`);
+    resumeAndCompare(out, t);
+  },
+);
 
 test('a torn last line is cut off, said on stderr, and the run resumes from the line before', (t) => {
   const out = path.join(root, 'torn');
   fs.cpSync(ref, out, { recursive: true });
   const file = path.join(out, 'generations.ndjson');
   const lines = fs.readFileSync(file, 'utf8').split('\n');
-  fs.writeFileSync(file, lines.slice(0, 3).join('\n') + '\n' + lines[3].slice(0, 50));
+  fs.writeFileSync(file, `${lines.slice(0, 3).join('\n')}\n${lines[3].slice(0, 50)}`);
   const r = runCli(['--resume', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /generations\.ndjson: cut off a torn last line \(50 bytes with no newline\)/);
   assert.match(r.stderr, /resuming after generation 2/);
   assert.deepEqual(readRecords(file).map(withoutTiming), reference.map(withoutTiming));
-  assert.deepEqual(r.stdout.trim().split('\n').map((l) => withoutTiming(JSON.parse(l))), reference.slice(3).map(withoutTiming));
+  assert.deepEqual(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => withoutTiming(JSON.parse(l))),
+    reference.slice(3).map(withoutTiming),
+  );
   void t;
 });
 
@@ -174,7 +233,11 @@ test('a live lock refuses the run (exit 1); a stale one is taken over', () => {
 });
 
 // Epoch checkpoints: a run killed inside a long generation continues from its last finished epoch.
-interface Killed { signal: NodeJS.Signals | null; stderr: string; checkpoint?: TrainingCheckpoint }
+interface Killed {
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  checkpoint?: TrainingCheckpoint;
+}
 
 function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
   try {
@@ -188,9 +251,14 @@ function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
 /** Starts a run into `out` and kills it (SIGKILL) as soon as its checkpoint satisfies `when`. */
 function killAtCheckpoint(args: string[], out: string, when: (c: TrainingCheckpoint) => boolean): Promise<Killed> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const poll = setInterval(() => {
       const c = readCheckpointFile(out);
       if (!c || !when(c) || child.exitCode !== null) return;
@@ -205,7 +273,8 @@ function killAtCheckpoint(args: string[], out: string, when: (c: TrainingCheckpo
 }
 
 function describe(c: TrainingCheckpoint): string {
-  return c.offspring === null ? `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`
+  return c.offspring === null
+    ? `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`
     : `generation ${c.generation}, offspring ${c.offspring} after epoch ${c.epochsDone} of ${c.epochs}`;
 }
 
@@ -213,77 +282,131 @@ function describe(c: TrainingCheckpoint): string {
 function resumeMatches(out: string, refDir: string, last: string): CliResult {
   const r = runCli(['--resume', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
-    readRecords(path.join(refDir, 'generations.ndjson')).map(withoutTiming));
+  assert.deepEqual(
+    readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
+    readRecords(path.join(refDir, 'generations.ndjson')).map(withoutTiming),
+  );
   for (const f of ['weights.bin', 'mask.bin']) {
-    assert.ok(fs.readFileSync(path.join(out, last, f)).equals(fs.readFileSync(path.join(refDir, last, f))), `${last}/${f}`);
+    assert.ok(
+      fs.readFileSync(path.join(out, last, f)).equals(fs.readFileSync(path.join(refDir, last, f))),
+      `${last}/${f}`,
+    );
   }
   assert.equal(fs.existsSync(path.join(out, 'work')), false, 'the checkpoint is removed with the last record');
   return r;
 }
 
-const epochs = ['--arch', 'lenet300', '--generations', '1', '--epochs', '3', '--ancestor-epochs', '3', '--offspring', '2',
-  '--train-limit', '1200', '--test-limit', '300', '--seed', '3'];
+const epochs = [
+  '--arch',
+  'lenet300',
+  '--generations',
+  '1',
+  '--epochs',
+  '3',
+  '--ancestor-epochs',
+  '3',
+  '--offspring',
+  '2',
+  '--train-limit',
+  '1200',
+  '--test-limit',
+  '300',
+  '--seed',
+  '3',
+];
 
-test('SIGKILL inside the ancestor and inside generation 1 (offspring 1), a checkpoint between offspring, a corrupt one: --resume gives the same records and weights', async (t) => {
-  const epochRef = path.join(root, 'epoch-ref');
-  const r = runCli([...epochs, '--out', epochRef]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(fs.existsSync(path.join(epochRef, 'work')), false);
+test(
+  'SIGKILL inside the ancestor and inside generation 1 (offspring 1), a checkpoint between offspring, a corrupt ' +
+    'one: --resume gives the same records and weights',
+  async (t) => {
+    const epochRef = path.join(root, 'epoch-ref');
+    const r = runCli([...epochs, '--out', epochRef]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.existsSync(path.join(epochRef, 'work')), false);
 
-  const cases: [string, (c: TrainingCheckpoint) => boolean][] = [
-    ['ancestor', (c) => c.generation === 0 && c.epochsDone >= 1],
-    ['gen1', (c) => c.generation === 1 && c.offspring === 1 && c.epochsDone >= 1],
-  ];
-  for (const [name, when] of cases) {
-    const out = path.join(root, `epoch-${name}`);
-    const k = await killAtCheckpoint(epochs, out, when);
-    assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
-    assert.ok(k.checkpoint, 'a checkpoint is on disk after the kill');
-    if (name === 'gen1') {
-      // Offspring 0 is not trained again: the checkpoint carries its result and network.
-      assert.equal(k.checkpoint.candidates.length, 1);
-      assert.ok(k.checkpoint.best);
-      for (const copy of ['epoch-corrupt', 'epoch-between']) fs.cpSync(out, path.join(root, copy), { recursive: true });
+    const cases: [string, (c: TrainingCheckpoint) => boolean][] = [
+      ['ancestor', (c) => c.generation === 0 && c.epochsDone >= 1],
+      ['gen1', (c) => c.generation === 1 && c.offspring === 1 && c.epochsDone >= 1],
+    ];
+    for (const [name, when] of cases) {
+      const out = path.join(root, `epoch-${name}`);
+      const k = await killAtCheckpoint(epochs, out, when);
+      assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+      assert.ok(k.checkpoint, 'a checkpoint is on disk after the kill');
+      if (name === 'gen1') {
+        // Offspring 0 is not trained again: the checkpoint carries its result and network.
+        assert.equal(k.checkpoint.candidates.length, 1);
+        assert.ok(k.checkpoint.best);
+        for (const copy of ['epoch-corrupt', 'epoch-between'])
+          fs.cpSync(out, path.join(root, copy), { recursive: true });
+      }
+      const resumed = resumeMatches(out, epochRef, 'gen-01');
+      assert.match(resumed.stderr, new RegExp(`continuing from the checkpoint: ${describe(k.checkpoint)}\n`));
+      t.diagnostic(`${name}: killed with a checkpoint of ${describe(k.checkpoint)}`);
     }
-    const resumed = resumeMatches(out, epochRef, 'gen-01');
+
+    // The checkpoint written between offspring 0 and 1 (none of offspring 1's epochs done): offspring 1 from its start.
+    const between = path.join(root, 'epoch-between');
+    const cp = readCheckpointFile(between)!;
+    fs.writeFileSync(
+      path.join(between, 'work', 'gen-01', 'checkpoint.bin'),
+      encodeCheckpoint({ ...cp, epochsDone: 0, start: '', network: null, optimizer: null, loss: null }),
+    );
+    assert.match(
+      resumeMatches(between, epochRef, 'gen-01').stderr,
+      /continuing from the checkpoint: generation 1 after offspring 0\n/,
+    );
+
+    // The same folder with a flipped byte in its checkpoint: one warning, and generation 1 from its start.
+    const corrupt = path.join(root, 'epoch-corrupt');
+    const file = path.join(corrupt, 'work', 'gen-01', 'checkpoint.bin');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length >> 1] ^= 0x10;
+    fs.writeFileSync(file, bytes);
+    const c = resumeMatches(corrupt, epochRef, 'gen-01');
+    const warnings = c.stderr.split('\n').filter((l) => l.includes('checkpoint'));
+    assert.deepEqual(warnings, [
+      `evolve: ${file}: corrupt (checksum mismatch); ignored; generation 1 restarts from its start`,
+    ]);
+  },
+);
+
+test(
+  '2 workers (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer state in every worker; ' +
+    'same record and weights',
+  async (t) => {
+    // worker_threads train only with the JavaScript kernels (the native ones split each kernel instead).
+    process.env.EVOLVE_NATIVE = '0';
+    t.after(() => {
+      delete process.env.EVOLVE_NATIVE;
+    });
+    const args = [
+      '--arch',
+      'lenet5',
+      '--generations',
+      '0',
+      '--ancestor-epochs',
+      '3',
+      '--train-limit',
+      '400',
+      '--test-limit',
+      '100',
+      '--workers',
+      '2',
+      '--seed',
+      '5',
+    ];
+    const lenetRef = path.join(root, 'lenet5-ref');
+    const r = runCli([...args, '--out', lenetRef]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /JavaScript kernels \(EVOLVE_NATIVE=0\)\), 2 training threads/);
+    const out = path.join(root, 'lenet5-kill');
+    const k = await killAtCheckpoint(args, out, (c) => c.epochsDone >= 1);
+    assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+    assert.ok(k.checkpoint);
+    assert.equal(k.checkpoint.optimizer?.optimizer, 'momentum');
+    const resumed = resumeMatches(out, lenetRef, 'gen-00');
     assert.match(resumed.stderr, new RegExp(`continuing from the checkpoint: ${describe(k.checkpoint)}\n`));
-    t.diagnostic(`${name}: killed with a checkpoint of ${describe(k.checkpoint)}`);
-  }
-
-  // The checkpoint written between offspring 0 and 1 (none of offspring 1's epochs done): offspring 1 from its start.
-  const between = path.join(root, 'epoch-between');
-  const cp = readCheckpointFile(between)!;
-  fs.writeFileSync(path.join(between, 'work', 'gen-01', 'checkpoint.bin'), encodeCheckpoint({ ...cp, epochsDone: 0, start: '', network: null, optimizer: null, loss: null }));
-  assert.match(resumeMatches(between, epochRef, 'gen-01').stderr, /continuing from the checkpoint: generation 1 after offspring 0\n/);
-
-  // The same folder with a flipped byte in its checkpoint: one warning, and generation 1 from its start.
-  const corrupt = path.join(root, 'epoch-corrupt');
-  const file = path.join(corrupt, 'work', 'gen-01', 'checkpoint.bin');
-  const bytes = fs.readFileSync(file);
-  bytes[bytes.length >> 1] ^= 0x10;
-  fs.writeFileSync(file, bytes);
-  const c = resumeMatches(corrupt, epochRef, 'gen-01');
-  const warnings = c.stderr.split('\n').filter((l) => l.includes('checkpoint'));
-  assert.deepEqual(warnings, [`evolve: ${file}: corrupt (checksum mismatch); ignored; generation 1 restarts from its start`]);
-});
-
-test('2 workers (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer state in every worker; same record and weights', async (t) => {
-  // worker_threads train only with the JavaScript kernels (the native ones split each kernel instead).
-  process.env.EVOLVE_NATIVE = '0';
-  t.after(() => { delete process.env.EVOLVE_NATIVE; });
-  const args = ['--arch', 'lenet5', '--generations', '0', '--ancestor-epochs', '3', '--train-limit', '400', '--test-limit', '100',
-    '--workers', '2', '--seed', '5'];
-  const lenetRef = path.join(root, 'lenet5-ref');
-  const r = runCli([...args, '--out', lenetRef]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /JavaScript kernels \(EVOLVE_NATIVE=0\)\), 2 training threads/);
-  const out = path.join(root, 'lenet5-kill');
-  const k = await killAtCheckpoint(args, out, (c) => c.epochsDone >= 1);
-  assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
-  assert.ok(k.checkpoint);
-  assert.equal(k.checkpoint.optimizer?.optimizer, 'momentum');
-  const resumed = resumeMatches(out, lenetRef, 'gen-00');
-  assert.match(resumed.stderr, new RegExp(`continuing from the checkpoint: ${describe(k.checkpoint)}\n`));
-  t.diagnostic(`killed with a checkpoint of ${describe(k.checkpoint)}`);
-});
+    t.diagnostic(`killed with a checkpoint of ${describe(k.checkpoint)}`);
+  },
+);

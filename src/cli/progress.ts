@@ -4,7 +4,8 @@
  * never with NO_COLOR. Once the stream is closed (a broken pipe), nothing more is written.
  */
 import chalk from 'chalk';
-import { GenerationRecord } from '../evolution/record';
+import type { GenerationRecord } from '../evolution/record';
+import { stripVTControlCharacters } from 'node:util';
 
 export class Reporter {
   private readonly tty: boolean;
@@ -24,7 +25,7 @@ export class Reporter {
 
   info(line: string): void {
     this.clear();
-    this.write(line + '\n');
+    this.write(`${line}\n`);
   }
 
   private write(text: string): void {
@@ -55,33 +56,42 @@ export class Reporter {
     const width = 24;
     const filled = Math.round((width * done) / total);
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-    const text = `${this.label} ${this.color.cyan(bar)} epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ETA ${formatSeconds(eta)}`;
-    this.write('\r\x1b[2K' + text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length)));
+    const text =
+      `${this.label} ${this.color.cyan(bar)} epoch ${p.epoch + 1}/${p.epochs} batch ` +
+      `${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ETA ${formatSeconds(eta)}`;
+    this.write(`\r\x1b[2K${text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length))}`);
     this.drawn = true;
   }
 
   generation(r: GenerationRecord): void {
     const c = this.color;
-    const drop = r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
+    const drop =
+      r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
     const exceeded = r.budgetExceeded ? c.yellow(' budget exceeded') : '';
     // A net without convs has no conv clusters to report; its hidden neurons say more.
-    const units = r.filters > 0 || r.kernels > 0
-      ? `clusters ${r.clusters} (${times(r.clusterEfficiency)})`
-      : `neurons ${r.denseNeurons}`;
+    const units =
+      r.filters > 0 || r.kernels > 0
+        ? `clusters ${r.clusters} (${times(r.clusterEfficiency)})`
+        : `neurons ${r.denseNeurons}`;
     this.info(
       `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
-      `(${c.green(times(r.architecturalEfficiency))})  ${units}  ` +
-      `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
+        `(${c.green(times(r.architecturalEfficiency))})  ${units}  ` +
+        `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
     );
   }
 
   /** The run's last line: what the last generation achieved against the ancestor. */
   finished(last: GenerationRecord, seconds: number, out: string): void {
     // A net without convs has no conv clusters; its hidden neurons say more (as on the generation lines).
-    const units = last.filters > 0 || last.kernels > 0 ? fewer(last.clusterEfficiency, 'clusters') : `${last.denseNeurons} hidden neurons`;
+    const units =
+      last.filters > 0 || last.kernels > 0
+        ? fewer(last.clusterEfficiency, 'clusters')
+        : `${last.denseNeurons} hidden neurons`;
     const change = `${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)}`;
-    this.info(`evolve: done in ${formatSeconds(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
-      `test ${last.testAccuracy.toFixed(2)}% (${change} points against the ancestor); ${out}`);
+    this.info(
+      `evolve: done in ${formatSeconds(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
+        `test ${last.testAccuracy.toFixed(2)}% (${change} points against the ancestor); ${out}`,
+    );
   }
 
   private clear(): void {
@@ -90,7 +100,8 @@ export class Reporter {
   }
 }
 
-/** An efficiency (ancestor / now) as printed: "2.10x", or "none left" when nothing is (ratio Infinity, or null from JSON). */
+/** An efficiency (ancestor / now) as printed: "2.10x", or "none " +
+  "left" when nothing is (ratio Infinity, or null from JSON). */
 export function times(ratio: number | null): string {
   return ratio !== null && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'none left';
 }
@@ -101,7 +112,7 @@ export function fewer(ratio: number | null, what: string): string {
 }
 
 function stripAnsi(s: string): string {
-  return s.replace(/\x1b\[[0-9;]*m/g, '');
+  return stripVTControlCharacters(s);
 }
 
 export function formatSeconds(s: number): string {

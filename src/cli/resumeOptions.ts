@@ -15,7 +15,7 @@ function same(key: string, given: unknown, saved: unknown, run: string): boolean
 }
 
 function flagOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 /** `--resume RUN`: the run's saved options, refusing command-line options that differ from them. */

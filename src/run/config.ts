@@ -22,7 +22,8 @@ export function readSavedConfig(run: string): { file: string; config: SavedConfi
     config = JSON.parse(readFileNoFollow(file).toString('utf8')) as SavedConfig;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || !fs.existsSync(file)) throw new RunError(`${run}: not an evolve run folder (no config.json)`);
+    if (code === 'ENOENT' || !fs.existsSync(file))
+      throw new RunError(`${run}: not an evolve run folder (no config.json)`);
     throw new RunError(`${file}: ${code ? `cannot read (${code})` : 'not valid JSON'}`);
   }
   const options = (config as Partial<SavedConfig> | null)?.options;

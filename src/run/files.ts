@@ -73,7 +73,7 @@ export function appendLine(file: string, line: string): void {
   try {
     const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o666);
     try {
-      fs.writeSync(fd, line + '\n');
+      fs.writeSync(fd, `${line}\n`);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

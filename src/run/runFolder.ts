@@ -71,7 +71,7 @@ export class RunFolder {
   }
 
   writeConfig(config: object): void {
-    writeFileAtomic(path.join(this.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    writeFileAtomic(path.join(this.dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   }
 
   /** The model and mask first, then the record: a record never points at a missing model. */
