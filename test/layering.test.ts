@@ -31,7 +31,7 @@ function imports(): { file: string; layer: string; target: string }[] {
 
 test(
   'tfjs only under src/engine (and src/bench, which measures the backends themselves); the method core imports no ' +
-    'engine, run, evolution or cli',
+    'engine, run, evolution or cli; evolution and engine no run folder',
   () => {
     const all = imports();
     assert.ok(all.length > 100);
@@ -40,7 +40,10 @@ test(
       ({ layer, target }) =>
         (target.startsWith('@tensorflow/') && layer !== 'engine' && layer !== 'bench') ||
         (core.has(layer) && ['engine', 'run', 'evolution', 'cli', 'reproduce', 'report', 'bench'].includes(target)) ||
-        (['engine', 'run', 'evolution'].includes(layer) && ['cli', 'reproduce', 'report', 'bench'].includes(target)),
+        (['engine', 'run', 'evolution'].includes(layer) && ['cli', 'reproduce', 'report', 'bench'].includes(target)) ||
+        // The loop knows no files (src/run implements its GenerationStore); the engine knows no run folder.
+        (['engine', 'evolution'].includes(layer) && target === 'run') ||
+        (layer === 'engine' && target === 'evolution'),
     );
     assert.deepEqual(
       bad.map((b) => `${b.file} imports ${b.target}`),

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Architecture, kernelSize, type WeightedLayer, weightedLayers } from '../models/architecture';
 import type { Network } from '../models/network';
-import { ensureDir, writeFileAtomic } from '../run/files';
+import { ensureDir, writeFileAtomic } from '../files';
 import { RunError } from '../errors';
 import { opsOf } from './layerOps';
 

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
-import { writeFileAtomic } from '../run/files';
+import { writeFileAtomic } from '../files';
 import { expandRunFolders, readRun } from './runs';
 import { type Group, summarise } from './summary';
 import { type Format, formatReport } from './format';

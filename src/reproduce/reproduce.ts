@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { writeFileAtomic } from '../run/files';
+import { writeFileAtomic } from '../files';
 import { readRecords } from '../report/runs';
 import { buildReport } from '../report/report';
 import { type ReproduceSettings, type PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';

@@ -4,7 +4,7 @@
  * so the script starts there; `evolve` is this package's bin.
  */
 import * as path from 'node:path';
-import { ensureDir, writeFileAtomic } from '../run/files';
+import { ensureDir, writeFileAtomic } from '../files';
 import { shellQuote } from './plan';
 
 const packageBin = path.resolve(__dirname, '..', '..', '..', 'bin');

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { TrainingCheckpoint } from '../evolution/checkpoint';
 import { RunError } from '../errors';
-import { ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from './files';
+import { ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from '../files';
 
 export const checkpointName = 'checkpoint.bin';
 /** The folder of the generations in progress; never named gen-NN, which only finished generations are. */

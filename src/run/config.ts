@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { readFileNoFollow } from './files';
+import { readFileNoFollow } from '../files';
 
 export interface SavedConfig {
   options: Record<string, unknown>;

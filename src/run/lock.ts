@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { WriteError, readFileNoFollow } from './files';
+import { WriteError, readFileNoFollow } from '../files';
 
 export const lockName = '.evolve.lock';
 const takeoverName = `${lockName}.takeover`;

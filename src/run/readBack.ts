@@ -17,7 +17,7 @@ import { measure } from '../metrics/measure';
 import { lockName } from './lock';
 import { checkpointName, workName } from './checkpoint';
 import { generationDir } from './runFolder';
-import { readFileNoFollow } from './files';
+import { readFileNoFollow } from '../files';
 import { countOnes } from '../encoding/clusters';
 
 /** The files of a generation's folder, all written before its record. */

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import type { GenerationRecord } from '../evolution/record';
-import { readFileNoFollow, truncateFile } from './files';
+import { readFileNoFollow, truncateFile } from '../files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
 import { type SavedConfig, readSavedConfig } from './config';
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
 import type { GenerationRecord } from '../evolution/record';
-import { appendLine, ensureDir, writeFileAtomic } from './files';
+import { appendLine, ensureDir, writeFileAtomic } from '../files';
 import { RunError, UsageError } from '../errors';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {

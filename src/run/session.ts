@@ -8,7 +8,7 @@ import type { Architecture } from '../models/architecture';
 import { RunError } from '../errors';
 import { StopRequest, stderrOpen } from './stopping';
 import { RunLock } from './lock';
-import { WriteError } from './files';
+import { WriteError } from '../files';
 import { RunFolder, generationDir } from './runFolder';
 import { readFinished } from './resume';
 import { type RunLog, RunStore } from './store';

@@ -1,7 +1,7 @@
 /** File writes that never leave a half-written file under the final name. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError } from '../errors';
+import { RunError } from './errors';
 
 const reasons: Record<string, string> = {
   ENOSPC: 'no space left on device',
