@@ -372,10 +372,10 @@ test(
 );
 
 test(
-  '2 workers (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer state in every worker; ' +
-    'same record and weights',
+  'JavaScript kernels, --workers 2 (LeNet-5): SIGKILL after an ancestor epoch, --resume restores the optimizer ' +
+    'state; same record and weights',
   async (t) => {
-    // worker_threads train only with the JavaScript kernels (the native ones split each kernel instead).
+    // The path of hosts where the native kernels did not build: one thread, whatever --workers says.
     process.env.EVOLVE_NATIVE = '0';
     t.after(() => {
       delete process.env.EVOLVE_NATIVE;
