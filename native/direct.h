@@ -148,4 +148,63 @@ inline void directFilterChunk(const Conv& c, const float* img, const float* dy, 
   }
 }
 
+/** Image b's output gradient as zero-padded planes [cout][oh][stride], position ox at column ox + kw - 1. */
+inline int gradientStride(const Conv& c) { return std::max(c.ow, c.w + c.left) + c.kw + VL; }
+
+inline void padGradient(const Conv& c, const float* dy, int b, std::vector<float>& out) {
+  const int stride = gradientStride(c);
+  out.assign(static_cast<size_t>(c.cout) * c.oh * stride, 0.f);
+  const float* g = dy + static_cast<size_t>(b) * c.positions() * c.cout;
+  for (int oy = 0; oy < c.oh; ++oy)
+    for (int ox = 0; ox < c.ow; ++ox)
+      for (int co = 0; co < c.cout; ++co)
+        out[(static_cast<size_t>(co) * c.oh + oy) * stride + ox + c.kw - 1] =
+            g[(static_cast<size_t>(oy) * c.ow + ox) * c.cout + co];
+}
+
+typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
+
+/**
+ * Input gradient row y, VL columns from x, channel ci (horizontal stride 1). The GEMM path added
+ * each position's column (sum over filters of dy * filter, in filter order) into dx, positions in
+ * ascending order; a pixel gets one tap per position, so gathering the taps with i and j
+ * descending adds the same values in the same order. Absent positions add +0 (the columns are
+ * never -0: each sum starts at +0), which leaves the sum as it was.
+ */
+inline void directInputRow(const Conv& c, const float* planes, const float* f, int y, int x, int ci, float* dxImage) {
+  const int stride = gradientStride(c);
+  const size_t plane = static_cast<size_t>(c.oh) * stride;
+  ivec lane;
+  for (int l = 0; l < VL; ++l) lane[l] = l;
+  vec v = vec{};
+  for (int i = c.kh - 1; i >= 0; --i) {
+    const int t = y + c.top - i;
+    if (t < 0 || t % c.sh != 0 || t / c.sh >= c.oh) continue;
+    const float* row = planes + static_cast<size_t>(t / c.sh) * stride;
+    for (int j = c.kw - 1; j >= 0; --j) {
+      const int ox0 = x + c.left - j;  // lane l reads position ox0 + l
+      const ivec ox = lane + ox0;
+      const ivec valid = (ox >= 0) & (ox < c.ow);
+      const float* src = row + ox0 + c.kw - 1;
+      const float* fk = f + (static_cast<size_t>(i * c.kw + j) * c.cin + ci) * c.cout;
+      vec acc = vec{};
+      for (int co = 0; co < c.cout; ++co) acc += *reinterpret_cast<const uvec*>(src + co * plane) * fk[co];
+      v += valid ? acc : vec{};
+    }
+  }
+  alignas(64) float out[VL];
+  *reinterpret_cast<vec*>(out) = v;
+  const int lanes = std::min(VL, c.w - x);
+  for (int l = 0; l < lanes; ++l) dxImage[(static_cast<size_t>(y) * c.w + x + l) * c.cin + ci] = out[l];
+}
+
+/** Image b of the input gradient of a layer with few filters and horizontal stride 1, gathered. */
+inline void directInputImage(const Conv& c, const float* dy, const float* f, float* dx, int b, std::vector<float>& buf) {
+  padGradient(c, dy, b, buf);
+  float* image = dx + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int y = 0; y < c.h; ++y)
+    for (int x = 0; x < c.w; x += VL)
+      for (int ci = 0; ci < c.cin; ++ci) directInputRow(c, buf.data(), f, y, x, ci, image);
+}
+
 }  // namespace evolve

@@ -259,6 +259,11 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
 
 void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* dx, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  if (fewOutputs(c) && c.sw == 1) {  // col2imAdd's scattered adds cost more than the few products
+    pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
+               [&](int b, int) { directInputImage(c, dy, f, dx, b, scratch().padded); });
+    return;
+  }
   // op(B) = filter^T (cout x K): filter is [K, cout], so op(B)(co, k) = f[k * cout + co]. Packed once here,
   // not per chunk: a strided gather of the whole filter per 16-row chunk cost more than the products.
   PackedB packed;

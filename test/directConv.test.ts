@@ -1,6 +1,7 @@
 // The native kernels' direct convolutions for layers with few filters (native/direct.h) give the
 // floats of the GEMM path they replace: a layer of a few filters equals the first filters of the
-// same layer widened to 16 (which the GEMM computes), bit for bit, on any thread count. So do the
+// same layer widened to 16 (which the GEMM computes), bit for bit, on any thread count; its input
+// gradient equals that of the layer padded to 16 with zero filters. So do the
 // native bias addition and sums, against the arithmetic they stand for.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ function same(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-test('a layer of 1-7 filters gives the GEMM floats of the same filters in a layer of 16, on 1, 2 and 5 threads', async () => {
+test('a layer of 1-7 filters gives the GEMM floats of a layer of 16, on 1, 2 and 5 threads', async () => {
   await selectBackend('wasm');
   assert.ok(nativeKernelsActive());
   for (const g of geometries) {
@@ -98,6 +99,12 @@ test('a layer of 1-7 filters gives the GEMM floats of the same filters in a laye
       const what = `${g.name}, ${filters} filters`;
       assert.ok(same(runs[0][0], firstFilters(yRef, filters)), `${what}: forward differs from the GEMM's`);
       assert.ok(same(runs[0][1], firstFilters(dwRef, filters)), `${what}: filter gradient differs from the GEMM's`);
+      // The input gradient sums over filters: 16 where the rest are zero (adding +0 changes no sum) is the GEMM's.
+      const zeros = (t: tf.Tensor) => tf.concat([t, tf.zeros([...t.shape.slice(0, 3), WIDE - filters])], 3);
+      const [fZero, dyZero] = [zeros(f), zeros(dy)];
+      const [, , dxGemm] = layer(g, x, fZero, dyZero);
+      assert.ok(same(runs[0][2], dxGemm), `${what}: input gradient differs from the GEMM's`);
+      tf.dispose([fZero, dyZero]);
       for (const run of runs.slice(1)) {
         run.forEach((r, i) => {
           assert.ok(same(r, runs[0][i]), `${what}: threads differ`);
