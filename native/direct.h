@@ -26,11 +26,14 @@ inline void padPlanar(const Conv& c, const float* x, int b, int stride, std::vec
   const int rows = paddedRows(c), cols = paddedCols(c);
   out.assign(static_cast<size_t>(c.cin) * rows * stride + VL, 0.f);
   const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
-  for (int y = 0; y < c.h && y + c.top < rows; ++y)
-    for (int xx = 0; xx < c.w && xx + c.left < cols; ++xx)
-      for (int ci = 0; ci < c.cin; ++ci)
-        out[(static_cast<size_t>(ci) * rows + y + c.top) * stride + xx + c.left] =
-            img[(static_cast<size_t>(y) * c.w + xx) * c.cin + ci];
+  const int width = std::min(c.w, cols - c.left);
+  for (int y = 0; y < c.h && y + c.top < rows; ++y) {
+    const float* src = img + static_cast<size_t>(y) * c.w * c.cin;
+    for (int ci = 0; ci < c.cin; ++ci) {
+      float* dst = out.data() + (static_cast<size_t>(ci) * rows + y + c.top) * stride + c.left;
+      for (int xx = 0; xx < width; ++xx) dst[xx] = src[static_cast<size_t>(xx) * c.cin + ci];
+    }
+  }
 }
 
 /** Image b zero-padded, still NHWC [rows][cols][cin], with 2 * VL readable floats past its end. */
