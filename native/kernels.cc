@@ -229,6 +229,7 @@ bool fewOutputs(const Conv& c) { return c.cout < NR / 2; }
 void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   if (fewOutputs(c) && c.sw == 1) {
+    if (P == 0) return;  // no output, and no rows for the padded planes
     pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
                [&](int b, int) { directConvImage(c, x, f, y, b, scratch().padded); });
     return;

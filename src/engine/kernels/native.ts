@@ -320,9 +320,9 @@ function add(original: KernelFunc, a: Addon): KernelFunc {
     const cols = b.shape[0];
     const bias =
       x.dtype === 'float32' && b.dtype === 'float32' && b.shape.length === 1 && x.shape.length > 1 && cols > 0;
-    if (!bias || x.shape[x.shape.length - 1] !== cols) return original(args as never);
-    const out = backend.makeOutput(x.shape, 'float32');
     const rows = util.sizeFromShape(x.shape) / cols;
+    if (!bias || x.shape[x.shape.length - 1] !== cols || rows === 0) return original(args as never);
+    const out = backend.makeOutput(x.shape, 'float32');
     a.biasAdd(heap(backend), offset(backend, x), offset(backend, b), offset(backend, out), rows, cols);
     return out;
   }) as unknown as KernelFunc;
