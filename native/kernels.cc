@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "conv.h"
+#include "direct.h"
 #include "gemm.h"
 
 namespace evolve {
@@ -30,7 +32,7 @@ constexpr int kMaxThreads = 64;
 
 struct ThreadScratch {
   GemmScratch gemm;
-  std::vector<float> cols, tmp;
+  std::vector<float> cols, tmp, padded;
 };
 
 class Pool {
@@ -125,15 +127,6 @@ Pool& pool() {
 
 /** Threads worth waking for `work` multiply-adds: a few microseconds of work stay on one thread. */
 int threadsFor(double work, int threads) { return work < 2e5 ? 1 : threads; }
-
-// ---------------------------------------------------------------------------------------------
-// Convolution geometry (NHWC input, [kh, kw, cin, cout] filter, dilation 1).
-
-struct Conv {
-  int batch, h, w, cin, oh, ow, cout, kh, kw, sh, sw, top, left;
-  int k() const { return kh * kw * cin; }
-  int positions() const { return oh * ow; }
-};
 
 /** Rows [m0, m1) of the image-to-column matrix of image b: one row of kh*kw*cin taps per output position. */
 void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {
@@ -235,6 +228,12 @@ bool fewOutputs(const Conv& c) { return c.cout < NR / 2; }
 
 void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  if (fewOutputs(c) && c.sw == 1) {
+    if (P == 0) return;  // no output, and no rows for the padded planes
+    pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
+               [&](int b, int) { directConvImage(c, x, f, y, b, scratch().padded); });
+    return;
+  }
   const int perImage = (P + rows - 1) / rows;
   // The filter, packed once for every chunk of every image (not when the products run transposed).
   PackedB packed;
@@ -261,6 +260,11 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
 
 void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* dx, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
+  if (fewOutputs(c) && c.sw == 1) {  // col2imAdd's scattered adds cost more than the few products
+    pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
+               [&](int b, int) { directInputImage(c, dy, f, dx, b, scratch().padded); });
+    return;
+  }
   // op(B) = filter^T (cout x K): filter is [K, cout], so op(B)(co, k) = f[k * cout + co]. Packed once here,
   // not per chunk: a strided gather of the whole filter per 16-row chunk cost more than the products.
   PackedB packed;
@@ -301,19 +305,25 @@ void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float*
   std::vector<float> partial(flip ? parts * size : parts > 1 ? (parts - 1) * size : 0);
   pool().run(parts, threadsFor(double(total) * K * c.cout, threads), [&](int part, int) {
     ThreadScratch& s = scratch();
-    s.cols.resize(static_cast<size_t>(rows) * K);
+    if (!flip) s.cols.resize(static_cast<size_t>(rows) * K);
     float* out = flip ? partial.data() + part * size : part == 0 ? df : partial.data() + (part - 1) * size;
     const size_t lo = total * part / parts, hi = total * (part + 1) / parts;
     bool accumulate = false;
+    int padded = -1;  // the image in s.padded
     for (size_t g = lo; g < hi;) {
       const int b = static_cast<int>(g / P), m0 = static_cast<int>(g % P);
       const int m1 = static_cast<int>(std::min<size_t>(P, m0 + std::min<size_t>(rows, hi - g)));
+      if (flip) {  // df^T += dy rows^T (cout x n) * cols (n x K), the taps read in place
+        if (padded != b) padNHWC(c, x, b, s.padded), padded = b;
+        directFilterChunk(c, s.padded.data(), dy + g * c.cout, m0, m1 - m0, out, accumulate);
+        accumulate = true;
+        g += m1 - m0;
+        continue;
+      }
       im2col(c, x, b, m0, m1, s.cols.data());
-      if (flip)  // df^T += dy rows^T (cout x n) * cols (n x K)
-        gemm(transposed(dy + g * c.cout, c.cout), plain(s.cols.data(), K), out, K, c.cout, K, m1 - m0, accumulate, s.gemm);
-      else  // df += cols^T (K x n) * dy rows (n x cout)
-        gemm(transposed(s.cols.data(), K), plain(dy + g * c.cout, c.cout), out, c.cout, K, c.cout, m1 - m0,
-             accumulate, s.gemm);
+      // df += cols^T (K x n) * dy rows (n x cout)
+      gemm(transposed(s.cols.data(), K), plain(dy + g * c.cout, c.cout), out, c.cout, K, c.cout, m1 - m0, accumulate,
+           s.gemm);
       accumulate = true;
       g += m1 - m0;
     }
@@ -409,10 +419,17 @@ void maxPoolGrad(const float* dy, const float* x, float* dx, int batch, int h, i
  */
 void sum(const float* x, float* out, size_t outer, size_t inner, bool overOuter) {
   if (overOuter) {
-    std::memset(out, 0, sizeof(float) * inner);
-    for (size_t i = 0; i < outer; ++i) {
-      const float* row = x + i * inner;
-      for (size_t j = 0; j < inner; ++j) out[j] += row[j];
+    // 64 columns at a time in a local array: out[] may alias x for all the compiler knows, so summing
+    // in place stored and reloaded every partial sum (a bias gradient of one channel: 37k in a chain).
+    constexpr size_t kColumns = 64;
+    for (size_t j0 = 0; j0 < inner; j0 += kColumns) {
+      const size_t n = std::min(kColumns, inner - j0);
+      float acc[kColumns] = {};
+      for (size_t i = 0; i < outer; ++i) {
+        const float* row = x + i * inner + j0;
+        for (size_t j = 0; j < n; ++j) acc[j] += row[j];
+      }
+      std::memcpy(out + j0, acc, sizeof(float) * n);
     }
     return;
   }
@@ -422,6 +439,17 @@ void sum(const float* x, float* out, size_t outer, size_t inner, bool overOuter)
     for (size_t j = 0; j < inner; ++j) acc += row[j];
     out[i] = acc;
   }
+}
+
+/** out = a + b with b ([cols]) added to every row of a ([rows, cols]): a layer's bias, one rounding each as tfjs's. */
+void biasAdd(const float* a, const float* b, float* out, size_t rows, size_t cols) {
+  if (cols == 1) {  // one channel (a compacted conv1): one vectorised loop, not one row per output
+    const float bias = b[0];
+    for (size_t r = 0; r < rows; ++r) out[r] = a[r] + bias;
+    return;
+  }
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t j = 0; j < cols; ++j) out[r * cols + j] = a[r * cols + j] + b[j];
 }
 
 /**
@@ -575,6 +603,16 @@ napi_value Sum(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// biasAdd(heap, a, b, out, rows, cols)
+napi_value BiasAdd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  if (!a.ok) return nullptr;
+  const int64_t rows = a.integer(4), cols = a.integer(5);
+  float *pa = a.floats(1, rows * cols), *pb = a.floats(2, cols), *out = a.floats(3, rows * cols);
+  if (a.ok) biasAdd(pa, pb, out, static_cast<size_t>(rows), static_cast<size_t>(cols));
+  return nullptr;
+}
+
 // maskedStep(heap, w, g, mask, v (-1: none), n, learningRate, momentum)
 napi_value MaskedStep(napi_env env, napi_callback_info info) {
   Args a(env, info, 8);
@@ -622,6 +660,7 @@ NAPI_MODULE_INIT() {
       {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskedStep", nullptr, evolve::MaskedStep, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"biasAdd", nullptr, evolve::BiasAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, evolve::Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simd", nullptr, evolve::Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

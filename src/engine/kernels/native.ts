@@ -24,6 +24,7 @@ interface Addon {
   matmul(heap: ArrayBuffer, ...args: number[]): void;
   maxPoolGrad(heap: ArrayBuffer, ...args: number[]): void;
   sum(heap: ArrayBuffer, ...args: number[]): void;
+  biasAdd(heap: ArrayBuffer, a: number, b: number, out: number, rows: number, cols: number): void;
   maskedStep(
     heap: ArrayBuffer,
     w: number,
@@ -307,6 +308,27 @@ function sum(original: KernelFunc, a: Addon): KernelFunc {
 }
 
 /**
+ * A layer's bias added to its outputs ([..., c] + [c]): the stock kernel broadcasts element by
+ * element (~100 us for a compacted conv2's 20k outputs); other additions go to it.
+ */
+function add(original: KernelFunc, a: Addon): KernelFunc {
+  return ((args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: BackendWasm }) => {
+    const {
+      inputs: { a: x, b },
+      backend,
+    } = args;
+    const cols = b.shape[0];
+    const bias =
+      x.dtype === 'float32' && b.dtype === 'float32' && b.shape.length === 1 && x.shape.length > 1 && cols > 0;
+    const rows = util.sizeFromShape(x.shape) / cols;
+    if (!bias || x.shape[x.shape.length - 1] !== cols || rows === 0) return original(args as never);
+    const out = backend.makeOutput(x.shape, 'float32');
+    a.biasAdd(heap(backend), offset(backend, x), offset(backend, b), offset(backend, out), rows, cols);
+    return out;
+  }) as unknown as KernelFunc;
+}
+
+/**
  * Registers the native kernels over the wasm backend's (after ./index's, which they replace).
  * Returns false, registering nothing, when the addon is not available.
  */
@@ -319,12 +341,21 @@ export function registerNativeKernels(): boolean {
   overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
+  overrideWasmKernel('Add', (orig) => add(orig, a), 'native');
   return true;
 }
 
 /** Puts back the kernels registerNativeKernels replaced (a later selection of other kernels). */
 export function unregisterNativeKernels(): void {
-  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'MaxPoolGrad', 'Sum']) {
+  for (const name of [
+    'Conv2D',
+    'Conv2DBackpropInput',
+    'Conv2DBackpropFilter',
+    'BatchMatMul',
+    'MaxPoolGrad',
+    'Sum',
+    'Add',
+  ]) {
     restoreWasmKernel(name, 'native');
   }
   registered = false;

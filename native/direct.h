@@ -1,0 +1,213 @@
+// Direct convolutions for layers with few filters (a compacted offspring's conv1 may keep one):
+// no image-to-column matrix. Through the GEMM such a layer copied kh*kw*cin floats per output
+// position and then ran an MR-row micro-kernel with one live row; here the taps are read in place
+// from a zero-padded copy of the image. Each output is the GEMM's exact sequence of fused
+// multiply-adds (k order from +0, KC-deep blocks added in order; filter gradients in the same
+// position chunks), so the floats do not change.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "conv.h"
+#include "gemm.h"
+
+namespace evolve {
+
+/** The rows and columns of (padded) input a convolution's taps read. */
+inline int paddedRows(const Conv& c) { return (c.oh - 1) * c.sh + c.kh; }
+inline int paddedCols(const Conv& c) { return (c.ow - 1) * c.sw + c.kw; }
+
+/**
+ * Image b as zero-padded planes [cin][rows][stride] (stride = cols + VL: a vector load from any
+ * tap column stays in its row), so that one channel's taps for VL neighbouring positions are adjacent.
+ */
+inline void padPlanar(const Conv& c, const float* x, int b, int stride, std::vector<float>& out) {
+  const int rows = paddedRows(c), cols = paddedCols(c);
+  out.assign(static_cast<size_t>(c.cin) * rows * stride + VL, 0.f);
+  const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  const int width = std::min(c.w, cols - c.left);
+  for (int y = 0; y < c.h && y + c.top < rows; ++y) {
+    const float* src = img + static_cast<size_t>(y) * c.w * c.cin;
+    for (int ci = 0; ci < c.cin; ++ci) {
+      float* dst = out.data() + (static_cast<size_t>(ci) * rows + y + c.top) * stride + c.left;
+      for (int xx = 0; xx < width; ++xx) dst[xx] = src[static_cast<size_t>(xx) * c.cin + ci];
+    }
+  }
+}
+
+/** Image b zero-padded, still NHWC [rows][cols][cin], with 2 * VL readable floats past its end. */
+inline void padNHWC(const Conv& c, const float* x, int b, std::vector<float>& out) {
+  const int rows = paddedRows(c), cols = paddedCols(c);
+  out.assign(static_cast<size_t>(rows) * cols * c.cin + 2 * VL, 0.f);
+  const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  const int width = std::min(c.w, cols - c.left);
+  for (int y = 0; y < c.h && y + c.top < rows; ++y)
+    if (width > 0)
+      std::copy(img + static_cast<size_t>(y) * c.w * c.cin, img + (static_cast<size_t>(y) * c.w + width) * c.cin,
+                out.begin() + (static_cast<size_t>(y + c.top) * cols + c.left) * c.cin);
+}
+
+/**
+ * Filter co over G output rows from oy and VL positions from ox (stride 1 across), into image
+ * b's outputs `y`: for each KC-deep block, acc = sum of tap * filter in k order; the blocks summed.
+ */
+template <int G>
+void directRows(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
+  const size_t plane = static_cast<size_t>(paddedRows(c)) * stride;
+  vec sum[G], acc[G];
+  for (int g = 0; g < G; ++g) sum[g] = acc[g] = vec{};
+  int k = 0;
+  for (int i = 0; i < c.kh; ++i)
+    for (int j = 0; j < c.kw; ++j)
+      for (int ci = 0; ci < c.cin; ++ci, ++k) {
+        if (k % KC == 0 && k > 0) {
+          for (int g = 0; g < G; ++g) sum[g] = k == KC ? acc[g] : sum[g] + acc[g];
+          for (int g = 0; g < G; ++g) acc[g] = vec{};
+        }
+        const float s = f[static_cast<size_t>(k) * c.cout + co];
+        const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
+        for (int g = 0; g < G; ++g) acc[g] += *reinterpret_cast<const uvec*>(src + static_cast<size_t>(g) * c.sh * stride) * s;
+      }
+  for (int g = 0; g < G; ++g) sum[g] = k <= KC ? acc[g] : sum[g] + acc[g];
+  const int lanes = std::min(VL, c.ow - ox);
+  for (int g = 0; g < G; ++g) {
+    alignas(64) float out[VL];
+    *reinterpret_cast<vec*>(out) = sum[g];
+    float* row = y + (static_cast<size_t>(oy + g) * c.ow + ox) * c.cout + co;
+    for (int l = 0; l < lanes; ++l) row[static_cast<size_t>(l) * c.cout] = out[l];
+  }
+}
+
+using RowsFn = void (*)(const Conv&, const float*, int, const float*, int, int, int, float*);
+constexpr RowsFn kRows[] = {directRows<1>, directRows<2>, directRows<3>, directRows<4>,
+                            directRows<5>, directRows<6>, directRows<7>, directRows<8>};
+
+/** Image b of a convolution with few filters and horizontal stride 1, directly (8 rows at a time: 8 chains in flight). */
+inline void directConvImage(const Conv& c, const float* x, const float* f, float* y, int b, std::vector<float>& buf) {
+  const int stride = paddedCols(c) + VL;
+  padPlanar(c, x, b, stride, buf);
+  float* out = y + static_cast<size_t>(b) * c.positions() * c.cout;
+  for (int co = 0; co < c.cout; ++co)
+    for (int ox = 0; ox < c.ow; ox += VL)
+      for (int oy = 0; oy < c.oh; oy += 8) kRows[std::min(8, c.oh - oy) - 1](c, buf.data(), stride, f, co, oy, ox, out);
+}
+
+/**
+ * G tap vectors of a filter gradient (each VL taps of one patch row, at `offsets` from a
+ * position's patch corner) over n positions from (oy, ox) of a padded NHWC image: acc += taps * dy,
+ * position by position, as the GEMM's micro-kernel sums a KC-deep block.
+ */
+template <int G>
+void filterTile(const Conv& c, const float* img, const float* dy, int co, int oy, int ox, int n, const int* offsets,
+                vec* acc) {
+  const int cols = paddedCols(c);
+  vec a[G];
+  for (int g = 0; g < G; ++g) a[g] = vec{};
+  for (int t = 0; t < n; ++t) {
+    const float* corner = img + (static_cast<size_t>(oy * c.sh) * cols + ox * c.sw) * c.cin;
+    const float d = dy[static_cast<size_t>(t) * c.cout + co];
+    for (int g = 0; g < G; ++g) a[g] += *reinterpret_cast<const uvec*>(corner + offsets[g]) * d;
+    if (++ox == c.ow) ox = 0, ++oy;
+  }
+  for (int g = 0; g < G; ++g) acc[g] = a[g];
+}
+
+using FilterTileFn = void (*)(const Conv&, const float*, const float*, int, int, int, int, const int*, vec*);
+constexpr FilterTileFn kFilterTiles[] = {filterTile<1>, filterTile<2>, filterTile<3>, filterTile<4>,
+                                         filterTile<5>, filterTile<6>, filterTile<7>, filterTile<8>};
+
+/**
+ * Positions [m0, m0 + n) of padded image `img` added into df^T ([cout][K]) as the GEMM would add
+ * dy^T (cout x n) * cols (n x K): a product per KC positions, the first replacing df^T unless
+ * `accumulate`. `dy` points at position m0's gradients.
+ */
+inline void directFilterChunk(const Conv& c, const float* img, const float* dy, int m0, int n, float* dfT,
+                              bool accumulate) {
+  const int run = c.kw * c.cin, perRow = (run + VL - 1) / VL, taps = c.kh * perRow, K = c.k();
+  std::vector<int> offsets(taps), first(taps), lanes(taps);
+  for (int v = 0; v < taps; ++v) {
+    const int i = v / perRow, l0 = (v % perRow) * VL;
+    offsets[v] = i * paddedCols(c) * c.cin + l0;
+    first[v] = i * run + l0;
+    lanes[v] = std::min(VL, run - l0);
+  }
+  for (int t0 = 0; t0 < n; t0 += KC) {
+    const int count = std::min(KC, n - t0), m = m0 + t0;
+    const bool add = accumulate || t0 > 0;
+    for (int co = 0; co < c.cout; ++co)
+      for (int v = 0; v < taps; v += 8) {
+        const int g = std::min(8, taps - v);
+        vec acc[8];
+        kFilterTiles[g - 1](c, img, dy + static_cast<size_t>(t0) * c.cout, co, m / c.ow, m % c.ow, count,
+                            offsets.data() + v, acc);
+        for (int q = 0; q < g; ++q) {
+          alignas(64) float out[VL];
+          *reinterpret_cast<vec*>(out) = acc[q];
+          float* dst = dfT + static_cast<size_t>(co) * K + first[v + q];
+          for (int l = 0; l < lanes[v + q]; ++l) dst[l] = add ? dst[l] + out[l] : out[l];
+        }
+      }
+  }
+}
+
+/** Image b's output gradient as zero-padded planes [cout][oh][stride], position ox at column ox + kw - 1. */
+inline int gradientStride(const Conv& c) { return std::max(c.ow, c.w + c.left) + c.kw + VL; }
+
+inline void padGradient(const Conv& c, const float* dy, int b, std::vector<float>& out) {
+  const int stride = gradientStride(c);
+  out.assign(static_cast<size_t>(c.cout) * c.oh * stride, 0.f);
+  const float* g = dy + static_cast<size_t>(b) * c.positions() * c.cout;
+  for (int oy = 0; oy < c.oh; ++oy)
+    for (int ox = 0; ox < c.ow; ++ox)
+      for (int co = 0; co < c.cout; ++co)
+        out[(static_cast<size_t>(co) * c.oh + oy) * stride + ox + c.kw - 1] =
+            g[(static_cast<size_t>(oy) * c.ow + ox) * c.cout + co];
+}
+
+typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
+
+/**
+ * Input gradient row y, VL columns from x, channel ci (horizontal stride 1). The GEMM path added
+ * each position's column (sum over filters of dy * filter, in filter order) into dx, positions in
+ * ascending order; a pixel gets one tap per position, so gathering the taps with i and j
+ * descending adds the same values in the same order. Absent positions add +0 (the columns are
+ * never -0: each sum starts at +0), which leaves the sum as it was.
+ */
+inline void directInputRow(const Conv& c, const float* planes, const float* f, int y, int x, int ci, float* dxImage) {
+  const int stride = gradientStride(c);
+  const size_t plane = static_cast<size_t>(c.oh) * stride;
+  ivec lane;
+  for (int l = 0; l < VL; ++l) lane[l] = l;
+  vec v = vec{};
+  for (int i = c.kh - 1; i >= 0; --i) {
+    const int t = y + c.top - i;
+    if (t < 0 || t % c.sh != 0 || t / c.sh >= c.oh) continue;
+    const float* row = planes + static_cast<size_t>(t / c.sh) * stride;
+    for (int j = c.kw - 1; j >= 0; --j) {
+      const int ox0 = x + c.left - j;  // lane l reads position ox0 + l
+      const ivec ox = lane + ox0;
+      const ivec valid = (ox >= 0) & (ox < c.ow);
+      const float* src = row + ox0 + c.kw - 1;
+      const float* fk = f + (static_cast<size_t>(i * c.kw + j) * c.cin + ci) * c.cout;
+      vec acc = vec{};
+      for (int co = 0; co < c.cout; ++co) acc += *reinterpret_cast<const uvec*>(src + co * plane) * fk[co];
+      v += valid ? acc : vec{};
+    }
+  }
+  alignas(64) float out[VL];
+  *reinterpret_cast<vec*>(out) = v;
+  const int lanes = std::min(VL, c.w - x);
+  for (int l = 0; l < lanes; ++l) dxImage[(static_cast<size_t>(y) * c.w + x + l) * c.cin + ci] = out[l];
+}
+
+/** Image b of the input gradient of a layer with few filters and horizontal stride 1, gathered. */
+inline void directInputImage(const Conv& c, const float* dy, const float* f, float* dx, int b, std::vector<float>& buf) {
+  padGradient(c, dy, b, buf);
+  float* image = dx + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int y = 0; y < c.h; ++y)
+    for (int x = 0; x < c.w; x += VL)
+      for (int ci = 0; ci < c.cin; ++ci) directInputRow(c, buf.data(), f, y, x, ci, image);
+}
+
+}  // namespace evolve
