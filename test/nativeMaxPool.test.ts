@@ -1,0 +1,82 @@
+// The native max pool gives the WASM backend's (XNNPACK's) floats bit for bit: on finite inputs it
+// computes them, on inputs with NaN or -0 (where the comparison order decides) it hands them back.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import seedrandom from 'seedrandom';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../src/engine/backend';
+import {
+  nativeKernelsActive,
+  registerNativeKernels,
+  setNativeThreads,
+  unregisterNativeKernels,
+} from '../src/engine/kernels/native';
+
+type Pool = {
+  shape: [number, number, number, number];
+  size: number | [number, number];
+  stride: number | [number, number];
+};
+
+const pools: Record<string, Pool> = {
+  'LeNet pool1, one channel': { shape: [64, 24, 24, 1], size: 2, stride: 2 },
+  'LeNet pool2, five channels': { shape: [64, 8, 8, 5], size: 2, stride: 2 },
+  'LeNet pool1, twenty channels (two threads)': { shape: [64, 24, 24, 20], size: 2, stride: 2 },
+  'odd size, one channel': { shape: [3, 9, 7, 1], size: 2, stride: 2 },
+  'AlexNet 3x3 stride 2': { shape: [2, 13, 13, 17], size: 3, stride: 2 },
+  'overlapping, stride 1': { shape: [2, 5, 6, 2], size: 2, stride: 1 },
+  'rectangular windows and strides': { shape: [2, 7, 9, 3], size: [2, 3], stride: [1, 2] },
+};
+
+/** Seeded inputs: plain, or with every 7th value NaN, -0 or an infinity (ReLU-like zeros in between). */
+function input(shape: number[], kind: 'finite' | 'nan' | 'negative zero' | 'infinite'): tf.Tensor4D {
+  const rng = seedrandom(`${shape}:${kind}`);
+  const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.max(0, rng() - 0.3));
+  const special = { finite: null, nan: NaN, 'negative zero': -0, infinite: -Infinity }[kind];
+  if (special !== null) for (let i = 0; i < values.length; i += 7) values[i] = special;
+  return tf.tensor4d(values, shape as [number, number, number, number]);
+}
+
+function pooled(x: tf.Tensor4D, p: Pool, padding: 'valid' | 'same'): Buffer {
+  const y = tf.maxPool(x, p.size, p.stride, padding);
+  const bytes = Buffer.from((y.dataSync() as Float32Array).buffer);
+  y.dispose();
+  return bytes;
+}
+
+test('the native max pool equals the WASM backend bit for bit, also with NaN, -0 and infinities', async () => {
+  await selectBackend('wasm');
+  assert.ok(nativeKernelsActive());
+  const tensors = tf.memory().numTensors;
+  for (const [name, p] of Object.entries(pools)) {
+    for (const kind of ['finite', 'nan', 'negative zero', 'infinite'] as const) {
+      const x = input(p.shape, kind);
+      for (const padding of ['valid', 'same'] as const) {
+        const results = [1, 2, 5].map((threads) => {
+          setNativeThreads(threads);
+          return pooled(x, p, padding);
+        });
+        setNativeThreads(1);
+        unregisterNativeKernels();
+        const wasm = pooled(x, p, padding);
+        registerNativeKernels();
+        for (const [i, r] of results.entries()) {
+          assert.ok(r.equals(wasm), `${name}, ${kind}, ${padding}: on ${[1, 2, 5][i]} threads it differs`);
+        }
+      }
+      x.dispose();
+    }
+  }
+  assert.equal(tf.memory().numTensors, tensors, 'no tensor leaked (the fallback disposes its output)');
+  await selectBackend('wasm');
+});
+
+test('the native max pool replaces the WASM one and is put back with the other kernels', async () => {
+  await selectBackend('wasm', { kernels: 'tuned' });
+  const stock = tf.getKernel('MaxPool', 'wasm')!.kernelFunc;
+  await selectBackend('wasm');
+  assert.notEqual(tf.getKernel('MaxPool', 'wasm')!.kernelFunc, stock);
+  await selectBackend('wasm', { kernels: 'tuned' });
+  assert.equal(tf.getKernel('MaxPool', 'wasm')!.kernelFunc, stock);
+  await selectBackend('wasm');
+});
