@@ -1,12 +1,16 @@
 // The native max pool gives the WASM backend's (XNNPACK's) floats bit for bit: on finite inputs it
 // computes them, on inputs with NaN or -0 (where the comparison order decides) it hands them back.
+// And the native path's Identity shares memory, which the in-place masked step checks for.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/engine/backend';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { wasmMemoryOffset } from '../src/engine/tfjsInternals';
 import {
   nativeKernelsActive,
+  nativeMaskedStep,
   registerNativeKernels,
   setNativeThreads,
   unregisterNativeKernels,
@@ -79,4 +83,19 @@ test('the native max pool replaces the WASM one and is put back with the other k
   await selectBackend('wasm', { kernels: 'tuned' });
   assert.equal(tf.getKernel('MaxPool', 'wasm')!.kernelFunc, stock);
   await selectBackend('wasm');
+});
+
+test('a clone shares its memory on the native path, and the in-place step refuses a shared variable', async () => {
+  await selectBackend('wasm');
+  const backend = tf.backend() as unknown as BackendWasm;
+  const v = tf.tidy(() => tf.variable(tf.tensor1d([1, 2, 3]), true));
+  const [g, mask] = [tf.ones([3]), tf.ones([3])];
+  const clone = tf.clone(v);
+  assert.equal(wasmMemoryOffset(backend, clone), wasmMemoryOffset(backend, v));
+  assert.throws(() => nativeMaskedStep(v, g, mask, null, 0.5, 0), /shares the memory written/);
+  assert.deepEqual(Array.from(clone.dataSync()), [1, 2, 3], 'the refused step wrote nothing');
+  clone.dispose();
+  nativeMaskedStep(v, g, mask, null, 0.5, 0);
+  assert.deepEqual(Array.from(v.dataSync()), [0.5, 1.5, 2.5]);
+  tf.dispose([v, g, mask]);
 });

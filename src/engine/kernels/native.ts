@@ -384,6 +384,24 @@ function add(original: KernelFunc, a: Addon): KernelFunc {
 }
 
 /**
+ * Identity without a copy, as the cpu backend's: the engine clones every tensor a gradient keeps
+ * (27 a LeNet-5 step), and the WASM kernel copies each. Tensors are immutable to tfjs; the one
+ * writer in place, nativeMaskedStep, runs after the backward pass has disposed those clones and
+ * checks that its variable shares its memory with nobody.
+ */
+function sharedIdentity(original: KernelFunc): KernelFunc {
+  return ((args: { inputs: { x: TensorInfo }; backend: BackendWasm }) => {
+    const {
+      inputs: { x },
+      backend,
+    } = args;
+    if (x.dtype === 'string') return original(args as never);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }) as unknown as KernelFunc;
+}
+
+/**
  * Registers the native kernels over the wasm backend's (after ./index's, which they replace).
  * Returns false, registering nothing, when the addon is not available.
  */
@@ -396,6 +414,7 @@ export function registerNativeKernels(): boolean {
   overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
   overrideWasmKernel('MaxPool', (orig) => maxPool(orig, a), 'native');
+  overrideWasmKernel('Identity', sharedIdentity, 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
   overrideWasmKernel('Add', (orig) => add(orig, a), 'native');
   return true;
@@ -410,6 +429,7 @@ export function unregisterNativeKernels(): void {
     'BatchMatMul',
     'MaxPoolGrad',
     'MaxPool',
+    'Identity',
     'Sum',
     'Add',
   ]) {
@@ -439,6 +459,10 @@ export function nativeMaskedStep(
   for (const t of [g, mask, ...(v ? [v] : [])]) {
     if (util.sizeFromShape(t.shape) !== n || t.dtype !== 'float32')
       throw new Error('nativeMaskedStep: operands differ in size or type');
+  }
+  // Written in place: a tensor sharing w's or v's memory (a clone, a reshape) would change with it.
+  for (const t of [w, ...(v ? [v] : [])]) {
+    if (backend.refCount(t.dataId) !== 1) throw new Error('nativeMaskedStep: a tensor shares the memory written');
   }
   a.maskedStep(
     heap(backend),
