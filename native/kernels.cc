@@ -125,8 +125,13 @@ Pool& pool() {
   return *p;
 }
 
-/** Threads worth waking for `work` multiply-adds: a few microseconds of work stay on one thread. */
-int threadsFor(double work, int threads) { return work < 2e5 ? 1 : threads; }
+/**
+ * Threads worth waking for `work` multiply-adds: under 1M (~100 us on one core) one thread. The
+ * compacted 100x LeNet-5 offspring's step (conv1's 0.9M, its filter gradient's, the dense layers')
+ * took ~10% less than at the earlier 200k, the dense ancestor's the same (alternating runs,
+ * docs/performance.md section 3).
+ */
+int threadsFor(double work, int threads) { return work < 1e6 ? 1 : threads; }
 
 /** Rows [m0, m1) of the image-to-column matrix of image b: one row of kh*kw*cin taps per output position. */
 void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {

@@ -1,10 +1,13 @@
 // The native max pool gives the WASM backend's (XNNPACK's) floats bit for bit: on finite inputs it
 // computes them, on inputs with NaN or -0 (where the comparison order decides) it hands them back.
-// And the native path's Identity shares memory, which the in-place masked step checks for.
+// The native path's Identity shares memory, which the in-place masked step checks for. And the
+// convolutions above the one-thread threshold (1M multiply-adds) give the same floats on 1, 2, 5 threads.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node bundle registers no gradients; tfjs-layers' registers them all.
+import '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/engine/backend';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { wasmMemoryOffset } from '../src/engine/tfjsInternals';
@@ -98,4 +101,35 @@ test('a clone shares its memory on the native path, and the in-place step refuse
   nativeMaskedStep(v, g, mask, null, 0.5, 0);
   assert.deepEqual(Array.from(v.dataSync()), [0.5, 1.5, 2.5]);
   tf.dispose([v, g, mask]);
+});
+
+test('convolutions just above the one-thread threshold are bit-identical on 1, 2 and 5 threads', async () => {
+  await selectBackend('wasm');
+  const rng = seedrandom('threads');
+  const random = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng() - 0.5),
+      shape,
+    );
+  // 16 x 8 x 8 positions x 300 taps x 7 filters = 2.15M multiply-adds: the direct kernels, two K blocks.
+  const [x, w] = [random([16, 12, 12, 12]) as tf.Tensor4D, random([5, 5, 12, 7]) as tf.Tensor4D];
+  const dy = random([16, 8, 8, 7]);
+  const step = () =>
+    tf.tidy(() => {
+      const f = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid'), dy));
+      const [dx, dw] = tf.grads(f)([x, w]);
+      return [tf.conv2d(x, w, 1, 'valid'), dx, dw].map((t) => Buffer.from((t.dataSync() as Float32Array).buffer));
+    });
+  const runs = [1, 2, 5].map((threads) => {
+    setNativeThreads(threads);
+    return step();
+  });
+  setNativeThreads(1);
+  for (const [t, run] of runs.entries()) {
+    run.forEach((bytes, i) => {
+      assert.ok(bytes.equals(runs[0][i]), `output ${i} differs on ${[1, 2, 5][t]} threads`);
+    });
+  }
+  tf.dispose([x, w, dy]);
 });
