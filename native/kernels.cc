@@ -125,8 +125,13 @@ Pool& pool() {
   return *p;
 }
 
-/** Threads worth waking for `work` multiply-adds: a few microseconds of work stay on one thread. */
-int threadsFor(double work, int threads) { return work < 2e5 ? 1 : threads; }
+/**
+ * Threads worth waking for `work` multiply-adds: under 1M (~100 us on one core) one thread. The
+ * compacted 100x LeNet-5 offspring's step (conv1's 0.9M, its filter gradient's, the dense layers')
+ * took ~10% less than at the earlier 200k, the dense ancestor's the same (alternating runs,
+ * docs/performance.md section 3).
+ */
+int threadsFor(double work, int threads) { return work < 1e6 ? 1 : threads; }
 
 /** Rows [m0, m1) of the image-to-column matrix of image b: one row of kh*kw*cin taps per output position. */
 void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {
@@ -413,6 +418,63 @@ void maxPoolGrad(const float* dy, const float* x, float* dx, int batch, int h, i
   });
 }
 
+/** Whether any of the n floats is a NaN or -0 (a vectorised scan over their bits). */
+bool orderSensitive(const float* x, size_t n) {
+  uint32_t found = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    found |= static_cast<uint32_t>(u == 0x80000000u) | static_cast<uint32_t>((u & 0x7fffffffu) > 0x7f800000u);
+  }
+  return found != 0;
+}
+
+/**
+ * Max pool without padding (every window inside the image). Returns false when the input holds a
+ * NaN or -0: only without them is the maximum the same whatever order a kernel compares in, so
+ * the caller hands those inputs to the WASM backend's kernel.
+ */
+bool maxPool(const float* x, float* y, int batch, int h, int w, int ch, int oh, int ow, int fh, int fw, int sh,
+             int sw, int threads) {
+  std::vector<char> clean(batch, 1);
+  const bool halve = fh == 2 && fw == 2 && sh == 2 && sw == 2;  // LeNet's pools
+  pool().run(batch, threadsFor(double(batch) * oh * ow * ch * fh * fw, threads), [&](int b, int) {
+    const float* img = x + static_cast<size_t>(b) * h * w * ch;
+    float* out = y + static_cast<size_t>(b) * oh * ow * ch;
+    if (orderSensitive(img, static_cast<size_t>(h) * w * ch)) {
+      clean[b] = 0;
+      return;
+    }
+    if (halve && ch == 1) {
+      // A one-channel pool (a compacted conv1's): a row of outputs at a time, which vectorises.
+      for (int r = 0; r < oh; ++r) {
+        const float *p0 = img + static_cast<size_t>(2 * r) * w, *p1 = p0 + w;
+        float* o = out + static_cast<size_t>(r) * ow;
+        for (int q = 0; q < ow; ++q)
+          o[q] = std::max(std::max(p0[2 * q], p0[2 * q + 1]), std::max(p1[2 * q], p1[2 * q + 1]));
+      }
+      return;
+    }
+    for (int r = 0; r < oh; ++r)
+      for (int q = 0; q < ow; ++q) {
+        const float* p = img + (static_cast<size_t>(r * sh) * w + q * sw) * ch;
+        float* o = out + (static_cast<size_t>(r) * ow + q) * ch;
+        if (halve) {
+          const float* p1 = p + static_cast<size_t>(w) * ch;
+          for (int k = 0; k < ch; ++k) o[k] = std::max(std::max(p[k], p[ch + k]), std::max(p1[k], p1[ch + k]));
+          continue;
+        }
+        for (int k = 0; k < ch; ++k) {
+          float m = p[k];
+          for (int yy = 0; yy < fh; ++yy)
+            for (int xx = 0; xx < fw; ++xx) m = std::max(m, p[(static_cast<size_t>(yy) * w + xx) * ch + k]);
+          o[k] = m;
+        }
+      }
+  });
+  return std::all_of(clean.begin(), clean.end(), [](char c) { return c != 0; });
+}
+
 /**
  * Sums of x viewed as [outer, inner]: over the outer axis (out has `inner` values) or over the
  * inner one (out has `outer` values). Each output is a sum in index order.
@@ -592,6 +654,22 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// maxPool(heap, x, y, batch, h, w, ch, oh, ow, fh, fw, sh, sw, threads): false when the input held NaN or -0
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  Args a(env, info, 14);
+  if (!a.ok) return nullptr;
+  int v[11];
+  for (int i = 0; i < 11; ++i) v[i] = static_cast<int>(a.integer(3 + i));
+  const size_t in = static_cast<size_t>(v[0]) * v[1] * v[2] * v[3], out = static_cast<size_t>(v[0]) * v[4] * v[5] * v[3];
+  float *x = a.floats(1, in), *y = a.floats(2, out);
+  const bool inside = (v[4] - 1) * v[8] + v[6] <= v[1] && (v[5] - 1) * v[9] + v[7] <= v[2];
+  if (a.ok && !inside) napi_throw_range_error(env, nullptr, "evolve native kernel: pooling windows leave the image");
+  if (!a.ok || !inside) return nullptr;
+  napi_value result;
+  napi_get_boolean(env, maxPool(x, y, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]), &result);
+  return result;
+}
+
 // sum(heap, x, out, outer, inner, overOuter)
 napi_value Sum(napi_env env, napi_callback_info info) {
   Args a(env, info, 6);
@@ -659,6 +737,7 @@ NAPI_MODULE_INIT() {
        nullptr, napi_default, nullptr},
       {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPool", nullptr, evolve::MaxPool, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maskedStep", nullptr, evolve::MaskedStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"biasAdd", nullptr, evolve::BiasAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, evolve::Sum, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -91,13 +91,32 @@ export function fillBatch(settings: BatchSettings, out: Float32Array): Float32Ar
       const flip = augment.rng() < 0.5 && augment.flip;
       writeShifted(split.images, src, out, dst, { shape: inputShape, table, dy, dx, flip });
     } else {
-      const channels = inputShape[2];
-      for (let p = 0; p < size; p += channels) {
-        for (let c = 0; c < channels; c++) out[dst + p + c] = table[c * 256 + split.images[src + p + c]];
-      }
+      copyImage(split.images, src, out, dst, { size, channels: inputShape[2], table });
     }
   }
   return out;
+}
+
+/**
+ * One image's bytes through the table into `out`. The images and the table are locals, and one
+ * channel has a loop of its own: written inline in fillBatch's loop this took ~200 us for a
+ * 64-image MNIST batch, a tenth of a small offspring's training step.
+ */
+function copyImage(
+  images: Uint8Array,
+  src: number,
+  out: Float32Array,
+  dst: number,
+  s: { size: number; channels: number; table: Float32Array },
+): void {
+  const { size, channels, table } = s;
+  if (channels === 1) {
+    for (let p = 0; p < size; p++) out[dst + p] = table[images[src + p]];
+    return;
+  }
+  for (let p = 0; p < size; p += channels) {
+    for (let c = 0; c < channels; c++) out[dst + p + c] = table[c * 256 + images[src + p + c]];
+  }
 }
 
 /**

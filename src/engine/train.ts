@@ -144,10 +144,20 @@ function augmentStream(split: Split, rng: Random): Random | undefined {
   return split.input?.augment ? seedrandom(`augment:${rng()}`) : undefined;
 }
 
-function labelBatch(split: Split, indices: ArrayLike<number>, start: number, end: number): Int32Array {
-  const out = new Int32Array(end - start);
-  for (let i = start; i < end; i++) out[i - start] = split.labels[indices[i]];
-  return out;
+/**
+ * The batch's labels one-hot, as floats: the 0s and 1s tf.oneHot's int32 tensor is cast to in
+ * the loss, built here without the upload of the labels, the OneHot kernel and the cast.
+ */
+function oneHotBatch(
+  split: Split,
+  indices: ArrayLike<number>,
+  start: number,
+  end: number,
+  classes: number,
+): tf.Tensor2D {
+  const out = new Float32Array((end - start) * classes);
+  for (let i = start; i < end; i++) out[(i - start) * classes + split.labels[indices[i]]] = 1;
+  return tf.tensor2d(out, [end - start, classes]);
 }
 
 export function makeOptimizer(o: Pick<TrainOptions, 'optimizer' | 'learningRate'>): tf.Optimizer {
@@ -253,7 +263,7 @@ function trainStep(t: Training, order: Uint32Array, start: number, end: number, 
   const classes = net.layers[net.layers.length - 1].outUnits;
   return tf.tidy(() => {
     const x = imageBatch(data, order, start, end, net.arch.inputShape, augment);
-    const y = tf.oneHot(tf.tensor1d(labelBatch(data, order, start, end), 'int32'), classes);
+    const y = oneHotBatch(data, order, start, end, classes);
     const { value, grads } = tf.variableGrads(() => {
       const loss = tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar;
       return withDecay(loss, b.kernels, t.weightDecay);

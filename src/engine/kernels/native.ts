@@ -23,6 +23,8 @@ interface Addon {
   conv2dBackpropFilter(heap: ArrayBuffer, ...args: number[]): void;
   matmul(heap: ArrayBuffer, ...args: number[]): void;
   maxPoolGrad(heap: ArrayBuffer, ...args: number[]): void;
+  /** false (the output then unspecified) when an input was NaN or -0. */
+  maxPool(heap: ArrayBuffer, ...args: number[]): boolean;
   sum(heap: ArrayBuffer, ...args: number[]): void;
   biasAdd(heap: ArrayBuffer, a: number, b: number, out: number, rows: number, cols: number): void;
   maskedStep(
@@ -273,6 +275,59 @@ function maxPoolGrad(original: KernelFunc, a: Addon): KernelFunc {
 }
 
 /**
+ * Max pool without padding. The WASM backend's (XNNPACK) compares in an order of its own, which
+ * decides the result only for NaN and -0 inputs; on those the native kernel gives the input back
+ * to it, so the floats are the WASM backend's in every case (~80 us for a compacted LeNet-5's
+ * two one-channel pools, to ~10 us).
+ */
+function maxPool(original: KernelFunc, a: Addon): KernelFunc {
+  return ((args: {
+    inputs: { x: TensorInfo };
+    backend: BackendWasm;
+    attrs: ConvAttrs & { filterSize: [number, number] | number };
+  }) => {
+    const {
+      inputs: { x },
+      backend,
+      attrs,
+    } = args;
+    if (x.dtype !== 'float32' || x.shape.length !== 4) return original(args as never);
+    const p = backend_util.computePool2DInfo(
+      x.shape as Shape4,
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const { top, bottom, left, right } = p.padInfo;
+    if (top !== 0 || bottom !== 0 || left !== 0 || right !== 0 || p.dilationHeight !== 1 || p.dilationWidth !== 1)
+      return original(args as never);
+    if (p.outHeight <= 0 || p.outWidth <= 0 || p.batchSize === 0 || p.inChannels === 0) return original(args as never);
+    const y = backend.makeOutput(p.outShape, 'float32');
+    const exact = a.maxPool(
+      heap(backend),
+      offset(backend, x),
+      offset(backend, y),
+      p.batchSize,
+      p.inHeight,
+      p.inWidth,
+      p.inChannels,
+      p.outHeight,
+      p.outWidth,
+      p.filterHeight,
+      p.filterWidth,
+      p.strideHeight,
+      p.strideWidth,
+      threads,
+    );
+    if (exact) return y;
+    backend.disposeData(y.dataId);
+    return original(args as never);
+  }) as unknown as KernelFunc;
+}
+
+/**
  * Sum over leading axes (bias gradients: [batch, h, w, c] summed to [c]) or trailing axes; the
  * stock kernel transposes the input first when the axes are not the last ones.
  */
@@ -329,6 +384,24 @@ function add(original: KernelFunc, a: Addon): KernelFunc {
 }
 
 /**
+ * Identity without a copy, as the cpu backend's: the engine clones every tensor a gradient keeps
+ * (27 a LeNet-5 step), and the WASM kernel copies each. Tensors are immutable to tfjs; the one
+ * writer in place, nativeMaskedStep, runs after the backward pass has disposed those clones and
+ * checks that its variable shares its memory with nobody.
+ */
+function sharedIdentity(original: KernelFunc): KernelFunc {
+  return ((args: { inputs: { x: TensorInfo }; backend: BackendWasm }) => {
+    const {
+      inputs: { x },
+      backend,
+    } = args;
+    if (x.dtype === 'string') return original(args as never);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }) as unknown as KernelFunc;
+}
+
+/**
  * Registers the native kernels over the wasm backend's (after ./index's, which they replace).
  * Returns false, registering nothing, when the addon is not available.
  */
@@ -340,6 +413,8 @@ export function registerNativeKernels(): boolean {
     overrideWasmKernel(name, (orig) => convKernel(orig, a, spec), 'native');
   overrideWasmKernel('BatchMatMul', (orig) => batchMatMul(orig, a), 'native');
   overrideWasmKernel('MaxPoolGrad', (orig) => maxPoolGrad(orig, a), 'native');
+  overrideWasmKernel('MaxPool', (orig) => maxPool(orig, a), 'native');
+  overrideWasmKernel('Identity', sharedIdentity, 'native');
   overrideWasmKernel('Sum', (orig) => sum(orig, a), 'native');
   overrideWasmKernel('Add', (orig) => add(orig, a), 'native');
   return true;
@@ -353,6 +428,8 @@ export function unregisterNativeKernels(): void {
     'Conv2DBackpropFilter',
     'BatchMatMul',
     'MaxPoolGrad',
+    'MaxPool',
+    'Identity',
     'Sum',
     'Add',
   ]) {
@@ -382,6 +459,10 @@ export function nativeMaskedStep(
   for (const t of [g, mask, ...(v ? [v] : [])]) {
     if (util.sizeFromShape(t.shape) !== n || t.dtype !== 'float32')
       throw new Error('nativeMaskedStep: operands differ in size or type');
+  }
+  // Written in place: a tensor sharing w's or v's memory (a clone, a reshape) would change with it.
+  for (const t of [w, ...(v ? [v] : [])]) {
+    if (backend.refCount(t.dataId) !== 1) throw new Error('nativeMaskedStep: a tensor shares the memory written');
   }
   a.maskedStep(
     heap(backend),
