@@ -165,8 +165,6 @@ inline void padGradient(const Conv& c, const float* dy, int b, std::vector<float
             g[(static_cast<size_t>(oy) * c.ow + ox) * c.cout + co];
 }
 
-typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
-
 /**
  * Input gradient row y, VL columns from x, channel ci (horizontal stride 1). The GEMM path added
  * each position's column (sum over filters of dy * filter, in filter order) into dx, positions in

@@ -28,6 +28,7 @@ constexpr int KC = 256;        // depth of one packed block
 
 typedef float vec __attribute__((vector_size(VL * sizeof(float))));
 typedef float uvec __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
+typedef int ivec __attribute__((vector_size(VL * sizeof(int))));  // lane masks and indices
 
 /** A matrix operand: element (r, c) of op(X) is at p[r * rs + c * cs]. */
 struct Mat {

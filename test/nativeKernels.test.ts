@@ -8,7 +8,14 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../src/engine/backend';
-import { nativeAddon, nativeLoadError, nativeKernelsActive, setNativeThreads } from '../src/engine/kernels/native';
+import {
+  nativeAddon,
+  nativeImageBatch,
+  nativeLoadError,
+  nativeKernelsActive,
+  setNativeThreads,
+} from '../src/engine/kernels/native';
+import { byteTable, channelStats, fillBatch } from '../src/data/preprocess';
 import { evaluate } from '../src/engine/train';
 import { setTrainingThreads, trainMasked } from '../src/engine/trainer';
 import { cloneNetwork, initialiseNetwork } from '../src/models/network';
@@ -143,6 +150,21 @@ const cases: Array<[string, () => tf.Tensor]> = [
         random([2, 9, 10, 6], 'x'),
       ),
   ],
+  // Even sizes (every input in one window, written once) and ties: the first maximum takes dy.
+  [
+    'maxPool grad 2x2, even sizes, ties',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(
+        tf.round(tf.mul(random([3, 6, 40, 1], 'x'), 4)),
+      ),
+  ],
+  [
+    'maxPool grad 2x2, 20 channels',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), 'dy'))(
+        random([2, 8, 6, 20], 'x'),
+      ),
+  ],
   [
     'maxPool grad 3x3 stride 2 same',
     () =>
@@ -195,6 +217,83 @@ test('every native kernel matches the cpu backend, and is bit-identical on 1, 2 
     assert.ok(Buffer.from(one.buffer).equals(Buffer.from(two.buffer)), `${name}: 1 and 2 threads differ`);
     assert.ok(Buffer.from(one.buffer).equals(Buffer.from(five.buffer)), `${name}: 1 and 5 threads differ`);
   });
+});
+
+/** MaxPoolGrad's result for x and dy (2x2 windows, stride 2) on the current backend. */
+function poolGrad(x: Float32Array, dy: Float32Array, shape: [number, number, number, number]): Float32Array {
+  const [n, h, w, c] = shape;
+  const out = [n, Math.floor(h / 2), Math.floor(w / 2), c];
+  return tf
+    .tidy(() => {
+      const inputs = { dy: tf.tensor(dy, out), input: tf.tensor(x, shape), output: tf.zeros(out) };
+      return tf.engine().runKernel('MaxPoolGrad', inputs, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor;
+    })
+    .dataSync() as Float32Array;
+}
+
+test('the 2x2 max-pool gradient passes NaN, -0, infinities and ties as the cpu backend does', async () => {
+  const special = [Number.NaN, -0, 0, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 1, 1, -1];
+  const rng = seedrandom('special');
+  const pick = (count: number) => Float32Array.from({ length: count }, () => special[Math.floor(rng() * 8)]);
+  // One channel across 40 columns (vectors of windows and a tail); 20 channels (a vector and a tail).
+  for (const shape of [
+    [2, 6, 40, 1],
+    [2, 4, 6, 20],
+  ] as [number, number, number, number][]) {
+    const x = pick(shape.reduce((a, b) => a * b, 1));
+    const dy = pick(x.length / 4);
+    await selectBackend('wasm');
+    const native = poolGrad(x, dy, shape);
+    await tf.setBackend('cpu');
+    const reference = poolGrad(x, dy, shape);
+    await tf.setBackend('wasm');
+    const differs = Array.from(native).findIndex((v, i) => !Object.is(v, reference[i]));
+    assert.equal(differs, -1, `${shape}: at ${differs}, ${native[differs]} against the cpu's ${reference[differs]}`);
+  }
+});
+
+test('a batch gathered natively holds the floats fillBatch writes, and a sample outside the images is refused', async () => {
+  await selectBackend('wasm');
+  const rng = seedrandom('bytes');
+  for (const shape of [
+    [28, 28, 1],
+    [5, 4, 3],
+  ]) {
+    const size = shape[0] * shape[1] * shape[2];
+    const split = {
+      images: Uint8Array.from({ length: 30 * size }, () => rng() * 256),
+      labels: new Uint8Array(30),
+      count: 30,
+    };
+    const normalise = shape[2] === 3 ? channelStats(split, shape) : undefined;
+    const indices = Uint32Array.from({ length: 30 }, (_, i) => (i * 7) % 30);
+    for (const order of [indices, null]) {
+      const expected = fillBatch(
+        { split, indices: order, start: 3, end: 19, inputShape: shape, normalise },
+        new Float32Array(16 * size),
+      );
+      const table = byteTable(shape[2], normalise);
+      const batch = nativeImageBatch({ images: split.images, indices: order, start: 3, end: 19, shape, table })!;
+      assert.deepEqual(batch.shape, [16, ...shape]);
+      assert.ok(
+        Buffer.from((await batch.data()).buffer).equals(Buffer.from(expected.buffer)),
+        `${shape}, ${order ? 'shuffled' : 'in order'}`,
+      );
+      batch.dispose();
+    }
+    const table = byteTable(shape[2]);
+    const before = tf.memory().numTensors;
+    const outside = Uint32Array.of(0, 30);
+    assert.throws(
+      () => nativeImageBatch({ images: split.images, indices: outside, start: 0, end: 2, shape, table }),
+      RangeError,
+    );
+    assert.throws(
+      () => nativeImageBatch({ images: split.images, indices: null, start: 25, end: 31, shape, table }),
+      RangeError,
+    );
+    assert.equal(tf.memory().numTensors, before, 'the refused batch left a tensor behind');
+  }
 });
 
 test('choosing the JavaScript kernels afterwards puts the replaced kernels back', async () => {

@@ -123,7 +123,7 @@ function copyImage(
  * The float for every (channel, byte) pair: 256 entries per channel. A lookup is faster than the
  * arithmetic and, computed in double and rounded once to float32, equals `byte / 255` exactly.
  */
-function byteTable(channels: number, normalise?: ChannelStats): Float32Array {
+export function byteTable(channels: number, normalise?: ChannelStats): Float32Array {
   const table = new Float32Array(channels * 256);
   for (let c = 0; c < channels; c++) {
     for (let v = 0; v < 256; v++) {

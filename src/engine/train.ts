@@ -10,13 +10,13 @@ import type { Network } from '../models/network';
 import type { Random } from '../random';
 import seedrandom from 'seedrandom';
 import type { Split } from '../data/dataset';
-import { fillBatch } from '../data/preprocess';
+import { byteTable, fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
 import { sgdLearningRateScalar } from './tfjsInternals';
 import { type OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
-import { nativeKernelsActive, nativeMaskedStep } from './kernels/native';
+import { nativeImageBatch, nativeKernelsActive, nativeMaskedStep } from './kernels/native';
 
 export const optimizerChoices = ['sgd', 'momentum', 'adam'] as const;
 export type OptimizerName = (typeof optimizerChoices)[number];
@@ -108,7 +108,8 @@ export function forward(net: Network, kernels: tf.Tensor[], biases: tf.Tensor[],
 
 /**
  * A batch of images as floats, NHWC: x / 255, normalised as the split says; augmented when
- * `augment` is given (training only). `indices` null means samples start..end in order.
+ * `augment` is given (training only). `indices` null means samples start..end in order. Without
+ * augmentation the native kernels gather it straight into the WASM heap (the same floats).
  */
 function imageBatch(
   split: Split,
@@ -118,8 +119,13 @@ function imageBatch(
   shape: number[],
   augment?: Random,
 ): tf.Tensor4D {
-  const out = new Float32Array((end - start) * shape[0] * shape[1] * shape[2]);
   const crop = split.input?.augment;
+  if (!(crop && augment) && (indices === null || indices instanceof Uint32Array)) {
+    const table = byteTable(shape[2], split.input?.normalise);
+    const batch = nativeImageBatch({ images: split.images, indices, start, end, shape, table });
+    if (batch) return batch;
+  }
+  const out = new Float32Array((end - start) * shape[0] * shape[1] * shape[2]);
   fillBatch(
     {
       split,

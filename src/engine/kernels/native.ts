@@ -27,6 +27,17 @@ interface Addon {
   maxPool(heap: ArrayBuffer, ...args: number[]): boolean;
   sum(heap: ArrayBuffer, ...args: number[]): void;
   biasAdd(heap: ArrayBuffer, a: number, b: number, out: number, rows: number, cols: number): void;
+  gatherImages(
+    heap: ArrayBuffer,
+    out: number,
+    images: Uint8Array,
+    indices: Uint32Array,
+    start: number,
+    end: number,
+    size: number,
+    channels: number,
+    table: Float32Array,
+  ): void;
   maskedStep(
     heap: ArrayBuffer,
     w: number,
@@ -474,4 +485,49 @@ export function nativeMaskedStep(
     learningRate,
     momentum,
   );
+}
+
+/** What nativeImageBatch gathers: samples start..end of `indices` (null: in order), each byte through `table`. */
+export interface ByteBatch {
+  images: Uint8Array;
+  indices: Uint32Array | null;
+  start: number;
+  end: number;
+  /** [height, width, channels] of one image. */
+  shape: readonly number[];
+  /** 256 floats per channel: the float each byte value becomes (see fillBatch). */
+  table: Float32Array;
+}
+
+const inOrder = new Uint32Array(0);
+
+/**
+ * The batch as a [n, h, w, c] float tensor written straight into the WASM heap, the floats
+ * fillBatch gives without augmentation (test/nativeKernels.test.ts compares them); null when the
+ * native kernels are not active.
+ */
+export function nativeImageBatch(b: ByteBatch): tf.Tensor4D | null {
+  const a = nativeAddon();
+  if (!a || !nativeKernelsActive()) return null;
+  const backend = tf.backend() as unknown as BackendWasm;
+  const [h, w, c] = b.shape;
+  const out = backend.makeOutput([b.end - b.start, h, w, c], 'float32');
+  const t = tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor4D;
+  try {
+    a.gatherImages(
+      heap(backend),
+      offset(backend, out),
+      b.images,
+      b.indices ?? inOrder,
+      b.start,
+      b.end,
+      h * w * c,
+      c,
+      b.table,
+    );
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+  return t;
 }

@@ -1,0 +1,132 @@
+// The gradient of LeNet's max pools (2x2 windows at stride 2, all inside the image), vectorised.
+//
+// The rule is maxPoolGrad's (and tfjs's cpu backend's): a window's dy goes to its first strict
+// maximum in row-major order; NaN never wins, and a window of NaN and -Infinity passes nothing on.
+// The windows do not overlap, so each input is written once: 0 + dy where it won (the sum the
+// general path computes, which turns a -0 into +0), 0 elsewhere. A branch per comparison
+// mispredicts on trained activations about once a window, which made this 2-3 ns per input;
+// here the comparisons are vector selects, across channels (20 or more of them: the ancestor's
+// pools) or, for one channel (a compacted offspring's conv1), across VL neighbouring windows.
+#pragma once
+#include <cmath>
+#include <cstddef>
+
+#include "gemm.h"
+
+namespace evolve {
+
+/** Per lane, the winner among v0..v3 in that order: 0-3, or -1 when none is above -Infinity. */
+inline ivec firstMax(vec v0, vec v1, vec v2, vec v3) {
+  const vec low = vec{} - INFINITY;
+  const ivec none = ivec{} - 1;
+  ivec c = v0 > low;
+  vec best = c ? v0 : low;
+  ivec at = c ? ivec{} : none;
+  c = v1 > best;
+  best = c ? v1 : best;
+  at = c ? ivec{} + 1 : at;
+  c = v2 > best;
+  best = c ? v2 : best;
+  at = c ? ivec{} + 2 : at;
+  return v3 > best ? ivec{} + 3 : at;
+}
+
+/** The same rule for one window of one channel. */
+inline int firstMax(float v0, float v1, float v2, float v3) {
+  float best = -INFINITY;
+  int at = -1;
+  if (v0 > best) best = v0, at = 0;
+  if (v1 > best) best = v1, at = 1;
+  if (v2 > best) best = v2, at = 2;
+  if (v3 > best) at = 3;
+  return at;
+}
+
+/** Scalar windows q0..ow of output row r, every channel from k0 (tails, and 2-15 channels). */
+inline void poolGradScalar(const float* g, const float* img, float* out, int w, int ch, int r, int q0, int ow, int k0) {
+  for (int q = q0; q < ow; ++q) {
+    const size_t p00 = (static_cast<size_t>(2 * r) * w + 2 * q) * ch, p01 = p00 + ch;
+    const size_t p10 = p00 + static_cast<size_t>(w) * ch, p11 = p10 + ch;
+    const float* d = g + (static_cast<size_t>(r) * ow + q) * ch;
+    for (int k = k0; k < ch; ++k) {
+      const int at = firstMax(img[p00 + k], img[p01 + k], img[p10 + k], img[p11 + k]);
+      const float s = 0.f + d[k];
+      out[p00 + k] = at == 0 ? s : 0.f;
+      out[p01 + k] = at == 1 ? s : 0.f;
+      out[p10 + k] = at == 2 ? s : 0.f;
+      out[p11 + k] = at == 3 ? s : 0.f;
+    }
+  }
+}
+
+/** Stores s where `at` names this input (which), 0 elsewhere. */
+inline void storeWinner(float* p, ivec at, int which, vec s) {
+  *reinterpret_cast<uvec*>(p) = at == which ? s : vec{};
+}
+
+/** Output row r with VL or more channels: VL channels of a window at a time. */
+inline void poolGradChannels(const float* g, const float* img, float* out, int w, int ch, int r, int ow) {
+  const int whole = ch - ch % VL;
+  for (int q = 0; q < ow; ++q) {
+    const size_t p00 = (static_cast<size_t>(2 * r) * w + 2 * q) * ch, p01 = p00 + ch;
+    const size_t p10 = p00 + static_cast<size_t>(w) * ch, p11 = p10 + ch;
+    const float* d = g + (static_cast<size_t>(r) * ow + q) * ch;
+    for (int k = 0; k < whole; k += VL) {
+      const auto at = [&](size_t p) { return *reinterpret_cast<const uvec*>(img + p + k); };
+      const ivec win = firstMax(at(p00), at(p01), at(p10), at(p11));
+      const vec s = vec{} + *reinterpret_cast<const uvec*>(d + k);
+      storeWinner(out + p00 + k, win, 0, s);
+      storeWinner(out + p01 + k, win, 1, s);
+      storeWinner(out + p10 + k, win, 2, s);
+      storeWinner(out + p11 + k, win, 3, s);
+    }
+  }
+  if (whole < ch) poolGradScalar(g, img, out, w, ch, r, 0, ow, whole);
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+/** Output row r of a one-channel pool: VL windows at a time, their pairs of inputs split into even and odd. */
+inline void poolGradOneChannel(const float* g, const float* img, float* out, int w, int r, int ow) {
+  ivec even, odd, low, high;  // deinterleave and interleave index vectors
+  for (int i = 0; i < VL; ++i) even[i] = 2 * i, odd[i] = 2 * i + 1, low[i] = i / 2 + (i % 2) * VL;
+  for (int i = 0; i < VL; ++i) high[i] = low[i] + VL / 2;
+  const float* row0 = img + static_cast<size_t>(2 * r) * w;
+  const float* row1 = row0 + w;
+  float* out0 = out + static_cast<size_t>(2 * r) * w;
+  float* out1 = out0 + w;
+  const auto load = [](const float* p) { return *reinterpret_cast<const uvec*>(p); };
+  int q = 0;
+  for (; q + VL <= ow; q += VL) {
+    const vec a0 = load(row0 + 2 * q), a1 = load(row0 + 2 * q + VL);
+    const vec b0 = load(row1 + 2 * q), b1 = load(row1 + 2 * q + VL);
+    const ivec win = firstMax(__builtin_shuffle(a0, a1, even), __builtin_shuffle(a0, a1, odd),
+                              __builtin_shuffle(b0, b1, even), __builtin_shuffle(b0, b1, odd));
+    const vec s = vec{} + load(g + static_cast<size_t>(r) * ow + q);
+    const vec z = vec{};
+    const vec left0 = win == 0 ? s : z, right0 = win == 1 ? s : z, left1 = win == 2 ? s : z, right1 = win == 3 ? s : z;
+    *reinterpret_cast<uvec*>(out0 + 2 * q) = __builtin_shuffle(left0, right0, low);
+    *reinterpret_cast<uvec*>(out0 + 2 * q + VL) = __builtin_shuffle(left0, right0, high);
+    *reinterpret_cast<uvec*>(out1 + 2 * q) = __builtin_shuffle(left1, right1, low);
+    *reinterpret_cast<uvec*>(out1 + 2 * q + VL) = __builtin_shuffle(left1, right1, high);
+  }
+  poolGradScalar(g, img, out, w, 1, r, q, ow, 0);
+}
+#else
+inline void poolGradOneChannel(const float* g, const float* img, float* out, int w, int r, int ow) {
+  poolGradScalar(g, img, out, w, 1, r, 0, ow, 0);
+}
+#endif
+
+/** One image's input gradient (dy [oh][ow][ch] of the image, x and dx [h][w][ch]); 2 * oh <= h, 2 * ow <= w. */
+inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
+  for (int r = 0; r < oh; ++r) {
+    if (ch == 1)
+      poolGradOneChannel(g, img, out, w, r, ow);
+    else if (ch >= VL)
+      poolGradChannels(g, img, out, w, ch, r, ow);
+    else
+      poolGradScalar(g, img, out, w, ch, r, 0, ow, 0);
+  }
+}
+
+}  // namespace evolve
