@@ -14,6 +14,7 @@ import { byteTable, fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
+import { softmaxCrossEntropy } from './loss';
 import { sgdLearningRateScalar } from './tfjsInternals';
 import { type OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 import { nativeImageBatch, nativeKernelsActive, nativeMaskedStep } from './kernels/native';
@@ -271,7 +272,7 @@ function trainStep(t: Training, order: Uint32Array, start: number, end: number, 
     const x = imageBatch(data, order, start, end, net.arch.inputShape, augment);
     const y = oneHotBatch(data, order, start, end, classes);
     const { value, grads } = tf.variableGrads(() => {
-      const loss = tf.losses.softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)) as tf.Scalar;
+      const loss = softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x));
       return withDecay(loss, b.kernels, t.weightDecay);
     }, t.vars);
     t.updater.step(grads);
