@@ -382,22 +382,11 @@ void maxPoolGrad(const float* dy, const float* x, float* dx, int batch, int h, i
       return;
     }
     std::vector<int> at(ch);
-    std::vector<float> best(ch);
     for (int r = 0; r < oh; ++r) {
       const int r0 = std::max(0, r * sh - top), r1 = std::min(h, r * sh - top + fh);
       for (int q = 0; q < ow; ++q) {
         const int c0 = std::max(0, q * sw - left), c1 = std::min(w, q * sw - left + fw);
-        std::fill(best.begin(), best.end(), -INFINITY);
-        std::fill(at.begin(), at.end(), -1);
-        for (int yy = r0; yy < r1; ++yy)
-          for (int xx = c0; xx < c1; ++xx) {
-            const int base = (yy * w + xx) * ch;
-            for (int k = 0; k < ch; ++k)
-              if (img[base + k] > best[k]) {
-                best[k] = img[base + k];
-                at[k] = base + k;
-              }
-          }
+        windowWinners(img, w, ch, r0, r1, c0, c1, at.data());
         const float* g = dy + ((static_cast<size_t>(b) * oh + r) * ow + q) * ch;
         for (int k = 0; k < ch; ++k)
           if (at[k] >= 0) out[at[k]] += g[k];

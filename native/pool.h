@@ -10,6 +10,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 
 #include "gemm.h"
 
@@ -116,6 +117,39 @@ inline void poolGradOneChannel(const float* g, const float* img, float* out, int
   poolGradScalar(g, img, out, w, 1, r, 0, ow, 0);
 }
 #endif
+
+/**
+ * Any window [r0, r1) x [c0, c1) of an image [h][w][ch]: per channel, the index of its first strict
+ * maximum in row-major order (maxPoolGrad's rule), or -1 when none is above -Infinity. VL channels
+ * at a time with vector selects (AlexNet's pools have 64-256 channels), the rest one by one.
+ */
+inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c0, int c1, int* at) {
+  ivec lane;
+  for (int l = 0; l < VL; ++l) lane[l] = l;
+  int k = 0;
+  for (; k + VL <= ch; k += VL) {
+    vec best = vec{} - INFINITY;
+    ivec win = ivec{} - 1;
+    for (int yy = r0; yy < r1; ++yy)
+      for (int xx = c0; xx < c1; ++xx) {
+        const int base = (yy * w + xx) * ch + k;
+        const vec v = *reinterpret_cast<const uvec*>(img + base);
+        const ivec c = v > best;
+        best = c ? v : best;
+        win = c ? lane + base : win;
+      }
+    std::memcpy(at + k, &win, sizeof win);
+  }
+  for (; k < ch; ++k) {
+    float best = -INFINITY;
+    at[k] = -1;
+    for (int yy = r0; yy < r1; ++yy)
+      for (int xx = c0; xx < c1; ++xx) {
+        const int i = (yy * w + xx) * ch + k;
+        if (img[i] > best) best = img[i], at[k] = i;
+      }
+  }
+}
 
 /** One image's input gradient (dy [oh][ow][ch] of the image, x and dx [h][w][ch]); 2 * oh <= h, 2 * ow <= w. */
 inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {

@@ -179,6 +179,13 @@ const cases: Array<[string, () => tf.Tensor]> = [
         random([2, 15, 15, 6], 'x'),
       ),
   ],
+  [
+    'maxPool grad 3x3 stride 2 valid, 20 channels, ties',
+    () =>
+      tf.grad((x: tf.Tensor) => sumOfProduct(tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid'), 'dy'))(
+        tf.round(tf.mul(random([2, 9, 11, 20], 'x'), 4)),
+      ),
+  ],
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
   ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
 ];
@@ -219,33 +226,45 @@ test('every native kernel matches the cpu backend, and is bit-identical on 1, 2 
   });
 });
 
-/** MaxPoolGrad's result for x and dy (2x2 windows, stride 2) on the current backend. */
-function poolGrad(x: Float32Array, dy: Float32Array, shape: [number, number, number, number]): Float32Array {
+/** MaxPoolGrad's result for x and dy (size x size windows at `stride`, valid) on the current backend. */
+function poolGrad(x: Float32Array, dy: Float32Array, shape: number[], size: number, stride: number): Float32Array {
   const [n, h, w, c] = shape;
-  const out = [n, Math.floor(h / 2), Math.floor(w / 2), c];
+  const out = [n, Math.floor((h - size) / stride) + 1, Math.floor((w - size) / stride) + 1, c];
   return tf
     .tidy(() => {
-      const inputs = { dy: tf.tensor(dy, out), input: tf.tensor(x, shape), output: tf.zeros(out) };
-      return tf.engine().runKernel('MaxPoolGrad', inputs, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor;
+      const inputs = {
+        dy: tf.tensor(
+          dy.subarray(
+            0,
+            out.reduce((a, b) => a * b, 1),
+          ),
+          out,
+        ),
+        input: tf.tensor(x, shape),
+      };
+      const attrs = { filterSize: size, strides: stride, pad: 'valid' };
+      return tf.engine().runKernel('MaxPoolGrad', { ...inputs, output: tf.zeros(out) }, attrs) as tf.Tensor;
     })
     .dataSync() as Float32Array;
 }
 
-test('the 2x2 max-pool gradient passes NaN, -0, infinities and ties as the cpu backend does', async () => {
+test('the max-pool gradient passes NaN, -0, infinities and ties as the cpu backend does', async () => {
   const special = [Number.NaN, -0, 0, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 1, 1, -1];
   const rng = seedrandom('special');
   const pick = (count: number) => Float32Array.from({ length: count }, () => special[Math.floor(rng() * 8)]);
-  // One channel across 40 columns (vectors of windows and a tail); 20 channels (a vector and a tail).
-  for (const shape of [
-    [2, 6, 40, 1],
-    [2, 4, 6, 20],
-  ] as [number, number, number, number][]) {
+  // 2x2: one channel across 40 columns (vectors of windows and a tail); 20 channels (a vector and a tail).
+  // 3x3 stride 2 (AlexNet's, overlapping windows): 20 channels.
+  for (const [shape, size, stride] of [
+    [[2, 6, 40, 1], 2, 2],
+    [[2, 4, 6, 20], 2, 2],
+    [[2, 7, 9, 20], 3, 2],
+  ] as [number[], number, number][]) {
     const x = pick(shape.reduce((a, b) => a * b, 1));
     const dy = pick(x.length / 4);
     await selectBackend('wasm');
-    const native = poolGrad(x, dy, shape);
+    const native = poolGrad(x, dy, shape, size, stride);
     await tf.setBackend('cpu');
-    const reference = poolGrad(x, dy, shape);
+    const reference = poolGrad(x, dy, shape, size, stride);
     await tf.setBackend('wasm');
     const differs = Array.from(native).findIndex((v, i) => !Object.is(v, reference[i]));
     assert.equal(differs, -1, `${shape}: at ${differs}, ${native[differs]} against the cpu's ${reference[differs]}`);
