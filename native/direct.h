@@ -7,6 +7,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "conv.h"
@@ -48,40 +49,51 @@ inline void padNHWC(const Conv& c, const float* x, int b, std::vector<float>& ou
                 out.begin() + (static_cast<size_t>(y + c.top) * cols + c.left) * c.cin);
 }
 
+/** L floats as one vector (L = VL, or VL / 2 where half the lanes would idle), loaded from anywhere. */
+template <int L>
+struct Lanes {
+  typedef float v __attribute__((vector_size(L * sizeof(float))));
+  typedef float u __attribute__((vector_size(L * sizeof(float)), aligned(4), may_alias));
+  static v load(const float* p) { return *reinterpret_cast<const u*>(p); }
+};
+
 /**
- * Filter co over G output rows from oy and VL positions from ox (stride 1 across), into image
+ * Filter co over G output rows from oy and L positions from ox (stride 1 across), into image
  * b's outputs `y`: for each KC-deep block, acc = sum of tap * filter in k order; the blocks summed.
+ * Each lane is one output's chain, so the lane count L does not change a float.
  */
-template <int G>
+template <int G, int L>
 void directRows(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
+  typedef typename Lanes<L>::v lvec;
   const size_t plane = static_cast<size_t>(paddedRows(c)) * stride;
-  vec sum[G], acc[G];
-  for (int g = 0; g < G; ++g) sum[g] = acc[g] = vec{};
+  lvec sum[G], acc[G];
+  for (int g = 0; g < G; ++g) sum[g] = acc[g] = lvec{};
   int k = 0;
   for (int i = 0; i < c.kh; ++i)
     for (int j = 0; j < c.kw; ++j)
       for (int ci = 0; ci < c.cin; ++ci, ++k) {
         if (k % KC == 0 && k > 0) {
           for (int g = 0; g < G; ++g) sum[g] = k == KC ? acc[g] : sum[g] + acc[g];
-          for (int g = 0; g < G; ++g) acc[g] = vec{};
+          for (int g = 0; g < G; ++g) acc[g] = lvec{};
         }
         const float s = f[static_cast<size_t>(k) * c.cout + co];
         const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
-        for (int g = 0; g < G; ++g) acc[g] += *reinterpret_cast<const uvec*>(src + static_cast<size_t>(g) * c.sh * stride) * s;
+        for (int g = 0; g < G; ++g) acc[g] += Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride) * s;
       }
   for (int g = 0; g < G; ++g) sum[g] = k <= KC ? acc[g] : sum[g] + acc[g];
-  const int lanes = std::min(VL, c.ow - ox);
+  const int lanes = std::min(L, c.ow - ox);
   for (int g = 0; g < G; ++g) {
-    alignas(64) float out[VL];
-    *reinterpret_cast<vec*>(out) = sum[g];
+    alignas(64) float out[L];
+    *reinterpret_cast<lvec*>(out) = sum[g];
     float* row = y + (static_cast<size_t>(oy + g) * c.ow + ox) * c.cout + co;
     for (int l = 0; l < lanes; ++l) row[static_cast<size_t>(l) * c.cout] = out[l];
   }
 }
 
 using RowsFn = void (*)(const Conv&, const float*, int, const float*, int, int, int, float*);
-constexpr RowsFn kRows[] = {directRows<1>, directRows<2>, directRows<3>, directRows<4>,
-                            directRows<5>, directRows<6>, directRows<7>, directRows<8>};
+template <int L>
+constexpr RowsFn kRows[] = {directRows<1, L>, directRows<2, L>, directRows<3, L>, directRows<4, L>,
+                            directRows<5, L>, directRows<6, L>, directRows<7, L>, directRows<8, L>};
 
 /** Image b of a convolution with few filters and horizontal stride 1, directly (8 rows at a time: 8 chains in flight). */
 inline void directConvImage(const Conv& c, const float* x, const float* f, float* y, int b, std::vector<float>& buf) {
@@ -90,47 +102,57 @@ inline void directConvImage(const Conv& c, const float* x, const float* f, float
   float* out = y + static_cast<size_t>(b) * c.positions() * c.cout;
   for (int co = 0; co < c.cout; ++co)
     for (int ox = 0; ox < c.ow; ox += VL)
-      for (int oy = 0; oy < c.oh; oy += 8) kRows[std::min(8, c.oh - oy) - 1](c, buf.data(), stride, f, co, oy, ox, out);
+      for (int oy = 0; oy < c.oh; oy += 8) {
+        // Eight or fewer positions left (a 24-wide row's last block, an 8-wide row): half-width vectors.
+        const RowsFn* rows = c.ow - ox <= VL / 2 ? kRows<VL / 2> : kRows<VL>;
+        rows[std::min(8, c.oh - oy) - 1](c, buf.data(), stride, f, co, oy, ox, out);
+      }
 }
 
 /**
- * G tap vectors of a filter gradient (each VL taps of one patch row, at `offsets` from a
+ * G tap vectors of a filter gradient (each L taps of one patch row, at `offsets` from a
  * position's patch corner) over n positions from (oy, ox) of a padded NHWC image: acc += taps * dy,
- * position by position, as the GEMM's micro-kernel sums a KC-deep block.
+ * position by position, as the GEMM's micro-kernel sums a KC-deep block. Tap vector g's sums go
+ * to out[g * VL ...]. Each lane is one tap's chain, so L does not change a float.
  */
-template <int G>
+template <int G, int L>
 void filterTile(const Conv& c, const float* img, const float* dy, int co, int oy, int ox, int n, const int* offsets,
-                vec* acc) {
+                float* out) {
+  typedef typename Lanes<L>::v lvec;
   const int cols = paddedCols(c);
-  vec a[G];
-  for (int g = 0; g < G; ++g) a[g] = vec{};
+  lvec a[G];
+  for (int g = 0; g < G; ++g) a[g] = lvec{};
   for (int t = 0; t < n; ++t) {
     const float* corner = img + (static_cast<size_t>(oy * c.sh) * cols + ox * c.sw) * c.cin;
     const float d = dy[static_cast<size_t>(t) * c.cout + co];
-    for (int g = 0; g < G; ++g) a[g] += *reinterpret_cast<const uvec*>(corner + offsets[g]) * d;
+    for (int g = 0; g < G; ++g) a[g] += Lanes<L>::load(corner + offsets[g]) * d;
     if (++ox == c.ow) ox = 0, ++oy;
   }
-  for (int g = 0; g < G; ++g) acc[g] = a[g];
+  for (int g = 0; g < G; ++g) std::memcpy(out + g * VL, &a[g], sizeof a[g]);
 }
 
-using FilterTileFn = void (*)(const Conv&, const float*, const float*, int, int, int, int, const int*, vec*);
-constexpr FilterTileFn kFilterTiles[] = {filterTile<1>, filterTile<2>, filterTile<3>, filterTile<4>,
-                                         filterTile<5>, filterTile<6>, filterTile<7>, filterTile<8>};
+using FilterTileFn = void (*)(const Conv&, const float*, const float*, int, int, int, int, const int*, float*);
+template <int L>
+constexpr FilterTileFn kFilterTiles[] = {filterTile<1, L>, filterTile<2, L>, filterTile<3, L>, filterTile<4, L>,
+                                         filterTile<5, L>, filterTile<6, L>, filterTile<7, L>, filterTile<8, L>};
 
 /**
  * Positions [m0, m0 + n) of padded image `img` added into df^T ([cout][K]) as the GEMM would add
  * dy^T (cout x n) * cols (n x K): a product per KC positions, the first replacing df^T unless
- * `accumulate`. `dy` points at position m0's gradients.
+ * `accumulate`. `dy` points at position m0's gradients. A patch row of at most VL / 2 taps (LeNet's
+ * 5x5 filters over one channel) is one half-width vector instead of a full one with 11 idle lanes.
  */
 inline void directFilterChunk(const Conv& c, const float* img, const float* dy, int m0, int n, float* dfT,
                               bool accumulate) {
-  const int run = c.kw * c.cin, perRow = (run + VL - 1) / VL, taps = c.kh * perRow, K = c.k();
+  const int run = c.kw * c.cin, width = run <= VL / 2 ? VL / 2 : VL;
+  const int perRow = (run + width - 1) / width, taps = c.kh * perRow, K = c.k();
+  const FilterTileFn* tiles = width == VL ? kFilterTiles<VL> : kFilterTiles<VL / 2>;
   std::vector<int> offsets(taps), first(taps), lanes(taps);
   for (int v = 0; v < taps; ++v) {
-    const int i = v / perRow, l0 = (v % perRow) * VL;
+    const int i = v / perRow, l0 = (v % perRow) * width;
     offsets[v] = i * paddedCols(c) * c.cin + l0;
     first[v] = i * run + l0;
-    lanes[v] = std::min(VL, run - l0);
+    lanes[v] = std::min(width, run - l0);
   }
   for (int t0 = 0; t0 < n; t0 += KC) {
     const int count = std::min(KC, n - t0), m = m0 + t0;
@@ -138,14 +160,12 @@ inline void directFilterChunk(const Conv& c, const float* img, const float* dy, 
     for (int co = 0; co < c.cout; ++co)
       for (int v = 0; v < taps; v += 8) {
         const int g = std::min(8, taps - v);
-        vec acc[8];
-        kFilterTiles[g - 1](c, img, dy + static_cast<size_t>(t0) * c.cout, co, m / c.ow, m % c.ow, count,
-                            offsets.data() + v, acc);
+        alignas(64) float out[8 * VL];
+        tiles[g - 1](c, img, dy + static_cast<size_t>(t0) * c.cout, co, m / c.ow, m % c.ow, count, offsets.data() + v,
+                     out);
         for (int q = 0; q < g; ++q) {
-          alignas(64) float out[VL];
-          *reinterpret_cast<vec*>(out) = acc[q];
           float* dst = dfT + static_cast<size_t>(co) * K + first[v + q];
-          for (int l = 0; l < lanes[v + q]; ++l) dst[l] = add ? dst[l] + out[l] : out[l];
+          for (int l = 0; l < lanes[v + q]; ++l) dst[l] = add ? dst[l] + out[q * VL + l] : out[q * VL + l];
         }
       }
   }

@@ -1,4 +1,5 @@
-// The gradient of LeNet's max pools (2x2 windows at stride 2, all inside the image), vectorised.
+// The gradient of max pools, vectorised: LeNet's (2x2 windows at stride 2, all inside the image)
+// and, per window, any other (windowWinners).
 //
 // The rule is maxPoolGrad's (and tfjs's cpu backend's): a window's dy goes to its first strict
 // maximum in row-major order; NaN never wins, and a window of NaN and -Infinity passes nothing on.
@@ -6,11 +7,12 @@
 // general path computes, which turns a -0 into +0), 0 elsewhere. A branch per comparison
 // mispredicts on trained activations about once a window, which made this 2-3 ns per input;
 // here the comparisons are vector selects, across channels (20 or more of them: the ancestor's
-// pools) or, for one channel (a compacted offspring's conv1), across VL neighbouring windows.
+// pools) or, for fewer channels (a compacted offspring's), across VL windows copied into planes.
 #pragma once
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "gemm.h"
 
@@ -85,39 +87,6 @@ inline void poolGradChannels(const float* g, const float* img, float* out, int w
   if (whole < ch) poolGradScalar(g, img, out, w, ch, r, 0, ow, whole);
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-/** Output row r of a one-channel pool: VL windows at a time, their pairs of inputs split into even and odd. */
-inline void poolGradOneChannel(const float* g, const float* img, float* out, int w, int r, int ow) {
-  ivec even, odd, low, high;  // deinterleave and interleave index vectors
-  for (int i = 0; i < VL; ++i) even[i] = 2 * i, odd[i] = 2 * i + 1, low[i] = i / 2 + (i % 2) * VL;
-  for (int i = 0; i < VL; ++i) high[i] = low[i] + VL / 2;
-  const float* row0 = img + static_cast<size_t>(2 * r) * w;
-  const float* row1 = row0 + w;
-  float* out0 = out + static_cast<size_t>(2 * r) * w;
-  float* out1 = out0 + w;
-  const auto load = [](const float* p) { return *reinterpret_cast<const uvec*>(p); };
-  int q = 0;
-  for (; q + VL <= ow; q += VL) {
-    const vec a0 = load(row0 + 2 * q), a1 = load(row0 + 2 * q + VL);
-    const vec b0 = load(row1 + 2 * q), b1 = load(row1 + 2 * q + VL);
-    const ivec win = firstMax(__builtin_shuffle(a0, a1, even), __builtin_shuffle(a0, a1, odd),
-                              __builtin_shuffle(b0, b1, even), __builtin_shuffle(b0, b1, odd));
-    const vec s = vec{} + load(g + static_cast<size_t>(r) * ow + q);
-    const vec z = vec{};
-    const vec left0 = win == 0 ? s : z, right0 = win == 1 ? s : z, left1 = win == 2 ? s : z, right1 = win == 3 ? s : z;
-    *reinterpret_cast<uvec*>(out0 + 2 * q) = __builtin_shuffle(left0, right0, low);
-    *reinterpret_cast<uvec*>(out0 + 2 * q + VL) = __builtin_shuffle(left0, right0, high);
-    *reinterpret_cast<uvec*>(out1 + 2 * q) = __builtin_shuffle(left1, right1, low);
-    *reinterpret_cast<uvec*>(out1 + 2 * q + VL) = __builtin_shuffle(left1, right1, high);
-  }
-  poolGradScalar(g, img, out, w, 1, r, q, ow, 0);
-}
-#else
-inline void poolGradOneChannel(const float* g, const float* img, float* out, int w, int r, int ow) {
-  poolGradScalar(g, img, out, w, 1, r, 0, ow, 0);
-}
-#endif
-
 /**
  * Any window [r0, r1) x [c0, c1) of an image [h][w][ch]: per channel, the index of its first strict
  * maximum in row-major order (maxPoolGrad's rule), or -1 when none is above -Infinity. VL channels
@@ -151,16 +120,47 @@ inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c
   }
 }
 
+/**
+ * A whole image of fewer than VL channels (a compacted offspring's conv1 may keep one): the
+ * four inputs of every (window, channel) are first copied into four planes, so that the selects
+ * run VL windows at a time without shuffles; the results are copied back. Plain copies cost a few
+ * cycles a window, a mispredicted branch about fifteen.
+ */
+inline void poolGradPlanes(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
+  const int n = oh * ow * ch, padded = (n + VL - 1) / VL * VL;
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(5) * padded);
+  float* v[4] = {buf.data(), buf.data() + padded, buf.data() + 2 * padded, buf.data() + 3 * padded};
+  float* d = buf.data() + 4 * padded;
+  size_t at[4];
+  for (int r = 0, j = 0; r < oh; ++r)
+    for (int q = 0; q < ow; ++q)
+      for (int k = 0; k < ch; ++k, ++j) {
+        at[0] = (static_cast<size_t>(2 * r) * w + 2 * q) * ch + k, at[1] = at[0] + ch;
+        at[2] = at[0] + static_cast<size_t>(w) * ch, at[3] = at[2] + ch;
+        for (int i = 0; i < 4; ++i) v[i][j] = img[at[i]];
+        d[j] = g[j];
+      }
+  for (int j = n; j < padded; ++j) v[0][j] = v[1][j] = v[2][j] = v[3][j] = d[j] = 0.f;
+  for (int j = 0; j < padded; j += VL) {
+    const auto load = [&](const float* p) { return *reinterpret_cast<const uvec*>(p + j); };
+    const ivec win = firstMax(load(v[0]), load(v[1]), load(v[2]), load(v[3]));
+    const vec s = vec{} + load(d);
+    for (int i = 0; i < 4; ++i) storeWinner(v[i] + j, win, i, s);
+  }
+  for (int r = 0, j = 0; r < oh; ++r)
+    for (int q = 0; q < ow; ++q)
+      for (int k = 0; k < ch; ++k, ++j) {
+        at[0] = (static_cast<size_t>(2 * r) * w + 2 * q) * ch + k, at[1] = at[0] + ch;
+        at[2] = at[0] + static_cast<size_t>(w) * ch, at[3] = at[2] + ch;
+        for (int i = 0; i < 4; ++i) out[at[i]] = v[i][j];
+      }
+}
+
 /** One image's input gradient (dy [oh][ow][ch] of the image, x and dx [h][w][ch]); 2 * oh <= h, 2 * ow <= w. */
 inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
-  for (int r = 0; r < oh; ++r) {
-    if (ch == 1)
-      poolGradOneChannel(g, img, out, w, r, ow);
-    else if (ch >= VL)
-      poolGradChannels(g, img, out, w, ch, r, ow);
-    else
-      poolGradScalar(g, img, out, w, ch, r, 0, ow, 0);
-  }
+  if (ch < VL) return poolGradPlanes(g, img, out, w, ch, oh, ow);
+  for (int r = 0; r < oh; ++r) poolGradChannels(g, img, out, w, ch, r, ow);
 }
 
 }  // namespace evolve
