@@ -7,19 +7,49 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export function softmaxCrossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+/** Per sample, -sum(labels * logSoftmax): tfjs's ops; `logResult` is logSoftmax, which the gradient reads. */
+function perSampleLoss(labels: tf.Tensor, logits: tf.Tensor): { value: tf.Tensor; logResult: tf.Tensor } {
+  const logResult = tf.sub(logits, tf.logSumExp(logits, [1], true));
+  return { value: tf.sum(tf.neg(tf.mul(logResult, labels)), [1]), logResult };
+}
+
+/** The gradient of the per-sample losses for the logits, given theirs (`dy`, [n]): tfjs's custom gradient. */
+function perSampleGradient(dy: tf.Tensor, logResult: tf.Tensor, labels: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.reshape(dy, [dy.shape[0], 1]), tf.sub(tf.exp(logResult), labels));
+}
+
+function checkShapes(labels: tf.Tensor2D, logits: tf.Tensor2D): void {
   const [n, classes] = logits.shape;
   if (labels.shape[0] !== n || labels.shape[1] !== classes) {
     throw new Error(`softmaxCrossEntropy: labels ${labels.shape} against logits ${logits.shape}`);
   }
+}
+
+/** The loss, differentiable by tfjs's tape (tf.variableGrads). */
+export function softmaxCrossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+  checkShapes(labels, logits);
   const perSample = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const logResult = tf.sub(x, tf.logSumExp(x, [1], true));
+    const { value, logResult } = perSampleLoss(labels, x);
     save([logResult]);
-    const value = tf.sum(tf.neg(tf.mul(logResult, labels)), [1]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.mul(tf.reshape(dy, [n, 1]), tf.sub(tf.exp(saved[0]), labels));
-    return { value, gradFunc };
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => perSampleGradient(dy, saved[0], labels) };
   });
-  return tf.div(tf.sum(perSample(logits)), tf.scalar(n)) as tf.Scalar;
+  return tf.div(tf.sum(perSample(logits)), tf.scalar(logits.shape[0])) as tf.Scalar;
+}
+
+/**
+ * The loss and its gradient for the logits without the tape, with the ops tfjs's backward pass
+ * runs: d loss = 1; through the division by n, 1 / n; through the sum, that for every sample;
+ * then the custom gradient. The same floats as tf.grad of softmaxCrossEntropy (test/loss.test.ts).
+ */
+export function softmaxCrossEntropyAndGradient(
+  labels: tf.Tensor2D,
+  logits: tf.Tensor2D,
+): { loss: tf.Scalar; dLogits: tf.Tensor2D } {
+  checkShapes(labels, logits);
+  const n = logits.shape[0];
+  const { value, logResult } = perSampleLoss(labels, logits);
+  const loss = tf.div(tf.sum(value), tf.scalar(n)) as tf.Scalar;
+  const dValue = tf.mul(tf.reshape(tf.div(tf.ones([]), tf.scalar(n)), [1]), tf.ones([n]));
+  return { loss, dLogits: perSampleGradient(dValue, logResult, labels) as tf.Tensor2D };
 }

@@ -15,6 +15,7 @@ import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
 import { softmaxCrossEntropy } from './loss';
+import { lossAndGradients } from './backprop';
 import { sgdLearningRateScalar } from './tfjsInternals';
 import { type OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
 import { nativeImageBatch, nativeKernelsActive, nativeMaskedStep } from './kernels/native';
@@ -271,12 +272,23 @@ function trainStep(t: Training, order: Uint32Array, start: number, end: number, 
   return tf.tidy(() => {
     const x = imageBatch(data, order, start, end, net.arch.inputShape, augment);
     const y = oneHotBatch(data, order, start, end, classes);
-    const { value, grads } = tf.variableGrads(() => {
-      const loss = softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x));
-      return withDecay(loss, b.kernels, t.weightDecay);
-    }, t.vars);
+    if (t.weightDecay && t.weightDecay > 0) {
+      // The decay's gradient adds into the kernels' on the tape; this path keeps tfjs's order of that sum.
+      const { value, grads } = tf.variableGrads(() => {
+        const loss = softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x));
+        return withDecay(loss, b.kernels, t.weightDecay);
+      }, t.vars);
+      t.updater.step(grads);
+      return value;
+    }
+    const g = lossAndGradients(net, b.kernels, b.biases, x, y);
+    const grads: tf.NamedTensorMap = {};
+    b.kernels.forEach((k, l) => {
+      grads[k.name] = g.kernels[l];
+      grads[b.biases[l].name] = g.biases[l];
+    });
     t.updater.step(grads);
-    return value;
+    return g.loss;
   });
 }
 
