@@ -82,9 +82,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
     for (const [arch, batch] of backend === 'wasm' ? [[lenet5, 8] as [Architecture, number], ...cases] : cases) {
       const [ours, tape] = bothWays(arch, batch, `${arch.name} ${backend}`);
       assert.equal(ours.length, tape.length);
-      ours.forEach((o, i) =>
-        assert.ok(o.equals(tape[i]), `${arch.name}: ${i === 0 ? 'the loss' : `gradient ${i}`} differs`),
-      );
+      for (const [i, o] of ours.entries()) {
+        assert.ok(o.equals(tape[i]), `${arch.name}: ${i === 0 ? 'the loss' : `gradient ${i}`} differs`);
+      }
     }
   });
 }

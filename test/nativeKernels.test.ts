@@ -272,7 +272,7 @@ test('the max-pool gradient passes NaN, -0, infinities and ties as the cpu backe
   }
 });
 
-test('a batch gathered natively holds the floats fillBatch writes, and a sample outside the images is refused', async () => {
+test('a batch gathered natively holds the floats of fillBatch; a sample outside the images is refused', async () => {
   await selectBackend('wasm');
   const rng = seedrandom('bytes');
   for (const shape of [
