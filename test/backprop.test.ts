@@ -1,6 +1,7 @@
-// The tape-free training step gives tf.variableGrads' loss and gradients, bit for bit: LeNet-5,
-// LeNet-300, a compacted LeNet-5 offspring (few filters: the native direct kernels) and a small net
-// of the larger ancestors' layer kinds, on the native kernels and on the cpu backend.
+// The tape-free training step gives tf.variableGrads' loss and gradients, bit for bit, with and
+// without weight decay: LeNet-5, LeNet-300, a compacted LeNet-5 offspring (few filters: the native
+// direct kernels) and a small net of the larger ancestors' layer kinds, on the native kernels and
+// on the cpu backend.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
@@ -9,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../src/engine/backend';
 import { lossAndGradients } from '../src/engine/backprop';
 import { bind, forward, unbind } from '../src/engine/train';
-import { softmaxCrossEntropy } from '../src/engine/loss';
+import { softmaxCrossEntropy, withDecay } from '../src/engine/loss';
 import { type Architecture, weightedLayers } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
 import { initialiseNetwork } from '../src/models/network';
@@ -27,7 +28,7 @@ const compacted: Architecture = {
 const bytes = (t: tf.Tensor) => Buffer.from((t.dataSync() as Float32Array).buffer);
 
 /** Loss and gradients both ways, as bytes: [tape-free, tape]. */
-function bothWays(arch: Architecture, batch: number, seed: string): Buffer[][] {
+function bothWays(arch: Architecture, batch: number, seed: string, weightDecay = 0): Buffer[][] {
   const rng = seedrandom(seed);
   const net = initialiseNetwork(arch, rng);
   const b = bind(net);
@@ -41,9 +42,9 @@ function bothWays(arch: Architecture, batch: number, seed: string): Buffer[][] {
       );
       const labels = Int32Array.from({ length: batch }, () => Math.floor(rng() * classes));
       const y = tf.cast(tf.oneHot(labels, classes), 'float32') as tf.Tensor2D;
-      const ours = lossAndGradients(net, b.kernels, b.biases, x, y);
+      const ours = lossAndGradients(net, b.kernels, b.biases, x, y, weightDecay);
       const tape = tf.variableGrads(
-        () => softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)),
+        () => withDecay(softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x)), b.kernels, weightDecay),
         [...b.kernels, ...b.biases],
       );
       return [
@@ -71,19 +72,21 @@ const alexLike: Architecture = {
   ],
 };
 
-const cases: [Architecture, number][] = [
-  [compacted, 4],
-  [alexLike, 3],
-  [lenet300, 4],
+// [architecture, batch, weight decay]: CIFAR-10's and STL-10's default decay on the AlexNet-like net.
+const cases: [Architecture, number, number][] = [
+  [compacted, 4, 0],
+  [alexLike, 3, 0],
+  [alexLike, 3, 0.0005],
+  [lenet300, 4, 0.01],
 ];
 for (const backend of ['wasm', 'cpu'] as const) {
   test(`the tape-free step gives tf.variableGrads' floats on ${backend}`, async () => {
     await selectBackend(backend);
-    for (const [arch, batch] of backend === 'wasm' ? [[lenet5, 8] as [Architecture, number], ...cases] : cases) {
-      const [ours, tape] = bothWays(arch, batch, `${arch.name} ${backend}`);
+    for (const [arch, batch, decay] of backend === 'wasm' ? [[lenet5, 8, 0] as (typeof cases)[0], ...cases] : cases) {
+      const [ours, tape] = bothWays(arch, batch, `${arch.name} ${backend}`, decay);
       assert.equal(ours.length, tape.length);
       for (const [i, o] of ours.entries()) {
-        assert.ok(o.equals(tape[i]), `${arch.name}: ${i === 0 ? 'the loss' : `gradient ${i}`} differs`);
+        assert.ok(o.equals(tape[i]), `${arch.name}, decay ${decay}: ${i === 0 ? 'the loss' : `gradient ${i}`} differs`);
       }
     }
   });

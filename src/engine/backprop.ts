@@ -4,13 +4,13 @@
  * for a small compacted offspring that bookkeeping costs as much as its arithmetic. Here each
  * layer's forward pass keeps what its backward pass reads (layerOps `train`), and the backward
  * pass runs the kernels tfjs's gradient functions run, on the same tensors: the same floats as
- * tf.variableGrads of softmaxCrossEntropy (test/backprop.test.ts compares every ancestor's).
+ * tf.variableGrads of softmaxCrossEntropy with the weight decay term (test/backprop.test.ts).
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Network } from '../models/network';
 import { kindOf } from '../models/layers';
 import { type Trained, opsOf } from './layerOps';
-import { softmaxCrossEntropyAndGradient } from './loss';
+import { decayGradient, softmaxCrossEntropyAndGradient, withDecay } from './loss';
 
 export interface StepGradients {
   loss: tf.Scalar;
@@ -26,6 +26,7 @@ export function lossAndGradients(
   biases: tf.Tensor[],
   x: tf.Tensor4D,
   labels: tf.Tensor2D,
+  weightDecay = 0,
 ): StepGradients {
   const layers: { trained: Trained; weighted: number | null }[] = [];
   let h: tf.Tensor = x;
@@ -38,7 +39,11 @@ export function lossAndGradients(
     h = trained.output;
   }
   const { loss, dLogits } = softmaxCrossEntropyAndGradient(labels, h as tf.Tensor2D);
-  const grads: StepGradients = { loss, kernels: new Array(l), biases: new Array(l) };
+  const grads: StepGradients = {
+    loss: withDecay(loss, kernels, weightDecay),
+    kernels: new Array(l),
+    biases: new Array(l),
+  };
   // Layers before the first weighted one get no gradient: nothing there is trained.
   const first = layers.findIndex((layer) => layer.weighted !== null);
   let dy: tf.Tensor = dLogits;
@@ -51,5 +56,7 @@ export function lossAndGradients(
     }
     if (g.dx) dy = g.dx;
   }
+  // The tape adds a kernel's two gradients as add(decay's, the layer's): the decay's ops come later on it.
+  if (weightDecay > 0) grads.kernels = grads.kernels.map((g, w) => tf.add(decayGradient(kernels[w], weightDecay), g));
   return grads;
 }

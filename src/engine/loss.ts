@@ -53,3 +53,24 @@ export function softmaxCrossEntropyAndGradient(
   const dValue = tf.mul(tf.reshape(tf.div(tf.ones([]), tf.scalar(n)), [1]), tf.ones([n]));
   return { loss, dLogits: perSampleGradient(dValue, logResult, labels) as tf.Tensor2D };
 }
+
+/**
+ * The loss with weight decay: (weightDecay / 2) * the sum of squared kernel weights added, as
+ * tfjs ops (the tape differentiates this form). Its gradient adds weightDecay * w to each
+ * kernel's, which the mask then zeroes for dead synapses, so they stay exactly 0. Biases are not
+ * decayed.
+ */
+export function withDecay(loss: tf.Scalar, kernels: tf.Tensor[], weightDecay = 0): tf.Scalar {
+  if (!(weightDecay > 0)) return loss;
+  const squares = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+  return tf.add(loss, tf.mul(squares, weightDecay / 2));
+}
+
+/**
+ * The decay term's gradient for one kernel, as tfjs's tape computes it: through the addition 1,
+ * through the product weightDecay / 2 (as a float32), through the sum that for every weight, and
+ * through the square, times (w * 2).
+ */
+export function decayGradient(kernel: tf.Tensor, weightDecay: number): tf.Tensor {
+  return tf.mul(tf.scalar(weightDecay / 2), tf.mul(kernel, 2));
+}

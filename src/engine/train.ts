@@ -14,7 +14,6 @@ import { byteTable, fillBatch } from '../data/preprocess';
 import { liveUnits } from '../encoding/units';
 import { kindOf } from '../models/layers';
 import { opsOf } from './layerOps';
-import { softmaxCrossEntropy } from './loss';
 import { lossAndGradients } from './backprop';
 import { sgdLearningRateScalar } from './tfjsInternals';
 import { type OptimizerState, restoreOptimizerState, saveOptimizerState } from './optimizerState';
@@ -272,16 +271,7 @@ function trainStep(t: Training, order: Uint32Array, start: number, end: number, 
   return tf.tidy(() => {
     const x = imageBatch(data, order, start, end, net.arch.inputShape, augment);
     const y = oneHotBatch(data, order, start, end, classes);
-    if (t.weightDecay && t.weightDecay > 0) {
-      // The decay's gradient adds into the kernels' on the tape; this path keeps tfjs's order of that sum.
-      const { value, grads } = tf.variableGrads(() => {
-        const loss = softmaxCrossEntropy(y, forward(net, b.kernels, b.biases, x));
-        return withDecay(loss, b.kernels, t.weightDecay);
-      }, t.vars);
-      t.updater.step(grads);
-      return value;
-    }
-    const g = lossAndGradients(net, b.kernels, b.biases, x, y);
+    const g = lossAndGradients(net, b.kernels, b.biases, x, y, t.weightDecay);
     const grads: tf.NamedTensorMap = {};
     b.kernels.forEach((k, l) => {
       grads[k.name] = g.kernels[l];
@@ -290,16 +280,6 @@ function trainStep(t: Training, order: Uint32Array, start: number, end: number, 
     t.updater.step(grads);
     return g.loss;
   });
-}
-
-/**
- * The loss with weight decay: its gradient adds weightDecay * w to each kernel's, which the mask
- * then zeroes for dead synapses, so they stay exactly 0. Biases are not decayed.
- */
-function withDecay(loss: tf.Scalar, kernels: tf.Variable[], weightDecay = 0): tf.Scalar {
-  if (!(weightDecay > 0)) return loss;
-  const squares = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-  return tf.add(loss, tf.mul(squares, weightDecay / 2));
 }
 
 /** How a step's gradients change the variables: masked, with the optimizer's rule, masks held. */
