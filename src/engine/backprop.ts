@@ -4,7 +4,7 @@
  * for a small compacted offspring that bookkeeping costs as much as its arithmetic. Here each
  * layer's forward pass keeps what its backward pass reads (layerOps `train`), and the backward
  * pass runs the kernels tfjs's gradient functions run, on the same tensors: the same floats as
- * tf.variableGrads of softmaxCrossEntropy with the weight decay term (test/backprop.test.ts).
+ * tf.variableGrads of tfjs's softmaxCrossEntropy with the weight decay term (test/backprop.test.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Network } from '../models/network';

@@ -1,9 +1,9 @@
 /**
- * The training loss: tfjs's `tf.losses.softmaxCrossEntropy(labels, logits)` (mean over the batch
- * of -sum(labels * logSoftmax(logits))), op for op, so its value and its gradient are the same
- * floats. What differs is the bookkeeping: tfjs's custom gradient takes the labels as an input, so
- * every backward pass also computed their gradient (five kernels), which nothing reads; here the
- * labels are a constant, and the two casts of float32 tensors to float32 (copies) are left out.
+ * The training loss, tfjs's `tf.losses.softmaxCrossEntropy(labels, logits)` (mean over the batch
+ * of -sum(labels * logSoftmax(logits))), and its gradient for the logits, op for op as tfjs's tape
+ * computes them, so they are the same floats (test/loss.test.ts). Without the tape: tfjs's custom
+ * gradient also computed a gradient for the labels (five kernels) that nothing read, and cast two
+ * float32 tensors to float32 (copies).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -13,7 +13,7 @@ function perSampleLoss(labels: tf.Tensor, logits: tf.Tensor): { value: tf.Tensor
   return { value: tf.sum(tf.neg(tf.mul(logResult, labels)), [1]), logResult };
 }
 
-/** The gradient of the per-sample losses for the logits, given theirs (`dy`, [n]): tfjs's custom gradient. */
+/** The gradient of the per-sample losses for the logits, given theirs (`dy`, [n]): tfjs's custom gradient's. */
 function perSampleGradient(dy: tf.Tensor, logResult: tf.Tensor, labels: tf.Tensor): tf.Tensor {
   return tf.mul(tf.reshape(dy, [dy.shape[0], 1]), tf.sub(tf.exp(logResult), labels));
 }
@@ -25,22 +25,10 @@ function checkShapes(labels: tf.Tensor2D, logits: tf.Tensor2D): void {
   }
 }
 
-/** The loss, differentiable by tfjs's tape (tf.variableGrads). */
-export function softmaxCrossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  checkShapes(labels, logits);
-  const perSample = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const { value, logResult } = perSampleLoss(labels, x);
-    save([logResult]);
-    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => perSampleGradient(dy, saved[0], labels) };
-  });
-  return tf.div(tf.sum(perSample(logits)), tf.scalar(logits.shape[0])) as tf.Scalar;
-}
-
 /**
- * The loss and its gradient for the logits without the tape, with the ops tfjs's backward pass
- * runs: d loss = 1; through the division by n, 1 / n; through the sum, that for every sample;
- * then the custom gradient. The same floats as tf.grad of softmaxCrossEntropy (test/loss.test.ts).
+ * The loss and its gradient for the logits, with the ops tfjs's backward pass runs: d loss = 1;
+ * through the division by n, 1 / n; through the sum, that for every sample; then the custom
+ * gradient's.
  */
 export function softmaxCrossEntropyAndGradient(
   labels: tf.Tensor2D,
