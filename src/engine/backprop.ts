@@ -1,7 +1,7 @@
 /**
  * One training step's loss and gradients without tfjs's gradient tape. tf.variableGrads records
  * every op, clones every tensor a gradient keeps (27 kernels a LeNet-5 step), then walks the tape;
- * for a small compacted offspring that bookkeeping costs as much as its arithmetic. Here each
+ * for a small compacted offspring that bookkeeping was about a tenth of its step. Here each
  * layer's forward pass keeps what its backward pass reads (layerOps `train`), and the backward
  * pass runs the kernels tfjs's gradient functions run, on the same tensors: the same floats as
  * tf.variableGrads of tfjs's softmaxCrossEntropy with the weight decay term (test/backprop.test.ts).
