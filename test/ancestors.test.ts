@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
-import { forward } from '../src/engine/train';
+import { forward } from '../src/engine/network';
 import { layersModel } from '../src/engine/modelio';
 import { kernelSize, weightedLayers } from '../src/models/architecture';
 import { ancestors, alexnet, stl10net } from '../src/models/ancestors';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../src/engine/backend';
 import { lossAndGradients } from '../src/engine/backprop';
-import { bind, forward, unbind } from '../src/engine/train';
+import { bind, forward, unbind } from '../src/engine/network';
 import { withDecay } from '../src/engine/loss';
 import { type Architecture, weightedLayers } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';

@@ -6,14 +6,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
-import {
-  type EpochState,
-  type OptimizerName,
-  type TrainOptions,
-  disposeOptimizer,
-  makeOptimizer,
-  optimizerChoices,
-} from '../src/engine/train';
+import type { EpochState, TrainOptions } from '../src/engine/train';
+import { type OptimizerName, disposeOptimizer, makeOptimizer, optimizerChoices } from '../src/engine/optimizer';
 import { restoreOptimizerState, saveOptimizerState } from '../src/engine/optimizerState';
 import { trainMasked } from '../src/engine/trainer';
 import { type Network, cloneNetwork, initialiseNetwork } from '../src/models/network';

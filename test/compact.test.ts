@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
-import { forward } from '../src/engine/train';
+import { forward } from '../src/engine/network';
 import { type Architecture, kernelSize } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
 import { type Network, initialiseNetwork } from '../src/models/network';
@@ -13,7 +13,7 @@ import { type CompactNetwork, compactNetwork, expandNetwork } from '../src/model
 import { loadMnist } from '../src/data/mnist';
 import type { Split } from '../src/data/dataset';
 import { sampleOffspring } from '../src/encoding/offspring';
-import { liveUnits, pruneDeadUnits } from '../src/encoding/units';
+import { liveUnits, pruneDeadUnits } from '../src/models/masks';
 import { developFrom } from '../src/encoding/develop';
 import { measure } from '../src/metrics/measure';
 

@@ -10,10 +10,10 @@ import seedrandom from 'seedrandom';
 import { readRecords, runCli, tempDir } from './helpers';
 import { selectBackend } from '../src/engine/backend';
 import { loadNetwork } from '../src/engine/modelio';
-import { forward } from '../src/engine/train';
+import { forward } from '../src/engine/network';
 import { lenet5 } from '../src/models/ancestors';
 import type { Network } from '../src/models/network';
-import { liveUnits } from '../src/encoding/units';
+import { liveUnits } from '../src/models/masks';
 import { loadMnist } from '../src/data/mnist';
 
 const root = tempDir('evolve-export-');

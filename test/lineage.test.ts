@@ -2,11 +2,10 @@
 // training): each generation is a step done once, so a lineage run again over finished generations
 // runs only the rest, and a generation continued from any progress it saved gives the record and
 // network of the uninterrupted run.
-import test, { after } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
-import { closeTraining } from '../src/engine/trainer';
 import { lenet300 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
 import { type Lineage, type LineageSettings, runLineage } from '../src/evolution/lineage';
@@ -15,8 +14,6 @@ import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
 import type { GenerationRecord } from '../src/evolution/record';
 import { decodeCheckpoint, describeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { paramBytes, withoutTiming } from './helpers';
-
-after(() => closeTraining());
 
 /** Finished generations and saved progress in memory; progress goes through the checkpoint file format. */
 class MemoryStore implements GenerationStore {

@@ -16,7 +16,7 @@ import {
   setNativeThreads,
 } from '../src/engine/kernels/native';
 import { byteTable, channelStats, fillBatch } from '../src/data/preprocess';
-import { evaluate } from '../src/engine/train';
+import { evaluate } from '../src/engine/evaluate';
 import { setTrainingThreads, trainMasked } from '../src/engine/trainer';
 import { cloneNetwork, initialiseNetwork } from '../src/models/network';
 import { lenet5 } from '../src/models/ancestors';

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { type Bound, bind, forward, unbind } from '../engine/train';
+import { type Bound, bind, forward, unbind } from '../engine/trainer';
 import { stream } from '../random';
 
 export interface InferenceSettings {

@@ -17,7 +17,6 @@ import {
 } from './configurations';
 import { type BenchSettings, type Measurement, benchArchitecture, measureTraining, planFor } from './measure';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
-import { closeTraining } from '../engine/trainer';
 import type { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
 export type RowStatus = 'ok' | 'skipped' | 'not installed' | 'not found' | 'failed';
@@ -54,7 +53,6 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   // Only the native kernels use more than one thread (see src/engine/trainer).
   const workers = name === 'native' ? (active.threads ?? 1) : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
-  await closeTraining();
   return { configuration: name, status: 'ok', ...active, ...measured };
 }
 

@@ -15,7 +15,6 @@ import type { SavedConfig } from '../run/resume';
 import { RunSession } from '../run/session';
 import type { RunStore } from '../run/store';
 import { loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
-import { closeTraining } from '../engine/trainer';
 
 /** Checks that need more than one option; all before anything is written. */
 function validate(o: Options): void {
@@ -185,7 +184,7 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     store,
     events: lineageEvents(o, session, reporter),
     ancestor,
-  }).finally(() => closeTraining());
+  });
   reporter.finished(records[records.length - 1], (Date.now() - t0) / 1000, out);
 }
 

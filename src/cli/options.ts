@@ -5,7 +5,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors';
 import { backendChoices } from '../engine/backend';
-import { optimizerChoices } from '../engine/train';
+import { optimizerChoices } from '../engine/optimizer';
 import { ancestorNames } from '../models/ancestors';
 import { type DatasetModule, datasetNames, datasets } from '../data/sets';
 import { type EncodingName, encodingNames } from '../encoding/encodings';

@@ -1,9 +1,9 @@
 /**
  * An optimizer's state as plain arrays, so a checkpoint can save it at an epoch's end and a
- * resumed run (or every training worker) can restore it bit for bit.
+ * resumed run can restore it bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { OptimizerName } from './train';
+import type { OptimizerName } from './optimizer';
 import { adamBetaPowers } from './tfjsInternals';
 
 export interface OptimizerState {

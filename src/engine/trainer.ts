@@ -1,6 +1,7 @@
 /**
- * How a network is trained: the one place that decides on threads, so the evolution loop only
- * asks for a network to be trained. The CLI says once how many threads training may use
+ * How a network is trained, evaluated and run forward: the engine's entry point for everything
+ * outside it, and the one place that decides on threads, so the evolution loop only asks for a
+ * network to be trained or scored. The CLI says once how many threads training may use
  * (`setTrainingThreads`, the resolved `--workers`).
  *
  * With the native kernels (./kernels/native) the threads split every kernel call, in this thread,
@@ -13,8 +14,10 @@ import type { Random } from '../random';
 import type { Split } from '../data/dataset';
 import { nativeKernelsActive, setNativeThreads } from './kernels/native';
 import { type TrainOptions, trainNetwork } from './train';
+import { evaluate as evaluateOnBackend } from './evaluate';
 
 export type { TrainOptions };
+export { type Bound, bind, forward, unbind } from './network';
 
 let threads = 1;
 
@@ -31,10 +34,8 @@ export async function trainMasked(net: Network, data: Split, options: TrainOptio
   return trainNetwork(net, data, options, rng);
 }
 
-/**
- * Ends what training keeps between calls. Nothing today (the native kernels' threads never keep
- * the process alive), but callers need not know that.
- */
-export async function closeTraining(): Promise<void> {
-  // nothing held
+/** Top-1 accuracy of `net` over `data`, on the threads set (see ./evaluate). */
+export async function evaluate(net: Network, data: Split, batchSize?: number): Promise<number> {
+  if (nativeKernelsActive()) setNativeThreads(threads);
+  return evaluateOnBackend(net, data, batchSize);
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { LayerParams, Network } from '../models/network';
-import type { OptimizerName } from '../engine/train';
+import type { OptimizerName } from '../engine/optimizer';
 import { type OptimizerState, slotsPerVariable } from '../engine/optimizerState';
 import type { CandidateRecord } from './record';
 
