@@ -9,7 +9,7 @@ import { type Network, initialiseNetwork } from '../src/models/network';
 import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } from '../src/encoding/probabilities';
 import { liveClusters } from '../src/encoding/clusters';
 import { type EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
-import { pruneDeadUnits } from '../src/encoding/units';
+import { pruneDeadUnits } from '../src/models/masks';
 import { clusterStage } from '../src/encoding/stages';
 import { measure } from '../src/metrics/measure';
 

@@ -11,7 +11,7 @@ import type { Architecture } from '../models/architecture';
 import { ancestorNames, findAncestor } from '../models/ancestors';
 import type { Network } from '../models/network';
 import { compactNetwork } from '../models/compact';
-import { liveUnits } from '../encoding/units';
+import { liveUnits } from '../models/masks';
 import { measure } from '../metrics/measure';
 import { checkRunDir } from '../run/runFolder';
 import { checkGenerationFiles, checkRunTree, generationComplete, loadGeneration } from '../run/readBack';

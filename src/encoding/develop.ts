@@ -4,7 +4,7 @@
  */
 import { type Network, applyMask, cloneNetwork, initialiseNetwork } from '../models/network';
 import type { Random } from '../random';
-import type { OffspringGenome } from './offspring';
+import type { OffspringGenome } from './types';
 
 export type InitMode = 'inherit' | 'random' | 'rewind';
 

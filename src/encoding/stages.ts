@@ -9,11 +9,11 @@ import type { Random } from '../random';
 import type { WeightedLayer } from '../models/architecture';
 import { type Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';
-import { pruneDeadUnits } from './units';
-import type { EncodingOptions } from './offspring';
+import { pruneDeadUnits } from '../models/masks';
+import type { SamplingOptions } from './types';
 
 /** Stage 1's p_c for one layer, at cluster factor `options.clusterFactor`. */
-export function clusterProbabilities(T: Float64Array, live: Uint8Array, options: EncodingOptions): Float64Array {
+export function clusterProbabilities(T: Float64Array, live: Uint8Array, options: SamplingOptions): Float64Array {
   let maxT = 0;
   for (let c = 0; c < T.length; c++) if (live[c]) maxT = Math.max(maxT, T[c]);
   const p = new Float64Array(T.length);
@@ -39,7 +39,7 @@ export function clusterProbabilities(T: Float64Array, live: Uint8Array, options:
  * The cluster factor of layer `l`, or null where it has no cluster stage: its own if the options
  * give per-layer factors, else Fc on every hidden layer (the formulas read literally).
  */
-export function layerClusterFactor(options: EncodingOptions, layers: WeightedLayer[], l: number): number | null {
+export function layerClusterFactor(options: SamplingOptions, layers: WeightedLayer[], l: number): number | null {
   if (options.layerClusterFactors) return options.layerClusterFactors[l] ?? null;
   return layers[l].isOutput ? null : options.clusterFactor;
 }
@@ -75,7 +75,7 @@ const liveCount = (masks: Uint8Array[]): number => masks.reduce((a, m) => a + co
 export function clusterStage(
   parent: Network,
   masks: Uint8Array[],
-  options: EncodingOptions,
+  options: SamplingOptions,
   rng: Random,
 ): { probabilities: Float64Array[]; exceeded: boolean } {
   const g: Granularity = options.granularity;
@@ -132,7 +132,7 @@ function synapseProbabilitiesFor(
   parent: Network,
   masks: Uint8Array[],
   out: Float64Array[],
-  options: EncodingOptions,
+  options: SamplingOptions,
 ): { expected: number; exceeded: boolean } {
   let parentLive = 0;
   let alive = 0;
@@ -175,7 +175,7 @@ function synapseProbabilitiesFor(
 export function synapseStage(
   parent: Network,
   masks: Uint8Array[],
-  options: EncodingOptions,
+  options: SamplingOptions,
   rng: Random,
 ): { probabilities: Float64Array[]; expected: number; exceeded: boolean } {
   const { layers } = parent;

@@ -5,7 +5,7 @@
  */
 import type { WeightedLayer } from '../models/architecture';
 import { countOnes, liveClusters } from '../encoding/clusters';
-import { liveUnits } from '../encoding/units';
+import { liveUnits } from '../models/masks';
 
 export interface LayerMeasure {
   name: string;

@@ -11,7 +11,7 @@
 import { type Architecture, type LayerSpec, type WeightedLayer, kernelSize, weightedLayers } from './architecture';
 import { kindOf } from './layers';
 import type { LayerParams, Network } from './network';
-import { liveUnits } from '../encoding/units';
+import { liveUnits } from './masks';
 
 export interface CompactNetwork {
   /** The smaller network: same layer list, fewer filters/units in the hidden weighted layers. */

@@ -3,7 +3,7 @@
  * compaction): a hidden unit with no live input, or none of whose outgoing synapses is live,
  * contributes nothing, so its incoming and outgoing synapses are masked too. Output units never die.
  */
-import { type WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from '../models/architecture';
+import { type WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from './architecture';
 
 /** 1 for every unit of layer `l` that has at least one live incoming synapse. */
 export function unitsWithInput(layer: WeightedLayer, mask: Uint8Array): Uint8Array {

@@ -3,7 +3,7 @@
  * removes what dead units fed, stage 3 draws the remaining synapses with p_k, stage 4 removes
  * units left without input or output. M'_k = M_k * Bernoulli(p_c) * Bernoulli(p_k).
  */
-import { liveUnits } from '../units';
+import { liveUnits } from '../../models/masks';
 import { clusterStage, synapseStage } from '../stages';
 import type { Encoding } from './encoding';
 

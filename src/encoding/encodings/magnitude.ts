@@ -6,7 +6,7 @@
  */
 import type { Network } from '../../models/network';
 import { countOnes } from '../clusters';
-import { liveUnits, pruneDeadUnits } from '../units';
+import { liveUnits, pruneDeadUnits } from '../../models/masks';
 import type { Encoding } from './encoding';
 
 /** Keeps the `keep` largest |w| among the live synapses of `group`; ties go to the lower layer, then index. */

@@ -3,7 +3,7 @@
  * stage, one draw per synapse with p_k under the same synapse budget F; units left without input
  * or output die as in every encoding.
  */
-import { liveUnits } from '../units';
+import { liveUnits } from '../../models/masks';
 import { synapseStage } from '../stages';
 import type { Encoding } from './encoding';
 
