@@ -8,7 +8,7 @@
 import { type Network, cloneNetwork, initialiseNetwork } from '../models/network';
 import { type EncodingOptions, type OffspringGenome, sampleOffspring } from '../encoding/offspring';
 import { type NetworkMeasure, measure } from '../metrics/measure';
-import { evaluate } from '../engine/train';
+import { evaluate } from '../engine/trainer';
 import { stream } from '../random';
 import { developFrom } from '../encoding/develop';
 import { compactNetwork } from '../models/compact';
@@ -16,7 +16,7 @@ import { type CandidateRecord, type GenerationRecord, measureFields, percent } f
 import { type BestOffspring, type Expected, type TrainingCheckpoint, checkpointProblem } from './checkpoint';
 import { type BudgetPlan, type GenerationFactors, generationFactors, planBudget } from './budget';
 import { Clock, develop } from './training';
-import type { Lineage } from './lineage';
+import type { Lineage } from './types';
 import type { Generation } from './store';
 
 /** What generations 1.. take from generation 0. */

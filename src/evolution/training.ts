@@ -7,7 +7,7 @@ import type { Random } from '../random';
 import { compactNetwork, expandNetwork } from '../models/compact';
 import { trainMasked } from '../engine/trainer';
 import { type TrainingCheckpoint, fingerprint } from './checkpoint';
-import type { Lineage } from './lineage';
+import type { Lineage } from './types';
 
 /** A generation's wall and training time, continued from its saved progress (the timing fields only). */
 export class Clock {
