@@ -1,7 +1,7 @@
 /** `evolve reproduce mnist|stl10|cifar10`: the paper's experiment, one run folder per seed. */
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors';
-import { datasetNames, type DatasetName, ablationEncodings } from '../reproduce/presets';
+import { datasetNames, type DatasetName, ablationEncodings } from '../paper/presets';
 import { reproduce } from '../reproduce/reproduce';
 
 interface ReproduceOptions {

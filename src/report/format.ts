@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { type Group, type GenerationSummary, type Metric, type Spread, metrics } from './summary';
-import { type PaperResult, datasetTitle } from '../reproduce/presets';
+import { type PaperResult, datasetTitle } from '../paper/presets';
 
 export const formats = ['md', 'csv', 'json'] as const;
 export type Format = (typeof formats)[number];

@@ -6,7 +6,7 @@
  * the text renders the same on a machine without system fonts.
  */
 import type { Group, Metric } from './summary';
-import { datasetTitle } from '../reproduce/presets';
+import { datasetTitle } from '../paper/presets';
 import { vegaTextWidth } from './fontMetrics';
 
 type Spec = Record<string, unknown>;

@@ -42,12 +42,6 @@ export function readRunConfig(folder: string): RunConfig {
   return readSavedConfig(folder).config;
 }
 
-/**
- * The complete records of generations.ndjson, in order, read as --resume and export read them: a
- * torn last line (a record being written, or cut by a kill) is not counted.
- */
-export { readRecords };
-
 function toPoint(r: GenerationRecord): RunPoint {
   return {
     generation: r.generation,

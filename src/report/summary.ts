@@ -3,7 +3,7 @@
  * generation the mean and the spread (min and max) across a group's runs, usually its seeds.
  */
 import type { RunPoint, RunSummary } from './runs';
-import { type PaperResult, datasetTitle, paperResult } from '../reproduce/presets';
+import { type PaperResult, datasetTitle, paperResult } from '../paper/presets';
 
 export interface Spread {
   mean: number;

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { readRecords, readRunConfig } from '../report/runs';
+import { readRecords } from '../run/resume';
+import { readSavedConfig } from '../run/config';
 import {
   type DatasetName,
   type Preset,
@@ -15,7 +16,7 @@ import {
   defaultEncoding,
   presets,
   quickOptions,
-} from './presets';
+} from '../paper/presets';
 
 export interface ReproduceSettings {
   dataset: DatasetName;
@@ -84,7 +85,7 @@ function planRun(dir: string, name: string, options: RunOptions): PlannedRun {
       `${folder}: exists but is not an evolve run folder (no config.json); move it away or choose another --out`,
     );
   }
-  const { options: saved } = readRunConfig(folder);
+  const { options: saved } = readSavedConfig(folder).config;
   checkSameOptions(folder, options, saved);
   const finished = readRecords(folder).length > Number(options.generations);
   return finished

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
 import { writeFileAtomic } from '../files';
-import { readRecords } from '../report/runs';
+import { readRecords } from '../run/resume';
 import { buildReport } from '../report/report';
 import { type ReproduceSettings, type PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
 import { executePlan } from './execute';
