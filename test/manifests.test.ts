@@ -186,3 +186,19 @@ test('the CLI reports a wrong manifest in one line, exit 1', () => {
   assert.equal(r.stderr, `evolve: ${file}: field "archive.bytes" must be an integer at least 1, found "2.6 GB"\n`);
   assert.equal(r.stdout, '');
 });
+
+test("CONTRIBUTING.md's example of a fourth data set is a manifest that reads, once it has checksums", () => {
+  const text = fs.readFileSync(path.join(root, 'CONTRIBUTING.md'), 'utf8');
+  const block = /## Adding a data set: one manifest[\s\S]*?```json\n([\s\S]*?)```/.exec(text);
+  assert.ok(block, 'CONTRIBUTING.md shows a manifest');
+  const example = JSON.parse(block[1]);
+  example.archive.sha256 = 'ab'.repeat(32);
+  example.archive.md5 = 'cd'.repeat(16);
+  const file = path.join(tempDir('evolve-example-'), `${example.name}.json`);
+  fs.writeFileSync(file, JSON.stringify(example));
+  const signs = readManifest(file);
+  assert.deepEqual(
+    [signs.format, signs.extracted, signs.defaultArch],
+    ['cifar10-binary', 'signs-batches-bin', 'alexnet'],
+  );
+});
