@@ -11,6 +11,7 @@ import seedrandom from 'seedrandom';
 import { DATASETS_DIR_ENV, datasets, loadRegistry, manifestFolder } from '../src/data/sets';
 import { readManifest } from '../src/data/sets/manifest';
 import { ManifestError } from '../src/data/sets/fields';
+import { findAncestor } from '../src/models/ancestors';
 import { CIFAR10_NAMES, STL10_NAMES, tarGz } from './fixtures/datasetFiles';
 import { bin, tempDir as makeTempDir } from './helpers';
 
@@ -48,6 +49,7 @@ test('the shipped manifests are found from the package root, one host per data s
   for (const d of Object.values(datasets)) {
     assert.equal(d.manifest, path.join(shipped, `${d.name}.json`));
     assert.equal(d.classNames.length, d.classes);
+    assert.deepEqual(findAncestor(d.defaultArch)?.inputShape, d.inputShape, `${d.name}: its default ancestor fits`);
     // The page the docs link to and the archive the download fetches name the same host.
     if (d.archive) assert.equal(new URL(d.source).host, new URL(d.archive.url).host, d.name);
   }
