@@ -6,9 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
-import { loadCifar10 } from '../src/data/cifar10';
 import type { Split } from '../src/data/dataset';
-import { datasets, getDataset } from '../src/data/sets';
+import { type LoadOptions, datasets, getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
 import * as tar from 'tar';
@@ -16,6 +15,7 @@ import * as crypto from 'node:crypto';
 import { learnsAboveChance } from './fixtures/learnable';
 
 const RECORD = 3073;
+const loadCifar10 = (dir: string, opts: LoadOptions) => datasets.cifar10.load(dir, opts);
 const rng = () => seedrandom('split');
 
 /** A distinct byte for every (sample, channel, row, column), so any misplacement shows. */

@@ -20,9 +20,10 @@ after(() => {
 });
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
-import { cifar10 } from '../src/data/sets/cifar10';
-import { datasetNames } from '../src/data/sets';
+import { datasetNames, datasets } from '../src/data/sets';
 import { ancestorNames } from '../src/models/ancestors';
+
+const { cifar10 } = datasets;
 
 interface Run {
   code: number | null;

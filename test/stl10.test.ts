@@ -6,15 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { DataError } from '../src/data/idx';
-import { loadStl10 } from '../src/data/stl10';
 import type { Split } from '../src/data/dataset';
-import { getDataset } from '../src/data/sets';
+import { type LoadOptions, datasets, getDataset } from '../src/data/sets';
 import { tempDir, expectOneLineError } from './helpers';
 import { tarGz, writeStl10 } from './fixtures/datasetFiles';
 import * as tar from 'tar';
 import { learnsAboveChance } from './fixtures/learnable';
 
 const IMAGE = 96 * 96 * 3;
+const loadStl10 = (dir: string, opts: LoadOptions) => datasets.stl10.load(dir, opts);
 const rng = () => seedrandom('split');
 
 /** A byte for every (sample, channel, row, column) that differs between (y, x) and (x, y). */

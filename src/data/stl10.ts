@@ -1,5 +1,6 @@
-// STL-10 binary format (https://cs.stanford.edu/~acoates/stl10/): `*_X.bin` holds uint8 images of
-// 3x96x96, each channel plane stored column-major (Matlab order); `*_y.bin` one label 1..10 per image.
+// STL-10 binary format (http://ai.stanford.edu/~acoates/stl10/): `*_X.bin` holds uint8 images of
+// 3 channel planes, each plane column-major (Matlab order); `*_y.bin` one label 1..classes per image.
+// A data set's manifest names the files, the image shape and the classes.
 import * as path from 'node:path';
 import type { Dataset, Split } from './dataset';
 import { DataError } from './idx';
@@ -7,40 +8,39 @@ import { countRecords, readDataFile } from './binary';
 import { splitTraining } from './splits';
 import type { LoadOptions } from './sets/types';
 
-export const STL10_FOLDER = 'stl10_binary';
-export const STL10_SHAPE: [number, number, number] = [96, 96, 3];
-export const STL10_CLASSES = 10;
-export const STL10_FILES = {
-  train: { images: 'train_X.bin', labels: 'train_y.bin', real: 5000 },
-  test: { images: 'test_X.bin', labels: 'test_y.bin', real: 8000 },
-};
-
-const SIDE = 96;
-const PLANE = SIDE * SIDE;
-export const STL10_IMAGE = PLANE * 3;
-
-/**
- * Loads the labelled train and test splits of `dir/stl10_binary/` (the unlabelled split is not
- * used). With `realCounts` (the default) the files must hold exactly 5000 and 8000 images;
- * otherwise any whole number of images whose count matches the labels file.
- */
-export function loadStl10(dir: string, opts: LoadOptions): Dataset {
-  const folder = path.join(dir, STL10_FOLDER);
-  const real = opts.realCounts !== false;
-  const train = readPair(folder, STL10_FILES.train, real);
-  const test = readPair(folder, STL10_FILES.test, real);
-  return { name: 'stl10', inputShape: STL10_SHAPE, classes: STL10_CLASSES, ...splitTraining(train, test, opts) };
-}
-
-interface PairFiles {
+/** One split's image and label files and the number of images published. */
+export interface StlSplitFiles {
   images: string;
   labels: string;
-  real: number;
+  records: number;
 }
 
-function readPair(folder: string, files: PairFiles, real: boolean): Split {
+/** Where a data set in STL-10's binary format keeps its files, and what its images hold. */
+export interface StlLayout {
+  name: string;
+  /** [height, width, channels] */
+  shape: [number, number, number];
+  classes: number;
+  train: StlSplitFiles;
+  test: StlSplitFiles;
+}
+
+/**
+ * Loads the labelled train and test splits in `folder` (an unlabelled split is not used).
+ * With `realCounts` (the default) the files must hold exactly the published counts; otherwise any
+ * whole number of images whose count matches the labels file.
+ */
+export function loadStlBinary(folder: string, layout: StlLayout, opts: LoadOptions): Dataset {
+  const real = opts.realCounts !== false;
+  const train = readLabelled(folder, layout, layout.train, real);
+  const test = readLabelled(folder, layout, layout.test, real);
+  return { name: layout.name, inputShape: layout.shape, classes: layout.classes, ...splitTraining(train, test, opts) };
+}
+
+function readLabelled(folder: string, layout: StlLayout, files: StlSplitFiles, real: boolean): Split {
   const imagesFile = path.join(folder, files.images);
   const labelsFile = path.join(folder, files.labels);
+  const image = layout.shape[0] * layout.shape[1] * layout.shape[2];
   // Labels first: they are small, and a wrong count there is cheaper to report than after 221 MB.
   const labels = readDataFile(labelsFile);
   const count = countRecords({
@@ -48,33 +48,37 @@ function readPair(folder: string, files: PairFiles, real: boolean): Split {
     bytes: labels.length,
     recordBytes: 1,
     what: 'label',
-    expected: real ? files.real : null,
+    expected: real ? files.records : null,
   });
   const images = readDataFile(imagesFile);
-  countRecords({ file: imagesFile, bytes: images.length, recordBytes: STL10_IMAGE, what: 'image', expected: count });
+  countRecords({ file: imagesFile, bytes: images.length, recordBytes: image, what: 'image', expected: count });
   for (let i = 0; i < count; i++) {
     const l = labels[i];
-    if (l < 1 || l > STL10_CLASSES) throw new DataError(`${labelsFile}: label ${l} at index ${i} is not in 1..10`);
+    if (l < 1 || l > layout.classes) {
+      throw new DataError(`${labelsFile}: label ${l} at index ${i} is not in 1..${layout.classes}`);
+    }
     labels[i] = l - 1;
   }
-  toNhwcInPlace(images, count);
+  toNhwcInPlace(images, count, layout.shape);
   return { images, labels, count };
 }
 
 /**
  * Rewrites each image from planar column-major to interleaved row-major NHWC in place, one image
- * at a time through a 27 KB scratch copy, so the 221 MB test split is never held twice.
+ * at a time through a scratch copy (27 KB for STL-10), so the 221 MB test split is never held twice.
  */
-function toNhwcInPlace(images: Uint8Array, count: number): void {
-  const scratch = new Uint8Array(STL10_IMAGE);
+function toNhwcInPlace(images: Uint8Array, count: number, shape: [number, number, number]): void {
+  const [h, w, channels] = shape;
+  const plane = h * w;
+  const size = plane * channels;
+  const scratch = new Uint8Array(size);
   for (let i = 0; i < count; i++) {
-    const base = i * STL10_IMAGE;
-    scratch.set(images.subarray(base, base + STL10_IMAGE));
-    for (let c = 0; c < 3; c++) {
-      const plane = c * PLANE;
-      for (let x = 0; x < SIDE; x++) {
-        const column = plane + x * SIDE;
-        for (let y = 0; y < SIDE; y++) images[base + (y * SIDE + x) * 3 + c] = scratch[column + y];
+    const base = i * size;
+    scratch.set(images.subarray(base, base + size));
+    for (let c = 0; c < channels; c++) {
+      for (let x = 0; x < w; x++) {
+        const column = c * plane + x * h;
+        for (let y = 0; y < h; y++) images[base + (y * w + x) * channels + c] = scratch[column + y];
       }
     }
   }

