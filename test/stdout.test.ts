@@ -38,7 +38,10 @@ test('evolve --json > full disk: the run stops after the record it could not wri
   const last = r.stderr.trim().split('\n').pop();
   assert.match(
     last ?? '',
-    /^evolve: cannot write to stdout \(disk full\); the run folder holds generations 0\.\.0; resume with: evolve --resume /,
+    new RegExp(
+      String.raw`^evolve: cannot write to stdout \(disk full\); the run folder holds generations 0\.\.0; ` +
+        'resume with: evolve --resume ',
+    ),
   );
   assert.doesNotMatch(r.stderr, /stdout was closed/);
   assert.equal(fs.readFileSync(path.join(run, 'generations.ndjson'), 'utf8').trim().split('\n').length, 1);

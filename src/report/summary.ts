@@ -75,7 +75,7 @@ function flag(name: string, value: unknown): string {
   return `--${kebab(name)} ${typeof value === 'string' ? value : JSON.stringify(value)}`;
 }
 
-/** Per experiment, the options in which it differs from another (the label already names data set, ancestor, encoding). */
+/** Per experiment, the options in which it differs from another (its label names data set, ancestor and encoding). */
 function differingOptions(experiments: Record<string, unknown>[]): string[][] {
   const named = new Set(['dataset', 'arch', 'encoding']);
   const keys = [...new Set(experiments.flatMap((e) => Object.keys(e)))].filter((k) => !named.has(k)).sort();
