@@ -15,13 +15,18 @@ const reasons: Record<string, string> = {
   EISDIR: 'a folder where a file belongs',
 };
 
+/** What an errno code means, for people: "no space left on device"; the code itself when it has no name here. */
+export function errnoReason(code: string): string {
+  return reasons[code] ?? code;
+}
+
 /** A write that failed (a full disk, say): one line naming the file and the reason. */
 export class WriteError extends RunError {
   constructor(
     readonly file: string,
     readonly code: string,
   ) {
-    super(`${file}: cannot write (${reasons[code] ?? code})`);
+    super(`${file}: cannot write (${errnoReason(code)})`);
   }
 }
 
@@ -62,7 +67,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-const { O_APPEND, O_CREAT, O_WRONLY, O_NOFOLLOW, O_RDONLY } = fs.constants;
+const { O_APPEND, O_CREAT, O_WRONLY, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fs.constants;
 
 /**
  * Appends one complete line (the record and its newline in a single write). A failure part-way
@@ -106,12 +111,53 @@ export function removeTree(dir: string): void {
   }
 }
 
-/** The bytes of `file`, refusing a symbolic link at its name; throws the ErrnoException (ENOENT, ELOOP, EISDIR...). */
-export function readFileNoFollow(file: string): Buffer {
-  const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW);
+/** A path that is there but is no regular file (a FIFO, a device, a socket): refused before any read can block. */
+export class NotAFileError extends RunError {
+  constructor(
+    readonly file: string,
+    readonly kind: string,
+  ) {
+    super(`${file}: ${kind}, not a plain file; evolve reads only plain files`);
+  }
+}
+
+function fileKind(stat: fs.Stats): string | undefined {
+  if (stat.isFile()) return undefined;
+  if (stat.isFIFO()) return 'a named pipe (FIFO)';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'not a plain file';
+}
+
+/**
+ * The bytes of a regular file. Opened without blocking (a FIFO with no writer would otherwise hang
+ * the open, and its read, for ever), then checked: anything but a regular file is a NotAFileError.
+ * A folder is an EISDIR ErrnoException, as from a plain read; other errors (ENOENT, ELOOP...) are thrown as they are.
+ */
+function readRegular(file: string, flags: number): Buffer {
+  const fd = fs.openSync(file, flags | O_RDONLY | O_NONBLOCK);
   try {
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory())
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${file}'`), { code: 'EISDIR' });
+    const kind = fileKind(stat);
+    if (kind) throw new NotAFileError(file, kind);
     return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The bytes of `file`, refusing a symbolic link at its name (ELOOP) and anything but a regular file
+ * (NotAFileError); other failures are the ErrnoException (ENOENT, EISDIR...). Every reader of a run
+ * folder's files reads through this.
+ */
+export function readFileNoFollow(file: string): Buffer {
+  return readRegular(file, O_NOFOLLOW);
+}
+
+/** The bytes of a regular file the user names (a link is followed); anything else as readFileNoFollow. */
+export function readRegularFile(file: string): Buffer {
+  return readRegular(file, 0);
 }

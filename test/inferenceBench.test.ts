@@ -122,3 +122,13 @@ for (const [args, message] of badUsage) {
     assert.equal(r.stdout, '');
   });
 }
+
+test('bench --inference on a run with no finished generation yet: one line, exit 1, no empty table', () => {
+  const started = path.join(root, 'started');
+  fs.mkdirSync(started);
+  fs.copyFileSync(path.join(run, 'config.json'), path.join(started, 'config.json'));
+  const r = runCli(['bench', '--inference', started]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^evolve: --inference .*started: no finished generation yet; nothing to time\n$/);
+  assert.equal(r.stdout, '');
+});

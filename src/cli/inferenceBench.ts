@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { UsageError } from '../errors';
+import { RunError, UsageError } from '../errors';
 import { Reporter } from './progress';
 import { describe, finishedGenerations, runArchitecture, zeroDeadBiases } from './exportCommand';
 import { selectBackend } from '../engine/backend';
@@ -30,6 +30,7 @@ export interface InferenceRequest {
 /** The records of the generations asked for, ancestor first, or a usage error naming those the run has. */
 function chosenRecords(run: string, asked?: number[]) {
   const available = finishedGenerations(run);
+  if (available.length === 0) throw new RunError(`--inference ${run}: no finished generation yet; nothing to time`);
   const wanted = asked ? [...new Set([0, ...asked])].sort((a, b) => a - b) : available.map((r) => r.generation);
   const missing = wanted.filter((g) => !available.some((r) => r.generation === g));
   if (missing.length > 0) {
@@ -43,8 +44,8 @@ function chosenRecords(run: string, asked?: number[]) {
 
 export async function runInferenceBench(req: InferenceRequest): Promise<void> {
   const { run } = req;
-  if (!fs.existsSync(run) || !fs.statSync(run).isDirectory())
-    throw new UsageError(`--inference ${run}: no such run folder`);
+  if (!fs.existsSync(run)) throw new UsageError(`--inference ${run}: no such run folder`);
+  if (!fs.statSync(run).isDirectory()) throw new UsageError(`--inference ${run}: not a run folder (not a folder)`);
   const arch = runArchitecture(run);
   const records = chosenRecords(run, req.generations);
   for (const r of records) checkGenerationFiles(run, r);

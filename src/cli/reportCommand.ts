@@ -4,7 +4,8 @@ import { buildReport, type ReportSettings } from '../report/report';
 import { formats } from '../report/format';
 
 async function runReport(folders: string[], o: ReportSettings): Promise<void> {
-  const { text } = await buildReport(folders, o);
+  const { text, notes } = await buildReport(folders, o);
+  for (const note of notes) process.stderr.write(`${note}\n`);
   process.stdout.write(text);
   if (o.plot !== undefined) process.stderr.write(`evolve: wrote ${o.plot}\n`);
 }
@@ -14,11 +15,11 @@ export function addReportCommand(program: Command): void {
     .command('report')
     .summary("Per-generation table of run folders beside the paper's numbers, and a figure")
     .description(
-      'Per-generation table of run folders (synapses, synapse and cluster efficiency, test accuracy and its change), ' +
-        "mean and min-max across the runs of each data set/ancestor/encoding, beside the paper's final numbers; " +
-        'optionally a figure. ' +
-        "Reads only each folder's config.json and generations.ndjson. Exit 2 for an argument that is not a folder, 1 " +
-        'for a folder with no records.',
+      'Per-generation table of run folders (synapses; synapse, filter and kernel efficiency; test accuracy and its ' +
+        'change), mean and min-max across the runs of each experiment (runs whose options differ only in --seed and ' +
+        "--out), beside the paper's final numbers; optionally a figure. A run with no record yet is listed, not " +
+        "counted. Reads only each folder's config.json and generations.ndjson. Exit 2 for an argument that is not a " +
+        'folder, 1 when no run has a record.',
     )
     .argument(
       '<run...>',

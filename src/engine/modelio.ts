@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Architecture, kernelSize, type WeightedLayer, weightedLayers } from '../models/architecture';
 import type { Network } from '../models/network';
-import { ensureDir, writeFileAtomic } from '../files';
+import { NotAFileError, ensureDir, readRegularFile, writeFileAtomic } from '../files';
 import { RunError } from '../errors';
 import { opsOf } from './layerOps';
 
@@ -69,8 +69,9 @@ export async function saveNetwork(net: Network, dir: string): Promise<void> {
 function readJson(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file).toString('utf8');
   } catch (e) {
+    if (e instanceof NotAFileError) throw e;
     throw new RunError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
@@ -141,8 +142,9 @@ function readWeightFiles(
         throw new RunError(`${modelJson}: weights path ${JSON.stringify(p)} leaves the model's folder`);
       }
       try {
-        return fs.readFileSync(path.join(dir, p));
-      } catch {
+        return readRegularFile(path.join(dir, p));
+      } catch (e) {
+        if (e instanceof NotAFileError) throw e;
         throw new RunError(`${modelJson}: weights file ${p} cannot be read`);
       }
     }),
@@ -174,7 +176,7 @@ function checkWeightShapes(
 
 /** mask.bin beside the model, checked (one 0 or 1 byte per synapse), or undefined when there is none. */
 function readMaskFile(maskFile: string, layers: WeightedLayer[], archName: string): Buffer | undefined {
-  const mask = fs.existsSync(maskFile) ? fs.readFileSync(maskFile) : undefined;
+  const mask = fs.existsSync(maskFile) ? readRegularFile(maskFile) : undefined;
   const total = layers.reduce((a, l) => a + kernelSize(l), 0);
   if (mask && mask.length !== total)
     throw new RunError(`${maskFile}: ${mask.length} bytes, ${archName} has ${total} synapses`);

@@ -12,10 +12,14 @@ export interface GenerationRecord {
   generation: number;
   synapses: number;
   architecturalEfficiency: number;
-  /** Live conv clusters at the chosen granularity, and the ratio ancestor / now. */
+  /**
+   * Live clusters of the counted layers (conv filters or kernels at the chosen granularity; hidden
+   * neurons in a network without conv layers), and the ratio ancestor / now.
+   */
   clusters: number;
   clusterEfficiency: number;
   granularity: Granularity;
+  /** Conv filters and 2-D conv kernels, counted whatever the granularity (1 for a network without convs). */
   filters: number;
   filterEfficiency: number;
   kernels: number;
@@ -59,9 +63,20 @@ export function percent(fraction: number): number {
   return Math.round(fraction * 1e6) / 1e4;
 }
 
+/**
+ * The clusters the cluster efficiency counts (docs/method.md, "Cluster layers"): the conv layers'
+ * filters or kernels, as the granularity says; in a network without conv layers, its hidden
+ * neurons (dense layers keep neuron clusters at either granularity).
+ */
+function countedClusters(m: NetworkMeasure, granularity: Granularity, convFree: boolean): number {
+  if (convFree) return m.denseNeurons;
+  return granularity === 'filter' ? m.filters : m.kernels;
+}
+
 export function measureFields(m: NetworkMeasure, ancestor: NetworkMeasure, granularity: Granularity) {
-  const clusters = granularity === 'filter' ? m.filters : m.kernels;
-  const ancestorClusters = granularity === 'filter' ? ancestor.filters : ancestor.kernels;
+  const convFree = ancestor.layers.every((l) => l.kind !== 'conv');
+  const clusters = countedClusters(m, granularity, convFree);
+  const ancestorClusters = countedClusters(ancestor, granularity, convFree);
   return {
     synapses: m.synapses,
     architecturalEfficiency: ratio(ancestor.synapses, m.synapses),

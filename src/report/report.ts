@@ -30,13 +30,25 @@ export async function writePlot(groups: Group[], file: string): Promise<void> {
   writeFileAtomic(file, kind === 'svg' ? svg : await renderPng(svg));
 }
 
-/** The report's text; the figure is written first, so a failed plot leaves no half-printed table. */
+/**
+ * The report's text, and a line for each run with no record yet (listed, not counted); the figure is
+ * written first, so a failed plot leaves no half-printed table. No record in any run is a failed report.
+ */
 export async function buildReport(
   folders: string[],
   settings: ReportSettings,
-): Promise<{ text: string; groups: Group[] }> {
+): Promise<{ text: string; groups: Group[]; notes: string[] }> {
   if (settings.plot !== undefined) plotKind(settings.plot);
-  const groups = summarise(expandRunFolders(folders).map(readRun));
-  if (settings.plot !== undefined) await writePlot(groups, settings.plot);
-  return { text: formatReport(groups, settings.format), groups };
+  const runs = expandRunFolders(folders).map(readRun);
+  const waiting = runs.filter((r) => r.points.length === 0);
+  if (waiting.length === runs.length)
+    throw new RunError(`${waiting[0].folder}: no generation records yet (generations.ndjson is missing or empty)`);
+  const groups = summarise(runs);
+  if (settings.plot !== undefined)
+    await writePlot(
+      groups.filter((g) => g.generations.length > 0),
+      settings.plot,
+    );
+  const notes = waiting.map((r) => `evolve: ${r.folder}: no generation record yet; listed, not counted`);
+  return { text: formatReport(groups, settings.format), groups, notes };
 }

@@ -4,17 +4,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import type { GenerationRecord } from '../evolution/record';
 import { type SavedConfig, readSavedConfig } from '../run/config';
 import { readRecords } from '../run/resume';
 
-/** One generation of one run, in the report's terms. */
+/** One generation of one run, in the report's terms; an efficiency is null where nothing is left to count. */
 export interface RunPoint {
   generation: number;
   synapses: number;
-  synapseEfficiency: number;
-  clusterEfficiency: number;
+  synapseEfficiency: number | null;
+  /** At the run's granularity: filters or kernels; hidden neurons in a network without convs. */
+  clusterEfficiency: number | null;
+  /** Conv filters, ancestor / now; hidden neurons in a network without convs. */
+  filterEfficiency: number | null;
+  /** 2-D conv kernels (one per input channel and filter), ancestor / now; null in a network without convs. */
+  kernelEfficiency: number | null;
   /** Top-1 test accuracy in percent. */
   testAccuracy: number;
   /** This generation's test accuracy minus the ancestor's, in points (the paper's sign: negative is a loss). */
@@ -32,6 +37,9 @@ export interface RunSummary {
   generations: number;
   /** The synapse budget F it was started with (config.json's resolved factors), if recorded. */
   synapseFactor?: number;
+  /** What makes it an experiment: config.json's options but the seed and what only says where or how it ran. */
+  experiment: Record<string, unknown>;
+  /** Its complete records so far: none for a run that has only just started. */
   points: RunPoint[];
 }
 
@@ -42,25 +50,49 @@ export function readRunConfig(folder: string): RunConfig {
   return readSavedConfig(folder).config;
 }
 
-function toPoint(r: GenerationRecord): RunPoint {
+/**
+ * Options that do not change what a run computes, or say only where its files go: runs that differ
+ * in these alone are seeds of one experiment.
+ */
+const notExperiment = new Set(['seed', 'out', 'resume', 'json', 'backend', 'workers', 'dataDir']);
+
+function experimentOf(options: Record<string, unknown>): Record<string, unknown> {
+  const kept = Object.entries(options).filter(([k, v]) => !notExperiment.has(k) && v !== undefined && v !== null);
+  return Object.fromEntries(
+    [['dataset', 'mnist'], ['encoding', 'cluster'], ...kept].sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+}
+
+/** A recorded efficiency: a number, or null (written for "nothing left", or missing in an old record). */
+function efficiency(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * A network without convs counts its hidden neurons as clusters (docs/method.md, "Cluster layers");
+ * computed from denseNeurons, so folders written before the records counted them read right too.
+ */
+function toPoint(r: GenerationRecord, ancestor: GenerationRecord): RunPoint {
+  const convFree = ancestor.filters === 0 && ancestor.kernels === 0;
+  const neurons = r.denseNeurons > 0 ? ancestor.denseNeurons / r.denseNeurons : null;
   return {
     generation: r.generation,
     synapses: r.synapses,
-    synapseEfficiency: r.architecturalEfficiency,
-    clusterEfficiency: r.clusterEfficiency,
+    synapseEfficiency: efficiency(r.architecturalEfficiency),
+    clusterEfficiency: convFree ? neurons : efficiency(r.clusterEfficiency),
+    filterEfficiency: convFree ? neurons : efficiency(r.filterEfficiency),
+    kernelEfficiency: convFree ? null : efficiency(r.kernelEfficiency),
     testAccuracy: r.testAccuracy,
     accuracyChange: -r.accuracyDrop,
   };
 }
 
-/** A run with at least one record; a non-folder is bad usage (exit 2), an empty run a failed report (exit 1). */
+/** A run, with its records so far (perhaps none yet); a path that is not a folder is bad usage (exit 2). */
 export function readRun(folder: string): RunSummary {
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory())
-    throw new UsageError(`${folder}: no such run folder`);
+  if (!fs.existsSync(folder)) throw new UsageError(`${folder}: no such run folder`);
+  if (!fs.statSync(folder).isDirectory()) throw new UsageError(`${folder}: not a run folder (not a folder)`);
   const { options, resolved } = readRunConfig(folder);
   const records = readRecords(folder);
-  if (records.length === 0)
-    throw new RunError(`${folder}: no generation records yet (generations.ndjson is missing or empty)`);
   const text = (key: string, fallback: string) =>
     typeof options[key] === 'string' ? (options[key] as string) : fallback;
   const count = (key: string, fallback: number) =>
@@ -73,7 +105,8 @@ export function readRun(folder: string): RunSummary {
     seed: count('seed', 1),
     generations: count('generations', records.length - 1),
     synapseFactor: typeof resolved?.synapseFactor === 'number' ? resolved.synapseFactor : undefined,
-    points: records.map(toPoint),
+    experiment: experimentOf(options),
+    points: records.map((r) => toPoint(r, records[0])),
   };
 }
 
@@ -94,7 +127,7 @@ function subfolders(dir: string): string[] {
  * or two levels down (a reproduce --out: DIR/mnist/seed-1) stands for all of them, in name order.
  */
 export function expandRunFolders(args: string[]): string[] {
-  return args.flatMap((arg) => {
+  const folders = args.flatMap((arg) => {
     if (!fs.existsSync(arg) || !fs.statSync(arg).isDirectory() || isRunFolder(arg)) return [arg];
     const children = subfolders(arg);
     const runs = [
@@ -105,5 +138,22 @@ export function expandRunFolders(args: string[]): string[] {
         .filter(isRunFolder),
     ];
     return runs.length > 0 ? runs : [arg];
+  });
+  return uniqueFolders(folders);
+}
+
+/** Each folder once, however it was named (`report R R`, `report R R/..`, a link to R): the first name given. */
+function uniqueFolders(folders: string[]): string[] {
+  const seen = new Set<string>();
+  return folders.filter((f) => {
+    let real: string;
+    try {
+      real = fs.realpathSync(f);
+    } catch {
+      real = path.resolve(f);
+    }
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
   });
 }

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { TrainingCheckpoint } from '../evolution/checkpoint';
 import { RunError } from '../errors';
-import { ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from '../files';
+import { NotAFileError, ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from '../files';
 
 export const checkpointName = 'checkpoint.bin';
 /** The folder of the generations in progress; never named gen-NN, which only finished generations are. */
@@ -142,6 +142,7 @@ export function readCheckpoint(run: string, g: number): { checkpoint?: TrainingC
   try {
     bytes = readFileNoFollow(checkpointFile(run, g));
   } catch (e) {
+    if (e instanceof NotAFileError) return { problem: e.kind };
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? {} : { problem: `cannot be read (${code ?? String(e)})` };
   }

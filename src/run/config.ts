@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { readFileNoFollow } from '../files';
+import { NotAFileError, readFileNoFollow } from '../files';
 
 export interface SavedConfig {
   options: Record<string, unknown>;
@@ -21,6 +21,7 @@ export function readSavedConfig(run: string): { file: string; config: SavedConfi
   try {
     config = JSON.parse(readFileNoFollow(file).toString('utf8')) as SavedConfig;
   } catch (e) {
+    if (e instanceof NotAFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || !fs.existsSync(file))
       throw new RunError(`${run}: not an evolve run folder (no config.json)`);

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
-import { WriteError, readFileNoFollow } from '../files';
+import { NotAFileError, WriteError, readFileNoFollow } from '../files';
 
 export const lockName = '.evolve.lock';
 const takeoverName = `${lockName}.takeover`;
@@ -37,9 +37,8 @@ function readPid(file: string): number | null {
     text = readFileNoFollow(file).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new RunError(
-      `${file}: cannot read the lock (${(e as NodeJS.ErrnoException).code ?? String(e)}); it must be a plain file`,
-    );
+    const why = e instanceof NotAFileError ? e.kind : ((e as NodeJS.ErrnoException).code ?? String(e));
+    throw new RunError(`${file}: cannot read the lock (${why}); it must be a plain file`);
   }
   const pid = Number(text.trim());
   return Number.isSafeInteger(pid) && pid > 0 ? pid : NaN;

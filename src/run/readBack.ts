@@ -17,7 +17,7 @@ import { measure } from '../metrics/measure';
 import { lockName } from './lock';
 import { checkpointName, workName } from './checkpoint';
 import { generationDir } from './runFolder';
-import { readFileNoFollow } from '../files';
+import { NotAFileError, readFileNoFollow } from '../files';
 import { countOnes } from '../encoding/clusters';
 
 /** The files of a generation's folder, all written before its record. */
@@ -116,6 +116,7 @@ function readJsonFile(file: string): unknown {
   try {
     return JSON.parse(readFileNoFollow(file).toString('utf8'));
   } catch (e) {
+    if (e instanceof NotAFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new RunError(`${file}: ${code ? `cannot be read (${code})` : 'not valid JSON'}`);
   }

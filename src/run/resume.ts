@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
 import type { GenerationRecord } from '../evolution/record';
-import { readFileNoFollow, truncateFile } from '../files';
+import { NotAFileError, readFileNoFollow, truncateFile } from '../files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
 import { type SavedConfig, readSavedConfig } from './config';
 
@@ -68,6 +68,7 @@ export function readRecords(run: string): GenerationRecord[] {
   try {
     text = readFileNoFollow(file).toString('utf8');
   } catch (e) {
+    if (e instanceof NotAFileError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new RunError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
@@ -85,6 +86,7 @@ export function readFinished(run: string): FinishedGenerations {
   try {
     text = readFileNoFollow(file).toString('utf8');
   } catch (e) {
+    if (e instanceof NotAFileError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [] };
     throw new RunError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }

@@ -1,10 +1,12 @@
 /**
  * How a run stops before its end, and the exit codes that say so. The signals a terminal or a
  * supervisor sends (SIGINT on Ctrl-C, SIGQUIT on Ctrl-\, SIGHUP when the terminal closes, SIGTERM)
- * and a closed stdout (`evolve --json | head -1`) ask the run to stop after the current batch,
- * leaving a folder that --resume continues; a second signal stops it at once. A closed stderr only
- * silences people's output: the run goes on to its end.
+ * and a stdout that can no longer be written (`evolve --json | head -1`, or `> file` on a full
+ * disk) ask the run to stop after the current batch, leaving a folder that --resume continues; a
+ * second signal stops it at once. A closed stderr only silences people's output: the run goes on.
  */
+import { errnoReason } from '../files';
+
 export const stopSignals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 /** A run stopped by any of stopSignals: interrupted, and resumable. */
@@ -15,20 +17,41 @@ export const interruptedExit = 130;
  */
 export const closedStdoutExit = 141;
 
-let stdoutClosed = false;
-let onStdoutClosed: (() => void) | undefined;
+/** A failed write to stdout other than a closed pipe (a full disk, say): the run failed, as any failed write. */
+export const failedStdoutExit = 1;
+
+/** Why stdout cannot be written, once it cannot: its errno code (EPIPE: the reader has gone). */
+let stdoutError: string | undefined;
+let onStdoutClosed: ((code: string) => void) | undefined;
+
+const stdoutReasons: Record<string, string> = { ENOSPC: 'disk full' };
+
+/** "disk full", "input/output error": what a failed write to stdout was, for people. */
+export function stdoutProblem(code: string): string {
+  return code === 'EPIPE'
+    ? 'stdout was closed'
+    : `cannot write to stdout (${stdoutReasons[code] ?? errnoReason(code)})`;
+}
+
+function stdoutExit(code: string): number {
+  return code === 'EPIPE' ? closedStdoutExit : failedStdoutExit;
+}
 
 /**
- * Installed once, first thing: a write to a closed stdout or stderr (EPIPE; EIO after a terminal
- * closed) is never an uncaught error. Outside a run, a closed stdout ends the process at once.
+ * Installed once, first thing: a write error on stdout or stderr is never an uncaught error. A
+ * closed stdout pipe (EPIPE) is a reader that has gone: exit 141, quietly, as a Unix filter does.
+ * Any other error on stdout (ENOSPC when `> file` fills the disk, EIO, EDQUOT...) is a failed write:
+ * one line naming it and exit 1. Outside a run this ends the process at once.
  */
 export function watchOutputStreams(): void {
   process.stderr.on('error', () => undefined);
-  process.stdout.on('error', () => {
-    if (stdoutClosed) return;
-    stdoutClosed = true;
-    if (onStdoutClosed) onStdoutClosed();
-    else process.exit(closedStdoutExit);
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (stdoutError) return;
+    const code = e.code ?? 'EIO';
+    stdoutError = code;
+    if (onStdoutClosed) return onStdoutClosed(code);
+    if (code !== 'EPIPE' && stderrOpen()) process.stderr.write(`evolve: ${stdoutProblem(code)}\n`);
+    process.exit(stdoutExit(code));
   });
 }
 
@@ -37,7 +60,8 @@ export function stderrOpen(): boolean {
   return !process.stderr.destroyed && process.stderr.writable;
 }
 
-export type StopReason = { signal: NodeJS.Signals } | { closed: 'stdout' };
+/** A signal, or stdout that can no longer be written (its errno code: EPIPE for a closed pipe). */
+export type StopReason = { signal: NodeJS.Signals } | { stdout: string };
 
 /** A run's stop requests, from the moment it starts writing its folder until it ends. */
 export class StopRequest {
@@ -46,8 +70,8 @@ export class StopRequest {
     if (this.reason) this.stopNow(signal);
     this.reason = { signal };
   };
-  private readonly onClosed = (): void => {
-    this.reason ??= { closed: 'stdout' };
+  private readonly onClosed = (code: string): void => {
+    this.reason ??= { stdout: code };
   };
 
   /** `stopNow` runs on a second signal: it must release what the run holds and exit. */
@@ -56,7 +80,7 @@ export class StopRequest {
   listen(): void {
     for (const s of stopSignals) process.on(s, this.onSignal);
     onStdoutClosed = this.onClosed;
-    if (stdoutClosed) this.onClosed();
+    if (stdoutError) this.onClosed(stdoutError);
   }
 
   unlisten(): void {
@@ -65,14 +89,14 @@ export class StopRequest {
   }
 
   get exitCode(): number {
-    return this.reason && 'closed' in this.reason ? closedStdoutExit : interruptedExit;
+    return this.reason && 'stdout' in this.reason ? stdoutExit(this.reason.stdout) : interruptedExit;
   }
 
-  /** For the last line: "interrupted (SIGHUP)" or "stdout was closed". */
+  /** For the last line: "interrupted (SIGHUP)", "stdout was closed" or "cannot write to stdout (disk full)". */
   describe(): string {
     if (!this.reason) return 'stopped';
-    return 'closed' in this.reason
-      ? 'stdout was closed'
+    return 'stdout' in this.reason
+      ? stdoutProblem(this.reason.stdout)
       : `interrupted${this.reason.signal === 'SIGINT' ? '' : ` (${this.reason.signal})`}`;
   }
 }
