@@ -1,7 +1,9 @@
 // `evolve export` through the real CLI: the exported model, loaded with nothing but plain
-// tf.loadLayersModel, predicts what the run's masked model predicts; compacted, it is smaller.
+// tf.loadLayersModel, predicts what the run's masked model predicts; compacted, it is smaller. The
+// README beside it states the input and its preprocessing, and its Node program works as written.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,6 +17,9 @@ import { lenet5 } from '../src/models/ancestors';
 import type { Network } from '../src/models/network';
 import { liveUnits } from '../src/encoding/units';
 import { loadMnist } from '../src/data/mnist';
+import { byteTable } from '../src/data/preprocess';
+import { percent } from '../src/evolution/record';
+import { outputNames, program, usageJson } from '../src/cli/exportUsage';
 
 const root = tempDir('evolve-export-');
 const run = path.join(root, 'run');
@@ -107,6 +112,14 @@ function oneLine(stderr: string): string {
   return lines[0];
 }
 
+/** An export's two lines: what was written, and where its README is. */
+function wroteLine(stderr: string, out: string): string {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 2, stderr);
+  assert.equal(lines[1], `evolve: how to use it (input, preprocessing, classes, a Node program): ${out}/README.md`);
+  return lines[0];
+}
+
 test('export gen 2 full and --compact: tf.loadLayersModel predicts as the masked net; compact is smaller', async () => {
   const record = readRecords(path.join(run, 'generations.ndjson'))[2] as { synapses: number; params: number };
   const outFull = path.join(root, 'full');
@@ -119,7 +132,7 @@ test('export gen 2 full and --compact: tf.loadLayersModel predicts as the masked
   assert.equal(a.code, 0, a.stderr);
   assert.equal(a.stdout, '');
   assert.match(
-    oneLine(a.stderr),
+    wroteLine(a.stderr, outFull),
     new RegExp(`wrote .*full: lenet5 .*generation 2; 4 weighted layers .*431080 params, ${record.synapses} synapses`),
   );
   t0 = Date.now();
@@ -127,14 +140,15 @@ test('export gen 2 full and --compact: tf.loadLayersModel predicts as the masked
   const compactSeconds = (Date.now() - t0) / 1000;
   assert.equal(b.code, 0, b.stderr);
   assert.match(
-    oneLine(b.stderr),
+    wroteLine(b.stderr, outCompact),
     new RegExp(`wrote .*compact: lenet5-compact .*, \\d+ params, ${record.synapses} synapses`),
   );
   process.stderr.write(
     `export.test: export ${fullSeconds.toFixed(1)} s, export --compact ${compactSeconds.toFixed(1)} s\n`,
   );
   for (const dir of [outFull, outCompact]) {
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['mask.bin', 'mask.json', 'model.json', 'weights.bin']);
+    const files = ['README.md', 'mask.bin', 'mask.json', 'model.json', 'usage.json', 'weights.bin'];
+    assert.deepEqual(fs.readdirSync(dir).sort(), files);
   }
 
   await selectBackend('wasm');
@@ -233,4 +247,95 @@ test('export errors: one line, the right exit code, nothing written', async () =
   assert.match(oneLine(r.stderr), /--out .*mine: already exists and is not empty/);
   assert.deepEqual(fs.readdirSync(mine), ['model.json']);
   assert.equal(fs.readFileSync(path.join(mine, 'model.json'), 'utf8'), 'my own file');
+});
+
+/** The ```js block of an export's README.md, exactly as a reader would copy it. */
+function readmeProgram(dir: string): string {
+  const readme = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  const block = /\n```js\n([\s\S]*?)\n```\n/.exec(readme);
+  assert.ok(block, `${dir}/README.md has no js block`);
+  return block[1];
+}
+
+test("export's README: its Node program, run as written in plain node, scores the recorded accuracy", () => {
+  const t0 = Date.now();
+  const record = readRecords(path.join(run, 'generations.ndjson'))[2] as { testAccuracy: number };
+  const out = path.join(root, 'usage');
+  const r = runCli(['export', run, '--generation', '2', '--compact', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const readme = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
+  assert.match(readme, /shape `\[N, 28, 28, 1\]`/);
+  assert.match(readme, /becomes `v \/ 255`/);
+  assert.match(readme, /\*\*logits\*\*/);
+  assert.match(readme, /in output order: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\./);
+  assert.match(readme, new RegExp(`${record.testAccuracy}% top-1 on the first 200 MNIST test images`));
+  const usage = JSON.parse(fs.readFileSync(path.join(out, 'usage.json'), 'utf8'));
+  assert.deepEqual(usage.input, {
+    shape: [null, 28, 28, 1],
+    layout: 'NHWC',
+    dtype: 'float32',
+    from: 'image bytes 0..255',
+    formula: 'byte / 255',
+    mean: [0],
+    std: [1],
+  });
+  assert.equal(usage.output.kind, 'logits');
+
+  // The run's test split: the first 200 test images, as raw bytes the program reads.
+  const data = loadMnist({ trainLimit: 1, testLimit: 200, validation: 0, rng: seedrandom('d') });
+  const program = path.join(root, 'predict.js');
+  fs.writeFileSync(program, readmeProgram(out));
+  fs.writeFileSync(path.join(root, 'images.bin'), data.test.images);
+  // Only the packages the README installs, found where npm would put them: no evolve code is loaded.
+  const p = spawnSync(process.execPath, [program, out, path.join(root, 'images.bin')], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_PATH: path.resolve(__dirname, '..', '..', 'node_modules') },
+  });
+  assert.equal(p.status, 0, p.stderr);
+  const predicted = p.stdout.trim().split('\n');
+  assert.equal(predicted.length, 200);
+  const right = predicted.filter((name, i) => name === String(data.test.labels[i])).length;
+  assert.equal(percent(right / 200), record.testAccuracy);
+  process.stderr.write(`export.test: README program ${right}/200 right, ${(Date.now() - t0) / 1000} s in all\n`);
+});
+
+test("export's preprocessing for a normalised run: the README program's floats are the run's, bit for bit", () => {
+  const normalise = { mean: [0.4913996786152028, 0.4821585592944004, 0.4465309133731618], std: [0.247, 0.2435, 0.26] };
+  const facts = {
+    run: 'run',
+    generation: 3,
+    compact: false,
+    arch: 'alexnet',
+    dataset: 'cifar10',
+    datasetTitle: 'CIFAR-10',
+    inputShape: [32, 32, 3],
+    classes: 10,
+    normalise,
+    testAccuracy: 80,
+    testSamples: 10000,
+    tfjsVersion: '4.22.0',
+  };
+  const code = program(facts);
+  const constants = code.split('\n').filter((l) => /^const (SHAPE|CLASSES|MEAN|STD|toInput) /.test(l));
+  assert.equal(constants.length, 5, code);
+  const toInput = new Function(`${constants.join('\n')}\nreturn toInput;`)() as (v: number, c: number) => number;
+  const table = byteTable(3, normalise);
+  const got = new Float32Array(3 * 256);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) got[c * 256 + v] = toInput(v, c);
+  assert.deepEqual(got, table);
+  assert.deepEqual(outputNames(facts), [
+    'airplane',
+    'automobile',
+    'bird',
+    'cat',
+    'deer',
+    'dog',
+    'frog',
+    'horse',
+    'ship',
+    'truck',
+  ]);
+  const usage = usageJson(facts) as { input: { mean: number[]; std: number[]; formula: string } };
+  assert.deepEqual([usage.input.mean, usage.input.std], [normalise.mean, normalise.std]);
+  assert.equal(usage.input.formula, '(byte / 255 - mean[c]) / std[c]');
 });
