@@ -344,3 +344,34 @@ test("export's preprocessing for a normalised run: the README program's floats a
   assert.deepEqual([usage.input.mean, usage.input.std], [normalise.mean, normalise.std]);
   assert.equal(usage.input.formula, '(byte / 255 - mean[c]) / std[c]');
 });
+
+test("export of a run that normalised its inputs: README and usage.json carry config.json's statistics exactly", () => {
+  // The same run, as if it had normalised (as CIFAR-10 and STL-10 runs do): config.json's data.normalise.
+  const normalised = path.join(root, 'normalised');
+  fs.cpSync(run, normalised, { recursive: true });
+  const file = path.join(normalised, 'config.json');
+  const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const stats = { mean: [0.13066047627384286], std: [0.30810780385646264] };
+  config.data = { ...config.data, normalise: stats };
+  fs.writeFileSync(file, JSON.stringify(config));
+  const out = path.join(root, 'normalised-export');
+  const r = runCli(['export', normalised, '--generation', '1', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+
+  const usage = JSON.parse(fs.readFileSync(path.join(out, 'usage.json'), 'utf8'));
+  assert.deepEqual(
+    [usage.input.mean, usage.input.std, usage.input.formula],
+    [...Object.values(stats), '(byte / 255 - mean[c]) / std[c]'],
+  );
+  const readme = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
+  assert.match(readme, /becomes `\(v \/ 255 - mean\[c\]\) \/ std\[c\]`/);
+  const constants = readmeProgram(out)
+    .split('\n')
+    .filter((l) => /^const (SHAPE|MEAN|STD|toInput) /.test(l));
+  assert.equal(constants.length, 4, readme);
+  const toInput = new Function(`${constants.join('\n')}\nreturn toInput;`)() as (v: number, c: number) => number;
+  assert.deepEqual(
+    Float32Array.from({ length: 256 }, (_, v) => toInput(v, 0)),
+    byteTable(1, stats),
+  );
+});

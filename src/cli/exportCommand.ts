@@ -1,4 +1,4 @@
-/** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model. */
+/** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model and how to use it. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -146,7 +146,8 @@ export function addExportCommand(program: Command): void {
     .command('export')
     .description(
       'Write one generation of a run as a plain TensorFlow.js layers model (model.json + weights.bin, with its ' +
-        'mask), optionally compacted.',
+        'mask), optionally compacted, and a README.md (and usage.json) saying how to use it: input shape, ' +
+        'preprocessing, output (logits), class names, a Node program.',
     )
     .argument('<run>', 'run folder (the --out of an evolve run)')
     .requiredOption('--generation <n>', 'generation to export (0: the ancestor)', generationNumber)
