@@ -70,10 +70,9 @@ function preprocessingText(f: UsageFacts): string {
   if (!f.normalise) return 'each byte `v` (0..255) becomes `v / 255`, a float32 in [0, 1]. Nothing else.';
   return [
     'each byte `v` (0..255) of channel `c` becomes `(v / 255 - mean[c]) / std[c]` (computed in',
-    "double, then stored as float32), with the run's statistics of its training split:",
-    '',
-    `- mean: ${list(f.normalise.mean)}`,
-    `- std: ${list(f.normalise.std)}`,
+    "  double, then stored as float32), with the statistics of the run's training split:",
+    `  - mean: ${list(f.normalise.mean)}`,
+    `  - std: ${list(f.normalise.std)}`,
   ].join('\n');
 }
 
@@ -134,7 +133,9 @@ export function program(f: UsageFacts): string {
 
 function pixel(channels: number): string {
   if (channels === 1) return 'one grey value per pixel';
-  if (channels === 3) return 'the R, G and B values of a pixel together';
+  if (channels === 3) {
+    return "the R, G and B values of a pixel together; CIFAR-10's and STL-10's files store three planes instead";
+  }
   return `the ${channels} values of a pixel together`;
 }
 
