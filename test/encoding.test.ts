@@ -1,5 +1,5 @@
 // The genetic encoding's formulas on small hand-computed tensors, and its sampling checked
-// statistically against the probabilities it reports (shared/method.md, "Genetic encoding").
+// statistically against the probabilities it reports (docs/method.md, "The genetic encoding").
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';

@@ -1,4 +1,4 @@
-// Issue 12 on the real CLI: lock races, links planted in a run folder, broken pipes, tampered
+// Hardening on the real CLI: lock races, links planted in a run folder, broken pipes, tampered
 // config values, masks and weights, records without their folders, terminal signals, and the
 // messages for odd --out values. Every case: one line, the documented exit code, nothing written
 // outside the run folder, no lock left behind.

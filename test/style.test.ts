@@ -1,4 +1,4 @@
-// The line-length habit of CONTRIBUTING.md (issue 10): no line of src/ or test/ over 120 characters,
+// The line-length habit of CONTRIBUTING.md: no line of src/ or test/ over 120 characters,
 // comments and strings included (Biome formats code to that width but wraps neither comments nor
 // strings, so this test checks what Biome cannot); and no function in src/ over 60 lines.
 import test from 'node:test';

@@ -1,7 +1,7 @@
 /**
  * Inference latency of a run's generations: the paper's case for cluster efficiency is faster
  * inference, so each chosen generation is exported as evolve's compacted network (dead filters
- * and neurons removed, shared/method.md "compaction") and its forward pass timed on this CPU
+ * and neurons removed, docs/method.md "Development and selection") and its forward pass timed on this CPU
  * through the engine's default path, against the ancestor (generation 0), at each batch size.
  *
  * Rounds interleave the generations (round r times every generation once) and the median over

@@ -1,11 +1,11 @@
-/** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model. */
+/** `evolve export RUN --generation N [--compact] --out DIR`: a plain TensorFlow.js layers model and how to use it. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from '../errors';
 import { checkSavedOptions } from './options';
 import { readSavedConfig } from '../run/config';
-import { selectBackend } from '../engine/backend';
+import { selectBackend, tfjsVersion } from '../engine/backend';
 import { saveNetwork } from '../engine/modelio';
 import type { Architecture } from '../models/architecture';
 import { ancestorNames, findAncestor } from '../models/ancestors';
@@ -17,6 +17,9 @@ import { checkRunDir } from '../run/runFolder';
 import { checkGenerationFiles, checkRunTree, generationComplete, loadGeneration } from '../run/readBack';
 import { readRecords } from '../run/resume';
 import type { GenerationRecord } from '../evolution/record';
+import type { ChannelStats } from '../data/preprocess';
+import { getDataset } from '../data/sets';
+import { type UsageFacts, writeUsage } from './exportUsage';
 
 export interface ExportOptions {
   generation: number;
@@ -98,6 +101,8 @@ export async function runExport(run: string, o: ExportOptions): Promise<void> {
     throw new RunError(`--out ${o.out}: cannot write (${err.code ?? err.message})`);
   }
 
+  const usage = writeUsage(o.out, usageFacts(run, o, record, net));
+
   const m = measure(
     net.layers,
     net.params.map((p) => p.mask),
@@ -106,8 +111,32 @@ export async function runExport(run: string, o: ExportOptions): Promise<void> {
   const shapes = net.layers.map((l) => `${l.name} ${l.kernelShape.join('x')}`).join(', ');
   process.stderr.write(
     `evolve: wrote ${o.out}: ${net.arch.name} from ${run} generation ${o.generation}; ` +
-      `${net.layers.length} weighted layers (${shapes}), ${params} params, ${m.synapses} synapses\n`,
+      `${net.layers.length} weighted layers (${shapes}), ${params} params, ${m.synapses} synapses\n` +
+      `evolve: how to use it (input, preprocessing, classes, a Node program): ${usage}\n`,
   );
+}
+
+/** What the export's README.md and usage.json state, from the run's config.json and the generation's record. */
+function usageFacts(run: string, o: ExportOptions, record: GenerationRecord, net: Network): UsageFacts {
+  const { config } = readSavedConfig(run);
+  const data = (config as { data?: { normalise?: ChannelStats } }).data;
+  const testSamples = config.resolved?.testSamples;
+  // A run from before --dataset existed trained on MNIST.
+  const dataset = String(config.options.dataset ?? 'mnist');
+  return {
+    run: path.basename(path.resolve(run)),
+    generation: o.generation,
+    compact: o.compact,
+    arch: net.arch.name,
+    dataset,
+    datasetTitle: getDataset(dataset)?.title ?? dataset,
+    inputShape: net.arch.inputShape,
+    classes: net.layers[net.layers.length - 1].outUnits,
+    normalise: data?.normalise,
+    testAccuracy: record.testAccuracy,
+    testSamples: typeof testSamples === 'number' ? testSamples : undefined,
+    tfjsVersion: tfjsVersion(),
+  };
 }
 
 export function addExportCommand(program: Command): void {
@@ -117,7 +146,8 @@ export function addExportCommand(program: Command): void {
     .command('export')
     .description(
       'Write one generation of a run as a plain TensorFlow.js layers model (model.json + weights.bin, with its ' +
-        'mask), optionally compacted.',
+        'mask), optionally compacted, and a README.md (and usage.json) saying how to use it: input shape, ' +
+        'preprocessing, output (logits), class names, a Node program.',
     )
     .argument('<run>', 'run folder (the --out of an evolve run)')
     .requiredOption('--generation <n>', 'generation to export (0: the ancestor)', generationNumber)

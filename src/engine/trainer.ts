@@ -6,8 +6,8 @@
  *
  * With the native kernels (./kernels/native) the threads split every kernel call, in this thread,
  * and the floats do not depend on their number. Without them (addon not built, EVOLVE_NATIVE=0)
- * training runs on one thread: a pool of worker_threads splitting each batch was measured no
- * faster on a shared machine and was never reached by a run; see docs/backends.md.
+ * training runs on one thread: worker_threads splitting each batch measured no faster on a shared
+ * machine (docs/backends.md, "Threads").
  */
 import type { Network } from '../models/network';
 import type { Random } from '../random';
