@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
+import { resumeOptions } from '../src/cli/resumeOptions';
+import { defaultEnvFactor, resolveFactors } from '../src/cli/options';
 import { bin, readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
@@ -425,4 +427,28 @@ test('lenet5 with 2 training threads: the same seed gives the same records, and 
       .map((l) => withoutTiming(JSON.parse(l))),
     ra,
   );
+});
+
+test('a run saved at the old default F resumes at the F its config.json resolved', () => {
+  const run = tempDir();
+  const write = (options: object, synapseFactor: number) =>
+    fs.writeFileSync(
+      path.join(run, 'config.json'),
+      JSON.stringify({
+        command: ['evolve'],
+        options,
+        resolved: { synapseFactor, clusterFactor: Math.sqrt(synapseFactor) },
+      }),
+    );
+  // Saved before the default became the paper's pace: no --env-factor, F 0.69 resolved.
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13 }, 0.69);
+  const old = resumeOptions(run, {}, false).o;
+  assert.deepEqual(resolveFactors(old), { synapseFactor: 0.69, clusterFactor: Math.sqrt(0.69) });
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13 }, defaultEnvFactor);
+  assert.equal(resolveFactors(resumeOptions(run, {}, false).o).synapseFactor, defaultEnvFactor);
+  // A target given on the command line stays the run's own.
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13, targetEfficiency: 125.09 }, defaultEnvFactor);
+  const target = resumeOptions(run, {}, false).o;
+  assert.equal(target.envFactor, undefined);
+  assert.equal(resolveFactors(target).synapseFactor, 125.09 ** (-1 / 13));
 });

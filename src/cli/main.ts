@@ -28,7 +28,8 @@ Each finished generation prints one line:
 live synapses (ancestor's / now), live conv clusters (hidden neurons for a net without convs),
 test accuracy (its change against the ancestor, in points) and wall time. "capped" at its end:
 the clusters' draw would have left fewer synapses than F allows, so the fewest dead clusters
-were revived to keep the generation at its synapse budget (docs/method.md, "the cap").
+were revived to keep the generation at its synapse budget (docs/method.md, "the cap"): a note,
+not an overrun.
 
 Off a terminal (a log file, a pipe), training progress is a line every 10% of an epoch but at
 most every 30 s (EVOLVE_PROGRESS_SECONDS sets the 30).`;
