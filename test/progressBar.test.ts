@@ -121,6 +121,21 @@ test('off a terminal, a paced bar writes a line when both its step and its inter
   }
   // The 30 s are the rarer: batches 15, 30, 45, 60, 75, 90.
   assert.equal(s.text, [15, 30, 45, 60, 75, 90].map((b) => `ancestor: batch ${b}/100\n`).join(''));
+  // A slow epoch: a step every 50 batches (100 s), yet a line at the latest every 60 s.
+  const slow = sink(false);
+  clock = 0;
+  const paced = new ProgressBar({
+    label: 'ancestor',
+    stream: slow,
+    env: {},
+    now: () => clock,
+    pace: { every: 50, ms: 30000, maxMs: 60000 },
+  });
+  for (let done = 1; done <= 100; done++) {
+    clock += 2000;
+    paced.show(done, 100, `batch ${done}/100`);
+  }
+  assert.equal(slow.text, [15, 45, 60, 90].map((b) => `ancestor: batch ${b}/100\n`).join(''));
   // Without an interval, one line per step, the first at once.
   const fast = sink(false);
   const every = new ProgressBar({ label: 'x', stream: fast, env: {}, now: () => 0, pace: { every: 10, ms: 0 } });

@@ -31,8 +31,9 @@ the clusters' draw would have left fewer synapses than F allows, so the fewest d
 were revived to keep the generation at its synapse budget (docs/method.md, "the cap"): a note,
 not an overrun.
 
-Off a terminal (a log file, a pipe), training progress is a line every 10% of an epoch but at
-most every 30 s (EVOLVE_PROGRESS_SECONDS sets the 30).`;
+Off a terminal (a log file, a pipe), training progress is a line every 10% of an epoch, but at
+most every 30 s and at least every minute (EVOLVE_PROGRESS_SECONDS=S: at most every S s, at
+least every 2S).`;
 
 /** A word that is no subcommand (`evolve reproduc mnist`): commander's "unknown command", with its suggestion. */
 function refuseOperands(command: Command): void {

@@ -8,7 +8,10 @@ import chalk from 'chalk';
 import type { GenerationRecord } from '../evolution/record';
 import { ProgressBar, formatDuration, progressMode } from '../data/progressBar';
 
-/** Off a terminal, a training progress line at most every this many seconds (and every 10 % of an epoch). */
+/**
+ * Off a terminal, a training progress line every 10 % of an epoch but at most every this many
+ * seconds (default 30), and at least every twice as many.
+ */
 export const progressSecondsVariable = 'EVOLVE_PROGRESS_SECONDS';
 
 function progressSeconds(): number {
@@ -64,7 +67,8 @@ export class Reporter {
     this.bar ??= new ProgressBar({
       label: this.label,
       stream: this.stream,
-      pace: { every: p.batches / 10, ms: progressSeconds() * 1000 },
+      // Every 10 % of an epoch but at most every 30 s, and at least every minute however long an epoch is.
+      pace: { every: p.batches / 10, ms: progressSeconds() * 1000, maxMs: 2 * progressSeconds() * 1000 },
     });
     const done = p.epoch * p.batches + p.batch + 1;
     const total = p.epochs * p.batches;

@@ -20,12 +20,17 @@ export interface ProgressStream {
   columns?: number;
 }
 
-/** Off a terminal, a line when both have passed since the last (or the start): whichever is rarer. */
+/**
+ * Off a terminal, a line when both `every` and `ms` have passed since the last (or the start),
+ * whichever is rarer, but at the latest after `maxMs`: a slow epoch still shows life.
+ */
 export interface LinePace {
   /** Progress between lines, in the units of `done` (a tenth of the total, or of an epoch). */
   every: number;
-  /** Milliseconds between lines. */
+  /** Milliseconds between lines, at least. */
   ms: number;
+  /** Milliseconds between lines, at most (while updates come). */
+  maxMs?: number;
 }
 
 export interface ProgressBarOptions {
@@ -97,9 +102,11 @@ export class ProgressBar {
       const every = this.opts.pace?.every ?? total / 10;
       const step = every > 0 ? Math.floor(done / every) : 0;
       const t = this.now();
-      if (step <= this.lastStep || t - this.lastLine < (this.opts.pace?.ms ?? 0)) return;
+      const since = t - this.lastLine;
+      const due = step > this.lastStep || since >= (this.opts.pace?.maxMs ?? Infinity);
+      if (!due || since < (this.opts.pace?.ms ?? 0)) return;
       // The first line may come from a resumed download at 40 %: say so once, not 0..40.
-      this.lastStep = step;
+      this.lastStep = Math.max(step, this.lastStep);
       this.lastLine = t;
       this.stream.write(`${this.opts.label}: ${text}\n`);
       return;
