@@ -3,7 +3,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
+import { execFile } from 'node:child_process';
+import { resumeOptions } from '../src/cli/resumeOptions';
+import { defaultEnvFactor, resolveFactors } from '../src/cli/options';
+import { bin, readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
   try {
@@ -29,6 +32,7 @@ const badUsage: [string[], RegExp][] = [
   [['--offspring', '0'], /--offspring.*integer from 1/],
   [['--batch-size', ''], /--batch-size/],
   [['--bogus'], /unknown option '--bogus'/],
+  [['reproduc', 'mnist'], /unknown command 'reproduc' \(Did you mean reproduce\?\)/],
   [['--env-factor', '0.5', '--target-efficiency', '10'], /--env-factor and --target-efficiency/],
   [['--offspring', '2', '--validation', '0'], /--offspring.*--validation/],
   [['--ancestor', 'no/such/model.json'], /--ancestor no\/such\/model.json: no such file/],
@@ -95,7 +99,38 @@ test('--help lists every option with its default', () => {
   ]) {
     assert.ok(r.stdout.includes(flag), flag);
   }
-  assert.match(r.stdout, /default: 0\.69/);
+  assert.match(r.stdout.replace(/\s+/g, ' '), /default: 125\.09\^\(-1\/13\) = 0\.6897/);
+  assert.match(r.stdout, /evolve --dataset mnist --generations 13/);
+});
+
+/** The CLI's output, run asynchronously so that several can run at once. */
+function cliAsync(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } }, (e, stdout, stderr) =>
+      resolve({ code: e ? (e.code as number) : 0, stdout, stderr }),
+    );
+  });
+}
+
+test('a bare evolve prints the usage on stderr and exits 2; --version; help for every subcommand', async () => {
+  const cwd = tempDir();
+  const subcommands = ['bench', 'export', 'datasets', 'report', 'reproduce'];
+  const [bare, version, ...helps] = await Promise.all([
+    cliAsync([], cwd),
+    cliAsync(['--version'], cwd),
+    ...subcommands.map((name) => cliAsync(['help', name], cwd)),
+  ]);
+  assert.equal(bare.code, 2);
+  assert.equal(bare.stdout, '');
+  assert.match(bare.stderr, /^Usage: evolve \[options\] \[command\]/);
+  assert.match(bare.stderr, /evolve --dataset mnist --generations 13/);
+  assert.deepEqual(fs.readdirSync(cwd), [], 'no runs/ folder');
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+  assert.deepEqual(version, { code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+  helps.forEach((h, i) => {
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, new RegExp(`^Usage: evolve ${subcommands[i]} `));
+  });
 });
 
 const small = [
@@ -168,8 +203,18 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
       .map((l) => withoutTiming(JSON.parse(l))),
     records.map(withoutTiming),
   );
-  const c = runCli([...small, '--seed', '8', '--generations', '1', '--out', path.join(root, 'c')]);
+  // Its stderr is a pipe: progress comes as plain lines, here at every tenth of an epoch.
+  const c = runCli([...small, '--seed', '8', '--generations', '1', '--out', path.join(root, 'c')], undefined, {
+    EVOLVE_PROGRESS_SECONDS: '0',
+  });
   assert.equal(c.code, 0, c.stderr);
+  assert.doesNotMatch(c.stderr, /[\r\x1b]/);
+  const progress = c.stderr.split('\n').filter((l) => / epoch \d/.test(l));
+  for (const label of ['ancestor', 'gen 1 offspring 0']) {
+    const own = progress.filter((l) => l.startsWith(`${label}: `));
+    assert.ok(own.length >= 10, `${label}: ${own.length} progress lines\n${c.stderr}`);
+    for (const l of own) assert.match(l, /: epoch \d+\/\d+ batch \d+\/\d+ loss \d+\.\d{4} ETA (\d|\?)/);
+  }
   const other = c.stdout
     .trim()
     .split('\n')
@@ -382,4 +427,28 @@ test('lenet5 with 2 training threads: the same seed gives the same records, and 
       .map((l) => withoutTiming(JSON.parse(l))),
     ra,
   );
+});
+
+test('a run saved at the old default F resumes at the F its config.json resolved', () => {
+  const run = tempDir();
+  const write = (options: object, synapseFactor: number) =>
+    fs.writeFileSync(
+      path.join(run, 'config.json'),
+      JSON.stringify({
+        command: ['evolve'],
+        options,
+        resolved: { synapseFactor, clusterFactor: Math.sqrt(synapseFactor) },
+      }),
+    );
+  // Saved before the default became the paper's pace: no --env-factor, F 0.69 resolved.
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13 }, 0.69);
+  const old = resumeOptions(run, {}, false).o;
+  assert.deepEqual(resolveFactors(old), { synapseFactor: 0.69, clusterFactor: Math.sqrt(0.69) });
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13 }, defaultEnvFactor);
+  assert.equal(resolveFactors(resumeOptions(run, {}, false).o).synapseFactor, defaultEnvFactor);
+  // A target given on the command line stays the run's own.
+  write({ dataset: 'mnist', arch: 'lenet5', generations: 13, targetEfficiency: 125.09 }, defaultEnvFactor);
+  const target = resumeOptions(run, {}, false).o;
+  assert.equal(target.envFactor, undefined);
+  assert.equal(resolveFactors(target).synapseFactor, 125.09 ** (-1 / 13));
 });

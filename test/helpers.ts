@@ -19,11 +19,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], cwd = process.cwd()): CliResult {
+export function runCli(args: string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = {}): CliResult {
   const r = spawnSync(process.execPath, [bin, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -36,7 +36,7 @@ test('not a terminal: a plain line every 10 %, no escape codes or carriage retur
   const lines = s.text.trimEnd().split('\n');
   assert.equal(lines.length, 11);
   assert.equal(lines[0], 'cifar-10-binary.tar.gz:   0% 0 B of 100.0 MiB, 0 B/s, ETA ?');
-  assert.match(lines[4], /^cifar-10-binary\.tar\.gz:  40% 40\.0 MiB of 100\.0 MiB, 19\.[0-9] MiB\/s, ETA 3 s$/);
+  assert.match(lines[4], /^cifar-10-binary\.tar\.gz:  40% 40\.0 MiB of 100\.0 MiB, 19\.[0-9] MiB\/s, ETA 3\.[0-9]s$/);
   assert.equal(lines[10], 'cifar-10-binary.tar.gz: 100% 100.0 MiB of 100.0 MiB, 19.8 MiB/s, done');
   assert.doesNotMatch(s.text, /[\x1b\r]/);
 });
@@ -92,12 +92,56 @@ test('sizes and durations read as a person expects', () => {
     '162.2 MiB',
     '2.5 GiB',
   ]);
-  assert.deepEqual([0.4, 59, 75, 3599, 3600 * 2 + 61, Infinity].map(formatDuration), [
-    '0 s',
-    '59 s',
-    '1 min 15 s',
-    '59 min 59 s',
-    '2 h 01 min',
+  assert.deepEqual([0.4, 59, 59.96, 75, 3599, 3600 * 2 + 61, Infinity, -1].map(formatDuration), [
+    '0.4s',
+    '59.0s',
+    '1m00s',
+    '1m15s',
+    '59m59s',
+    '2h01m',
+    '?',
     '?',
   ]);
+});
+
+test('off a terminal, a paced bar writes a line when both its step and its interval have passed', () => {
+  const s = sink(false);
+  let clock = 0;
+  // 100 batches an epoch, a line every 10 batches and at most every 30 s; a batch every 2 s.
+  const bar = new ProgressBar({
+    label: 'ancestor',
+    stream: s,
+    env: {},
+    now: () => clock,
+    pace: { every: 10, ms: 30000 },
+  });
+  for (let done = 1; done <= 100; done++) {
+    clock += 2000;
+    bar.show(done, 100, `batch ${done}/100`);
+  }
+  // The 30 s are the rarer: batches 15, 30, 45, 60, 75, 90.
+  assert.equal(s.text, [15, 30, 45, 60, 75, 90].map((b) => `ancestor: batch ${b}/100\n`).join(''));
+  // A slow epoch: a step every 50 batches (100 s), yet a line at the latest every 60 s.
+  const slow = sink(false);
+  clock = 0;
+  const paced = new ProgressBar({
+    label: 'ancestor',
+    stream: slow,
+    env: {},
+    now: () => clock,
+    pace: { every: 50, ms: 30000, maxMs: 60000 },
+  });
+  for (let done = 1; done <= 100; done++) {
+    clock += 2000;
+    paced.show(done, 100, `batch ${done}/100`);
+  }
+  assert.equal(slow.text, [15, 45, 60, 90].map((b) => `ancestor: batch ${b}/100\n`).join(''));
+  // Without an interval, one line per step, the first at once.
+  const fast = sink(false);
+  const every = new ProgressBar({ label: 'x', stream: fast, env: {}, now: () => 0, pace: { every: 10, ms: 0 } });
+  for (let done = 1; done <= 100; done++) every.show(done, 100, String(done));
+  assert.deepEqual(
+    fast.text.trimEnd().split('\n'),
+    [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((b) => `x: ${b}`),
+  );
 });

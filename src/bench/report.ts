@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Row } from './runner';
-import { EPOCH_SAMPLES, type SparsityRow, type TimedForm, trackedTarget } from './sparsity';
+import { EPOCH_SAMPLES, type SparsityRow, type TimedForm } from './sparsity';
 import { weightedLayers } from '../models/architecture';
 import { lenet5 } from '../models/ancestors/lenet5';
 
@@ -179,18 +179,5 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
   const title =
     `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
     `dense-masked vs compacted, ${kernels}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
-  return [title, line(header), ...lines.map(line), ...trackedTargetLine(rows)].join('\n');
-}
-
-/** Whether the tracked target (compacted epoch at 100x <= 1/3 of the ancestor's) holds, where it was measured. */
-function trackedTargetLine(rows: SparsityRow[]): string[] {
-  const r = rows.find((x) => x.target === trackedTarget.level);
-  if (r?.status !== 'ok' || r.compacted.vsAncestor == null) return [];
-  const share = r.compacted.vsAncestor;
-  const goal = trackedTarget.share;
-  return [
-    `target: at ${r.target}x (${fold(r.filterEfficiency)} fewer filters) a compacted epoch takes ` +
-      `${share.toFixed(2)} of the dense ancestor's (goal: at most ${goal.toFixed(2)}): ` +
-      (share <= goal ? 'met' : 'not met'),
-  ];
+  return [title, line(header), ...lines.map(line)].join('\n');
 }

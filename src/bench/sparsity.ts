@@ -22,8 +22,6 @@ export const defaultSparsityLevels = [1, 10, 100];
 export const maxSparsityLevel = 10000;
 /** MNIST's training split after evolve's default 5,000-sample validation hold-out. */
 export const EPOCH_SAMPLES = 55000;
-/** The target the project tracks: at this X, a compacted epoch takes at most this share of the ancestor's. */
-export const trackedTarget = { level: 100, share: 1 / 3 };
 
 /** The levels to measure, ascending, always with 1 (the dense ancestor: the reference for every ratio). */
 export function sparsityLevels(levels: number[]): number[] {

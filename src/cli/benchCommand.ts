@@ -182,8 +182,8 @@ export function addBenchCommand(program: Command): void {
     .description(
       'Training throughput (samples/s of full training steps) per ancestor and backend configuration, each in a ' +
         'fresh process, side by side with PyTorch (scripts/peers/torch_train_bench.py, where python3-torch is ' +
-        'installed) on the same architecture; for LeNet-5 also the plain cpu and WASM backends and tfjs-node where ' +
-        'installed, then, in another fresh process, ' +
+        'installed) on the same architecture; for LeNet-5 also the plain WASM backend, tfjs-node where installed ' +
+        'and the plain-JavaScript cpu backend with --cpu-batches, then, in another fresh process, ' +
         'training time of offspring at 1x, 10x, 100x architectural efficiency, dense-masked vs compacted',
     )
     .allowExcessArguments(false)
@@ -210,9 +210,9 @@ export function addBenchCommand(program: Command): void {
     .option('--warmup <n>', 'untimed steps before timing (cpu: at most 1)', integer(0, 1000), 2)
     .option(
       '--cpu-batches <n>',
-      "timed steps on tfjs's plain-JS cpu backend (a few samples/s); 0 skips it",
+      "timed steps on tfjs's plain-JavaScript cpu backend (LeNet-5: seconds a step); 0 skips it",
       integer(0, 1000),
-      1,
+      0,
     )
     .option('--batch-size <n>', 'mini-batch size', integer(1, 10000), 64)
     .option('--torch-threads <n>', 'threads for the PyTorch peer, where it runs', integer(1, 1024), 2);

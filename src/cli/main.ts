@@ -1,4 +1,6 @@
 /** The entry point: wires the commands and turns errors into one line and an exit code. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { type Options, givenOptions, optionSpecs } from './options';
 import { runEvolve } from './evolveCommand';
@@ -10,6 +12,34 @@ import { addReproduceCommand } from './reproduceCommand';
 import { RunError, UsageError } from '../errors';
 import { DataError } from '../data/idx';
 import { stderrOpen, watchOutputStreams } from '../run/stopping';
+
+function packageVersion(): string {
+  const file = path.join(__dirname, '..', '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+/** After the options in --help: how to start a run, and how to read its generation lines. */
+const epilogue = `
+A bare \`evolve\` prints this help; any option starts a run. The paper's MNIST experiment:
+  evolve --dataset mnist --generations 13
+
+Each finished generation prints one line:
+  gen  5  synapses 67,319 (6.39x)  clusters 22 (3.18x)  test 99.03% (+0.33)  56.5s  capped
+live synapses (ancestor's / now), live conv clusters (hidden neurons for a net without convs),
+test accuracy (its change against the ancestor, in points) and wall time. "capped" at its end:
+the clusters' draw would have left fewer synapses than F allows, so the fewest dead clusters
+were revived to keep the generation at its synapse budget (docs/method.md, "the cap"): a note,
+not an overrun.
+
+Off a terminal (a log file, a pipe), training progress is a line every 10% of an epoch, but at
+most every 30 s and at least every minute (EVOLVE_PROGRESS_SECONDS=S: at most every S s, at
+least every 2S).`;
+
+/** A word that is no subcommand (`evolve reproduc mnist`): commander's "unknown command", with its suggestion. */
+function refuseOperands(command: Command): void {
+  if (command.args.length === 0) return;
+  (command as unknown as { unknownCommand(): never }).unknownCommand();
+}
 
 function buildProgram(argv: string[]): Command {
   const program = new Command('evolve')
@@ -27,8 +57,12 @@ function buildProgram(argv: string[]): Command {
             .replace(/\s*\n\s*/g, ' ')}\n`,
         ),
     })
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    .helpCommand(true)
     .showHelpAfterError(false)
-    .allowExcessArguments(false)
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(true)
+    .addHelpText('after', epilogue)
     // Options after a subcommand belong to it (export has its own --out).
     .enablePositionalOptions();
   for (const spec of optionSpecs) {
@@ -43,7 +77,12 @@ function buildProgram(argv: string[]): Command {
     if (spec.defaultValue !== undefined) opt.default(spec.defaultValue, spec.defaultText);
     program.addOption(opt);
   }
-  program.action(async (opts: Options, command: Command) => runEvolve(opts, argv, givenOptions(command)));
+  program.action(async (opts: Options, command: Command) => {
+    refuseOperands(command);
+    // Hours of work start only when asked for: a bare `evolve` is a question, answered with the usage.
+    if (argv.length === 0) command.help({ error: true });
+    await runEvolve(opts, argv, givenOptions(command));
+  });
   addBenchCommand(program);
   addExportCommand(program);
   addDatasetsCommand(program);
@@ -67,10 +106,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version exit 0; every other commander error is bad usage, already printed.
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
-        ? 0
-        : 2;
+      // Help asked for and version exit 0; help shown for a bare `evolve` and every other commander error is bad
+      // usage, already printed.
+      return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof UsageError) return fail(e.message, 2);
     if (e instanceof RunError || e instanceof DataError) return fail(e.message, 1);

@@ -9,6 +9,7 @@ import { optimizerChoices } from '../engine/optimizer';
 import { ancestorNames } from '../models/ancestors';
 import { type DatasetModule, datasetNames, datasets } from '../data/sets';
 import { type EncodingName, encodingNames } from '../encoding/encodings';
+import { presets } from '../reproduce/presets';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
 function perDataset(value: (d: DatasetModule) => string): string {
@@ -18,6 +19,17 @@ function perDataset(value: (d: DatasetModule) => string): string {
 }
 
 const archChoices = ancestorNames;
+
+/**
+ * The default F is the paper's MNIST pace: 125.09x fewer synapses after 13 generations (Table 1),
+ * computed as --target-efficiency computes it, so `evolve --generations 13` and `evolve reproduce
+ * mnist` run the same experiment. Other generation counts keep the pace, not the total.
+ */
+const defaultPace = {
+  synapseEfficiency: presets.mnist.paper.synapseEfficiency,
+  generations: presets.mnist.paper.generations,
+};
+export const defaultEnvFactor = defaultPace.synapseEfficiency ** (-1 / defaultPace.generations);
 
 export interface Options {
   dataset: string;
@@ -123,7 +135,10 @@ export const optionSpecs: OptionSpec[] = [
     description:
       'environmental factor F in (0, 1]: the run aims for F^-G fewer synapses after --generations; each generation ' +
       'keeps, in expectation, what remains of that ratio spread over the remaining generations (F while on schedule)',
-    defaultText: '0.69, i.e. 125x over 13 generations',
+    defaultText:
+      `${defaultPace.synapseEfficiency}^(-1/${defaultPace.generations}) = ${defaultEnvFactor.toFixed(4)}, the ` +
+      `paper's MNIST pace: ${defaultPace.synapseEfficiency}x fewer synapses after ${defaultPace.generations} ` +
+      'generations, as in `evolve reproduce mnist`; other --generations keep this F, not the total',
     parse: real(0, 1, true),
   },
   {
@@ -268,8 +283,6 @@ export interface Factors {
   synapseFactor: number;
   clusterFactor: number;
 }
-
-export const defaultEnvFactor = 0.69;
 
 export function resolveFactors(o: Options): Factors {
   const G = Math.max(1, o.generations);

@@ -1,25 +1,43 @@
 /**
- * People's output on stderr: a one-line progress bar while a network trains (only on a TTY) and
- * a line per generation. Colour and cursor codes only on a TTY whose TERM is not `dumb`, and
- * never with NO_COLOR. Once the stream is closed (a broken pipe), nothing more is written.
+ * People's output on stderr: a line per generation and, while a network trains, its progress
+ * (the one progress display, src/data/progressBar.ts: a bar on a terminal, a line now and then
+ * in a log). Colour only where the bar is coloured. Once the stream is closed (a broken pipe),
+ * nothing more is written.
  */
 import chalk from 'chalk';
 import type { GenerationRecord } from '../evolution/record';
-import { stripVTControlCharacters } from 'node:util';
+import { ProgressBar, formatDuration, progressMode } from '../data/progressBar';
+
+/**
+ * Off a terminal, a training progress line every 10 % of an epoch but at most every this many
+ * seconds (default 30), and at least every twice as many.
+ */
+export const progressSecondsVariable = 'EVOLVE_PROGRESS_SECONDS';
+
+function progressSeconds(): number {
+  const raw = process.env[progressSecondsVariable];
+  const v = raw === undefined || raw.trim() === '' ? Number.NaN : Number(raw);
+  return Number.isFinite(v) && v >= 0 ? v : 30;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
 
 export class Reporter {
-  private readonly tty: boolean;
   private readonly color: chalk.Chalk;
   private label = '';
   private started = 0;
   /** Batches already done when this process started the network (a training continued from a checkpoint). */
   private skipped: number | null = null;
-  private lastDraw = 0;
-  private drawn = false;
+  private bar: ProgressBar | null = null;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
-    this.tty = Boolean(stream.isTTY) && process.env.TERM !== 'dumb';
-    const level = this.tty && !process.env.NO_COLOR ? chalk.level || 1 : 0;
+    const level = progressMode(stream) === 'ansi' ? chalk.level || 1 : 0;
     this.color = new chalk.Instance({ level: level as chalk.Level });
   }
 
@@ -37,37 +55,39 @@ export class Reporter {
   }
 
   trainStart(generation: number, offspring: number | null): void {
+    this.clear();
     this.label = offspring === null ? 'ancestor' : `gen ${generation} offspring ${offspring}`;
     this.started = Date.now();
     this.skipped = null;
   }
 
-  batch(p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }): void {
-    if (!this.tty) return;
+  batch(p: BatchProgress): void {
+    if (this.stream.destroyed || !this.stream.writable) return;
     this.skipped ??= p.epoch * p.batches + p.batch;
-    const now = Date.now();
-    const last = p.batch === p.batches - 1;
-    if (!last && now - this.lastDraw < 100) return;
-    this.lastDraw = now;
+    this.bar ??= new ProgressBar({
+      label: this.label,
+      stream: this.stream,
+      // Every 10 % of an epoch but at most every 30 s, and at least every minute however long an epoch is.
+      pace: { every: p.batches / 10, ms: progressSeconds() * 1000, maxMs: 2 * progressSeconds() * 1000 },
+    });
     const done = p.epoch * p.batches + p.batch + 1;
     const total = p.epochs * p.batches;
-    const elapsed = (now - this.started) / 1000;
+    const elapsed = (Date.now() - this.started) / 1000;
     const eta = (elapsed / Math.max(1, done - this.skipped)) * (total - done);
-    const width = 24;
-    const filled = Math.round((width * done) / total);
-    const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-    const text =
-      `${this.label} ${this.color.cyan(bar)} epoch ${p.epoch + 1}/${p.epochs} batch ` +
-      `${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ETA ${formatSeconds(eta)}`;
-    this.write(`\r\x1b[2K${text.slice(0, (this.stream.columns || 120) - 1 + (text.length - stripAnsi(text).length))}`);
-    this.drawn = true;
+    this.bar.show(
+      done,
+      total,
+      `epoch ${p.epoch + 1}/${p.epochs} batch ${p.batch + 1}/${p.batches} loss ${p.loss.toFixed(4)} ` +
+        `ETA ${formatDuration(eta)}`,
+    );
   }
 
   generation(r: GenerationRecord): void {
     const c = this.color;
     const drop =
       r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
-    const exceeded = r.budgetExceeded ? c.yellow(' budget exceeded') : '';
+    // The cap acted: the clusters' draw would have left fewer synapses than F allows (docs/method.md).
+    const exceeded = r.budgetExceeded ? c.yellow('  capped') : '';
     // A net without convs has no conv clusters to report; its hidden neurons say more.
     const units =
       r.filters > 0 || r.kernels > 0
@@ -76,7 +96,7 @@ export class Reporter {
     this.info(
       `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
         `(${c.green(times(r.architecturalEfficiency))})  ${units}  ` +
-        `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatSeconds(r.seconds)}${exceeded}`,
+        `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatDuration(r.seconds)}${exceeded}`,
     );
   }
 
@@ -89,14 +109,15 @@ export class Reporter {
         : `${last.denseNeurons} hidden neurons`;
     const change = `${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)}`;
     this.info(
-      `evolve: done in ${formatSeconds(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
+      `evolve: done in ${formatDuration(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
         `test ${last.testAccuracy.toFixed(2)}% (${change} points against the ancestor); ${out}`,
     );
   }
 
+  /** The bar ends with its network: wiped from a terminal before the next line. */
   private clear(): void {
-    if (this.drawn) this.write('\r\x1b[2K');
-    this.drawn = false;
+    if (!this.stream.destroyed && this.stream.writable) this.bar?.clear();
+    this.bar = null;
   }
 }
 
@@ -109,16 +130,4 @@ export function times(ratio: number | null): string {
 /** "2.10x fewer synapses", or "no synapses left". */
 export function fewer(ratio: number | null, what: string): string {
   return ratio !== null && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x fewer ${what}` : `no ${what} left`;
-}
-
-function stripAnsi(s: string): string {
-  return stripVTControlCharacters(s);
-}
-
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

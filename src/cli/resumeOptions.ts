@@ -18,6 +18,16 @@ function flagOf(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/**
+ * A run saved without --env-factor or --target-efficiency ran at the default F of its day (0.69
+ * before the default became the paper's pace): it resumes at the F its config.json resolved.
+ */
+function withResolvedFactor(saved: Record<string, unknown>, config: SavedConfig): Record<string, unknown> {
+  if (saved.envFactor !== undefined || saved.targetEfficiency !== undefined) return saved;
+  const F = config.resolved?.synapseFactor;
+  return typeof F === 'number' && F > 0 && F <= 1 ? { ...saved, envFactor: F } : saved;
+}
+
 /** `--resume RUN`: the run's saved options, refusing command-line options that differ from them. */
 export function resumeOptions(
   run: string,
@@ -26,7 +36,10 @@ export function resumeOptions(
 ): { o: Options; config: SavedConfig } {
   const config = readConfig(run);
   // The same checks as the command line's, before any saved value is used.
-  const saved = checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>;
+  const saved = withResolvedFactor(
+    checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>,
+    config,
+  );
   const differing = Object.entries(given)
     .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
     .map(

@@ -1,7 +1,8 @@
 /**
- * Progress of a long transfer (a download, a hash, an extraction) on stderr. On a terminal one
- * line is redrawn in place; elsewhere (a log file, CI, TERM=dumb) a plain line every 10 %, so
- * logs stay readable. Escape codes only on a terminal that is not dumb and without NO_COLOR.
+ * The one progress display of evolve, on stderr: a transfer (download, hash, extraction) or a
+ * network's training. On a terminal one line is redrawn in place; elsewhere (a log file, CI,
+ * TERM=dumb) a plain line at a steady pace (its `pace`), so a log shows life without filling up.
+ * Escape codes and colour only on a terminal that is not dumb and without NO_COLOR.
  */
 
 export interface TransferProgress {
@@ -19,6 +20,19 @@ export interface ProgressStream {
   columns?: number;
 }
 
+/**
+ * Off a terminal, a line when both `every` and `ms` have passed since the last (or the start),
+ * whichever is rarer, but at the latest after `maxMs`: a slow epoch still shows life.
+ */
+export interface LinePace {
+  /** Progress between lines, in the units of `done` (a tenth of the total, or of an epoch). */
+  every: number;
+  /** Milliseconds between lines, at least. */
+  ms: number;
+  /** Milliseconds between lines, at most (while updates come). */
+  maxMs?: number;
+}
+
 export interface ProgressBarOptions {
   /** Leads every line, e.g. the file name. */
   label: string;
@@ -26,14 +40,28 @@ export interface ProgressBarOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock in ms, for tests. */
   now?: () => number;
+  /** Off a terminal; by default a line per tenth of the total. */
+  pace?: LinePace;
 }
 
-/** `ansi`: redraw with escape codes and colour; `redraw`: carriage return only; `lines`: a line per 10 %. */
+/** `ansi`: redraw with escape codes and colour; `redraw`: carriage return only; `lines`: a line now and then. */
 export type ProgressMode = 'ansi' | 'redraw' | 'lines';
 
-export function progressMode(stream: ProgressStream, env: NodeJS.ProcessEnv): ProgressMode {
+export function progressMode(stream: ProgressStream, env: NodeJS.ProcessEnv = process.env): ProgressMode {
   if (!stream.isTTY || env.TERM === 'dumb') return 'lines';
   return env.NO_COLOR !== undefined && env.NO_COLOR !== '' ? 'redraw' : 'ansi';
+}
+
+/**
+ * 0.4 -> "0.4s", 75 -> "1m15s", 7261 -> "2h01m", Infinity -> "?": every duration evolve prints
+ * (ETAs, generation times, a run's total) in one form.
+ */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?';
+  if (sec < 59.95) return `${sec.toFixed(1)}s`;
+  const s = Math.round(sec);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 const REDRAW_EVERY_MS = 100;
@@ -45,9 +73,11 @@ export class ProgressBar {
   private readonly now: () => number;
   private readonly started: number;
   private lastDraw = -Infinity;
-  private lastTenth = -1;
+  private lastLine: number;
+  private lastStep = -1;
   private drawnLength = 0;
   private last: TransferProgress | null = null;
+  private shown: { done: number; total: number; text: string } | null = null;
   /** The last update was throttled away: done() must still show it. */
   private stale = false;
 
@@ -56,43 +86,65 @@ export class ProgressBar {
     this.mode = progressMode(this.stream, opts.env ?? process.env);
     this.now = opts.now ?? Date.now;
     this.started = this.now();
+    this.lastLine = this.started;
   }
 
+  /** A transfer's state: percent, bytes, rate and ETA. */
   update(p: TransferProgress): void {
     this.last = p;
+    this.show(p.done, p.total, this.describe(p));
+  }
+
+  /** `done` of `total` with its text: redrawn on a terminal, a line at the bar's pace elsewhere. */
+  show(done: number, total: number, text: string): void {
+    this.shown = { done, total, text };
     if (this.mode === 'lines') {
-      const tenth = p.total > 0 ? Math.floor((10 * p.done) / p.total) : 0;
-      if (tenth <= this.lastTenth) return;
+      const every = this.opts.pace?.every ?? total / 10;
+      const step = every > 0 ? Math.floor(done / every) : 0;
+      const t = this.now();
+      const since = t - this.lastLine;
+      const due = step > this.lastStep || since >= (this.opts.pace?.maxMs ?? Infinity);
+      if (!due || since < (this.opts.pace?.ms ?? 0)) return;
       // The first line may come from a resumed download at 40 %: say so once, not 0..40.
-      this.lastTenth = tenth;
-      this.stream.write(`${this.opts.label}: ${this.describe(p)}\n`);
+      this.lastStep = Math.max(step, this.lastStep);
+      this.lastLine = t;
+      this.stream.write(`${this.opts.label}: ${text}\n`);
       return;
     }
     const t = this.now();
-    this.stale = t - this.lastDraw < REDRAW_EVERY_MS && p.done < p.total;
+    this.stale = t - this.lastDraw < REDRAW_EVERY_MS && done < total;
     if (this.stale) return;
     this.lastDraw = t;
-    this.draw(p);
+    this.draw(done, total, text);
   }
 
-  /** Ends the bar: the last state stays on screen, the next output starts on a new line. */
+  /** Ends the bar: the last state stays on screen (or in the log), the next output starts on a new line. */
   done(): void {
     if (this.mode === 'lines') {
-      if (this.last && this.lastTenth < 10 && this.last.done >= this.last.total) this.update({ ...this.last });
+      const p = this.last;
+      if (p && p.done >= p.total && this.lastStep < 10) this.stream.write(`${this.opts.label}: ${this.describe(p)}\n`);
+      this.lastStep = Infinity;
       return;
     }
-    if (this.last && this.stale) this.draw(this.last);
+    if (this.shown && this.stale) this.draw(this.shown.done, this.shown.total, this.shown.text);
     if (this.drawnLength > 0) this.stream.write('\n');
     this.drawnLength = 0;
   }
 
-  private draw(p: TransferProgress): void {
-    const fraction = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
+  /** Wipes the bar from a terminal, so that a line can be written where it was. */
+  clear(): void {
+    if (this.drawnLength === 0) return;
+    this.stream.write(this.mode === 'ansi' ? '\r\x1b[2K' : `\r${' '.repeat(this.drawnLength)}\r`);
+    this.drawnLength = 0;
+  }
+
+  private draw(done: number, total: number, text: string): void {
+    const fraction = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.floor(BAR_WIDTH * fraction); // full only at 100 %
     const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
-    const text = `${this.opts.label} ${bar} ${this.describe(p)}`;
+    const full = `${this.opts.label} ${bar} ${text}`;
     const width = Math.max(20, (this.stream.columns || 100) - 1);
-    const line = text.length > width ? text.slice(0, width) : text;
+    const line = full.length > width ? full.slice(0, width) : full;
     if (this.mode === 'ansi') {
       const coloured = line.replace(bar, `\x1b[36m${bar}\x1b[39m`);
       this.stream.write(`\r\x1b[2K${coloured}`);
@@ -124,13 +176,4 @@ export function formatBytes(n: number): string {
     u++;
   }
   return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
-/** 75 -> "1 min 15 s"; Infinity -> "?". */
-export function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec) || sec < 0) return '?';
-  const s = Math.round(sec);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
