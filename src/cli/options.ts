@@ -9,7 +9,7 @@ import { optimizerChoices } from '../engine/optimizer';
 import { ancestorNames } from '../models/ancestors';
 import { type DatasetModule, datasetNames, datasets } from '../data/sets';
 import { type EncodingName, encodingNames } from '../encoding/encodings';
-import { presets } from '../reproduce/presets';
+import { presets } from '../paper/presets';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
 function perDataset(value: (d: DatasetModule) => string): string {
