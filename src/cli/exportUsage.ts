@@ -7,15 +7,7 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from '../files';
 import type { ChannelStats } from '../data/preprocess';
-
-/** Class names in label order (the order of the model's outputs), as each data set publishes them. */
-const classNames: Record<string, string[]> = {
-  mnist: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-  // cifar-10-batches-bin/batches.meta.txt
-  cifar10: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
-  // stl10_binary/class_names.txt (labels 1..10 there, outputs 0..9 here)
-  stl10: ['airplane', 'bird', 'car', 'cat', 'deer', 'dog', 'horse', 'monkey', 'ship', 'truck'],
-};
+import { getDataset } from '../data/sets';
 
 export interface UsageFacts {
   run: string;
@@ -37,7 +29,8 @@ export interface UsageFacts {
 }
 
 export function outputNames(f: Pick<UsageFacts, 'dataset' | 'classes'>): string[] {
-  const names = classNames[f.dataset];
+  // Class names in label order (the order of the model's outputs), from the data set's manifest.
+  const names = getDataset(f.dataset)?.classNames;
   return names?.length === f.classes ? names : Array.from({ length: f.classes }, (_, k) => String(k));
 }
 
