@@ -20,6 +20,8 @@ after(() => {
 });
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
+// Also guards this process: its own clients may reach 127.0.0.1 only.
+import { OFFLINE_MARK } from './fixtures/offline';
 import { cifar10 } from '../src/data/sets/cifar10';
 import { datasetNames } from '../src/data/sets';
 import { ancestorNames } from '../src/models/ancestors';
@@ -30,11 +32,14 @@ interface Run {
   stderr: string;
 }
 
+/** The CLI's environment: no colour, and no connection but to 127.0.0.1 (in its children too). */
+function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const offline = `--require ${path.join(__dirname, 'fixtures', 'offline.js')}`;
+  return { ...process.env, NO_COLOR: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${offline}`, ...env };
+}
+
 function evolve(args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...env },
-  });
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: cliEnv(env) });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -205,7 +210,7 @@ test('datasets download: a wrong checksum from a local server, and an unreachabl
       const p = spawn(
         process.execPath,
         [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url, '--retries', '0'],
-        { env: { ...process.env, NO_COLOR: '1' } },
+        { env: cliEnv() },
       );
       let stderr = '';
       p.stderr.on('data', (d) => {
@@ -259,4 +264,27 @@ test('list, path, --help and a data set that does not fit the architecture', () 
   assert.ok(!fs.existsSync(path.join(root, 'run')));
   const unknown = evolve(['datasets', 'verify', 'imagenet']);
   assert.equal(unknown.code, 2);
+});
+
+test('reproduce without the data set: one message saying where to put it, exit 1, no run started', () => {
+  const root = tempDir('evolve-data-');
+  const out = path.join(root, 'runs');
+  const t0 = Date.now();
+  const r = evolve(['reproduce', 'cifar10', '--out', out], { EVOLVE_DATA_DIR: path.join(root, 'cache') });
+  process.stderr.write(`datasetsCli.test: reproduce cifar10 without data took ${Date.now() - t0} ms\n`);
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, new RegExp(OFFLINE_MARK), 'no download was attempted');
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    `evolve: cifar10: cifar-10-binary.tar.gz (170 MB) is not in ${path.join(root, 'cache', 'cifar10')}; ` +
+      `put it there, or run: evolve datasets download cifar10 (from ${cifar10.archive!.url}; --url MIRROR for a mirror)`,
+  ]);
+  assert.equal(fs.existsSync(out), false, 'no run folder');
+  // An archive that is not the published one: one message too, before any run.
+  const cache = cacheWith('cifar10', { train: 50, test: 20 });
+  const wrong = evolve(['reproduce', 'cifar10', '--out', out], { EVOLVE_DATA_DIR: cache });
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
+  assert.match(wrong.stderr, /not the published archive; delete it and run: evolve datasets download cifar10/);
+  assert.doesNotMatch(wrong.stderr, /resume/);
+  assert.equal(fs.existsSync(out), false, 'no run folder');
 });

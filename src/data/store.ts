@@ -150,8 +150,8 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
     if (fs.existsSync(extractedPath(o.root, ds))) return extractedOnly(ds, o);
     if (!o.download) {
       throw new DataError(
-        `${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} ` +
-          `(or download ${spec.url} by hand and put it there)`,
+        `${ds.name}: ${spec.name} (${(spec.bytes / 1e6).toFixed(0)} MB) is not in ${dir}; put it there, or run: ` +
+          `evolve datasets download ${ds.name} (from ${spec.url}; --url MIRROR for a mirror)`,
       );
     }
     o.log(`evolve: downloading ${ds.title} (${(spec.bytes / 1e6).toFixed(0)} MB) from ${o.url ?? spec.url} to ${dir}`);
