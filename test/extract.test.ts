@@ -10,6 +10,9 @@ import * as tar from 'tar';
 import { type ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
 import { type RawEntry, rawTarGz } from './fixtures/tarFiles';
+import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
+import { datasetState, prepareDataset } from '../src/data/store';
+import { cifar10 } from '../src/data/sets/cifar10';
 
 function randomBytes(n: number, seed: string): Buffer {
   const rng = seedrandom(seed);
@@ -185,4 +188,27 @@ test('a full disk during extraction: one line naming the member, nothing half-wr
   } finally {
     unmountDisk(disk);
   }
+});
+
+test('staging folders left by a killed extraction are removed by the next one and not counted on disk', {
+  timeout: 20000,
+}, async () => {
+  const root = tempDir();
+  const src = tempDir();
+  const dir = path.join(root, 'cifar10');
+  fs.mkdirSync(dir);
+  writeCifar10(src, { perBatch: 10, testCount: 10, seed: 1 });
+  tarGz(src, ['cifar-10-batches-bin'], path.join(dir, 'cifar-10-binary.tar.gz'));
+  const options = { root, skipChecksum: true, download: false, log: () => undefined };
+  await prepareDataset(cifar10, options);
+  const ready = await datasetState(root, cifar10);
+  // What Ctrl-C during an extraction leaves: the staging folder and node-tar's temporary one inside it.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  const left = path.join(dir, `.extract-${dead}.tmp-${dead}`, 'cifar-10-batches-bin');
+  fs.mkdirSync(left, { recursive: true });
+  fs.writeFileSync(path.join(left, 'data_batch_1.bin'), Buffer.alloc(1 << 20));
+  fs.mkdirSync(path.join(dir, `.extract-${dead}`));
+  assert.equal((await datasetState(root, cifar10)).bytesOnDisk, ready.bytesOnDisk, 'leftovers are not counted');
+  await prepareDataset(cifar10, options);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['cifar-10-batches-bin', 'cifar-10-binary.tar.gz']);
 });
