@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import seedrandom from 'seedrandom';
 import * as tar from 'tar';
 import { type ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
-import { type RawEntry, rawTarGz } from './fixtures/tarFiles';
+import { type RawEntry, rawTar, rawTarGz } from './fixtures/tarFiles';
 import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
 import { datasetState, prepareDataset } from '../src/data/store';
 import { cifar10 } from '../src/data/sets/cifar10';
@@ -211,4 +212,39 @@ test('staging folders left by a killed extraction are removed by the next one an
   assert.equal((await datasetState(root, cifar10)).bytesOnDisk, ready.bytesOnDisk, 'leftovers are not counted');
   await prepareDataset(cifar10, options);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['cifar-10-batches-bin', 'cifar-10-binary.tar.gz']);
+});
+
+test("what follows the archive's end is not read: data inside the gzip stream, zeros after it", {
+  timeout: 20000,
+}, async () => {
+  const root = tempDir();
+  const members = [
+    { path: 'set/a.bin', body: randomBytes(70_000, 'a') },
+    { path: 'set/b.bin', body: randomBytes(3000, 'b') },
+  ];
+  const tarBytes = rawTar(members);
+  const MiB = 1 << 20;
+  const cases: [string, Buffer][] = [
+    // Junk that node-tar would parse as headers, compressed with the archive.
+    ['inside', zlib.gzipSync(Buffer.concat([tarBytes, ...Array(96).fill(randomBytes(65536, 'junk'))]), { level: 0 })],
+    ['zeros inside', zlib.gzipSync(Buffer.concat([tarBytes, Buffer.alloc(2 * MiB)]))],
+    ['zeros after', Buffer.concat([zlib.gzipSync(tarBytes), Buffer.alloc(12 * MiB)])],
+  ];
+  for (const [name, bytes] of cases) {
+    const archive = path.join(root, `${name}.tar.gz`);
+    fs.writeFileSync(archive, bytes);
+    let read = 0;
+    const kept = await extractTarGz({
+      archive,
+      dest: path.join(root, name),
+      keep: () => true,
+      onProgress: (p) => {
+        read = p.done;
+      },
+    });
+    assert.deepEqual(kept, ['set/a.bin', 'set/b.bin'], name);
+    assert.ok(fs.readFileSync(path.join(root, name, 'set', 'a.bin')).equals(members[0].body), name);
+    // A few read-ahead chunks of 1 MiB at most, whatever follows.
+    if (bytes.length >= 6 * MiB) assert.ok(read <= 4 * MiB, `${name}: read ${read} of ${bytes.length} bytes`);
+  }
 });
