@@ -288,3 +288,39 @@ test('reproduce without the data set: one message saying where to put it, exit 1
   assert.doesNotMatch(wrong.stderr, /resume/);
   assert.equal(fs.existsSync(out), false, 'no run folder');
 });
+
+test('Ctrl-C during datasets download: exit 130, a line saying what is kept and that it continues', async () => {
+  const root = tempDir('evolve-data-');
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': cifar10.archive!.bytes });
+    res.write(Buffer.alloc(1 << 20)); // then nothing: the transfer waits for the signal
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cifar-10-binary.tar.gz`;
+  const part = path.join(root, 'cifar10', 'cifar-10-binary.tar.gz.part');
+  try {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const p = spawn(process.execPath, [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url], {
+      env: cliEnv(),
+    });
+    let stderr = '';
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
+    while (!fs.existsSync(part) || fs.statSync(part).size === 0) await new Promise((r) => setTimeout(r, 20));
+    p.kill('SIGINT');
+    assert.equal(await code, 130, stderr);
+    assert.match(
+      stderr.trim().split('\n').pop()!,
+      new RegExp(
+        `^evolve: interrupted: cifar-10-binary\\.tar\\.gz: \\d+ of ${cifar10.archive!.bytes} bytes are kept in ` +
+          `${part.replace(/[.]/g, '\\.')}; the next download continues from there$`,
+      ),
+    );
+    assert.deepEqual(fs.readdirSync(path.join(root, 'cifar10')), ['cifar-10-binary.tar.gz.part'], 'no lock left');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import seedrandom from 'seedrandom';
 import { download, type DownloadProgress } from '../src/data/download';
 import { CacheLock } from '../src/data/cacheLock';
@@ -482,5 +482,33 @@ test('a server that trickles a byte at a time ends with one line (the minimum ra
     );
   } finally {
     await server.close();
+  }
+});
+
+test('a read-only cache: one line saying what could not be written where, and what to do', {
+  timeout: 20000,
+}, async (t) => {
+  const disk = smallDisk(t, '1m');
+  if (!disk) return;
+  const server = await serve(full);
+  try {
+    fs.mkdirSync(path.join(disk, 'cifar10'));
+    execFileSync('mount', ['-o', 'remount,ro', disk]);
+    const hint = 'the data cache must be writable: choose another folder with --data-dir or EVOLVE_DATA_DIR';
+    const missing = path.join(disk, 'stl10');
+    assert.equal(
+      await failure(download(spec(server.url), { dir: missing, ...fast })),
+      `data.bin: cannot create the folder ${missing} (read-only file system); ${hint}`,
+    );
+    const present = path.join(disk, 'cifar10');
+    const e = await download(spec(server.url), { dir: present, ...fast }).then(assert.fail, (err: Error) => err);
+    assert.equal(
+      e.message,
+      `cannot create the lock ${path.join(present, 'data.bin.lock')} (read-only file system); ${hint}`,
+    );
+    assert.equal(server.seen.length, 0);
+  } finally {
+    await server.close();
+    unmountDisk(disk);
   }
 });

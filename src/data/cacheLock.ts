@@ -119,7 +119,7 @@ function tryCreate(lockFile: string): LockHolder | null {
     return holder;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return null;
-    throw new DataError(`cannot create the lock ${lockFile} (${describeCode(e)})`);
+    throw new DataError(`cannot create the lock ${lockFile} (${describeCode(e)})${notWritableHint(e)}`);
   } finally {
     fs.rmSync(tmp, { force: true });
   }
@@ -198,6 +198,14 @@ export function processAlive(pid: number): boolean {
 function describeCode(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   return describeErrno(err.code) ?? err.message.split('\n')[0];
+}
+
+/** For a cache folder that cannot be written: what to do about it. */
+export function notWritableHint(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return ['EACCES', 'EPERM', 'EROFS'].includes(code)
+    ? '; the data cache must be writable: choose another folder with --data-dir or EVOLVE_DATA_DIR'
+    : '';
 }
 
 /** A person's words for the file-system errors a cache meets. */

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheLock, describeErrno } from './cacheLock';
+import { CacheLock, describeErrno, notWritableHint } from './cacheLock';
 import { DataError } from './idx';
 import { type FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
 
@@ -171,7 +171,22 @@ async function makeDir(job: Job): Promise<void> {
   try {
     await fs.promises.mkdir(job.dir, { recursive: true });
   } catch (e) {
-    throw new DownloadError(`${job.spec.name}: cannot create the folder ${job.dir} (${codeOf(e)})`);
+    const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? firstMkdirError(job.dir, e) : e;
+    throw new DownloadError(
+      `${job.spec.name}: cannot create the folder ${job.dir} (${codeOf(cause)})${notWritableHint(cause)}`,
+    );
+  }
+}
+
+/** A recursive mkdir says ENOENT on a read-only file system; making the first missing folder says why. */
+function firstMkdirError(dir: string, fallback: unknown): unknown {
+  let first = dir;
+  while (path.dirname(first) !== first && !fs.existsSync(path.dirname(first))) first = path.dirname(first);
+  try {
+    fs.mkdirSync(first);
+    return fallback;
+  } catch (e) {
+    return e;
   }
 }
 
