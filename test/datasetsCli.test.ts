@@ -276,7 +276,8 @@ test('reproduce without the data set: one message saying where to put it, exit 1
   assert.doesNotMatch(r.stderr, new RegExp(OFFLINE_MARK), 'no download was attempted');
   assert.deepEqual(r.stderr.trim().split('\n'), [
     `evolve: cifar10: cifar-10-binary.tar.gz (170 MB) is not in ${path.join(root, 'cache', 'cifar10')}; ` +
-      `put it there, or run: evolve datasets download cifar10 (from ${cifar10.archive!.url}; --url MIRROR for a mirror)`,
+      'put it there, or run: evolve datasets download cifar10 ' +
+      `(from ${cifar10.archive!.url}; --url MIRROR for a mirror)`,
   ]);
   assert.equal(fs.existsSync(out), false, 'no run folder');
   // An archive that is not the published one: one message too, before any run.
