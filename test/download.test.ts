@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -510,5 +511,17 @@ test('a read-only cache: one line saying what could not be written where, and wh
   } finally {
     await server.close();
     unmountDisk(disk);
+  }
+});
+
+test('a server that does not speak HTTP is one line naming what went wrong', { timeout: 20000 }, async () => {
+  const server = net.createServer((socket) => socket.end('garbage\r\n\r\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/data.bin`;
+    const msg = await failure(download(spec(url), { dir: tempDir(), ...fast }));
+    assert.match(msg, /^data\.bin: download failed after 1 attempt \(the server's answer is not HTTP \(HPE_\w+\)\); /);
+  } finally {
+    server.close(); // not awaited: its callback waits on the half-closed socket, which keeps nothing alive
   }
 });

@@ -466,6 +466,7 @@ function networkFailure(e: unknown): Error {
   if (e instanceof DownloadError || e instanceof Transient) return e;
   const err = e as NodeJS.ErrnoException;
   if (err.message === 'aborted') return new Transient('connection closed mid-transfer');
+  if (err.code?.startsWith('HPE_')) return new Transient(`the server's answer is not HTTP (${err.code})`);
   return new Transient(NETWORK_REASONS[err.code ?? ''] ?? err.code ?? err.message);
 }
 
