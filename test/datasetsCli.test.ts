@@ -20,6 +20,8 @@ after(() => {
 });
 import { tarGz, writeCifar10, writeStl10 } from './fixtures/datasetFiles';
 import { padGzipTo, rawTarGz } from './fixtures/tarFiles';
+// Also guards this process: its own clients may reach 127.0.0.1 only.
+import { OFFLINE_MARK } from './fixtures/offline';
 import { datasetNames, datasets } from '../src/data/sets';
 import { ancestorNames } from '../src/models/ancestors';
 
@@ -31,11 +33,14 @@ interface Run {
   stderr: string;
 }
 
+/** The CLI's environment: no colour, and no connection but to 127.0.0.1 (in its children too). */
+function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const offline = `--require ${path.join(__dirname, 'fixtures', 'offline.js')}`;
+  return { ...process.env, NO_COLOR: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${offline}`, ...env };
+}
+
 function evolve(args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...env },
-  });
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: cliEnv(env) });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -206,7 +211,7 @@ test('datasets download: a wrong checksum from a local server, and an unreachabl
       const p = spawn(
         process.execPath,
         [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url, '--retries', '0'],
-        { env: { ...process.env, NO_COLOR: '1' } },
+        { env: cliEnv() },
       );
       let stderr = '';
       p.stderr.on('data', (d) => {
@@ -260,4 +265,64 @@ test('list, path, --help and a data set that does not fit the architecture', () 
   assert.ok(!fs.existsSync(path.join(root, 'run')));
   const unknown = evolve(['datasets', 'verify', 'imagenet']);
   assert.equal(unknown.code, 2);
+});
+
+test('reproduce without the data set: one message saying where to put it, exit 1, no run started', () => {
+  const root = tempDir('evolve-data-');
+  const out = path.join(root, 'runs');
+  const t0 = Date.now();
+  const r = evolve(['reproduce', 'cifar10', '--out', out], { EVOLVE_DATA_DIR: path.join(root, 'cache') });
+  process.stderr.write(`datasetsCli.test: reproduce cifar10 without data took ${Date.now() - t0} ms\n`);
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, new RegExp(OFFLINE_MARK), 'no download was attempted');
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    `evolve: cifar10: cifar-10-binary.tar.gz (170 MB) is not in ${path.join(root, 'cache', 'cifar10')}; ` +
+      'put it there, or run: evolve datasets download cifar10 ' +
+      `(from ${cifar10.archive!.url}; --url MIRROR for a mirror)`,
+  ]);
+  assert.equal(fs.existsSync(out), false, 'no run folder');
+  // An archive that is not the published one: one message too, before any run.
+  const cache = cacheWith('cifar10', { train: 50, test: 20 });
+  const wrong = evolve(['reproduce', 'cifar10', '--out', out], { EVOLVE_DATA_DIR: cache });
+  assert.equal(wrong.code, 1, wrong.stderr);
+  assert.equal(wrong.stderr.trim().split('\n').length, 1, wrong.stderr);
+  assert.match(wrong.stderr, /not the published archive; delete it and run: evolve datasets download cifar10/);
+  assert.doesNotMatch(wrong.stderr, /resume/);
+  assert.equal(fs.existsSync(out), false, 'no run folder');
+});
+
+test('Ctrl-C during datasets download: exit 130, a line saying what is kept and that it continues', async () => {
+  const root = tempDir('evolve-data-');
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': cifar10.archive!.bytes });
+    res.write(Buffer.alloc(1 << 20)); // then nothing: the transfer waits for the signal
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cifar-10-binary.tar.gz`;
+  const part = path.join(root, 'cifar10', 'cifar-10-binary.tar.gz.part');
+  try {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const p = spawn(process.execPath, [bin, 'datasets', 'download', 'cifar10', '--data-dir', root, '--url', url], {
+      env: cliEnv(),
+    });
+    let stderr = '';
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = new Promise<number | null>((resolve) => p.on('close', (c) => resolve(c)));
+    while (!fs.existsSync(part) || fs.statSync(part).size === 0) await new Promise((r) => setTimeout(r, 20));
+    p.kill('SIGINT');
+    assert.equal(await code, 130, stderr);
+    assert.match(
+      stderr.trim().split('\n').pop()!,
+      new RegExp(
+        `^evolve: interrupted: cifar-10-binary\\.tar\\.gz: \\d+ of ${cifar10.archive!.bytes} bytes are kept in ` +
+          `${part.replace(/[.]/g, '\\.')}; the next download continues from there$`,
+      ),
+    );
+    assert.deepEqual(fs.readdirSync(path.join(root, 'cifar10')), ['cifar-10-binary.tar.gz.part'], 'no lock left');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });

@@ -5,10 +5,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import seedrandom from 'seedrandom';
 import { download, type DownloadProgress } from '../src/data/download';
+import { CacheLock } from '../src/data/cacheLock';
 import { type FileSpec, isVerified, stampPath } from '../src/data/verify';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
 
@@ -157,7 +161,7 @@ test('a cut-off transfer is retried within one call with a Range request', { tim
     assert.equal(server.seen.length, 2);
     const from = Number(/^bytes=(\d+)-$/.exec(server.seen[1].range ?? '')?.[1]);
     assert.ok(from > 0 && from <= 1_000_000, `resumed from ${server.seen[1].range}`);
-    assert.match(lines[0], /^data\.bin: connection closed.*; retry 1 of 2 in 5 ms$/);
+    assert.match(lines[0], /^evolve: data\.bin: connection closed.*; retry 1 of 2 in 5 ms$/);
   } finally {
     await server.close();
   }
@@ -201,7 +205,7 @@ test('a file already in place that is not the published one is replaced, saying 
     await download(spec(server.url), { dir, ...fast, log: (l) => lines.push(l) });
     assertDownloaded(dir);
     assert.deepEqual(lines, [
-      `data.bin: the file in ${dir} is not the published one (wrong-checksum); downloading it again`,
+      `evolve: data.bin: the file in ${dir} is not the published one (wrong-checksum); downloading it again`,
     ]);
   } finally {
     await server.close();
@@ -331,5 +335,193 @@ test('a full disk during download: one line naming the file, nothing half-writte
   } finally {
     await server.close();
     unmountDisk(disk);
+  }
+});
+
+/** Sends the first half of the file, then the rest only once `release` is called. */
+function held(): { handler: Handler; release: () => void; started: Promise<void> } {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let started = (): void => undefined;
+  const begun = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const handler: Handler = (_req, res) => {
+    res.writeHead(200, { 'content-length': SIZE });
+    res.write(body.subarray(0, SIZE / 2), () => started());
+    void gate.then(() => res.end(body.subarray(SIZE / 2)));
+  };
+  return { handler, release, started: begun };
+}
+
+/** Resolves once `lines` has a line matching `pattern` (checked as lines arrive). */
+function lineSeen(lines: string[], pattern: RegExp): Promise<void> {
+  return new Promise((resolve) => {
+    const look = (): void => {
+      if (lines.some((l) => pattern.test(l))) resolve();
+      else setTimeout(look, 20);
+    };
+    look();
+  });
+}
+
+test('two downloads at once, in this process and another: one transfer, the right file, one stamp', {
+  timeout: 30000,
+}, async () => {
+  const gate = held();
+  const server = await serve(gate.handler, full);
+  try {
+    const dir = tempDir();
+    const first = download(spec(server.url), { dir, ...fast });
+    await gate.started;
+    const lines: string[] = [];
+    const second = download(spec(server.url), { dir, ...fast, log: (l) => lines.push(l) });
+    const script =
+      `require(${JSON.stringify(path.resolve(__dirname, '../src/data/download.js'))})` +
+      `.download(${JSON.stringify(spec(server.url))}, { dir: ${JSON.stringify(dir)}, retries: 0, ` +
+      'log: (l) => console.error(l) }).then((f) => console.log(f))';
+    const other = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const otherLines: string[] = [];
+    other.stderr.on('data', (d: Buffer) => otherLines.push(...d.toString().split('\n')));
+    const otherEnd = new Promise<number | null>((resolve) => other.on('close', resolve));
+    await lineSeen(
+      lines,
+      /^evolve: waiting for process \d+ \(since .*\), downloading data\.bin \(.*data\.bin\.lock\)$/,
+    );
+    await lineSeen(otherLines, new RegExp(`^evolve: waiting for process ${process.pid} `));
+    gate.release();
+    assert.deepEqual(await Promise.all([first, second]), [path.join(dir, 'data.bin'), path.join(dir, 'data.bin')]);
+    assert.equal(await otherEnd, 0, otherLines.join('\n'));
+    assert.equal(server.seen.length, 1, 'one transfer: the waiters used its file');
+    assertDownloaded(dir);
+    assert.equal(await isVerified(path.join(dir, 'data.bin'), spec(server.url)), true);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a lock left by a dead process, or untouched for minutes on another host, is removed', {
+  timeout: 20000,
+}, async () => {
+  const server = await serve(full);
+  try {
+    const dead = spawnSync('true').pid;
+    const holders = [
+      { host: os.hostname(), pidNamespace: fs.readlinkSync('/proc/self/ns/pid'), pid: dead, age: 0 },
+      { host: 'another-node', pidNamespace: 'pid:[1]', pid: process.pid, age: 120 },
+    ];
+    for (const h of holders) {
+      const dir = tempDir();
+      const lock = path.join(dir, 'data.bin.lock');
+      fs.writeFileSync(lock, JSON.stringify({ ...h, token: 'old', since: '2026-01-01T00:00:00.000Z' }));
+      const past = new Date(Date.now() - h.age * 1000);
+      fs.utimesSync(lock, past, past);
+      const lines: string[] = [];
+      await download(spec(server.url), { dir, ...fast, log: (l) => lines.push(l) });
+      assertDownloaded(dir);
+      assert.match(lines.join('\n'), new RegExp(`removed the abandoned lock of process ${h.pid}`));
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('a lock held elsewhere is waited for, saying so once, and taken when it goes', { timeout: 20000 }, async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'data.bin');
+  const other = { host: 'another-node', pidNamespace: 'pid:[1]', pid: 1, token: 't', since: 'then' };
+  fs.writeFileSync(`${file}.lock`, JSON.stringify(other));
+  const lines: string[] = [];
+  const taking = CacheLock.acquire(file, { purpose: 'testing', log: (l) => lines.push(l), pollMs: 10 });
+  await lineSeen(lines, /waiting for process 1 on another-node \(since then\), testing/);
+  fs.rmSync(`${file}.lock`);
+  const lock = await taking;
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.equal(JSON.parse(fs.readFileSync(`${file}.lock`, 'utf8')).pid, process.pid);
+  lock.release();
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('a redirect to ftp://, file:// or a malformed address is one line, not a crash', { timeout: 20000 }, async () => {
+  const targets: Record<string, string> = {
+    '/ftp': 'ftp://127.0.0.1/data.bin',
+    '/file': 'file:///etc/passwd',
+    '/bad': 'http://[not-an-address/data.bin',
+  };
+  const server = await serve((req, res) => res.writeHead(302, { location: targets[req.url ?? ''] }).end());
+  try {
+    const base = server.url.replace('/data.bin', '');
+    for (const [from, to] of Object.entries(targets)) {
+      const dir = tempDir();
+      const msg = await failure(download(spec(`${base}${from}`), { dir, ...fast, retries: 2 }));
+      assert.ok(msg.startsWith('data.bin: '), msg);
+      assert.ok(msg.includes(to) && msg.includes(`a redirect from ${base}${from}`), msg);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('a server that trickles a byte at a time ends with one line (the minimum rate)', { timeout: 20000 }, async () => {
+  const trickle: Handler = (_req, res) => {
+    res.writeHead(200, { 'content-length': SIZE });
+    let sent = 0;
+    const timer = setInterval(() => res.write(body.subarray(sent, ++sent)), 100);
+    res.on('close', () => clearInterval(timer));
+  };
+  const server = await serve(trickle);
+  try {
+    const dir = tempDir();
+    // 10 bytes/s at most, whatever the machine: far below 1000 bytes/s.
+    const minRate = { bytesPerSec: 1000, windowMs: 300 };
+    const msg = await failure(download(spec(server.url), { dir, ...fast, stallMs: 60_000, minRate }));
+    assert.match(
+      msg,
+      /^data\.bin: download failed after 1 attempt \(less than 1000 bytes\/s over 300 ms \(\d+ bytes\)\)/,
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+test('a read-only cache: one line saying what could not be written where, and what to do', {
+  timeout: 20000,
+}, async (t) => {
+  const disk = smallDisk(t, '1m');
+  if (!disk) return;
+  const server = await serve(full);
+  try {
+    fs.mkdirSync(path.join(disk, 'cifar10'));
+    execFileSync('mount', ['-o', 'remount,ro', disk]);
+    const hint = 'the data cache must be writable: choose another folder with --data-dir or EVOLVE_DATA_DIR';
+    const missing = path.join(disk, 'stl10');
+    assert.equal(
+      await failure(download(spec(server.url), { dir: missing, ...fast })),
+      `data.bin: cannot create the folder ${missing} (read-only file system); ${hint}`,
+    );
+    const present = path.join(disk, 'cifar10');
+    const e = await download(spec(server.url), { dir: present, ...fast }).then(assert.fail, (err: Error) => err);
+    assert.equal(
+      e.message,
+      `cannot create the lock ${path.join(present, 'data.bin.lock')} (read-only file system); ${hint}`,
+    );
+    assert.equal(server.seen.length, 0);
+  } finally {
+    await server.close();
+    unmountDisk(disk);
+  }
+});
+
+test('a server that does not speak HTTP is one line naming what went wrong', { timeout: 20000 }, async () => {
+  const server = net.createServer((socket) => socket.end('garbage\r\n\r\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/data.bin`;
+    const msg = await failure(download(spec(url), { dir: tempDir(), ...fast }));
+    assert.match(msg, /^data\.bin: download failed after 1 attempt \(the server's answer is not HTTP \(HPE_\w+\)\); /);
+  } finally {
+    server.close(); // not awaited: its callback waits on the half-closed socket, which keeps nothing alive
   }
 });

@@ -5,11 +5,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import seedrandom from 'seedrandom';
 import * as tar from 'tar';
 import { type ArchiveEntry, extractTarGz } from '../src/data/extract';
 import { tempDir, smallDisk, unmountDisk } from './helpers';
-import { type RawEntry, rawTarGz } from './fixtures/tarFiles';
+import { type RawEntry, rawTar, rawTarGz } from './fixtures/tarFiles';
+import { tarGz, writeCifar10 } from './fixtures/datasetFiles';
+import { datasetState, prepareDataset } from '../src/data/store';
+import { datasets } from '../src/data/sets';
+
+const { cifar10 } = datasets;
 
 function randomBytes(n: number, seed: string): Buffer {
   const rng = seedrandom(seed);
@@ -184,5 +190,63 @@ test('a full disk during extraction: one line naming the member, nothing half-wr
     assert.deepEqual(fs.readdirSync(disk), []);
   } finally {
     unmountDisk(disk);
+  }
+});
+
+test('staging folders left by a killed extraction are removed by the next one and not counted on disk', {
+  timeout: 20000,
+}, async () => {
+  const root = tempDir();
+  const src = tempDir();
+  const dir = path.join(root, 'cifar10');
+  fs.mkdirSync(dir);
+  writeCifar10(src, { perBatch: 10, testCount: 10, seed: 1 });
+  tarGz(src, ['cifar-10-batches-bin'], path.join(dir, 'cifar-10-binary.tar.gz'));
+  const options = { root, skipChecksum: true, download: false, log: () => undefined };
+  await prepareDataset(cifar10, options);
+  const ready = await datasetState(root, cifar10);
+  // What Ctrl-C during an extraction leaves: the staging folder and node-tar's temporary one inside it.
+  const dead = spawnSync('true').pid;
+  const left = path.join(dir, `.extract-${dead}.tmp-${dead}`, 'cifar-10-batches-bin');
+  fs.mkdirSync(left, { recursive: true });
+  fs.writeFileSync(path.join(left, 'data_batch_1.bin'), Buffer.alloc(1 << 20));
+  fs.mkdirSync(path.join(dir, `.extract-${dead}`));
+  assert.equal((await datasetState(root, cifar10)).bytesOnDisk, ready.bytesOnDisk, 'leftovers are not counted');
+  await prepareDataset(cifar10, options);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['cifar-10-batches-bin', 'cifar-10-binary.tar.gz']);
+});
+
+test("what follows the archive's end is not read: data inside the gzip stream, zeros after it", {
+  timeout: 20000,
+}, async () => {
+  const root = tempDir();
+  const members = [
+    { path: 'set/a.bin', body: randomBytes(70_000, 'a') },
+    { path: 'set/b.bin', body: randomBytes(3000, 'b') },
+  ];
+  const tarBytes = rawTar(members);
+  const MiB = 1 << 20;
+  const cases: [string, Buffer][] = [
+    // Junk that node-tar would parse as headers, compressed with the archive.
+    ['inside', zlib.gzipSync(Buffer.concat([tarBytes, ...Array(96).fill(randomBytes(65536, 'junk'))]), { level: 0 })],
+    ['zeros inside', zlib.gzipSync(Buffer.concat([tarBytes, Buffer.alloc(2 * MiB)]))],
+    ['zeros after', Buffer.concat([zlib.gzipSync(tarBytes), Buffer.alloc(12 * MiB)])],
+  ];
+  for (const [name, bytes] of cases) {
+    const archive = path.join(root, `${name}.tar.gz`);
+    fs.writeFileSync(archive, bytes);
+    let read = 0;
+    const kept = await extractTarGz({
+      archive,
+      dest: path.join(root, name),
+      keep: () => true,
+      onProgress: (p) => {
+        read = p.done;
+      },
+    });
+    assert.deepEqual(kept, ['set/a.bin', 'set/b.bin'], name);
+    assert.ok(fs.readFileSync(path.join(root, name, 'set', 'a.bin')).equals(members[0].body), name);
+    // A few read-ahead chunks of 1 MiB at most, whatever follows.
+    if (bytes.length >= 6 * MiB) assert.ok(read <= 4 * MiB, `${name}: read ${read} of ${bytes.length} bytes`);
   }
 });

@@ -121,6 +121,13 @@ export function addDatasetsCommand(program: Command): void {
       "download from this address instead of the data set's own (a mirror); the checksum is the same",
     )
     .option('--retries <n>', 'further attempts after a failed one, 1 s, 2 s, 4 s ... apart', integer(0, 20), 3)
+    .addHelpText(
+      'after',
+      '\nAn attempt ends when no byte arrives for $EVOLVE_DOWNLOAD_STALL_SECONDS (default 30), or when fewer than ' +
+        '$EVOLVE_DOWNLOAD_MIN_RATE bytes/s (default 1024) arrive over $EVOLVE_DOWNLOAD_RATE_SECONDS (default 60). ' +
+        'One process downloads an archive at a time (a .lock file beside it); others wait for it. ' +
+        'An interrupted download continues where it stopped.',
+    )
     .action(downloadOne);
   cmd
     .command('verify')

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CacheLock, describeErrno, notWritableHint } from './cacheLock';
 import { DataError } from './idx';
 import { type FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
 
@@ -40,8 +41,13 @@ export interface DownloadOptions {
   url?: string;
   /** Further attempts after the first (default 3). */
   retries?: number;
-  /** Abort an attempt that receives no byte for this long (default 30 s). */
+  /** Abort an attempt that receives no byte for this long (default 30 s, or $EVOLVE_DOWNLOAD_STALL_SECONDS). */
   stallMs?: number;
+  /**
+   * Abort an attempt that receives fewer than `bytesPerSec` over any `windowMs` (default 1024 bytes/s
+   * over 60 s, or $EVOLVE_DOWNLOAD_MIN_RATE and $EVOLVE_DOWNLOAD_RATE_SECONDS): a trickle ends too.
+   */
+  minRate?: { bytesPerSec: number; windowMs: number };
   /** First backoff delay; doubles on each retry (default 1 s: 1, 2, 4 s). */
   backoffMs?: number;
   onProgress?: (p: DownloadProgress) => void;
@@ -60,8 +66,25 @@ interface Job {
   final: string;
   part: string;
   stallMs: number;
+  minRate: { bytesPerSec: number; windowMs: number };
   log: (line: string) => void;
   onProgress?: (p: DownloadProgress) => void;
+}
+
+/** The environment variables that set the download limits (for tests, slow links and impatient people). */
+export const DOWNLOAD_ENV = {
+  stallSeconds: 'EVOLVE_DOWNLOAD_STALL_SECONDS',
+  minRate: 'EVOLVE_DOWNLOAD_MIN_RATE',
+  rateSeconds: 'EVOLVE_DOWNLOAD_RATE_SECONDS',
+} as const;
+
+/** A positive number from the environment, or `fallback` when unset. */
+function envNumber(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new DataError(`${name}=${raw}: expected a number from 0 up`);
+  return n;
 }
 
 /** A failure worth another attempt: the network, a stall, a server hiccup. */
@@ -80,18 +103,59 @@ export async function download(spec: FileSpec, opts: DownloadOptions): Promise<s
     final,
     part: `${final}.part`,
     url: opts.url ?? spec.url,
-    stallMs: opts.stallMs ?? 30_000,
+    stallMs: opts.stallMs ?? envNumber(DOWNLOAD_ENV.stallSeconds, 30) * 1000,
+    minRate: opts.minRate ?? {
+      bytesPerSec: envNumber(DOWNLOAD_ENV.minRate, 1024),
+      windowMs: envNumber(DOWNLOAD_ENV.rateSeconds, 60) * 1000,
+    },
     log: opts.log ?? (() => undefined),
     onProgress: opts.onProgress,
   };
   await makeDir(job);
   if (await alreadyThere(job)) return final;
-  const sha256 = await withRetries(job, opts.retries ?? 3, opts.backoffMs ?? 1000);
+  // One downloader per archive: the others wait, then use its file (or try themselves if it failed).
+  const lock = await CacheLock.acquire(final, { purpose: `downloading ${spec.name}`, log: job.log });
+  const stopOnSignal = interruptLine(job);
+  try {
+    if (await alreadyThere(job)) return final;
+    for (const s of INTERRUPTS) process.on(s, stopOnSignal);
+    const sha256 = await withRetries(job, opts.retries ?? 3, opts.backoffMs ?? 1000);
+    await place(job, sha256, lock);
+    return final;
+  } finally {
+    for (const s of INTERRUPTS) process.removeListener(s, stopOnSignal);
+    lock.release();
+  }
+}
+
+const INTERRUPTS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** A signal during the transfer: say what is kept and that the next download continues it, then exit 130. */
+function interruptLine(job: Job): () => void {
+  return () => {
+    const kept = fs.existsSync(job.part) ? fs.statSync(job.part).size : 0;
+    job.log(
+      `evolve: interrupted: ${job.spec.name}: ${kept} of ${job.spec.bytes} bytes are kept in ${job.part}; ` +
+        'the next download continues from there',
+    );
+    process.exit(130); // the exit hook removes the lock
+  };
+}
+
+/** Renames the hashed `.part` to its final name and stamps it, only if it is still the bytes that were hashed. */
+async function place(job: Job, sha256: string, lock: CacheLock): Promise<void> {
+  const { spec, final } = job;
   if (sha256 !== spec.sha256.toLowerCase()) {
     await fs.promises.rm(job.part, { force: true });
     throw new DownloadError(
       `${spec.name}: wrong checksum: expected sha256 ${spec.sha256}, downloaded ${sha256} from ${job.url}; ` +
         'the download was deleted',
+    );
+  }
+  const part = await fs.promises.stat(job.part).catch(() => null);
+  if (!lock.isHeld() || part?.size !== spec.bytes) {
+    throw new DownloadError(
+      `${spec.name}: ${job.part} was changed by another process while it was downloaded; run the download again`,
     );
   }
   try {
@@ -100,15 +164,29 @@ export async function download(spec: FileSpec, opts: DownloadOptions): Promise<s
     await fs.promises.rm(job.part, { force: true });
     throw new DownloadError(`${spec.name}: cannot rename ${job.part} to ${final} (${codeOf(e)})`);
   }
-  await writeStamp(final, sha256);
-  return final;
+  await writeStamp(final, sha256, { bytes: spec.bytes, mtimeMs: part.mtimeMs });
 }
 
 async function makeDir(job: Job): Promise<void> {
   try {
     await fs.promises.mkdir(job.dir, { recursive: true });
   } catch (e) {
-    throw new DownloadError(`${job.spec.name}: cannot create the folder ${job.dir} (${codeOf(e)})`);
+    const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? firstMkdirError(job.dir, e) : e;
+    throw new DownloadError(
+      `${job.spec.name}: cannot create the folder ${job.dir} (${codeOf(cause)})${notWritableHint(cause)}`,
+    );
+  }
+}
+
+/** A recursive mkdir says ENOENT on a read-only file system; making the first missing folder says why. */
+function firstMkdirError(dir: string, fallback: unknown): unknown {
+  let first = dir;
+  while (path.dirname(first) !== first && !fs.existsSync(path.dirname(first))) first = path.dirname(first);
+  try {
+    fs.mkdirSync(first);
+    return fallback;
+  } catch (e) {
+    return e;
   }
 }
 
@@ -117,7 +195,9 @@ async function alreadyThere(job: Job): Promise<boolean> {
   const r = await verifyFile(job.final, job.spec);
   if (r.status === 'ok') return true;
   if (r.status !== 'missing') {
-    job.log(`${job.spec.name}: the file in ${job.dir} is not the published one (${r.status}); downloading it again`);
+    job.log(
+      `evolve: ${job.spec.name}: the file in ${job.dir} is not the published one (${r.status}); downloading it again`,
+    );
     await fs.promises.rm(job.final, { force: true });
     await removeStamp(job.final);
   }
@@ -129,14 +209,15 @@ async function withRetries(job: Job, retries: number, backoffMs: number): Promis
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) {
       const wait = backoffMs * 2 ** (attempt - 1);
-      job.log(`${job.spec.name}: ${reason}; retry ${attempt} of ${retries} in ${formatWait(wait)}`);
+      job.log(`evolve: ${job.spec.name}: ${reason}; retry ${attempt} of ${retries} in ${formatWait(wait)}`);
       await sleep(wait);
     }
     try {
       return await attemptOnce(job);
     } catch (e) {
-      if (!(e instanceof Transient)) throw e;
-      reason = e.message;
+      if (e instanceof Transient) reason = e.message;
+      else if (e instanceof DataError) throw e;
+      else throw new DownloadError(`${job.spec.name}: cannot download ${job.url} (${codeOf(e)})`);
     }
   }
   const kept = await sizeOf(job.part);
@@ -157,7 +238,7 @@ async function attemptOnce(job: Job): Promise<string> {
   if (offset === job.spec.bytes) return hash.digest('hex');
   const { res, watchdog } = await openResponse(job, job.url, offset, 0);
   if (res.statusCode === 200 && offset > 0) {
-    job.log(`${job.spec.name}: the server cannot resume; starting again from zero`);
+    job.log(`evolve: ${job.spec.name}: the server cannot resume; starting again from zero`);
     offset = 0;
     hash = createHash('sha256');
   }
@@ -171,7 +252,7 @@ async function hashPrefix(job: Job): Promise<{ offset: number; hash: Hash }> {
   const hash = createHash('sha256');
   let offset = await sizeOf(job.part);
   if (offset > job.spec.bytes) {
-    job.log(`${job.spec.name}: the partial download is longer than the file; starting again from zero`);
+    job.log(`evolve: ${job.spec.name}: the partial download is longer than the file; starting again from zero`);
     await fs.promises.rm(job.part, { force: true });
     offset = 0;
   }
@@ -201,11 +282,12 @@ function openResponse(
   offset: number,
   redirects: number,
 ): Promise<{ res: http.IncomingMessage; watchdog: Watchdog }> {
-  const target = parseUrl(job, url);
   const headers: Record<string, string> = { 'user-agent': 'evolve', 'accept-encoding': 'identity' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
   const watchdog: Watchdog = { stalled: false };
   return new Promise((resolve, reject) => {
+    // Inside the promise: a bad address (a redirect's too) rejects with one line instead of throwing.
+    const target = parseUrl(job, url, redirects > 0);
     // No keep-alive agent: one connection per attempt, so an aborted one is never reused.
     const req = (target.protocol === 'https:' ? https : http).get(target, { headers, agent: false }, (res) => {
       const status = res.statusCode ?? 0;
@@ -217,7 +299,8 @@ function openResponse(
           reject(new DownloadError(`${job.spec.name}: more than ${MAX_REDIRECTS} redirects from ${job.url}`));
           return;
         }
-        resolve(openResponse(job, new URL(location, target).href, offset, redirects + 1));
+        const next = URL.parse(location, target.href)?.href ?? location;
+        openResponse(job, next, offset, redirects + 1).then(resolve, reject);
         return;
       }
       try {
@@ -238,15 +321,12 @@ function openResponse(
   });
 }
 
-function parseUrl(job: Job, url: string): URL {
-  let target: URL;
-  try {
-    target = new URL(url);
-  } catch {
-    throw new DownloadError(`${job.spec.name}: not a URL: ${url}`);
-  }
+function parseUrl(job: Job, url: string, redirected: boolean): URL {
+  const via = redirected ? ` (a redirect from ${job.url})` : '';
+  const target = URL.parse(url);
+  if (target === null) throw new DownloadError(`${job.spec.name}: not a URL: ${JSON.stringify(url)}${via}`);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-    throw new DownloadError(`${job.spec.name}: only http and https URLs can be downloaded, not ${url}`);
+    throw new DownloadError(`${job.spec.name}: only http and https URLs can be downloaded, not ${url}${via}`);
   }
   return target;
 }
@@ -322,13 +402,31 @@ async function receiveBody(
     diskError = e;
   });
   report(true);
+  const slow = watchRate(job, res, () => done);
   try {
     await pipeline(res, meter, file);
   } catch (e) {
     throw await bodyFailure(job, e, diskError, at.watchdog);
+  } finally {
+    clearInterval(slow);
   }
   report(true);
   return done;
+}
+
+/** Ends the transfer when a window brings fewer bytes than the minimum rate asks (a trickle never stalls). */
+function watchRate(job: Job, res: http.IncomingMessage, received: () => number): NodeJS.Timeout {
+  const { bytesPerSec, windowMs } = job.minRate;
+  let before = received();
+  const timer = setInterval(() => {
+    const got = received() - before;
+    before = received();
+    if (got < (bytesPerSec * windowMs) / 1000) {
+      res.destroy(new Transient(`less than ${bytesPerSec} bytes/s over ${formatWait(windowMs)} (${got} bytes)`));
+    }
+  }, windowMs);
+  timer.unref();
+  return timer;
 }
 
 /** Turns a failed body transfer into a retry (network) or a final error (disk, wrong file). */
@@ -336,9 +434,9 @@ async function bodyFailure(job: Job, e: unknown, diskError: unknown, watchdog: W
   if (diskError !== null) {
     // A full disk: free the space the partial file took and say which file could not be written.
     await fs.promises.rm(job.part, { force: true });
-    const code = codeOf(diskError);
-    const why = code === 'ENOSPC' ? 'no space left on device' : code;
-    return new DownloadError(`${job.spec.name}: cannot write ${job.part} (${why}); the partial download was deleted`);
+    return new DownloadError(
+      `${job.spec.name}: cannot write ${job.part} (${codeOf(diskError)}); the partial download was deleted`,
+    );
   }
   if (e instanceof DownloadError) {
     await fs.promises.rm(job.part, { force: true });
@@ -368,6 +466,7 @@ function networkFailure(e: unknown): Error {
   if (e instanceof DownloadError || e instanceof Transient) return e;
   const err = e as NodeJS.ErrnoException;
   if (err.message === 'aborted') return new Transient('connection closed mid-transfer');
+  if (err.code?.startsWith('HPE_')) return new Transient(`the server's answer is not HTTP (${err.code})`);
   return new Transient(NETWORK_REASONS[err.code ?? ''] ?? err.code ?? err.message);
 }
 
@@ -381,7 +480,7 @@ async function sizeOf(file: string): Promise<number> {
 
 function codeOf(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
-  return err.code ?? err.message;
+  return describeErrno(err.code) ?? err.message.split('\n')[0];
 }
 
 function formatWait(ms: number): string {

@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
 import { Unpack } from 'tar';
 import { DataError } from './idx';
 
@@ -121,12 +122,20 @@ async function unpackInto(opts: ExtractOptions, tmp: string, total: number): Pro
       cb(null, chunk);
     },
   });
+  const gunzip = zlib.createGunzip();
+  // At the archive's end, stop reading: whatever follows is never parsed.
+  const tarEnd = new TarEnd(() => source.destroy());
   try {
     await new Promise<void>((resolve, reject) => {
       unpack.on('error', reject);
       source.on('error', reject);
+      gunzip.on('error', reject);
       unpack.on('close', () => resolve());
-      source.pipe(meter).pipe(unpack as unknown as NodeJS.WritableStream);
+      source
+        .pipe(meter)
+        .pipe(gunzip)
+        .pipe(tarEnd)
+        .pipe(unpack as unknown as NodeJS.WritableStream);
     });
   } catch (e) {
     source.destroy();
@@ -215,4 +224,91 @@ async function replaceFolder(tmp: string, dest: string): Promise<void> {
 function describeError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   return (err.code && err.code !== err.message ? `${err.code}: ` : '') + (err.message ?? String(e)).split('\n')[0];
+}
+
+const BLOCK = 512;
+
+/**
+ * Passes a tar stream on up to its end-of-archive marker (two zero blocks where a header is due)
+ * and ends there, calling `onEnd`. What follows (a tape's zero padding, anything appended) is not
+ * read: node-tar would parse it block by block, minutes for a few hundred megabytes of zeros.
+ * Entry sizes come from the ustar size field (octal or GNU base-256), or a pax header's `size`.
+ */
+class TarEnd extends Transform {
+  private at = 0;
+  private nextHeader = 0;
+  private header = Buffer.alloc(0);
+  private zeroBlocks = 0;
+  private pax: Buffer[] | null = null;
+  private paxSize: number | undefined;
+  private ended = false;
+
+  constructor(private readonly onEnd: () => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    let i = 0;
+    while (i < chunk.length && !this.ended) {
+      if (this.at < this.nextHeader) {
+        const body = chunk.subarray(i, i + Math.min(chunk.length - i, this.nextHeader - this.at));
+        this.pax?.push(body);
+        this.push(body);
+        i += body.length;
+        this.at += body.length;
+        continue;
+      }
+      const part = chunk.subarray(i, i + BLOCK - this.header.length);
+      this.header = Buffer.concat([this.header, part]);
+      i += part.length;
+      this.at += part.length;
+      if (this.header.length === BLOCK) this.onHeader();
+    }
+    cb();
+  }
+
+  private onHeader(): void {
+    const block = this.header;
+    this.header = Buffer.alloc(0);
+    this.push(block);
+    if (this.pax !== null) this.paxSize = paxSize(Buffer.concat(this.pax)) ?? this.paxSize;
+    this.pax = null;
+    if (block.every((b) => b === 0)) {
+      this.zeroBlocks++;
+      if (this.zeroBlocks === 2) {
+        this.ended = true;
+        this.push(null);
+        this.onEnd();
+      }
+      return;
+    }
+    this.zeroBlocks = 0;
+    const type = String.fromCharCode(block[156]);
+    const size = type === 'x' || type === 'g' ? ustarSize(block) : (this.paxSize ?? ustarSize(block));
+    if (type !== 'x' && type !== 'g') this.paxSize = undefined;
+    if (type === 'x' && size <= 1 << 20) this.pax = [];
+    // A size we cannot read: pass everything on and let node-tar judge the archive.
+    this.nextHeader = Number.isSafeInteger(size) ? this.at + Math.ceil(size / BLOCK) * BLOCK : Infinity;
+  }
+}
+
+/** The size field of a tar header: octal digits, or big-endian base-256 when its first byte has bit 7. */
+function ustarSize(block: Buffer): number {
+  const field = block.subarray(124, 136);
+  if (field[0] & 0x80) {
+    let n = field[0] & 0x7f;
+    for (let k = 1; k < field.length; k++) n = n * 256 + field[k];
+    return n;
+  }
+  const digits = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  return /^[0-7]+$/.test(digits) ? Number.parseInt(digits, 8) : digits === '' ? 0 : Number.NaN;
+}
+
+/** The `size` record of a pax extended header's body, if any. */
+function paxSize(body: Buffer): number | undefined {
+  const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(body.toString('utf8'));
+  return m ? Number(m[1]) : undefined;
 }

@@ -6,7 +6,9 @@
 import type { Dataset } from './dataset';
 import type { DatasetModule } from './sets/types';
 import { type ChannelStats, channelStats } from './preprocess';
-import { type PrepareOptions, SKIP_CHECKSUM_ENV, prepareDataset } from './store';
+import { dataRoot } from './cache';
+import { getDataset } from './sets';
+import { type PrepareOptions, SKIP_CHECKSUM_ENV, prepareDataset, skipChecksumRequested } from './store';
 
 /** Pixels of padding for the random crop (the usual CIFAR recipe: 4 of 32). */
 export const AUGMENT_PAD = 4;
@@ -60,4 +62,15 @@ export async function loadForRun(
   if (normalise) identity.normalise = normalise;
   if (augment) identity.augment = augment;
   return { data, identity };
+}
+
+/**
+ * Before a batch of runs (`evolve reproduce`): the data set made ready once, from the cache only
+ * (verified, extracted), so a missing or wrong archive is one message before any run starts rather
+ * than a download attempt and a failure per run. The runs then find it ready.
+ */
+export async function readyForRuns(name: string, log: (line: string) => void): Promise<void> {
+  const ds = getDataset(name);
+  if (!ds?.archive) return;
+  await prepareDataset(ds, { root: dataRoot(), skipChecksum: skipChecksumRequested(), download: false, log });
 }

@@ -13,6 +13,7 @@ import type { DatasetModule } from './sets/types';
 import { type FileSpec, type VerifyResult, isVerified, verifyFile } from './verify';
 import { type DownloadProgress, download } from './download';
 import { extractTarGz } from './extract';
+import { CacheLock, describeErrno } from './cacheLock';
 
 const SOURCE_STAMP = '.evolve-source.json';
 
@@ -61,7 +62,7 @@ export async function datasetState(root: string, ds: DatasetModule): Promise<Dat
   return {
     archive: !present ? 'missing' : verified ? 'verified' : 'unverified',
     extracted: extractedFrom(root, ds) !== undefined,
-    bytesOnDisk: folderBytes(dir),
+    bytesOnDisk: folderBytes(dir, (name) => !isLeftover(name)),
     dir,
   };
 }
@@ -78,7 +79,7 @@ function extractedFrom(root: string, ds: DatasetModule): string | undefined {
   }
 }
 
-function folderBytes(dir: string): number {
+function folderBytes(dir: string, counted: (name: string) => boolean = () => true): number {
   let total = 0;
   let entries: fs.Dirent[];
   try {
@@ -86,7 +87,7 @@ function folderBytes(dir: string): number {
   } catch {
     return 0;
   }
-  for (const e of entries) {
+  for (const e of entries.filter((x) => counted(x.name))) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) total += folderBytes(p);
     else if (e.isFile()) total += fs.statSync(p).size;
@@ -150,8 +151,8 @@ export async function prepareDataset(ds: DatasetModule, o: PrepareOptions): Prom
     if (fs.existsSync(extractedPath(o.root, ds))) return extractedOnly(ds, o);
     if (!o.download) {
       throw new DataError(
-        `${ds.name}: ${spec.name} is not in ${dir}; run: evolve datasets download ${ds.name} ` +
-          `(or download ${spec.url} by hand and put it there)`,
+        `${ds.name}: ${spec.name} (${(spec.bytes / 1e6).toFixed(0)} MB) is not in ${dir}; put it there, or run: ` +
+          `evolve datasets download ${ds.name} (from ${spec.url}; --url MIRROR for a mirror)`,
       );
     }
     o.log(`evolve: downloading ${ds.title} (${(spec.bytes / 1e6).toFixed(0)} MB) from ${o.url ?? spec.url} to ${dir}`);
@@ -187,11 +188,37 @@ function extractedOnly(ds: DatasetModule, o: PrepareOptions): Prepared {
   return { dir };
 }
 
-/** Extracts the archive's kept members into `<extracted>/` unless they are there from `source`. */
+/** A staging folder of an extraction (`.extract-PID`, `.extract-PID.tmp-PID`): in use or left by a killed one. */
+function isLeftover(name: string): boolean {
+  return /^\.extract-\d+/.test(name);
+}
+
+/**
+ * Extracts the archive's kept members into `<extracted>/` unless they are there from `source`.
+ * One extraction at a time per data set (a lock); its holder first removes what killed ones left.
+ */
 async function ensureExtracted(ds: DatasetModule, o: PrepareOptions, archive: string, source: string): Promise<void> {
   const dir = datasetDir(o.root, ds);
   const extracted = extractedPath(o.root, ds);
-  if (extractedFrom(o.root, ds) === source) return;
+  const leftovers = (): string[] => fs.readdirSync(dir).filter(isLeftover);
+  if (extractedFrom(o.root, ds) === source && leftovers().length === 0) return;
+  const lock = await CacheLock.acquire(extracted, { purpose: `extracting ${path.basename(archive)}`, log: o.log });
+  try {
+    // Holding the lock, no other extraction is at work: every staging folder is a leftover.
+    for (const name of leftovers()) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    if (extractedFrom(o.root, ds) === source) return;
+    await extractInto(ds, o, archive, source);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`${extracted}: cannot write (${describeCode(e)}); nothing was extracted`);
+  } finally {
+    lock.release();
+  }
+}
+
+async function extractInto(ds: DatasetModule, o: PrepareOptions, archive: string, source: string): Promise<void> {
+  const dir = datasetDir(o.root, ds);
+  const extracted = extractedPath(o.root, ds);
   const staging = path.join(dir, `.extract-${process.pid}`);
   o.log(`evolve: extracting ${ds.members.length} files of ${path.basename(archive)} into ${extracted}`);
   const keep = new Set(ds.members);
@@ -207,11 +234,12 @@ async function ensureExtracted(ds: DatasetModule, o: PrepareOptions, archive: st
     );
     fs.rmSync(extracted, { recursive: true, force: true });
     fs.renameSync(inner, extracted);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new DataError(`${extracted}: cannot write (${why}); nothing was extracted`);
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }
+}
+
+function describeCode(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return describeErrno(err.code) ?? err.message.split('\n')[0];
 }

@@ -86,7 +86,7 @@ export async function verifyFile(file: string, spec: FileSpec, opts: VerifyOptio
     await removeStamp(file);
     return { status: 'wrong-checksum', path: file, bytes, expectedSha256: spec.sha256, actualSha256: sha256 };
   }
-  await writeStamp(file, sha256);
+  await writeStamp(file, sha256, { bytes, mtimeMs: stat.mtimeMs });
   return { status: 'ok', path: file, bytes, sha256, fromStamp: false };
 }
 
@@ -137,14 +137,20 @@ export function stampPath(file: string): string {
 }
 
 /**
- * Records that `file` (as it is now) has this SHA-256. Written to a temporary name and renamed,
- * so a crash never leaves a half stamp. Best effort: a read-only or full cache only costs a
- * re-hash next time, so a failure here is not an error.
+ * Records that `file` has this SHA-256, provided it is still the file that was hashed: `hashed`
+ * is its size (and mtime, when known) at hashing time; a file that changed since gets no stamp.
+ * Written to a temporary name and renamed, so a crash never leaves a half stamp. Best effort: a
+ * read-only or full cache only costs a re-hash next time, so a failure here is not an error.
  */
-export async function writeStamp(file: string, sha256: string): Promise<void> {
+export async function writeStamp(
+  file: string,
+  sha256: string,
+  hashed: { bytes: number; mtimeMs?: number },
+): Promise<void> {
   const tmp = `${stampPath(file)}.tmp-${process.pid}`;
   try {
     const stat = await fs.promises.stat(file);
+    if (stat.size !== hashed.bytes || (hashed.mtimeMs !== undefined && stat.mtimeMs !== hashed.mtimeMs)) return;
     const stamp: Stamp = { sha256: sha256.toLowerCase(), bytes: stat.size, mtimeMs: stat.mtimeMs };
     await fs.promises.writeFile(tmp, `${JSON.stringify(stamp)}\n`);
     await fs.promises.rename(tmp, stampPath(file));

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError } from '../errors';
 import { writeFileAtomic } from '../files';
+import { readyForRuns } from '../data/forRun';
 import { readRecords } from '../run/resume';
 import { buildReport } from '../report/report';
 import { type ReproduceSettings, type PlannedRun, commandLine, describePlan, planRuns, reproduceDir } from './plan';
@@ -61,6 +62,8 @@ async function finalReport(s: ReproduceSettings, runs: PlannedRun[], io: Reprodu
 
 export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: ReproduceIo): Promise<void> {
   const runs = planRuns(s);
+  // Checked once, before any run: a missing data set is one message, not one failed download per seed.
+  if (mode === 'run' && runs.some((r) => r.state !== 'finished')) await readyForRuns(s.dataset, io.say);
   io.say(`evolve: ${title(s)} in ${reproduceDir(s)}: ${describePlan(runs)}`);
   if (mode === 'plan') {
     const lines = pending(runs);
