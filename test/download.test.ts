@@ -161,7 +161,7 @@ test('a cut-off transfer is retried within one call with a Range request', { tim
     assert.equal(server.seen.length, 2);
     const from = Number(/^bytes=(\d+)-$/.exec(server.seen[1].range ?? '')?.[1]);
     assert.ok(from > 0 && from <= 1_000_000, `resumed from ${server.seen[1].range}`);
-    assert.match(lines[0], /^evolve: data\.bin: connection closed.*; retry 1 of 2 in 5 ms$/);
+    assert.match(lines[0], /^evolve: data\.bin: connection closed.*; retry 1 of 2 in 5ms$/);
   } finally {
     await server.close();
   }
@@ -253,7 +253,7 @@ test('a stalled transfer is aborted and retried: it fails with one line, or resu
     const msg = await failure(download(spec(stuck.url), { dir, ...fast, stallMs: 150, retries: 1 }));
     assert.match(
       msg,
-      /^data\.bin: download failed after 2 attempts \(no data for 150 ms\); download .* by hand and put data\.bin in /,
+      /^data\.bin: download failed after 2 attempts \(no data for 150ms\); download .* by hand and put data\.bin in /,
     );
     assert.equal(stuck.seen.length, 2);
     assert.equal(stuck.seen[1].range, 'bytes=65536-');
@@ -479,7 +479,7 @@ test('a server that trickles a byte at a time ends with one line (the minimum ra
     const msg = await failure(download(spec(server.url), { dir, ...fast, stallMs: 60_000, minRate }));
     assert.match(
       msg,
-      /^data\.bin: download failed after 1 attempt \(less than 1000 bytes\/s over 300 ms \(\d+ bytes\)\)/,
+      /^data\.bin: download failed after 1 attempt \(less than 1000 bytes\/s over 300ms \(\d+ bytes\)\)/,
     );
   } finally {
     await server.close();

@@ -92,8 +92,10 @@ test('sizes and durations read as a person expects', () => {
     '162.2 MiB',
     '2.5 GiB',
   ]);
-  assert.deepEqual([0.4, 59, 59.96, 75, 3599, 3600 * 2 + 61, Infinity, -1].map(formatDuration), [
-    '0.4s',
+  assert.deepEqual([0.005, 0.4, 2.5, 59, 59.96, 75, 3599, 3600 * 2 + 61, Infinity, -1].map(formatDuration), [
+    '5ms',
+    '400ms',
+    '2.5s',
     '59.0s',
     '1m00s',
     '1m15s',

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheLock, describeErrno, notWritableHint } from './cacheLock';
 import { DataError } from './idx';
+import { formatDuration } from './progressBar';
 import { type FileSpec, removeStamp, verifyFile, writeStamp } from './verify';
 
 /** A download that failed for good; one line starting with the file name. Exit code 1 (it is a DataError). */
@@ -483,6 +484,4 @@ function codeOf(e: unknown): string {
   return describeErrno(err.code) ?? err.message.split('\n')[0];
 }
 
-function formatWait(ms: number): string {
-  return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${ms} ms`;
-}
+const formatWait = (ms: number): string => formatDuration(ms / 1000);

@@ -53,11 +53,12 @@ export function progressMode(stream: ProgressStream, env: NodeJS.ProcessEnv = pr
 }
 
 /**
- * 0.4 -> "0.4s", 75 -> "1m15s", 7261 -> "2h01m", Infinity -> "?": every duration evolve prints
- * (ETAs, generation times, a run's total) in one form.
+ * 0.005 -> "5ms", 0.4 -> "400ms", 2.5 -> "2.5s", 75 -> "1m15s", 7261 -> "2h01m", Infinity -> "?": every duration
+ * evolve prints (ETAs, generation times, a run's total, download waits and limits) in one form.
  */
 export function formatDuration(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return '?';
+  if (sec < 0.9995) return `${Math.round(sec * 1000)}ms`;
   if (sec < 59.95) return `${sec.toFixed(1)}s`;
   const s = Math.round(sec);
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
