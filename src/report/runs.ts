@@ -15,6 +15,9 @@ export interface RunPoint {
   synapses: number;
   synapseEfficiency: number;
   clusterEfficiency: number;
+  /** Ancestor / now in live conv filters and in live 2-D conv kernels (a filter's slice per input channel). */
+  filterEfficiency: number;
+  kernelEfficiency: number;
   /** Top-1 test accuracy in percent. */
   testAccuracy: number;
   /** This generation's test accuracy minus the ancestor's, in points (the paper's sign: negative is a loss). */
@@ -54,6 +57,8 @@ function toPoint(r: GenerationRecord): RunPoint {
     synapses: r.synapses,
     synapseEfficiency: r.architecturalEfficiency,
     clusterEfficiency: r.clusterEfficiency,
+    filterEfficiency: r.filterEfficiency,
+    kernelEfficiency: r.kernelEfficiency,
     testAccuracy: r.testAccuracy,
     accuracyChange: -r.accuracyDrop,
   };
