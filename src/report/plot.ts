@@ -371,7 +371,7 @@ export async function rasterise(
   return resvg.render();
 }
 
-/** The SVG at twice its size (about 1600 px wide), as PNG bytes. */
+/** The SVG at twice its size (about 2000 px wide), as PNG bytes. */
 export async function renderPng(svg: string): Promise<Uint8Array> {
   return (await rasterise(svg)).asPng();
 }
