@@ -75,7 +75,7 @@ const rows: { width: number; panels: Panel[] }[] = [
     ],
   },
   {
-    width: 385,
+    width: 395,
     panels: [
       { metric: 'testAccuracy', title: '(d) Test accuracy', axis: 'top-1 test accuracy (%)', log: false },
       {
