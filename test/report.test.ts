@@ -234,9 +234,10 @@ test("--plot x.png: a PNG about 1600 px wide; --plot x.svg: the SVG with every p
   assert.match(text, /^<svg /);
   for (const title of [
     '(a) Synapse efficiency',
-    '(b) Cluster efficiency',
-    '(c) Test accuracy',
-    '(d) Test accuracy change',
+    '(b) Cluster efficiency: filters',
+    '(c) Cluster efficiency: kernels',
+    '(d) Test accuracy',
+    '(e) Test accuracy change',
     '125.09×',
     '9.71×',
     'budget: (1/F)^generation',

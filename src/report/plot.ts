@@ -1,12 +1,16 @@
 /**
- * The report's figure: synapse and cluster efficiency (log scale), test accuracy and its change
- * against generation, one colour per group with its mean line and its min-max band across runs,
- * and the paper's final numbers as black diamonds. A vega-lite spec, compiled to vega, rendered
- * to SVG by vega's headless view, and to PNG by resvg with a font shipped in an npm package, so
- * the text renders the same on a machine without system fonts.
+ * The report's figure, against generation: (a) synapse efficiency, cluster efficiency counted in
+ * (b) conv filters and (c) 2-D conv kernels (log scales), (d) test accuracy and (e) its change. Each
+ * group has its own colour and dash pattern: its mean as a line with points, and a band from the
+ * min to the max across its runs. Panel (a) draws each group's budget (1/F)^generation grey and
+ * dashed, above the runs; the zero line of (e) is solid and labelled. The paper's final numbers are
+ * black diamonds just right of its last generation, labelled with their values. A vega-lite spec,
+ * compiled to vega, rendered to SVG by vega's headless view, and to PNG by resvg with a font
+ * shipped in an npm package, so the text renders the same on a machine without system fonts.
  */
-import type { Group, Metric } from './summary';
-import { datasetTitle } from '../paper/presets';
+import type { Group } from './summary';
+import type { RunPoint } from './runs';
+import { type PaperResult, datasetTitle } from '../paper/presets';
 import { vegaTextWidth } from './fontMetrics';
 
 type Spec = Record<string, unknown>;
@@ -25,21 +29,80 @@ const importModule = new Function('specifier', 'return import(specifier)') as <T
 
 const font = 'DejaVu Sans';
 
+type PlotMetric = keyof Pick<
+  RunPoint,
+  'synapseEfficiency' | 'filterEfficiency' | 'kernelEfficiency' | 'testAccuracy' | 'accuracyChange'
+>;
+
 interface Panel {
-  metric: Exclude<Metric, 'synapses'>;
+  metric: PlotMetric;
   title: string;
   axis: string;
   log: boolean;
+  /** The paper's number drawn in this panel, if any. */
+  paper?: Exclude<keyof PaperResult, 'arch' | 'generations' | 'clusterCount'>;
 }
 
-const panels: Panel[] = [
-  { metric: 'synapseEfficiency', title: '(a) Synapse efficiency', axis: 'fewer synapses (×, log)', log: true },
-  { metric: 'clusterEfficiency', title: '(b) Cluster efficiency', axis: 'fewer conv clusters (×, log)', log: true },
-  { metric: 'testAccuracy', title: '(c) Test accuracy', axis: 'top-1 test accuracy (%)', log: false },
-  { metric: 'accuracyChange', title: '(d) Test accuracy change', axis: 'change vs ancestor (points)', log: false },
+/**
+ * Two rows: the efficiencies, then the accuracies. The paper's cluster efficiency is drawn against
+ * kernels: for LeNet-5 its 9.71x is exactly 1,020 / 105 kernels, and no whole number of the 70
+ * filters gives it.
+ */
+const rows: { width: number; panels: Panel[] }[] = [
+  {
+    width: 235,
+    panels: [
+      {
+        metric: 'synapseEfficiency',
+        title: '(a) Synapse efficiency',
+        axis: 'fewer synapses (×, log)',
+        log: true,
+        paper: 'synapseEfficiency',
+      },
+      {
+        metric: 'filterEfficiency',
+        title: '(b) Cluster efficiency: filters',
+        axis: 'fewer conv filters (×, log)',
+        log: true,
+      },
+      {
+        metric: 'kernelEfficiency',
+        title: '(c) Cluster efficiency: kernels',
+        axis: 'fewer 2-D conv kernels (×, log)',
+        log: true,
+        paper: 'clusterEfficiency',
+      },
+    ],
+  },
+  {
+    width: 395,
+    panels: [
+      { metric: 'testAccuracy', title: '(d) Test accuracy', axis: 'top-1 test accuracy (%)', log: false },
+      {
+        metric: 'accuracyChange',
+        title: '(e) Test accuracy change',
+        axis: 'change vs ancestor (points)',
+        log: false,
+        paper: 'accuracyChange',
+      },
+    ],
+  },
 ];
 
-const paperLegend = 'paper (arXiv:1609.01360), last generation';
+const paperLegend = 'paper (arXiv:1609.01360), last generation; its cluster efficiency in (c)';
+const budgetLegend = 'budget: (1/F)^generation';
+
+/** Tableau's ten colours without its grey, which is the budget's; and one dash pattern per group. */
+const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#bcbd22', '#17becf'];
+const dashes = [
+  [1, 0],
+  [8, 3],
+  [2, 2],
+  [8, 2, 2, 2],
+  [1, 4],
+  [12, 4],
+];
+const budgetStyle = { color: '#444', dash: [4, 3] };
 
 /** The legend's name of a group: its encoding alone when the title already names the data set and ancestor. */
 function legendLabel(group: Group, groups: Group[]): string {
@@ -49,26 +112,57 @@ function legendLabel(group: Group, groups: Group[]): string {
     : group.label;
 }
 
+/**
+ * The series (each group, and the budget if any group has one) with their colours and dash
+ * patterns: one scale for both, so the legend shows each entry as it is drawn.
+ */
+function seriesEncodings(groups: Group[]): { color: Spec; strokeDash: Spec } {
+  const domain = groups.map((g) => legendLabel(g, groups));
+  const colors = domain.map((_l, i) => palette[i % palette.length]);
+  const dashRange = domain.map((_l, i) => dashes[i % dashes.length]);
+  if (groups.some((g) => g.synapseFactor !== undefined)) {
+    domain.push(budgetLegend);
+    colors.push(budgetStyle.color);
+    dashRange.push(budgetStyle.dash);
+  }
+  // A stroke 30 px long: long enough to show a dash pattern, and no taller than a label.
+  const legend = { symbolType: 'M-1,0L3,0', symbolSize: 225, symbolStrokeWidth: 2, symbolOpacity: 1, labelOffset: 20 };
+  return {
+    color: { field: 'series', type: 'nominal', title: null, scale: { domain, range: colors }, legend },
+    strokeDash: { field: 'series', type: 'nominal', title: null, scale: { domain, range: dashRange }, legend },
+  };
+}
+
+/** Mean, min and max of a metric over the runs that reached the generation (the report's spread). */
+function spreadRow(group: Group, generation: number, metric: PlotMetric): Spec {
+  const values = group.runs
+    .map((r) => r.points[generation]?.[metric])
+    .filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  return {
+    generation,
+    mean: values.reduce((a, v) => a + v, 0) / values.length,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
+}
+
 /** Per group and generation: mean, min and max of the panel's metric. */
-function bandRows(groups: Group[], metric: Panel['metric']): Spec[] {
+function bandRows(groups: Group[], metric: PlotMetric): Spec[] {
   return groups.flatMap((group) =>
     group.generations.map((g) => ({
-      group: legendLabel(group, groups),
-      generation: g.generation,
-      mean: g[metric].mean,
-      min: g[metric].min,
-      max: g[metric].max,
+      series: legendLabel(group, groups),
+      ...spreadRow(group, g.generation, metric),
     })),
   );
 }
 
-function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
+function paperRows(groups: Group[], panel: Panel): Spec[] {
   const seen = new Map<string, Spec>();
   const several = new Set(groups.filter((g) => g.paper).map((g) => g.dataset)).size > 1;
   for (const { paper, dataset } of groups) {
-    if (!paper || metric === 'testAccuracy') continue;
-    const value = paper[metric];
-    const text = metric === 'accuracyChange' ? value.toFixed(1).replace('-', '−') : `${value.toFixed(2)}×`;
+    if (!paper || panel.paper === undefined) continue;
+    const value = paper[panel.paper];
+    const text = panel.paper === 'accuracyChange' ? value.toFixed(1).replace('-', '−') : `${value.toFixed(2)}×`;
     seen.set(dataset, {
       mark: paperLegend,
       generation: paper.generations,
@@ -79,17 +173,15 @@ function paperRows(groups: Group[], metric: Panel['metric']): Spec[] {
   return [...seen.values()];
 }
 
-const budgetLegend = 'budget: (1/F)^generation';
-
-/** Per group, the synapse efficiency its budget F asks for at each generation (efficiency panel only). */
-function budgetRows(groups: Group[], metric: Panel['metric']): Spec[] {
+/** Per group, the synapse efficiency its budget F asks for at each generation (synapse panel only). */
+function budgetRows(groups: Group[], metric: PlotMetric): Spec[] {
   if (metric !== 'synapseEfficiency') return [];
   return groups
     .filter((g) => g.synapseFactor !== undefined)
     .flatMap((group) =>
       group.generations.map((g) => ({
         group: legendLabel(group, groups),
-        kind: budgetLegend,
+        series: budgetLegend,
         generation: g.generation,
         value: (1 / group.synapseFactor!) ** g.generation,
       })),
@@ -102,6 +194,14 @@ function logTicks(max: number): number[] {
   for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10)
     ticks.push(2 * decade, 5 * decade, 10 * decade);
   return ticks.filter((_t, i) => i === 0 || ticks[i - 1] < max);
+}
+
+/** Every `step` generations from 0, and the last one always (a regular tick too close to it gives way). */
+export function generationTicks(last: number): number[] {
+  const step = Math.max(1, Math.ceil(last / 7));
+  const ticks: number[] = [];
+  for (let g = 0; g <= last - step; g += step) ticks.push(g);
+  return [...ticks, last];
 }
 
 /** The y encoding; log panels get 1-2-5 ticks from 1 to just above the largest value. */
@@ -117,7 +217,10 @@ function yEncoding(panel: Panel, values: number[]): Spec {
   };
 }
 
-/** A black diamond per data set, labelled with its value to its right, outside the plot. */
+/** Pixels between the last generation and the paper's diamond: beside the runs' last points, never over them. */
+const paperOffset = 13;
+
+/** A black diamond per data set just right of its generation, labelled with its value to its right. */
 function paperLayers(rows: Spec[], x: Spec, y: Spec): Spec[] {
   if (rows.length === 0) return [];
   const data = { values: rows };
@@ -125,43 +228,42 @@ function paperLayers(rows: Spec[], x: Spec, y: Spec): Spec[] {
   return [
     {
       data,
-      mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 90 },
+      mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 80, xOffset: paperOffset },
       encoding: { x, y: { ...y, field: 'value' }, shape },
     },
     {
       data,
-      mark: { type: 'text', align: 'left', baseline: 'middle', dx: 9, fontSize: 10.5, font },
+      mark: { type: 'text', align: 'left', baseline: 'middle', dx: paperOffset + 8, fontSize: 10.5, font },
       encoding: { x, y: { ...y, field: 'value' }, text: { field: 'text' } },
     },
   ];
 }
 
-/** The dashed budget line of each group, with its own legend entry. */
-function budgetLayer(rows: Spec[], x: Spec, y: Spec, color: Spec): Spec {
-  const strokeDash = {
-    field: 'kind',
-    type: 'nominal',
-    title: null,
-    scale: { range: [[5, 4]] },
-    legend: { symbolType: 'stroke', symbolStrokeColor: '#555', symbolSize: 300 },
-  };
-  return {
-    data: { values: rows },
-    mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 },
-    encoding: { x, y: { ...y, field: 'value' }, color, detail: { field: 'group' }, strokeDash },
-  };
+/** The accuracy-change panel's zero line, thin, solid and labelled outside the plot, under the runs. */
+function zeroLayers(): Spec[] {
+  const data = { values: [{ zero: 0, text: 'ancestor' }] };
+  const y = { field: 'zero', type: 'quantitative' };
+  return [
+    { data, mark: { type: 'rule', color: '#999', strokeWidth: 1 }, encoding: { y } },
+    {
+      data,
+      mark: { type: 'text', align: 'left', baseline: 'middle', dx: 4, fontSize: 10, color: '#666', font },
+      encoding: { x: { value: 'width' }, y, text: { field: 'text' } },
+    },
+  ];
 }
 
-function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec {
+/** Bands, then mean lines with their points, then the budget above them, then the paper's diamonds. */
+function panelSpec(groups: Group[], panel: Panel, width: number, lastGeneration: number): Spec {
   const x = {
     field: 'generation',
     type: 'quantitative',
     title: 'generation',
     scale: { domain: [0, lastGeneration], nice: false },
-    axis: { tickMinStep: 1, format: 'd' },
+    axis: { values: generationTicks(lastGeneration), format: 'd' },
   };
   const bandValues = bandRows(groups, panel.metric);
-  const paper = paperRows(groups, panel.metric);
+  const paper = paperRows(groups, panel);
   const budget = budgetRows(groups, panel.metric);
   const values = [
     ...bandValues.flatMap((r) => [r.min, r.max]),
@@ -169,38 +271,31 @@ function panelSpec(groups: Group[], panel: Panel, lastGeneration: number): Spec 
     ...budget.map((r) => r.value),
   ] as number[];
   const y = yEncoding(panel, values);
-  const color = {
-    field: 'group',
-    type: 'nominal',
-    title: null,
-    scale: { scheme: 'category10' },
-    legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 300, symbolOpacity: 1 },
-  };
+  const { color, strokeDash } = seriesEncodings(groups);
   const bands = { values: bandValues };
   const layers: Spec[] = [
+    ...(panel.metric === 'accuracyChange' ? zeroLayers() : []),
     {
       data: bands,
-      mark: { type: 'area', opacity: 0.2 },
+      mark: { type: 'area', opacity: 0.18 },
       encoding: { x, y: { ...y, field: 'min' }, y2: { field: 'max' }, color },
     },
     {
       data: bands,
-      mark: { type: 'line', strokeWidth: 1.8, point: { size: 22, filled: true } },
-      encoding: { x, y: { ...y, field: 'mean' }, color },
+      mark: { type: 'line', strokeWidth: 2, point: { size: 18, filled: true } },
+      encoding: { x, y: { ...y, field: 'mean' }, color, strokeDash },
     },
   ];
-  if (budget.length > 0) layers.unshift(budgetLayer(budget, x, y, color));
-  if (panel.metric === 'accuracyChange') {
-    layers.unshift({
-      data: { values: [{ zero: 0 }] },
-      mark: { type: 'rule', color: '#888', strokeDash: [4, 3] },
-      encoding: { y: { field: 'zero', type: 'quantitative' } },
+  if (budget.length > 0)
+    layers.push({
+      data: { values: budget },
+      mark: { type: 'line', strokeWidth: 1.2 },
+      encoding: { x, y: { ...y, field: 'value' }, color, strokeDash, detail: { field: 'group' } },
     });
-  }
   layers.push(...paperLayers(paper, x, y));
   return {
     title: { text: panel.title, fontSize: 12, fontWeight: 'bold', anchor: 'start' },
-    width: 290,
+    width,
     height: 200,
     layer: layers,
   };
@@ -217,9 +312,9 @@ export function figureSpec(groups: Group[]): Spec {
       text: `Evolutionary synthesis on ${experiments.join(', ')}`,
       subtitle: runs === 1 ? '1 run' : `${runs} runs: line, mean; band, min to max across the runs of a group`,
     },
-    // A 2x2 grid: the panels' plot areas line up in rows and columns.
-    columns: 2,
-    concat: panels.map((p) => panelSpec(groups, p, lastGeneration)),
+    vconcat: rows.map((row) => ({
+      hconcat: row.panels.map((p) => panelSpec(groups, p, row.width, lastGeneration)),
+    })),
     resolve: { scale: { color: 'shared', shape: 'shared', strokeDash: 'shared' } },
     config: {
       font,
@@ -236,7 +331,7 @@ export function figureSpec(groups: Group[]): Spec {
         labelColor: '#222',
         titleColor: '#222',
       },
-      legend: { orient: 'bottom', direction: 'vertical', labelFontSize: 11, symbolStrokeWidth: 2, labelLimit: 400 },
+      legend: { orient: 'bottom', direction: 'vertical', labelFontSize: 11, labelLimit: 500 },
       title: {
         fontSize: 14,
         subtitleFontSize: 11,
@@ -245,7 +340,7 @@ export function figureSpec(groups: Group[]): Spec {
         fontWeight: 'bold',
         offset: 8,
       },
-      concat: { spacing: 30 },
+      concat: { spacing: 24 },
     },
   };
 }
@@ -278,7 +373,7 @@ export async function rasterise(
   return resvg.render();
 }
 
-/** The SVG at twice its size (about 1600 px wide), as PNG bytes. */
+/** The SVG at twice its size (about 2000 px wide), as PNG bytes. */
 export async function renderPng(svg: string): Promise<Uint8Array> {
   return (await rasterise(svg)).asPng();
 }
