@@ -14,9 +14,12 @@ constexpr int MR = 8;   // rows of C per micro-kernel: 16 accumulators + 2 B vec
 #elif defined(EVOLVE_AVX2)
 constexpr int VL = 8;
 constexpr int MR = 6;  // 12 accumulators + 2 B vectors of 16 ymm
-#else
+#elif defined(__x86_64__)
 constexpr int VL = 4;
 constexpr int MR = 2;  // 4 accumulators: the multiply-add in doubles needs the other registers
+#else
+constexpr int VL = 4;
+constexpr int MR = 6;
 #endif
 
 typedef float vec __attribute__((vector_size(VL * sizeof(float))));
