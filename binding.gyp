@@ -11,7 +11,7 @@
       ],
       "cflags!": ["-O2"],
       "cflags_cc!": ["-O2", "-std=gnu++17"],
-      "cflags_cc": ["-O3", "-ffp-contract=off", "-std=c++17", "-Wall", "-Wextra"],
+      "cflags_cc": ["-O3", "-mtune=native", "-ffp-contract=off", "-std=c++17", "-Wall", "-Wextra"],
       "ldflags": ["-pthread"],
       "xcode_settings": {
         "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off", "-std=c++17"]
