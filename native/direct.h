@@ -13,7 +13,7 @@
 #include "conv.h"
 #include "gemm.h"
 
-namespace evolve {
+namespace evolve::EVOLVE_ISA {
 
 /** The rows and columns of (padded) input a convolution's taps read. */
 inline int paddedRows(const Conv& c) { return (c.oh - 1) * c.sh + c.kh; }
@@ -76,9 +76,10 @@ void directRows(const Conv& c, const float* planes, int stride, const float* f, 
           for (int g = 0; g < G; ++g) sum[g] = k == KC ? acc[g] : sum[g] + acc[g];
           for (int g = 0; g < G; ++g) acc[g] = lvec{};
         }
-        const float s = f[static_cast<size_t>(k) * c.cout + co];
+        const lvec s = splat<lvec>(f[static_cast<size_t>(k) * c.cout + co]);
         const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
-        for (int g = 0; g < G; ++g) acc[g] += Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride) * s;
+        for (int g = 0; g < G; ++g)
+          acc[g] = madd(Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride), s, acc[g]);
       }
   for (int g = 0; g < G; ++g) sum[g] = k <= KC ? acc[g] : sum[g] + acc[g];
   const int lanes = std::min(L, c.ow - ox);
@@ -124,8 +125,8 @@ void filterTile(const Conv& c, const float* img, const float* dy, int co, int oy
   for (int g = 0; g < G; ++g) a[g] = lvec{};
   for (int t = 0; t < n; ++t) {
     const float* corner = img + (static_cast<size_t>(oy * c.sh) * cols + ox * c.sw) * c.cin;
-    const float d = dy[static_cast<size_t>(t) * c.cout + co];
-    for (int g = 0; g < G; ++g) a[g] += Lanes<L>::load(corner + offsets[g]) * d;
+    const lvec d = splat<lvec>(dy[static_cast<size_t>(t) * c.cout + co]);
+    for (int g = 0; g < G; ++g) a[g] = madd(Lanes<L>::load(corner + offsets[g]), d, a[g]);
     if (++ox == c.ow) ox = 0, ++oy;
   }
   for (int g = 0; g < G; ++g) std::memcpy(out + g * VL, &a[g], sizeof a[g]);
@@ -215,7 +216,8 @@ void directInputRows(const Conv& c, const float* planes, const float* f, int y0,
         if (!rows[g]) continue;
         const float* src = rows[g] + ox0 + c.kw - 1;
         vec acc = vec{};
-        for (int co = 0; co < c.cout; ++co) acc += *reinterpret_cast<const uvec*>(src + co * plane) * fk[co];
+        for (int co = 0; co < c.cout; ++co)
+          acc = madd(*reinterpret_cast<const uvec*>(src + co * plane), splat<vec>(fk[co]), acc);
         v[g] += valid ? acc : vec{};
       }
     }
@@ -245,4 +247,4 @@ inline void directInputImage(const Conv& c, const float* dy, const float* f, flo
       for (int ci = 0; ci < c.cin; ++ci) kInputRows[std::min(8, c.h - y) - 1](c, buf.data(), f, y, x, ci, image);
 }
 
-}  // namespace evolve
+}  // namespace evolve::EVOLVE_ISA

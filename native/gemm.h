@@ -1,34 +1,23 @@
 // Single-threaded SGEMM for the training kernels: C (+)= op(A) * op(B), row-major floats.
 //
 // op(B) is packed into panels of NR columns per KC-deep block (BLIS-style); op(A) is read in
-// place, MR rows at a time; an MR x NR micro-kernel keeps its block of C in vector registers. GCC vector extensions, not intrinsics: the same source compiles to AVX-512, AVX2
-// or SSE (or NEON) for whatever machine `npm ci` builds on (-march=native), and to plain scalar
-// code elsewhere. Every element of C is a fixed sequence of fused multiply-adds in k order, so
-// results do not depend on how callers split C between threads.
+// place, MR rows at a time; an MR x NR micro-kernel keeps its block of C in vector registers. GCC
+// vector extensions, not intrinsics: the same source compiles to AVX-512, AVX2 or SSE2 (or NEON),
+// one copy per path (native/target.h). Every element of C is a fixed sequence of fused
+// multiply-adds in k order (madd), so results depend neither on the path nor on how callers
+// split C between threads.
 #pragma once
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
-namespace evolve {
+#include "simd.h"
 
-#if defined(__AVX512F__)
-constexpr int VL = 16;  // floats per vector register
-constexpr int MR = 8;   // rows of C per micro-kernel: 16 accumulators + 2 B vectors of 32 zmm
-#elif defined(__AVX__)
-constexpr int VL = 8;
-constexpr int MR = 6;   // 12 accumulators + 2 B vectors of 16 ymm
-#else
-constexpr int VL = 4;
-constexpr int MR = 6;
-#endif
-constexpr int NV = 2;          // vectors per micro-kernel row
-constexpr int NR = NV * VL;    // columns of C per micro-kernel
-constexpr int KC = 256;        // depth of one packed block
+namespace evolve::EVOLVE_ISA {
 
-typedef float vec __attribute__((vector_size(VL * sizeof(float))));
-typedef float uvec __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
-typedef int ivec __attribute__((vector_size(VL * sizeof(int))));  // lane masks and indices
+constexpr int NV = 2;        // vectors per micro-kernel row
+constexpr int NR = NV * VL;  // columns of C per micro-kernel
+constexpr int KC = 256;      // depth of one packed block
 
 /** A matrix operand: element (r, c) of op(X) is at p[r * rs + c * cs]. */
 struct Mat {
@@ -72,8 +61,8 @@ inline void microKernel(int kc, const float* const* a, std::ptrdiff_t aks, const
     vec bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const uvec*>(b + k * NR + v * VL);
     for (int r = 0; r < MR; ++r) {
-      const float s = a[r][k * aks];
-      for (int v = 0; v < NV; ++v) acc[r][v] += bv[v] * s;
+      const vec s = splat<vec>(a[r][k * aks]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = madd(bv[v], s, acc[r][v]);
     }
   }
   const int full = cols / VL;  // whole vectors of this block's columns
@@ -178,4 +167,4 @@ inline void gemmPacked(const Mat& A, const PackedB& B, float* C, std::ptrdiff_t 
   }
 }
 
-}  // namespace evolve
+}  // namespace evolve::EVOLVE_ISA

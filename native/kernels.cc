@@ -1,129 +1,41 @@
-// evolve's native training kernels, a Node-API addon built by node-gyp during `npm ci`.
+// evolve's native training kernels, one copy per path (instruction set): this file is compiled
+// plain (the baseline) and, on x86-64, again by kernelsAvx2.cc and kernelsAvx512.cc (see
+// native/target.h). native/addon.cc holds the Node-API glue and picks a path at load time.
 //
 // They compute in place on the tfjs WASM backend's heap: JavaScript passes the heap's
 // ArrayBuffer and byte offsets of the operands, so no tensor is copied in or out. Every kernel
 // splits its work into tasks whose outputs never overlap, and sums partial results in a fixed
-// order, so the results are the same whatever the thread count and scheduling.
-#include <node_api.h>
-
+// order, so the results are the same whatever the thread count and scheduling; and every path
+// sums in the same order with the same fused multiply-adds, so they are the same on every path.
 #include <algorithm>
 #include <cmath>
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "conv.h"
+#include "kernels.h"
+#include "threadPool.h"
+
+// Above, headers compiled for the baseline in every copy; from here on, for this copy's path.
+#include "target.h"
 #include "direct.h"
 #include "gemm.h"
-#include "pool.h"
+#include "maxPoolGrad.h"
 
-namespace evolve {
+namespace evolve::EVOLVE_ISA {
 namespace {
-
-// ---------------------------------------------------------------------------------------------
-// A small pool of persistent threads. One parallel region runs at a time (Node worker threads
-// that call in concurrently queue on `region_`); the calling thread takes part as thread 0.
-
-constexpr int kMaxThreads = 64;
 
 struct ThreadScratch {
   GemmScratch gemm;
   std::vector<float> cols, tmp, padded;
 };
 
-class Pool {
- public:
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-      ++generation_;
-    }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
-  /** Runs f(task, thread) for task in [0, tasks) on up to `threads` threads. */
-  void run(int tasks, int threads, const std::function<void(int, int)>& f) {
-    threads = std::max(1, std::min({threads, tasks, kMaxThreads}));
-    if (threads == 1) {
-      for (int t = 0; t < tasks; ++t) f(t, 0);
-      return;
-    }
-    std::lock_guard<std::mutex> region(region_);
-    grow(threads - 1);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &f;
-      tasks_ = tasks;
-      next_.store(0);
-      helpers_ = threads - 1;
-      remaining_ = threads - 1;
-      ++generation_;
-    }
-    wake_.notify_all();
-    work(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return remaining_ == 0; });
-    job_ = nullptr;
-  }
-
- private:
-  void grow(int helpers) {
-    while (static_cast<int>(threads_.size()) < helpers) {
-      const int id = static_cast<int>(threads_.size()) + 1;
-      // The generation before this region's: the new thread must not miss the region about to start.
-      uint64_t seen;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        seen = generation_;
-      }
-      threads_.emplace_back([this, id, seen] { loop(id, seen); });
-    }
-  }
-
-  void loop(int id, uint64_t seen) {
-    for (;;) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_ != seen; });
-      seen = generation_;
-      if (stop_) return;
-      if (id > helpers_) continue;  // this region uses fewer threads
-      lock.unlock();
-      work(id);
-      lock.lock();
-      if (--remaining_ == 0) done_.notify_one();
-    }
-  }
-
-  void work(int thread) {
-    for (int t; (t = next_.fetch_add(1)) < tasks_;) (*job_)(t, thread);
-  }
-
-  std::mutex region_, mutex_;
-  std::condition_variable wake_, done_;
-  std::vector<std::thread> threads_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<int> next_{0};
-  int tasks_ = 0, helpers_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-};
-
 /** Packing and im2col buffers of the calling OS thread (pool threads and Node's own threads alike). */
 ThreadScratch& scratch() {
   thread_local ThreadScratch s;
   return s;
-}
-
-Pool& pool() {
-  static Pool* p = new Pool();  // never destroyed: threads may outlive static destruction order
-  return *p;
 }
 
 /**
@@ -218,10 +130,15 @@ void col2imAdd(const Conv& c, const float* cols, int b, int m0, int m1, float* d
   }
 }
 
-/** Output positions per im2col chunk: about 256 KiB of columns, a multiple of MR. */
+/**
+ * Output positions per im2col chunk: about 256 KiB of columns, a multiple of 8 (the AVX-512
+ * micro-kernel's rows). The same on every path, not a multiple of each path's MR: a filter
+ * gradient sums each chunk's positions before it adds the chunk, so its floats depend on it.
+ */
 int chunkRows(int K) {
+  constexpr int kMultiple = 8;
   int rows = (64 * 1024) / std::max(1, K);
-  rows = std::max(MR, rows / MR * MR);
+  rows = std::max(kMultiple, rows / kMultiple * kMultiple);
   return std::min(rows, 1024);
 }
 
@@ -236,7 +153,7 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   if (fewOutputs(c) && c.sw == 1) {
     if (P == 0) return;  // no output, and no rows for the padded planes
-    pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
+    threadPool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
                [&](int b, int) { directConvImage(c, x, f, y, b, scratch().padded); });
     return;
   }
@@ -244,7 +161,7 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
   // The filter, packed once for every chunk of every image (not when the products run transposed).
   PackedB packed;
   if (!fewOutputs(c)) packWhole(plain(f, c.cout), K, c.cout, packed);
-  pool().run(c.batch * perImage, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
+  threadPool().run(c.batch * perImage, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
     const int b = task / perImage, m0 = (task % perImage) * rows, m1 = std::min(P, m0 + rows);
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
@@ -267,7 +184,7 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
 void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* dx, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   if (fewOutputs(c) && c.sw == 1) {  // col2imAdd's scattered adds cost more than the few products
-    pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
+    threadPool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads),
                [&](int b, int) { directInputImage(c, dy, f, dx, b, scratch().padded); });
     return;
   }
@@ -276,7 +193,7 @@ void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* 
   PackedB packed;
   packWhole(transposed(f, c.cout), c.cout, K, packed);
   // One task per image: the column sums of different chunks overlap in dx, images do not.
-  pool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int b, int) {
+  threadPool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int b, int) {
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
     std::memset(dx + static_cast<size_t>(b) * c.h * c.w * c.cin, 0, sizeof(float) * c.h * c.w * c.cin);
@@ -309,7 +226,7 @@ void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float*
   const int parts = static_cast<int>(std::min<size_t>(kFilterParts, std::max<size_t>(1, total / rows)));
   const bool flip = fewOutputs(c);  // partial sums held as df^T [cout, K]
   std::vector<float> partial(flip ? parts * size : parts > 1 ? (parts - 1) * size : 0);
-  pool().run(parts, threadsFor(double(total) * K * c.cout, threads), [&](int part, int) {
+  threadPool().run(parts, threadsFor(double(total) * K * c.cout, threads), [&](int part, int) {
     ThreadScratch& s = scratch();
     if (!flip) s.cols.resize(static_cast<size_t>(rows) * K);
     float* out = flip ? partial.data() + part * size : part == 0 ? df : partial.data() + (part - 1) * size;
@@ -357,7 +274,7 @@ void matmul(const float* a, const float* b, float* c, int batchA, int batchB, in
   const int rowBlock = MR * 8, colBlock = NR * 4;
   const int rb = (m + rowBlock - 1) / rowBlock, cb = (n + colBlock - 1) / colBlock;
   const size_t sa = static_cast<size_t>(m) * k, sb = static_cast<size_t>(k) * n, sc = static_cast<size_t>(m) * n;
-  pool().run(batch * rb * cb, threadsFor(double(batch) * m * n * k, threads), [&](int task, int) {
+  threadPool().run(batch * rb * cb, threadsFor(double(batch) * m * n * k, threads), [&](int task, int) {
     const int p = task / (rb * cb), r = (task / cb) % rb, q = task % cb;
     const float* ap = a + (batchA == 1 ? 0 : p * sa);
     const float* bp = b + (batchB == 1 ? 0 : p * sb);
@@ -371,7 +288,7 @@ void matmul(const float* a, const float* b, float* c, int batchA, int batchB, in
 /** dx of a max pool: each window's dy goes to its first maximum (row-major), as tfjs's cpu backend does. */
 void maxPoolGrad(const float* dy, const float* x, float* dx, int batch, int h, int w, int ch, int oh, int ow, int fh,
                  int fw, int sh, int sw, int top, int left, int threads) {
-  pool().run(batch, threadsFor(double(batch) * h * w * ch * 4, threads), [&](int b, int) {
+  threadPool().run(batch, threadsFor(double(batch) * h * w * ch * 4, threads), [&](int b, int) {
     const float* img = x + static_cast<size_t>(b) * h * w * ch;
     float* out = dx + static_cast<size_t>(b) * h * w * ch;
     const bool pairs = fh == 2 && fw == 2 && sh == 2 && sw == 2 && top == 0 && left == 0;
@@ -415,7 +332,7 @@ bool maxPool(const float* x, float* y, int batch, int h, int w, int ch, int oh, 
              int sw, int threads) {
   std::vector<char> clean(batch, 1);
   const bool halve = fh == 2 && fw == 2 && sh == 2 && sw == 2;  // LeNet's pools
-  pool().run(batch, threadsFor(double(batch) * oh * ow * ch * fh * fw, threads), [&](int b, int) {
+  threadPool().run(batch, threadsFor(double(batch) * oh * ow * ch * fh * fw, threads), [&](int b, int) {
     const float* img = x + static_cast<size_t>(b) * h * w * ch;
     float* out = y + static_cast<size_t>(b) * oh * ow * ch;
     if (orderSensitive(img, static_cast<size_t>(h) * w * ch)) {
@@ -493,11 +410,11 @@ void biasAdd(const float* a, const float* b, float* out, size_t rows, size_t col
 
 /**
  * One masked SGD step, with momentum when `v` is given, exactly as tfjs computes it op by op
- * (no fused multiply-add, so every float rounds as there): g' = g * mask; v = m * v + g';
- * w = (c * v + w) * mask with c = -lr (plain SGD: w = (c * g' + w) * mask).
+ * (no fused multiply-add, so every float rounds as there: the kernels are compiled with
+ * -ffp-contract=off): g' = g * mask; v = m * v + g'; w = (c * v + w) * mask with c = -lr (plain
+ * SGD: w = (c * g' + w) * mask).
  */
-__attribute__((optimize("fp-contract=off"))) void maskedStep(float* w, const float* g, const float* mask, float* v,
-                                                            size_t n, float c, float m) {
+void maskedStep(float* w, const float* g, const float* mask, float* v, size_t n, float c, float m) {
   if (v) {
     for (size_t i = 0; i < n; ++i) {
       const float gm = g[i] * mask[i];
@@ -537,247 +454,10 @@ void gatherImages(const uint8_t* images, const uint32_t* indices, int start, int
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Node-API glue. Every kernel takes (heap: ArrayBuffer, ...byte offsets, ...sizes, threads).
-
-struct Args {
-  napi_env env;
-  size_t argc = 24;
-  napi_value argv[24];
-  uint8_t* heap = nullptr;
-  size_t heapBytes = 0;
-  bool ok = true;
-
-  Args(napi_env e, napi_callback_info info, size_t expected) : env(e) {
-    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != expected) {
-      napi_throw_type_error(env, nullptr, "evolve native kernel: wrong number of arguments");
-      ok = false;
-      return;
-    }
-    void* data = nullptr;
-    if (napi_get_arraybuffer_info(env, argv[0], &data, &heapBytes) != napi_ok) {
-      napi_throw_type_error(env, nullptr, "evolve native kernel: the first argument must be an ArrayBuffer");
-      ok = false;
-      return;
-    }
-    heap = static_cast<uint8_t*>(data);
-  }
-
-  int64_t integer(size_t i) {
-    int64_t v = 0;
-    if (ok && napi_get_value_int64(env, argv[i], &v) != napi_ok) {
-      napi_throw_type_error(env, nullptr, "evolve native kernel: expected a number");
-      ok = false;
-    }
-    return v;
-  }
-
-  /** A float array of `count` elements at byte offset argv[i], checked against the heap's bounds. */
-  float* floats(size_t i, int64_t count) {
-    const int64_t off = integer(i);
-    if (!ok) return nullptr;
-    if (off < 0 || off % 4 != 0 || count < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(count) * 4 > heapBytes) {
-      napi_throw_range_error(env, nullptr, "evolve native kernel: operand outside the heap");
-      ok = false;
-      return nullptr;
-    }
-    return reinterpret_cast<float*>(heap + off);
-  }
-};
-
-Conv convFrom(Args& a, size_t first) {
-  Conv c;
-  int* fields[] = {&c.batch, &c.h, &c.w, &c.cin, &c.oh, &c.ow, &c.cout, &c.kh, &c.kw, &c.sh, &c.sw, &c.top, &c.left};
-  for (size_t i = 0; i < 13; ++i) *fields[i] = static_cast<int>(a.integer(first + i));
-  return c;
-}
-
-enum Operand { kInput, kOutput, kFilter };
-
-size_t sizeOf(const Conv& c, Operand o) {
-  switch (o) {
-    case kInput: return static_cast<size_t>(c.batch) * c.h * c.w * c.cin;
-    case kOutput: return static_cast<size_t>(c.batch) * c.oh * c.ow * c.cout;
-    case kFilter: return static_cast<size_t>(c.k()) * c.cout;
-  }
-  return 0;
-}
-
-using ConvKernel = void (*)(const Conv&, const float*, const float*, float*, int);
-
-/**
- * The three convolution kernels: (heap, a, b, out, ...13 geometry, threads), where a, b and out
- * are the operands A, B and Out (conv2d: x, filter, y; input gradient: dy, filter, dx; filter
- * gradient: x, dy, dfilter).
- */
-template <ConvKernel kernel, Operand A, Operand B, Operand Out>
-napi_value ConvCall(napi_env env, napi_callback_info info) {
-  Args a(env, info, 18);
-  if (!a.ok) return nullptr;
-  const Conv c = convFrom(a, 4);
-  const int threads = static_cast<int>(a.integer(17));
-  float *pa = a.floats(1, sizeOf(c, A)), *pb = a.floats(2, sizeOf(c, B)), *out = a.floats(3, sizeOf(c, Out));
-  if (a.ok) kernel(c, pa, pb, out, threads);
-  return nullptr;
-}
-
-// matmul(heap, a, b, c, batchA, batchB, m, n, k, transposeA, transposeB, threads)
-napi_value MatMul(napi_env env, napi_callback_info info) {
-  Args a(env, info, 12);
-  if (!a.ok) return nullptr;
-  const int64_t batchA = a.integer(4), batchB = a.integer(5), m = a.integer(6), n = a.integer(7), k = a.integer(8);
-  const bool ta = a.integer(9) != 0, tb = a.integer(10) != 0;
-  const int threads = static_cast<int>(a.integer(11));
-  float *pa = a.floats(1, batchA * m * k), *pb = a.floats(2, batchB * k * n);
-  float* pc = a.floats(3, std::max(batchA, batchB) * m * n);
-  if (a.ok && (batchA == batchB || batchA == 1 || batchB == 1))
-    matmul(pa, pb, pc, static_cast<int>(batchA), static_cast<int>(batchB), static_cast<int>(m), static_cast<int>(n),
-           static_cast<int>(k), ta, tb, threads);
-  else if (a.ok)
-    napi_throw_range_error(env, nullptr, "evolve native kernel: batch sizes do not broadcast");
-  return nullptr;
-}
-
-// maxPoolGrad(heap, dy, x, dx, batch, h, w, ch, oh, ow, fh, fw, sh, sw, top, left, threads)
-napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
-  Args a(env, info, 17);
-  if (!a.ok) return nullptr;
-  int v[13];
-  for (int i = 0; i < 13; ++i) v[i] = static_cast<int>(a.integer(4 + i));
-  const size_t in = static_cast<size_t>(v[0]) * v[1] * v[2] * v[3], out = static_cast<size_t>(v[0]) * v[4] * v[5] * v[3];
-  float *dy = a.floats(1, out), *x = a.floats(2, in), *dx = a.floats(3, in);
-  if (a.ok) maxPoolGrad(dy, x, dx, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]);
-  return nullptr;
-}
-
-// maxPool(heap, x, y, batch, h, w, ch, oh, ow, fh, fw, sh, sw, threads): false when the input held NaN or -0
-napi_value MaxPool(napi_env env, napi_callback_info info) {
-  Args a(env, info, 14);
-  if (!a.ok) return nullptr;
-  int v[11];
-  for (int i = 0; i < 11; ++i) v[i] = static_cast<int>(a.integer(3 + i));
-  const size_t in = static_cast<size_t>(v[0]) * v[1] * v[2] * v[3], out = static_cast<size_t>(v[0]) * v[4] * v[5] * v[3];
-  float *x = a.floats(1, in), *y = a.floats(2, out);
-  const bool inside = (v[4] - 1) * v[8] + v[6] <= v[1] && (v[5] - 1) * v[9] + v[7] <= v[2];
-  if (a.ok && !inside) napi_throw_range_error(env, nullptr, "evolve native kernel: pooling windows leave the image");
-  if (!a.ok || !inside) return nullptr;
-  napi_value result;
-  napi_get_boolean(env, maxPool(x, y, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]), &result);
-  return result;
-}
-
-// sum(heap, x, out, outer, inner, overOuter)
-napi_value Sum(napi_env env, napi_callback_info info) {
-  Args a(env, info, 6);
-  if (!a.ok) return nullptr;
-  const int64_t outer = a.integer(3), inner = a.integer(4);
-  const bool overOuter = a.integer(5) != 0;
-  float *x = a.floats(1, outer * inner), *out = a.floats(2, overOuter ? inner : outer);
-  if (a.ok) sum(x, out, static_cast<size_t>(outer), static_cast<size_t>(inner), overOuter);
-  return nullptr;
-}
-
-// biasAdd(heap, a, b, out, rows, cols)
-napi_value BiasAdd(napi_env env, napi_callback_info info) {
-  Args a(env, info, 6);
-  if (!a.ok) return nullptr;
-  const int64_t rows = a.integer(4), cols = a.integer(5);
-  float *pa = a.floats(1, rows * cols), *pb = a.floats(2, cols), *out = a.floats(3, rows * cols);
-  if (a.ok) biasAdd(pa, pb, out, static_cast<size_t>(rows), static_cast<size_t>(cols));
-  return nullptr;
-}
-
-// maskedStep(heap, w, g, mask, v (-1: none), n, learningRate, momentum)
-napi_value MaskedStep(napi_env env, napi_callback_info info) {
-  Args a(env, info, 8);
-  if (!a.ok) return nullptr;
-  const int64_t n = a.integer(5);
-  double lr = 0, m = 0;
-  if (napi_get_value_double(env, a.argv[6], &lr) != napi_ok || napi_get_value_double(env, a.argv[7], &m) != napi_ok) {
-    napi_throw_type_error(env, nullptr, "evolve native kernel: expected a number");
-    return nullptr;
-  }
-  float *w = a.floats(1, n), *g = a.floats(2, n), *mask = a.floats(3, n);
-  float* v = nullptr;
-  if (a.ok && a.integer(4) >= 0) v = a.floats(4, n);
-  if (a.ok) maskedStep(w, g, mask, v, static_cast<size_t>(n), static_cast<float>(-lr), static_cast<float>(m));
-  return nullptr;
-}
-
-/** A typed array argument's elements and their count; null (and a TypeError thrown) when it is not of `type`. */
-template <typename T>
-T* typedArray(Args& a, size_t i, napi_typedarray_type type, size_t& length) {
-  napi_typedarray_type t;
-  void* data = nullptr;
-  if (!a.ok || napi_get_typedarray_info(a.env, a.argv[i], &t, &length, &data, nullptr, nullptr) != napi_ok || t != type) {
-    if (a.ok) napi_throw_type_error(a.env, nullptr, "evolve native kernel: wrong typed array");
-    a.ok = false;
-    return nullptr;
-  }
-  return static_cast<T*>(data);
-}
-
-// gatherImages(heap, out, images: Uint8Array, indices: Uint32Array (empty: in order), start, end, size, channels,
-// table: Float32Array)
-napi_value GatherImages(napi_env env, napi_callback_info info) {
-  Args a(env, info, 9);
-  size_t bytes = 0, count = 0, entries = 0;
-  const uint8_t* images = typedArray<uint8_t>(a, 2, napi_uint8_array, bytes);
-  const uint32_t* indices = typedArray<uint32_t>(a, 3, napi_uint32_array, count);
-  const int64_t start = a.integer(4), end = a.integer(5), size = a.integer(6), channels = a.integer(7);
-  const float* table = typedArray<float>(a, 8, napi_float32_array, entries);
-  if (!a.ok) return nullptr;
-  bool fits = start >= 0 && end >= start && size > 0 && channels > 0 && size % channels == 0 &&
-              entries >= static_cast<size_t>(channels) * 256 && (count == 0 || static_cast<size_t>(end) <= count);
-  for (int64_t i = start; fits && i < end; ++i)
-    fits = (count ? indices[i] : static_cast<uint64_t>(i)) * static_cast<uint64_t>(size) + size <= bytes;
-  if (!fits) {
-    napi_throw_range_error(env, nullptr, "evolve native kernel: a sample outside the images");
-    return nullptr;
-  }
-  float* out = a.floats(1, (end - start) * size);
-  if (a.ok)
-    gatherImages(images, count ? indices : nullptr, static_cast<int>(start), static_cast<int>(end), static_cast<int>(size),
-                 static_cast<int>(channels), table, out);
-  return nullptr;
-}
-
-napi_value Describe(napi_env env, napi_callback_info) {
-  napi_value s;
-  const char* text =
-#if defined(__AVX512F__)
-      "avx512";
-#elif defined(__AVX2__)
-      "avx2";
-#elif defined(__AVX__)
-      "avx";
-#else
-      "generic";
-#endif
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &s);
-  return s;
-}
-
 }  // namespace
-}  // namespace evolve
 
-NAPI_MODULE_INIT() {
-  using namespace evolve;
-  const napi_property_descriptor props[] = {
-      {"conv2d", nullptr, ConvCall<conv2d, kInput, kFilter, kOutput>, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"conv2dBackpropInput", nullptr, ConvCall<conv2dBackpropInput, kOutput, kFilter, kInput>, nullptr, nullptr,
-       nullptr, napi_default, nullptr},
-      {"conv2dBackpropFilter", nullptr, ConvCall<conv2dBackpropFilter, kInput, kOutput, kFilter>, nullptr, nullptr,
-       nullptr, napi_default, nullptr},
-      {"matmul", nullptr, evolve::MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maxPoolGrad", nullptr, evolve::MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maxPool", nullptr, evolve::MaxPool, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"maskedStep", nullptr, evolve::MaskedStep, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"biasAdd", nullptr, evolve::BiasAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sum", nullptr, evolve::Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"gatherImages", nullptr, evolve::GatherImages, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"simd", nullptr, evolve::Describe, nullptr, nullptr, nullptr, napi_default, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
-  return exports;
-}
+const Kernels kernels = {EVOLVE_ISA_NAME, conv2d,  conv2dBackpropInput, conv2dBackpropFilter,
+                         matmul,          maxPoolGrad, maxPool, sum, biasAdd, maskedStep, gatherImages};
+
+}  // namespace evolve::EVOLVE_ISA
+EVOLVE_TARGET_END

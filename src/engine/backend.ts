@@ -30,7 +30,7 @@ export interface BackendInfo {
   simd?: boolean;
   /** wasm: the training kernels in use ('native': the C++ addon over the WASM heap). */
   kernels?: WasmKernels;
-  /** wasm with native kernels: the vector instructions the addon was compiled for. */
+  /** wasm with native kernels: their path, the instructions they use ('avx512', 'avx2', 'baseline'). */
   nativeSimd?: string;
 }
 

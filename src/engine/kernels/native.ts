@@ -4,9 +4,10 @@
  * backend keeps every tensor there, so a kernel call passes the heap and byte offsets only.
  *
  * Why native code: the WASM backend runs on one thread under Node, its convolution gradients
- * are missing or slow, and WASM SIMD is 128 bits wide. The addon runs a packed GEMM compiled
- * with -march=native (AVX-512 here) on a pool of threads, and computes the same floats whatever
- * the thread count. When the addon was not built (no compiler), training uses ./index's
+ * are missing or slow, and WASM SIMD is 128 bits wide. The addon runs a packed GEMM on a pool of
+ * threads, compiled for AVX-512, for AVX2 with FMA and for the x86-64 baseline; it takes the
+ * widest path the CPU runs, or the one EVOLVE_CPU names, and computes the same floats whatever
+ * the path and thread count. When the addon was not built (no compiler), training uses ./index's
  * JavaScript kernels instead.
  */
 import * as path from 'node:path';
@@ -15,6 +16,7 @@ import { backend_util, broadcast_util, type KernelFunc, type TensorInfo, util } 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { overrideWasmKernel, restoreWasmKernel } from './wasmUtil';
 import { wasmHeap, wasmMemoryOffset } from '../tfjsInternals';
+import { UsageError } from '../../errors';
 
 /** The addon's functions (see native/kernels.cc for the argument order). */
 interface Addon {
@@ -48,17 +50,28 @@ interface Addon {
     learningRate: number,
     momentum: number,
   ): void;
-  /** The widest vector instructions it was compiled for: 'avx512', 'avx2', 'avx' or 'generic'. */
+  /** The path the kernels take: 'avx512', 'avx2' or 'baseline' (x86-64's SSE2; any CPU elsewhere). */
   simd(): string;
+  /** The paths this CPU runs, widest first. */
+  paths(): string[];
+  /** Makes the kernels take `path` (a RangeError when this CPU cannot run it). */
+  usePath(path: string): void;
 }
+
+/** Every path the addon may have, widest first, and the instructions each needs. */
+export const nativePaths = { avx512: 'AVX-512 (F, VL, BW, DQ)', avx2: 'AVX2 and FMA', baseline: 'SSE2' } as const;
 
 /** build/Release under the package root (this file is dist/src/engine/kernels/native.js). */
 export const addonPath = path.join(__dirname, '..', '..', '..', '..', 'build', 'Release', 'evolve_kernels.node');
 
 let addon: Addon | null | undefined;
 let loadError: string | undefined;
+let pathError: UsageError | undefined;
 
-/** The addon, or null when it was not built or fails to load (then `nativeLoadError()` says why). */
+/**
+ * The addon, or null when it was not built or fails to load (then `nativeLoadError()` says why).
+ * A UsageError when EVOLVE_CPU names a path it does not have or this CPU cannot run.
+ */
 export function nativeAddon(): Addon | null {
   if (addon === undefined) {
     try {
@@ -67,8 +80,25 @@ export function nativeAddon(): Addon | null {
       addon = null;
       loadError = (e as Error).message.split('\n')[0];
     }
+    if (addon) pathError = forcePath(addon, process.env.EVOLVE_CPU);
   }
+  if (pathError) throw pathError;
   return addon;
+}
+
+/** Takes the path EVOLVE_CPU names (unset or 'auto': the widest this CPU runs), or says why not. */
+function forcePath(a: Addon, wanted: string | undefined): UsageError | undefined {
+  if (!wanted || wanted === 'auto') return undefined;
+  if (!Object.hasOwn(nativePaths, wanted)) {
+    return new UsageError(`EVOLVE_CPU=${wanted}: expected auto, ${Object.keys(nativePaths).join(', ')}`);
+  }
+  const runs = a.paths();
+  if (!runs.includes(wanted)) {
+    const needs = nativePaths[wanted as keyof typeof nativePaths];
+    return new UsageError(`EVOLVE_CPU=${wanted}: this CPU lacks ${needs}; it runs ${runs.join(', ')}`);
+  }
+  a.usePath(wanted);
+  return undefined;
 }
 
 export function nativeLoadError(): string | undefined {

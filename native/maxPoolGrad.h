@@ -14,9 +14,9 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
+#include "simd.h"
 
-namespace evolve {
+namespace evolve::EVOLVE_ISA {
 
 /** Per lane, the winner among v0..v3 in that order: 0-3, or -1 when none is above -Infinity. */
 inline ivec firstMax(vec v0, vec v1, vec v2, vec v3) {
@@ -163,4 +163,4 @@ inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, 
   for (int r = 0; r < oh; ++r) poolGradChannels(g, img, out, w, ch, r, ow);
 }
 
-}  // namespace evolve
+}  // namespace evolve::EVOLVE_ISA
