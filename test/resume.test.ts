@@ -26,15 +26,11 @@ const base = [
 let root = '';
 let ref = '';
 let reference: Record<string, unknown>[] = [];
-/** The uninterrupted run's wall time: kill times are fractions of it, so they fit fast and slow machines. */
-let referenceMs = 0;
 
 before(() => {
   root = tempDir('evolve-resume-');
   ref = path.join(root, 'ref');
-  const t0 = Date.now();
   const r = runCli([...base, '--json', '--out', ref]);
-  referenceMs = Date.now() - t0;
   assert.equal(r.code, 0, r.stderr);
   reference = r.stdout
     .trim()
@@ -52,6 +48,28 @@ function lineCount(file: string): number {
   }
 }
 
+/**
+ * A point in a run, seen from outside: what the run has written. Kill points are chosen by what a
+ * run has done, never by time, so they land where they should on fast and slow machines alike.
+ */
+interface Progress {
+  name: string;
+  reached: (out: string) => boolean;
+}
+const folderMade: Progress = { name: 'once its folder is made', reached: (out) => fs.existsSync(out) };
+const configWritten: Progress = {
+  name: 'once config.json is written',
+  reached: (out) => fs.existsSync(path.join(out, 'config.json')),
+};
+const ancestorCheckpoint: Progress = {
+  name: "inside the ancestor, once its first epoch's checkpoint is written",
+  reached: (out) => fs.existsSync(path.join(out, 'work', 'gen-00', 'checkpoint.bin')),
+};
+const recordsWritten = (n: number, name: string): Progress => ({
+  name,
+  reached: (out) => lineCount(path.join(out, 'generations.ndjson')) >= n,
+});
+
 interface Stopped {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -59,10 +77,10 @@ interface Stopped {
   linesAtSignal: number | null;
 }
 
-/** Starts a run into `out`; once generations.ndjson has `lines` lines, waits `delayMs` and sends `signal`. */
-function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJS.Signals): Promise<Stopped> {
+/** Starts `evolve ARGS --out out` and sends `signal` as soon as the run has reached `at`. */
+function runAndSignal(out: string, at: Progress, signal: NodeJS.Signals, args = base): Promise<Stopped> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...base, '--out', out], {
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, NO_COLOR: '1' },
     });
@@ -71,20 +89,31 @@ function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJ
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const file = path.join(out, 'generations.ndjson');
     const poll = setInterval(() => {
-      if (lineCount(file) < lines) return;
+      if (!at.reached(out) || child.exitCode !== null || child.signalCode !== null) return;
       clearInterval(poll);
-      setTimeout(() => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        linesAtSignal = lineCount(file);
-        child.kill(signal);
-      }, delayMs);
-    }, 10);
+      linesAtSignal = lineCount(path.join(out, 'generations.ndjson'));
+      child.kill(signal);
+    }, 2);
     child.on('close', (code, sig) => {
       clearInterval(poll);
       resolve({ code, signal: sig, stderr, linesAtSignal });
     });
+  });
+}
+
+function runAndWait(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -117,35 +146,94 @@ function resumeAndCompare(out: string, t: { diagnostic: (m: string) => void }): 
   );
 }
 
-// kill -9 at random moments: before or during the ancestor, and after 1 or 2 finished generations.
-// The delays are fractions of the uninterrupted run's wall time (a fixed 1.5-3 s outlasted the
-// whole run on a fast CI machine).
-const trials: [string, number, [number, number]][] = [
-  ['at a random time 20-60% into the run', 0, [0.2, 0.6]],
-  ['after the ancestor', 1, [0, 0.3]],
-  ['after generation 1', 2, [0, 0.2]],
+// kill -9 at points chosen by what the run has done: one drawn at random (config.json written, the
+// ancestor's first checkpoint, 3 records), then right after the ancestor and after generation 1.
+const randomPoint = [configWritten, ancestorCheckpoint, recordsWritten(3, 'after generation 2')][
+  Math.floor(Math.random() * 3)
 ];
-for (const [name, lines, [lo, hi]] of trials) {
-  test(`SIGKILL ${name}, then --resume: the records of an uninterrupted run`, async (t) => {
-    const out = path.join(root, `kill-${lines}`);
-    const delay = Math.round((lo + Math.random() * (hi - lo)) * referenceMs);
-    const s = await runAndSignal(out, lines, delay, 'SIGKILL');
+const trials: [string, Progress][] = [
+  ['random', randomPoint],
+  ['ancestor', recordsWritten(1, 'after the ancestor')],
+  ['gen1', recordsWritten(2, 'after generation 1')],
+];
+for (const [name, at] of trials) {
+  test(`SIGKILL ${name === 'random' ? 'at a random point of the run' : at.name}, then --resume: the records of an uninterrupted run`, async (t) => {
+    const out = path.join(root, `kill-${name}`);
+    const s = await runAndSignal(out, at, 'SIGKILL');
     assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
-    const before = lineCount(path.join(out, 'generations.ndjson'));
-    t.diagnostic(
-      `killed ${delay} ms (of ${referenceMs} ms) after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ` +
-        `${before} complete`,
-    );
-    if (lines > 0) assert.ok(before >= 1, 'the kill landed after the ancestor');
+    assert.ok(fs.existsSync(path.join(out, 'config.json')), 'the kill landed after config.json was written');
+    const complete = lineCount(path.join(out, 'generations.ndjson'));
+    t.diagnostic(`killed ${at.name}: ${s.linesAtSignal} line(s) at the kill, ${complete} complete`);
     resumeAndCompare(out, t);
   });
 }
+
+/** What a start-up writes before config.json (src/run/runFolder.ts): the lock and temporary names. */
+const startupFile = /^(\.evolve\.lock(\.takeover|\.\d+\.tmp)?|\.config\.json\.\d+\.tmp)$/;
+
+test(
+  'SIGKILL during start-up (folder made, no config.json yet): --resume says so in one line (exit 2); the same ' +
+    'command started again takes the folder over and gives the records of an uninterrupted run',
+  async (t) => {
+    // The kill is sent as soon as the folder appears; the start-up then still loads the backend and
+    // the data. Should a kill land after config.json all the same, that try is a resume case: retry.
+    let out = '';
+    for (let attempt = 0; ; attempt++) {
+      out = path.join(root, `startup-${attempt}`);
+      const s = await runAndSignal(out, folderMade, 'SIGKILL');
+      assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
+      if (!fs.existsSync(path.join(out, 'config.json'))) break;
+      assert.ok(attempt < 4, 'five kills in a row landed after config.json was written');
+    }
+    const left = fs.readdirSync(out);
+    assert.ok(
+      left.every((f) => startupFile.test(f)),
+      left.join(' '),
+    );
+    const r = runCli(['--resume', out]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    const message = left.length === 0 ? /an empty folder; there is no run to resume/ : /a half-made run folder/;
+    assert.match(r.stderr, message);
+    if (left.length > 0) assert.match(r.stderr, /start the run again with the same command .*, or delete /);
+    assert.deepEqual(fs.readdirSync(out), left, '--resume changes nothing');
+    const again = runCli([...base, '--json', '--out', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
+      reference.map(withoutTiming),
+    );
+    if (left.includes('.evolve.lock')) assert.match(again.stderr, /a half-made run folder .*; starting the run afresh/);
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.startsWith('.')),
+      [],
+    );
+    t.diagnostic(`killed with ${left.length === 0 ? 'an empty folder' : left.join(', ')}`);
+  },
+);
+
+test('two runs started on one folder at once: one goes on, the other is refused in one line, exit 2', async () => {
+  const out = path.join(root, 'two-starts');
+  const cheap = ['--arch', 'lenet300', '--generations', '0', '--train-limit', '500', '--test-limit', '200'];
+  const first = runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '1', '--out', out]);
+  // The second starts while the first is in its start-up: its folder there, config.json not yet.
+  while (!fs.existsSync(out)) await new Promise((resolve) => setImmediate(resolve));
+  const second = await runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '2', '--out', out]);
+  const won = await first;
+  assert.equal(won.code, 0, won.stderr);
+  assert.equal(second.code, 2, second.stderr);
+  assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
+  assert.match(second.stderr, /^evolve: (.*: in use by evolve pid \d+.*; choose another --out|--out .*: holds a run)/);
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(config.options.seed, 1);
+  assert.equal(readRecords(path.join(out, 'generations.ndjson')).length, 1);
+});
 
 test(
   'SIGINT mid-run: exit 130, the resume command on stderr, no partial generation; --resume completes ' + 'it',
   async (t) => {
     const out = path.join(root, 'sigint');
-    const s = await runAndSignal(out, 2, 200, 'SIGINT');
+    const s = await runAndSignal(out, recordsWritten(2, 'after generation 1'), 'SIGINT');
     assert.equal(s.code, 130, s.stderr);
     const m = s.stderr.match(
       /evolve: interrupted; the run folder holds generations 0\.\.(\d+); resume with: evolve --resume (.*)\n/,

@@ -68,7 +68,7 @@ function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
     );
   }
   const out = o.out ?? defaultRunDir(o.dataset, o.arch!);
-  if (!config) checkRunDir(out);
+  if (!config) checkRunDir(out, { halfMade: true });
   return { o, config, ds, arch, factors: resolveFactors(o), out };
 }
 
@@ -137,6 +137,8 @@ function summary({ o, factors, out }: RunRequest, data: Dataset, store: RunStore
 
 async function evolve(run: RunRequest, argv: string[], session: RunSession, reporter: Reporter): Promise<void> {
   const { o, out, arch } = run;
+  // The folder is held before anything is loaded, so two runs started on it never both go on.
+  if (!run.config) session.claim();
   const reopened = run.config ? session.reopen(arch) : undefined;
   if (reopened && reopened.last >= o.generations) {
     reporter.info(

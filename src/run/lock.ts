@@ -64,6 +64,9 @@ function linkExclusive(tmp: string, file: string): boolean {
   }
 }
 
+/** The folder's lock is held by a live process. */
+export class LockHeld extends RunError {}
+
 export class RunLock {
   private constructor(readonly file: string) {}
 
@@ -85,7 +88,7 @@ export class RunLock {
       for (let attempt = 0; attempt < attempts; attempt++) {
         if (linkExclusive(tmp, file)) return new RunLock(file);
         const pid = readPid(file);
-        if (live(pid)) throw new RunError(`${dir}: in use by evolve pid ${pid}`);
+        if (live(pid)) throw new LockHeld(`${dir}: in use by evolve pid ${pid}`);
         if (pid !== null && takeOver(dir, tmp, onStale)) return new RunLock(file);
         pause(pauseMs); // another process is taking the lock over, or just released it
       }
@@ -96,6 +99,12 @@ export class RunLock {
       `${dir}: cannot take the lock ${file}; ` +
         `if no evolve is running on this folder, delete ${file} and ${path.join(dir, takeoverName)}`,
     );
+  }
+
+  /** Throws LockHeld when a live process holds the lock of `dir`. */
+  static refuseIfHeld(dir: string): void {
+    const pid = readPid(path.join(dir, lockName));
+    if (live(pid)) throw new LockHeld(`${dir}: in use by evolve pid ${pid}`);
   }
 
   /** Removes the lock if it is still this process's. Safe to call more than once. */

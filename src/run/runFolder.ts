@@ -21,11 +21,24 @@ export function generationDir(run: string, generation: number): string {
   return path.join(run, `gen-${String(generation).padStart(2, '0')}`);
 }
 
+/** What a start-up writes before config.json: the lock, the lock's and config.json's temporary names. */
+const startupFile = /^(\.evolve\.lock(\.takeover|\.\d+\.tmp)?|\.config\.json\.\d+\.tmp)$/;
+
+/**
+ * The names in `dir` when it holds only what a run's start-up writes before config.json (none, for
+ * an empty folder): a half-made run folder, left by a start-up that was killed. Undefined otherwise.
+ */
+export function startupLeftovers(dir: string): string[] | undefined {
+  const names = fs.readdirSync(dir);
+  return names.every((n) => startupFile.test(n)) ? names : undefined;
+}
+
 /**
  * Refuses an --out that is not a new or empty folder: never mix runs or overwrite user files. A
  * link to an existing empty folder is the user's choice of place; a dangling one is refused.
+ * `halfMade`: a folder holding only what a killed start-up wrote counts as empty (a new run's --out).
  */
-export function checkRunDir(dir: string): void {
+export function checkRunDir(dir: string, s: { halfMade?: boolean } = {}): void {
   if (dir.trim() === '') throw new UsageError('--out: an empty folder name; give the folder to write');
   let link: fs.Stats | undefined;
   try {
@@ -46,8 +59,15 @@ export function checkRunDir(dir: string): void {
     throw new UsageError(`--out ${dir}: cannot be read (${code ?? String(e)})`);
   }
   if (!st.isDirectory()) throw new UsageError(`--out ${dir}: exists and is not a folder; choose a new folder`);
-  if (fs.readdirSync(dir).length > 0)
-    throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+  if (fs.readdirSync(dir).length === 0 || (s.halfMade && startupLeftovers(dir) !== undefined)) return;
+  throw notEmpty(dir);
+}
+
+/** The one-line refusal of a new run's --out that holds something. */
+export function notEmpty(dir: string): UsageError {
+  if (fs.existsSync(path.join(dir, 'config.json')))
+    return new UsageError(`--out ${dir}: holds a run already; continue it with: evolve --resume ${dir}`);
+  return new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
 }
 
 function isLink(file: string): boolean {

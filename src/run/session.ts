@@ -3,13 +3,14 @@
  * lock (./lock.ts), opening the folder (new, or to resume), and what the last line says when the
  * run ends early: interrupted (exit 130, or 141 for a closed stdout), or a failed write (exit 1).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Architecture } from '../models/architecture';
-import { RunError } from '../errors';
-import { StopRequest, stderrOpen } from './stopping';
-import { RunLock } from './lock';
-import { WriteError } from '../files';
-import { RunFolder, generationDir } from './runFolder';
+import { RunError, UsageError } from '../errors';
+import { StopRequest, interruptedExit, stderrOpen, stopSignals } from './stopping';
+import { LockHeld, RunLock } from './lock';
+import { WriteError, ensureDir } from '../files';
+import { RunFolder, generationDir, notEmpty, startupLeftovers } from './runFolder';
 import { readFinished } from './resume';
 import { type RunLog, RunStore } from './store';
 import { describeCheckpoint } from './checkpoint';
@@ -21,17 +22,54 @@ export class RunSession {
   /** The run's generations, once its folder is open. */
   store: RunStore | undefined;
   private lock: RunLock | undefined;
+  /** Whether this process made the run folder (a new run): removed again if the start-up fails. */
+  private made = false;
   // A signal or a closed stdout stops the run after the current batch; a second signal at once.
   private readonly stop = new StopRequest(() => this.stopNow());
+  // Before config.json is written there is nothing to resume: a signal ends the start-up at once.
+  private readonly stopStartup = (): void => {
+    if (this.store) return;
+    this.leave();
+    if (stderrOpen()) process.stderr.write(`evolve: ${this.stop.describe()} during start-up; ${this.startAgain()}\n`);
+    process.exit(interruptedExit);
+  };
 
   constructor(private readonly s: { out: string; log: RunLog }) {}
 
-  /** A new run: creates its folder, holds it and writes config.json. */
+  /**
+   * A new run, before anything is loaded: makes its folder and holds it (the lock, created
+   * exclusively, is the claim: of two runs started on one folder, one goes on and the other is
+   * refused, exit 2). A half-made folder (only what a killed start-up wrote) is taken over.
+   */
+  claim(): void {
+    const { out, log } = this.s;
+    this.made = !fs.existsSync(out);
+    ensureDir(out);
+    let tookOver = false;
+    try {
+      this.hold((m) => {
+        tookOver = true;
+        log.warn(m);
+      });
+    } catch (e) {
+      if (e instanceof LockHeld) throw new UsageError(`${e.message}; choose another --out`);
+      throw e;
+    }
+    const left = startupLeftovers(out);
+    if (left === undefined) throw notEmpty(out);
+    const temporary = left.filter((n) => n.startsWith('.config.json.'));
+    for (const n of temporary) fs.rmSync(path.join(out, n), { force: true });
+    if (tookOver || temporary.length > 0) {
+      log.warn(
+        `evolve: ${out}: a half-made run folder (its start-up was killed before config.json was written); ` +
+          'starting the run afresh in it',
+      );
+    }
+  }
+
+  /** A new run, once its start-up is done: writes config.json. */
   create(arch: Architecture, config: object): RunStore {
-    const folder = new RunFolder(this.s.out);
-    folder.makeDir();
-    this.hold();
-    folder.writeConfig(config);
+    new RunFolder(this.s.out).writeConfig(config);
     this.store = new RunStore({ dir: this.s.out, arch, records: [], log: this.s.log });
     return this.store;
   }
@@ -76,8 +114,7 @@ export class RunSession {
     } catch (e) {
       this.rethrowUnlessInterrupted(e);
     } finally {
-      this.lock?.release();
-      this.stop.unlisten();
+      this.leave();
     }
     // Every generation on disk is complete.
     this.s.log.info(
@@ -87,9 +124,31 @@ export class RunSession {
     process.exit(this.stop.exitCode);
   }
 
-  private hold(): void {
+  private hold(onStale = (m: string) => this.s.log.warn(m)): void {
     this.stop.listen();
-    this.lock = RunLock.acquire(this.s.out, (m) => this.s.log.warn(m));
+    for (const signal of stopSignals) process.on(signal, this.stopStartup);
+    this.lock = RunLock.acquire(this.s.out, onStale);
+  }
+
+  /** Lets the folder go; a folder this process made and never wrote config.json to is removed. */
+  private leave(): void {
+    this.lock?.release();
+    this.lock = undefined;
+    this.stop.unlisten();
+    for (const signal of stopSignals) process.removeListener(signal, this.stopStartup);
+    if (this.made && !this.store) {
+      try {
+        fs.rmdirSync(this.s.out);
+      } catch {
+        // not empty after all, or gone: left as it is
+      }
+    }
+  }
+
+  private startAgain(): string {
+    return this.made && !fs.existsSync(this.s.out)
+      ? 'nothing was written'
+      : `${this.s.out} holds no run yet; start again with the same command`;
   }
 
   private rethrowUnlessInterrupted(e: unknown): void {
@@ -114,7 +173,7 @@ export class RunSession {
   }
 
   private stopNow(): void {
-    this.lock?.release();
+    this.leave();
     if (stderrOpen())
       process.stderr.write(`\nevolve: interrupted again; stopping now; resume with: evolve --resume ${this.s.out}\n`);
     process.exit(this.stop.exitCode);
