@@ -143,30 +143,88 @@ async function cliAll(runs: string[][]): Promise<CliResult[]> {
 const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
 
 // (1) Several processes find the same stale lock: exactly one takes it over. Each contender runs
-// every trial, one folder each, all released at the same instant: 5 process starts in all.
-const trialMs = 600;
+// every trial, one folder each. The test steps them through the trials over their stdin: all are
+// released at once ("go"), report what they got, and the holder lets go only once every other
+// contender has reported, so each trial's outcome depends on no process's speed.
 const lockScript = `
+const fs = require('node:fs');
 const { RunLock } = require(${JSON.stringify(path.resolve(__dirname, '..', 'src', 'run', 'lock.js'))});
-const [dirs, t0] = [JSON.parse(process.argv[1]), Number(process.argv[2])];
-const sleep = (ms) => ms > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const lines = dirs.map((dir, trial) => {
-  const start = t0 + trial * ${trialMs};
-  sleep(start - Date.now() - 20);
-  while (Date.now() < start) {} // every contender reaches the lock in the same millisecond
+let pending = '';
+function readLine() {
+  const buf = Buffer.alloc(64);
+  while (!pending.includes('\\n')) {
+    let n = 0;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      continue;
+    }
+    if (n === 0) process.exit(3);
+    pending += buf.toString('utf8', 0, n);
+  }
+  const line = pending.slice(0, pending.indexOf('\\n'));
+  pending = pending.slice(line.length + 1);
+  return line;
+}
+for (const dir of JSON.parse(process.argv[1])) {
+  readLine(); // go
   let line = '';
+  let lock;
   try {
-    const lock = RunLock.acquire(dir, () => { line += 'stale '; });
+    lock = RunLock.acquire(dir, { onStale: () => { line += 'stale '; } });
     line += 'took';
-    sleep(300);
-    lock.release();
   } catch (e) {
     line += 'refused: ' + e.message;
   }
-  return line;
-});
-process.stdout.write(JSON.stringify(lines));`;
+  fs.writeSync(1, line + '\\n');
+  if (lock) {
+    readLine(); // release
+    lock.release();
+    fs.writeSync(1, 'released\\n');
+  }
+}`;
 
-test('a stale lock found by 5 processes in the same millisecond: exactly one takes it over (12 trials)', async (t) => {
+/** A child process that answers one line per line it is sent. */
+function contender(dirs: string[]): { send: (line: string) => void; next: () => Promise<string>; end: Promise<Ended> } {
+  const child = spawn(process.execPath, ['-e', lockScript, JSON.stringify(dirs)], { stdio: 'pipe' });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = '';
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    buffered += d;
+    for (let at = buffered.indexOf('\n'); at >= 0; at = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const end = new Promise<Ended>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return {
+    send: (line) => child.stdin.write(`${line}\n`),
+    next: () =>
+      lines.length > 0
+        ? Promise.resolve(lines.shift()!)
+        : new Promise((resolve, reject) => {
+            waiting.push(resolve);
+            void end.then((e) => reject(new Error(`the contender ended: ${e.stderr}`)));
+          }),
+    end,
+  };
+}
+
+test('a stale lock found by 5 processes released at once: exactly one takes it over (12 trials)', async (t) => {
   const trials = 12;
   const dead = deadPid();
   const dirs = Array.from({ length: trials }, (_, i) => {
@@ -175,28 +233,27 @@ test('a stale lock found by 5 processes in the same millisecond: exactly one tak
     fs.writeFileSync(path.join(dir, '.evolve.lock'), `${dead}\n`);
     return dir;
   });
-  const t0 = Date.now() + 1500; // after every contender has started, on a loaded machine too
-  const ends = await Promise.all(
-    Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, JSON.stringify(dirs), String(t0)])),
-  );
-  assert.deepEqual(
-    ends.map((e) => e.stderr),
-    ['', '', '', '', ''],
-  );
-  const lines = ends.map((e) => JSON.parse(e.stdout) as string[]);
-  let refused = 0;
-  dirs.forEach((dir, trial) => {
-    const outs = lines.map((l) => l[trial]);
+  const contenders = Array.from({ length: 5 }, () => contender(dirs));
+  let stale = 0;
+  for (const [trial, dir] of dirs.entries()) {
+    for (const c of contenders) c.send('go');
+    const outs = await Promise.all(contenders.map((c) => c.next()));
     const what = `trial ${trial}: ${outs.join(' | ')}`;
+    // The holder keeps the lock until all have answered: the four others find it held.
     assert.equal(outs.filter((o) => o === 'stale took').length, 1, what);
-    // The others saw the lock taken over, or (on a loaded machine) came after its release.
-    for (const o of outs) assert.match(o, /^stale took$|^took$|^refused: .*: in use by evolve pid \d+$/, what);
-    refused += outs.filter((o) => o.startsWith('refused')).length;
+    for (const o of outs) assert.match(o, /^stale took$|^refused: .*: in use by evolve pid \d+ on host /, what);
+    const holder = contenders[outs.indexOf('stale took')];
+    holder.send('release');
+    assert.equal(await holder.next(), 'released');
     noLock(dir);
-  });
-  // The processes did contend: most found the lock held by the one that took it over.
-  assert.ok(refused >= 24, `only ${refused} of 48 contenders found the lock in use`);
-  t.diagnostic(`${trials} trials of 5 processes: one takeover each; ${refused} of 48 contenders refused`);
+    stale += outs.filter((o) => o.includes('stale')).length;
+  }
+  const ends = await Promise.all(contenders.map((c) => c.end));
+  assert.deepEqual(
+    ends.map((e) => [e.code, e.stderr]),
+    Array.from({ length: 5 }, () => [0, '']),
+  );
+  t.diagnostic(`${trials} trials of 5 processes: one takeover each (${stale} in all), the other 4 refused`);
 });
 
 test(
@@ -213,7 +270,7 @@ test(
       const all = ends.map((e) => e.stderr).join('');
       assert.equal(all.match(/taking over a stale lock/g)?.length, 1, `trial ${trial}:\n${all}`);
       for (const e of ends) {
-        if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+\n$/);
+        if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+ on host .*\)\n$/);
         else assert.equal(e.code, 0, e.stderr);
       }
       noLock(dir);

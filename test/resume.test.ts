@@ -4,6 +4,7 @@ import test, { before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
@@ -190,12 +191,21 @@ test(
       left.every((f) => startupFile.test(f)),
       left.join(' '),
     );
+    if (left.includes('.evolve.lock')) {
+      const holder = JSON.parse(fs.readFileSync(path.join(out, '.evolve.lock'), 'utf8'));
+      assert.deepEqual(
+        Object.keys(holder).sort(),
+        ['boot', 'command', 'host', 'pid', 'pidNamespace', 'started', 'startTicks'].sort(),
+      );
+      assert.equal(holder.host, os.hostname());
+    }
     const r = runCli(['--resume', out]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     const message = left.length === 0 ? /an empty folder; there is no run to resume/ : /a half-made run folder/;
     assert.match(r.stderr, message);
-    if (left.length > 0) assert.match(r.stderr, /start the run again with the same command .*, or delete /);
+    if (left.length > 0)
+      assert.match(r.stderr, /start it again with: evolve .*--out \S+ \(it takes the folder over\), or delete /);
     assert.deepEqual(fs.readdirSync(out), left, '--resume changes nothing');
     const again = runCli([...base, '--json', '--out', out]);
     assert.equal(again.code, 0, again.stderr);
@@ -319,6 +329,65 @@ test('a live lock refuses the run (exit 1); a stale one is taken over', () => {
   assert.match(s.stderr, new RegExp(`taking over a stale lock from pid ${gone}, which is no longer running`));
   assert.equal(fs.existsSync(lock), false);
 });
+
+/** This process as a lock names it, with `change` applied: a lock as another host or namespace would write it. */
+function lockOf(change: Record<string, unknown>): string {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const me = {
+    pid: process.pid,
+    host: os.hostname(),
+    boot: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
+    startTicks: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]),
+    started: new Date().toISOString(),
+    command: ['evolve', '--out', 'elsewhere'],
+  };
+  return `${JSON.stringify({ ...me, ...change })}\n`;
+}
+
+test(
+  'a lock from another host or pid namespace is not taken over while its heartbeat is fresh, and is once it is ' +
+    '10 min old; a reused pid is stale',
+  (t) => {
+    if (!fs.existsSync('/proc/self/ns/pid')) {
+      t.skip('no /proc here');
+      return;
+    }
+    const lock = path.join(ref, '.evolve.lock');
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['another host', { pid: gone, host: 'node-b', boot: 'another-boot' }, /on host node-b \(started .*; last/],
+      ['a container', { pid: gone, pidNamespace: 'pid:[1]' }, /, another pid namespace \(started/],
+    ];
+    for (const [name, change, message] of cases) {
+      const text = lockOf(change);
+      fs.writeFileSync(lock, text);
+      const r = runCli(['--resume', ref]);
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^evolve: ${ref}: in use by evolve pid ${gone} `));
+      assert.match(r.stderr, message, name);
+      assert.match(r.stderr, /last heartbeat \d+ s ago\)\n$/, name);
+      assert.equal(fs.readFileSync(lock, 'utf8'), text, `${name}: a live lock is left alone`);
+      const old = (Date.now() - 11 * 60_000) / 1000;
+      fs.utimesSync(lock, old, old);
+      const s = runCli(['--resume', ref]);
+      assert.equal(s.code, 0, `${name}: ${s.stderr}`);
+      assert.match(
+        s.stderr,
+        new RegExp(`taking over a stale lock from evolve pid ${gone} on host .*, whose last heartbeat was 11 min ago`),
+      );
+      assert.equal(fs.existsSync(lock), false);
+    }
+    // This host and namespace, a live pid with another start time: the pid was reused.
+    fs.writeFileSync(lock, lockOf({ startTicks: 1 }));
+    const r = runCli(['--resume', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`taking over a stale lock from evolve pid ${process.pid} on host .*, which is no longer running`),
+    );
+  },
+);
 
 // Epoch checkpoints: a run killed inside a long generation continues from its last finished epoch.
 interface Killed {

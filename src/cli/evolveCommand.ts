@@ -195,6 +195,6 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
 export async function runEvolve(given: Options, argv: string[], typed: Partial<Options>): Promise<void> {
   const run = requestedRun(given, typed);
   const reporter = new Reporter();
-  const session = new RunSession({ out: run.out, log: reporter });
+  const session = new RunSession({ out: run.out, log: reporter, command: ['evolve', ...argv] });
   await session.run(() => evolve(run, argv, session, reporter));
 }

@@ -20,9 +20,13 @@ export function readConfig(run: string): SavedConfig {
     if (left === undefined) throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
     if (left.length === 0) throw new UsageError(`--resume ${run}: an empty folder; there is no run to resume`);
     RunLock.refuseIfHeld(run);
+    const command = RunLock.holder(run)?.command;
+    const again = command
+      ? `start it again with: ${command.map(quote).join(' ')}`
+      : 'start it again with the same command';
     throw new UsageError(
       `--resume ${run}: a half-made run folder (its start-up was killed before config.json was written), ` +
-        `nothing to resume; start the run again with the same command (it takes the folder over), or delete ${run}`,
+        `nothing to resume; ${again} (it takes the folder over), or delete ${run}`,
     );
   }
   checkRunTree(run);
@@ -111,6 +115,11 @@ export function readFinished(run: string): FinishedGenerations {
   for (const r of records) checkGenerationFiles(run, r);
   if (keep < Buffer.byteLength(text)) truncateFile(file, keep);
   return { records, repaired: parsed.repaired, incomplete };
+}
+
+/** `arg` as a shell reads it back. */
+function quote(arg: string): string {
+  return /^[\w./=:,@+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 function isJson(line: string): boolean {

@@ -34,7 +34,7 @@ export class RunSession {
     process.exit(interruptedExit);
   };
 
-  constructor(private readonly s: { out: string; log: RunLog }) {}
+  constructor(private readonly s: { out: string; log: RunLog; command?: string[] }) {}
 
   /**
    * A new run, before anything is loaded: makes its folder and holds it (the lock, created
@@ -100,6 +100,7 @@ export class RunSession {
 
   /** Throws Interrupted once a stop was asked for; called between batches, networks and generations. */
   checkStop(): void {
+    this.lock?.beat();
     if (this.stop.reason) throw new Interrupted('interrupted');
   }
 
@@ -127,7 +128,7 @@ export class RunSession {
   private hold(onStale = (m: string) => this.s.log.warn(m)): void {
     this.stop.listen();
     for (const signal of stopSignals) process.on(signal, this.stopStartup);
-    this.lock = RunLock.acquire(this.s.out, onStale);
+    this.lock = RunLock.acquire(this.s.out, { onStale, command: this.s.command });
   }
 
   /** Lets the folder go; a folder this process made and never wrote config.json to is removed. */
