@@ -541,6 +541,58 @@ test(
   },
 );
 
+test('temporary files left by writes killed mid-way are removed by the next --resume, which ends as an uninterrupted run', () => {
+  const run = interrupted('temporary');
+  // A kill during the save of generation 2, and during a checkpoint's and config.json's writes.
+  const left = ['gen-02/.weights.bin.99991.tmp', 'work/gen-02/.checkpoint.bin.99992.tmp', '.config.json.99993.tmp'];
+  for (const f of left) {
+    fs.mkdirSync(path.dirname(path.join(run, f)), { recursive: true });
+    fs.writeFileSync(path.join(run, f), 'partial');
+  }
+  const r = resumesToReference(run);
+  assert.match(r.stderr, /removed 3 temporary file\(s\) of an interrupted write: /);
+  const all = (fs.readdirSync(run, { recursive: true }) as string[]).map(String);
+  assert.deepEqual(
+    all.filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+});
+
+test('--resume loads --ancestor from the absolute path config.json records, and refuses a changed file (exit 2)', () => {
+  const a = path.join(root, 'ancestor-a');
+  const b = path.join(root, 'ancestor-b');
+  fs.cpSync(path.join(finished, 'gen-00'), a, { recursive: true });
+  fs.cpSync(path.join(finished, 'gen-02'), b, { recursive: true }); // another network under the same name
+  const run = path.join(root, 'with-ancestor');
+  const args = [...base, '--generations', '1', '--ancestor', 'model.json', '--out', run];
+  const r = runCli(args, a);
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
+  assert.equal(config.ancestor.path, path.join(a, 'model.json'));
+  assert.match(config.ancestor.sha256, /^[0-9a-f]{64}$/);
+  const records = readRecords(path.join(run, 'generations.ndjson'));
+  // Killed before generation 0 was saved; resumed from the folder of another model.json.
+  const restart = (): void => {
+    fs.rmSync(path.join(run, 'generations.ndjson'));
+    for (const g of ['gen-00', 'gen-01']) fs.rmSync(path.join(run, g), { recursive: true });
+  };
+  restart();
+  const s = runCli(['--resume', run], b);
+  assert.equal(s.code, 0, s.stderr);
+  assert.deepEqual(readRecords(path.join(run, 'generations.ndjson')).map(withoutTiming), records.map(withoutTiming));
+  restart();
+  const weights = fs.readFileSync(path.join(a, 'weights.bin'));
+  weights[100] ^= 1;
+  fs.writeFileSync(path.join(a, 'weights.bin'), weights);
+  const c = runCli(['--resume', run], b);
+  assert.equal(c.code, 2, c.stderr);
+  assert.match(
+    oneLine(c),
+    /the run's --ancestor .*ancestor-a\/model\.json differs from the one it started from \(sha256/,
+  );
+  noLock(run);
+});
+
 // (8) Terminal signals stop the run as SIGINT does.
 for (const signal of ['SIGHUP', 'SIGQUIT'] as const) {
   test(

@@ -14,7 +14,7 @@ import { checkRunDir, defaultRunDir } from '../run/runFolder';
 import type { SavedConfig } from '../run/resume';
 import { RunSession } from '../run/session';
 import type { RunStore } from '../run/store';
-import { loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
+import { ancestorFile, checkAncestorFile, loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
 import { closeTraining } from '../engine/trainer';
 
 /** Checks that need more than one option; all before anything is written. */
@@ -147,6 +147,7 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     reopened.clearProgress(); // left by a run killed right after its last record
     return;
   }
+  if (reopened && !reopened.finished(0) && run.config?.ancestor) checkAncestorFile(out, run.config.ancestor);
   const { backend, workers } = await setUpBackend({
     choice: o.backend,
     workers: o.workers,
@@ -163,15 +164,17 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     if (unchecked) reporter.warn(unchecked);
   }
   // Generation 0 of a run that loads its ancestor is that network; once saved, gen-00 holds it.
-  const ancestor =
-    o.ancestor && !reopened?.finished(0) ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
+  const loads = o.ancestor !== undefined && !reopened?.finished(0);
+  const ancestor = loads ? await loadAncestorFile(o.ancestor!, arch, data, o.dataset) : undefined;
+  const ancestorId = o.ancestor && !reopened ? ancestorFile(o.ancestor) : undefined;
   const store =
     reopened ??
     session.create(
       arch,
       runConfig({
         argv,
-        options: { ...o, arch: o.arch, out, workers },
+        options: { ...o, arch: o.arch, out, workers, ancestor: ancestorId?.path },
+        ancestor: ancestorId,
         data,
         identity,
         factors: run.factors,

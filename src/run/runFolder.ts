@@ -70,6 +70,31 @@ export function notEmpty(dir: string): UsageError {
   return new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
 }
 
+/** A temporary file of writeFileAtomic (`.NAME.PID.tmp`); the lock's own are its contenders' business. */
+const temporaryFile = /^\.(?!evolve\.lock\.).+\.\d+\.tmp$/;
+
+/**
+ * Removes the temporary files that killed writers left in run folder `dir` (at its top, in its
+ * gen-NN/ and work/gen-NN/ folders), and returns their paths. Only the lock's holder calls this, so
+ * no other process is writing them.
+ */
+export function removeTemporaryFiles(dir: string): string[] {
+  const removed: string[] = [];
+  const visit = (d: string, depth: number): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const file = path.join(d, e.name);
+      if (e.isFile() && temporaryFile.test(e.name)) {
+        fs.rmSync(file, { force: true });
+        removed.push(path.relative(dir, file));
+      } else if (e.isDirectory() && depth < 2 && (/^gen-\d+$/.test(e.name) || (depth === 0 && e.name === 'work'))) {
+        visit(file, depth + 1);
+      }
+    }
+  };
+  visit(dir, 0);
+  return removed;
+}
+
 function isLink(file: string): boolean {
   try {
     return fs.lstatSync(file).isSymbolicLink();

@@ -10,7 +10,7 @@ import { RunError, UsageError } from '../errors';
 import { StopRequest, interruptedExit, stderrOpen, stopSignals } from './stopping';
 import { LockHeld, RunLock } from './lock';
 import { WriteError, ensureDir } from '../files';
-import { RunFolder, generationDir, notEmpty, startupLeftovers } from './runFolder';
+import { RunFolder, generationDir, notEmpty, removeTemporaryFiles, startupLeftovers } from './runFolder';
 import { readFinished } from './resume';
 import { type RunLog, RunStore } from './store';
 import { describeCheckpoint } from './checkpoint';
@@ -81,6 +81,12 @@ export class RunSession {
   reopen(arch: Architecture): RunStore {
     const { out, log } = this.s;
     this.hold();
+    const removed = removeTemporaryFiles(out);
+    if (removed.length > 0) {
+      log.warn(
+        `evolve: ${out}: removed ${removed.length} temporary file(s) of an interrupted write: ${removed.join(', ')}`,
+      );
+    }
     const finished = readFinished(out);
     if (finished.repaired) {
       log.warn(
