@@ -541,7 +541,7 @@ test(
   },
 );
 
-test('temporary files left by writes killed mid-way are removed by the next --resume, which ends as an uninterrupted run', () => {
+test('temporary files of writes killed mid-way are removed by the next --resume, which completes the run', () => {
   const run = interrupted('temporary');
   // A kill during the save of generation 2, and during a checkpoint's and config.json's writes.
   const left = ['gen-02/.weights.bin.99991.tmp', 'work/gen-02/.checkpoint.bin.99992.tmp', '.config.json.99993.tmp'];
@@ -558,7 +558,7 @@ test('temporary files left by writes killed mid-way are removed by the next --re
   );
 });
 
-test('--resume loads --ancestor from the absolute path config.json records, and refuses a changed file (exit 2)', () => {
+test('--resume loads --ancestor from the absolute path in config.json and refuses a changed file (exit 2)', () => {
   const a = path.join(root, 'ancestor-a');
   const b = path.join(root, 'ancestor-b');
   fs.cpSync(path.join(finished, 'gen-00'), a, { recursive: true });

@@ -158,7 +158,8 @@ const trials: [string, Progress][] = [
   ['gen1', recordsWritten(2, 'after generation 1')],
 ];
 for (const [name, at] of trials) {
-  test(`SIGKILL ${name === 'random' ? 'at a random point of the run' : at.name}, then --resume: the records of an uninterrupted run`, async (t) => {
+  const when = name === 'random' ? 'at a random point of the run' : at.name;
+  test(`SIGKILL ${when}, then --resume: the records of an uninterrupted run`, async (t) => {
     const out = path.join(root, `kill-${name}`);
     const s = await runAndSignal(out, at, 'SIGKILL');
     assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
