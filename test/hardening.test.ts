@@ -593,6 +593,60 @@ test('--resume loads --ancestor from the absolute path in config.json and refuse
   noLock(run);
 });
 
+/** `evolve reproduce mnist --quick --seeds 1 --out out`, sent `signal` once its run has written config.json. */
+function reproduceSignalled(out: string, signal: NodeJS.Signals): Promise<Ended> {
+  return new Promise((resolve) => {
+    const args = [bin, 'reproduce', 'mnist', '--quick', '--seeds', '1', '--out', out];
+    const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const poll = setInterval(() => {
+      if (!fs.existsSync(path.join(out, 'mnist', 'seed-1', 'config.json'))) return;
+      clearInterval(poll);
+      child.kill(signal);
+    }, 5);
+    // 'close' comes once every holder of the stderr pipe has ended: the run's evolve too.
+    child.on('close', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stdout, stderr });
+    });
+  });
+}
+
+test('reproduce killed (SIGKILL) leaves nothing running: its run stops as on a hangup, resumable, no lock', async () => {
+  const out = path.join(root, 'reproduce-kill');
+  const e = await reproduceSignalled(out, 'SIGKILL');
+  assert.equal(e.signal, 'SIGKILL');
+  const run = path.join(out, 'mnist', 'seed-1');
+  assert.match(e.stderr, new RegExp(`evolve: interrupted \\(SIGHUP\\); .*; resume with: evolve --resume ${run}\n`));
+  noLock(run);
+});
+
+test('reproduce interrupted (SIGINT): says it stops the current run, which stops once; exit 130, no lock', async () => {
+  const out = path.join(root, 'reproduce-int');
+  const e = await reproduceSignalled(out, 'SIGINT');
+  assert.equal(e.code, 130, e.stderr);
+  assert.match(e.stderr, /evolve: reproduce: interrupted; stopping mnist\/seed-1 after its current batch/);
+  assert.match(e.stderr, /evolve: interrupted; the run folder holds .*; resume with: evolve --resume /);
+  assert.doesNotMatch(e.stderr, /interrupted again/);
+  assert.match(e.stderr, /reproduce mnist --quick interrupted; run the same command again to resume\n$/);
+  noLock(path.join(out, 'mnist', 'seed-1'));
+  // A half-made run folder (a start-up killed before config.json) is started again, not refused.
+  const half = path.join(root, 'reproduce-half');
+  fs.mkdirSync(path.join(half, 'mnist', 'seed-1'), { recursive: true });
+  fs.writeFileSync(path.join(half, 'mnist', 'seed-1', '.evolve.lock'), `${deadPid()}\n`);
+  const plan = runCli(['reproduce', 'mnist', '--quick', '--seeds', '1', '--plan', '--out', half]);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.match(plan.stderr, /1 to start/);
+  assert.match(plan.stdout, /--out \S*reproduce-half\/mnist\/seed-1\n$/);
+});
+
 // (8) Terminal signals stop the run as SIGINT does.
 for (const signal of ['SIGHUP', 'SIGQUIT'] as const) {
   test(

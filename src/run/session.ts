@@ -4,6 +4,7 @@
  * run ends early: interrupted (exit 130, or 141 for a closed stdout), or a failed write (exit 1).
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Architecture } from '../models/architecture';
 import { RunError, UsageError } from '../errors';
@@ -14,6 +15,27 @@ import { RunFolder, generationDir, notEmpty, removeTemporaryFiles, startupLeftov
 import { readFinished } from './resume';
 import { type RunLog, RunStore } from './store';
 import { describeCheckpoint } from './checkpoint';
+
+/**
+ * Set by `evolve reproduce` for its children: the file descriptor of a pipe from the parent. Its
+ * end means the parent is gone (killed): the run then stops as on a hangup, leaving a folder to resume.
+ */
+export const parentPipeVariable = 'EVOLVE_PARENT_FD';
+let watchingParent = false;
+
+function watchParent(): void {
+  const fd = Number(process.env[parentPipeVariable]);
+  if (watchingParent || !Number.isSafeInteger(fd) || fd < 3) return;
+  watchingParent = true;
+  const pipe = new net.Socket({ fd, readable: true, writable: false });
+  const gone = (): void => {
+    process.kill(process.pid, 'SIGHUP');
+  };
+  pipe.once('end', gone);
+  pipe.once('error', gone);
+  pipe.resume();
+  pipe.unref();
+}
 
 /** Thrown from the training callbacks once a signal or a closed stdout has asked the run to stop. */
 export class Interrupted extends Error {}
@@ -134,6 +156,7 @@ export class RunSession {
   private hold(onStale = (m: string) => this.s.log.warn(m)): void {
     this.stop.listen();
     for (const signal of stopSignals) process.on(signal, this.stopStartup);
+    watchParent();
     this.lock = RunLock.acquire(this.s.out, { onStale, command: this.s.command });
   }
 
