@@ -619,7 +619,7 @@ function reproduceSignalled(out: string, signal: NodeJS.Signals): Promise<Ended>
   });
 }
 
-test('reproduce killed (SIGKILL) leaves nothing running: its run stops as on a hangup, resumable, no lock', async () => {
+test('reproduce killed (SIGKILL) leaves nothing running: its run stops as on a hangup, no lock', async () => {
   const out = path.join(root, 'reproduce-kill');
   const e = await reproduceSignalled(out, 'SIGKILL');
   assert.equal(e.signal, 'SIGKILL');
