@@ -733,6 +733,19 @@ test(
   },
 );
 
+test('--out=~/x writes below the home folder, never into a folder named ~', () => {
+  const home = path.join(root, 'home');
+  fs.mkdirSync(home);
+  const r = spawnSync(process.execPath, [bin, ...base, '--generations', '0', '--out=~/tilde'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', HOME: home },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(fs.existsSync(path.join(home, 'tilde', 'config.json')));
+  assert.equal(fs.existsSync(path.join(root, '~')), false);
+});
+
 test('a generation with no synapses left is printed as such, never "Infinityx"', () => {
   const r = runCli([...base, '--generations', '1', '--env-factor', '0.00001', '--out', path.join(root, 'none-left')]);
   assert.equal(r.code, 0, r.stderr);

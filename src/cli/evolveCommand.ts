@@ -10,7 +10,7 @@ import { type DatasetModule, getDataset } from '../data/sets';
 import type { Dataset } from '../data/dataset';
 import { checkDataIdentity } from '../run/dataIdentity';
 import { type LineageEvents, type LineageSettings, runLineage } from '../evolution/lineage';
-import { checkRunDir, defaultRunDir } from '../run/runFolder';
+import { checkRunDir, defaultRunDir, expandHome } from '../run/runFolder';
 import type { SavedConfig } from '../run/resume';
 import { RunSession } from '../run/session';
 import type { RunStore } from '../run/store';
@@ -52,7 +52,7 @@ function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
   let o = given;
   let config: SavedConfig | undefined;
   if (given.resume !== undefined) {
-    ({ o, config } = resumeOptions(given.resume, typed, given.json));
+    ({ o, config } = resumeOptions(expandHome(given.resume), typed, given.json));
   } else {
     validate(o);
   }
@@ -67,7 +67,7 @@ function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
         `but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`,
     );
   }
-  const out = o.out ?? defaultRunDir(o.dataset, o.arch!);
+  const out = o.out !== undefined ? expandHome(o.out) : defaultRunDir(o.dataset, o.arch!);
   if (!config) checkRunDir(out, { halfMade: true });
   return { o, config, ds, arch, factors: resolveFactors(o), out };
 }

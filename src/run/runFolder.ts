@@ -3,6 +3,7 @@
  * gen-NN/ with each generation's model and mask.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
@@ -15,6 +16,12 @@ export function defaultRunDir(dataset: string, arch: string, now = new Date()): 
   const day = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}`;
   const stamp = `${day}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
   return path.join('runs', `${dataset}-${arch}-${stamp}`);
+}
+
+/** `~` and `~/...` as a shell expands them: `--out=~/x` reaches evolve unexpanded. */
+export function expandHome(dir: string): string {
+  if (dir === '~') return os.homedir();
+  return dir.startsWith('~/') ? path.join(os.homedir(), dir.slice(2)) : dir;
 }
 
 export function generationDir(run: string, generation: number): string {
