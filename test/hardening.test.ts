@@ -6,6 +6,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { defaultMnistDir } from '../src/data/mnist';
@@ -564,7 +565,7 @@ test('--resume loads --ancestor from the absolute path in config.json and refuse
   fs.cpSync(path.join(finished, 'gen-00'), a, { recursive: true });
   fs.cpSync(path.join(finished, 'gen-02'), b, { recursive: true }); // another network under the same name
   const run = path.join(root, 'with-ancestor');
-  const args = [...base, '--generations', '1', '--ancestor', 'model.json', '--out', run];
+  const args = [...base, '--generations', '0', '--ancestor', 'model.json', '--out', run];
   const r = runCli(args, a);
   assert.equal(r.code, 0, r.stderr);
   const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
@@ -574,7 +575,7 @@ test('--resume loads --ancestor from the absolute path in config.json and refuse
   // Killed before generation 0 was saved; resumed from the folder of another model.json.
   const restart = (): void => {
     fs.rmSync(path.join(run, 'generations.ndjson'));
-    for (const g of ['gen-00', 'gen-01']) fs.rmSync(path.join(run, g), { recursive: true });
+    fs.rmSync(path.join(run, 'gen-00'), { recursive: true });
   };
   restart();
   const s = runCli(['--resume', run], b);
@@ -645,6 +646,37 @@ test('reproduce interrupted (SIGINT): says it stops the current run, which stops
   assert.equal(plan.code, 0, plan.stderr);
   assert.match(plan.stderr, /1 to start/);
   assert.match(plan.stdout, /--out \S*reproduce-half\/mnist\/seed-1\n$/);
+});
+
+test('reproduce skips a run another process is running, naming it, and does not call it failed', (t) => {
+  if (!fs.existsSync('/proc/self/ns/pid')) {
+    t.skip('no /proc here');
+    return;
+  }
+  // The lock of a live run: this test process, as a lock names it.
+  const run = path.join(root, 'reproduce-busy', 'mnist', 'seed-1');
+  fs.mkdirSync(run, { recursive: true });
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const holder = {
+    pid: process.pid,
+    host: os.hostname(),
+    boot: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
+    startTicks: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]),
+    started: new Date().toISOString(),
+  };
+  fs.writeFileSync(path.join(run, '.evolve.lock'), `${JSON.stringify(holder)}\n`);
+  const r = runCli(['reproduce', 'mnist', '--quick', '--seeds', '1', '--out', path.join(root, 'reproduce-busy')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`reproduce: mnist/seed-1 is being run by evolve pid ${process.pid} on host .*; skipped`),
+  );
+  assert.match(
+    r.stderr,
+    /mnist\/seed-1 still being run by another process; run the same command again once it is done/,
+  );
+  assert.doesNotMatch(r.stderr, /failed|to resume them/);
 });
 
 // (8) Terminal signals stop the run as SIGINT does.

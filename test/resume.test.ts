@@ -57,7 +57,10 @@ interface Progress {
   name: string;
   reached: (out: string) => boolean;
 }
-const folderMade: Progress = { name: 'once its folder is made', reached: (out) => fs.existsSync(out) };
+const folderHeld: Progress = {
+  name: 'once its folder is made and locked',
+  reached: (out) => fs.existsSync(path.join(out, '.evolve.lock')),
+};
 const configWritten: Progress = {
   name: 'once config.json is written',
   reached: (out) => fs.existsSync(path.join(out, 'config.json')),
@@ -177,36 +180,29 @@ test(
   'SIGKILL during start-up (folder made, no config.json yet): --resume says so in one line (exit 2); the same ' +
     'command started again takes the folder over and gives the records of an uninterrupted run',
   async (t) => {
-    // The kill is sent as soon as the folder appears; the start-up then still loads the backend and
+    // The kill is sent as soon as the folder holds its lock; the start-up then still loads the backend and
     // the data. Should a kill land after config.json all the same, that try is a resume case: retry.
     let out = '';
     for (let attempt = 0; ; attempt++) {
       out = path.join(root, `startup-${attempt}`);
-      const s = await runAndSignal(out, folderMade, 'SIGKILL');
+      const s = await runAndSignal(out, folderHeld, 'SIGKILL');
       assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
       if (!fs.existsSync(path.join(out, 'config.json'))) break;
       assert.ok(attempt < 4, 'five kills in a row landed after config.json was written');
     }
     const left = fs.readdirSync(out);
-    assert.ok(
-      left.every((f) => startupFile.test(f)),
-      left.join(' '),
+    assert.ok(left.includes('.evolve.lock') && left.every((f) => startupFile.test(f)), left.join(' '));
+    const holder = JSON.parse(fs.readFileSync(path.join(out, '.evolve.lock'), 'utf8'));
+    assert.deepEqual(
+      Object.keys(holder).sort(),
+      ['boot', 'command', 'host', 'pid', 'pidNamespace', 'started', 'startTicks'].sort(),
     );
-    if (left.includes('.evolve.lock')) {
-      const holder = JSON.parse(fs.readFileSync(path.join(out, '.evolve.lock'), 'utf8'));
-      assert.deepEqual(
-        Object.keys(holder).sort(),
-        ['boot', 'command', 'host', 'pid', 'pidNamespace', 'started', 'startTicks'].sort(),
-      );
-      assert.equal(holder.host, os.hostname());
-    }
+    assert.equal(holder.host, os.hostname());
     const r = runCli(['--resume', out]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    const message = left.length === 0 ? /an empty folder; there is no run to resume/ : /a half-made run folder/;
-    assert.match(r.stderr, message);
-    if (left.length > 0)
-      assert.match(r.stderr, /start it again with: evolve .*--out \S+ \(it takes the folder over\), or delete /);
+    assert.match(r.stderr, /a half-made run folder \(its start-up was killed before config\.json was written\)/);
+    assert.match(r.stderr, /start it again with: evolve .*--out \S+ \(it takes the folder over\), or delete /);
     assert.deepEqual(fs.readdirSync(out), left, '--resume changes nothing');
     const again = runCli([...base, '--json', '--out', out]);
     assert.equal(again.code, 0, again.stderr);
@@ -214,12 +210,13 @@ test(
       readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
       reference.map(withoutTiming),
     );
-    if (left.includes('.evolve.lock')) assert.match(again.stderr, /a half-made run folder .*; starting the run afresh/);
+    assert.match(again.stderr, /taking over a stale lock from evolve pid \d+ on host .*, which is no longer running/);
+    assert.match(again.stderr, /a half-made run folder .*; starting the run afresh in it/);
     assert.deepEqual(
       fs.readdirSync(out).filter((f) => f.startsWith('.')),
       [],
     );
-    t.diagnostic(`killed with ${left.length === 0 ? 'an empty folder' : left.join(', ')}`);
+    t.diagnostic(`killed with ${left.join(', ')} in the folder`);
   },
 );
 

@@ -29,7 +29,8 @@ function watchParent(): void {
   watchingParent = true;
   const pipe = new net.Socket({ fd, readable: true, writable: false });
   const gone = (): void => {
-    process.kill(process.pid, 'SIGHUP');
+    // Only while a run listens: once it has let its folder go there is nothing to stop.
+    if (process.listenerCount('SIGHUP') > 0) process.kill(process.pid, 'SIGHUP');
   };
   pipe.once('end', gone);
   pipe.once('error', gone);
