@@ -10,7 +10,7 @@ import type { Architecture } from '../models/architecture';
 import { RunError, UsageError } from '../errors';
 import { StopRequest, interruptedExit, stderrOpen, stopSignals } from './stopping';
 import { LockHeld, RunLock } from './lock';
-import { WriteError, ensureDir } from '../files';
+import { WriteError } from '../files';
 import { RunFolder, generationDir, notEmpty, removeTemporaryFiles, startupLeftovers } from './runFolder';
 import { readFinished } from './resume';
 import { type RunLog, RunStore } from './store';
@@ -45,8 +45,8 @@ export class RunSession {
   /** The run's generations, once its folder is open. */
   store: RunStore | undefined;
   private lock: RunLock | undefined;
-  /** Whether this process made the run folder (a new run): removed again if the start-up fails. */
-  private made = false;
+  /** The first folder this process made for a new run (its --out, or a parent): removed if the start-up fails. */
+  private made: string | undefined;
   // A signal or a closed stdout stops the run after the current batch; a second signal at once.
   private readonly stop = new StopRequest(() => this.stopNow());
   // Before config.json is written there is nothing to resume: a signal ends the start-up at once.
@@ -66,8 +66,12 @@ export class RunSession {
    */
   claim(): void {
     const { out, log } = this.s;
-    this.made = !fs.existsSync(out);
-    ensureDir(out);
+    try {
+      this.made = fs.mkdirSync(out, { recursive: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw code ? new WriteError(out, code) : e;
+    }
     let tookOver = false;
     try {
       this.hold((m) => {
@@ -167,17 +171,21 @@ export class RunSession {
     this.lock = undefined;
     this.stop.unlisten();
     for (const signal of stopSignals) process.removeListener(signal, this.stopStartup);
-    if (this.made && !this.store) {
+    if (this.made === undefined || this.store) return;
+    // From --out up to the first folder made, each while empty.
+    const top = path.resolve(this.made);
+    for (let dir = path.resolve(this.s.out); dir.startsWith(top); dir = path.dirname(dir)) {
       try {
-        fs.rmdirSync(this.s.out);
+        fs.rmdirSync(dir);
       } catch {
-        // not empty after all, or gone: left as it is
+        return; // not empty after all, or gone: left as it is
       }
+      if (dir === top) return;
     }
   }
 
   private startAgain(): string {
-    return this.made && !fs.existsSync(this.s.out)
+    return this.made !== undefined && !fs.existsSync(this.s.out)
       ? 'nothing was written'
       : `${this.s.out} holds no run yet; start again with the same command`;
   }
