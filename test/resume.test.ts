@@ -224,8 +224,8 @@ test('two runs started on one folder at once: one goes on, the other is refused 
   const out = path.join(root, 'two-starts');
   const cheap = ['--arch', 'lenet300', '--generations', '0', '--train-limit', '500', '--test-limit', '200'];
   const first = runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '1', '--out', out]);
-  // The second starts while the first is in its start-up: its folder there, config.json not yet.
-  while (!fs.existsSync(out)) await new Promise((resolve) => setImmediate(resolve));
+  // The second starts once the first holds the folder, while it loads its data (config.json not yet written).
+  while (!fs.existsSync(path.join(out, '.evolve.lock'))) await new Promise((resolve) => setTimeout(resolve, 2));
   const second = await runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '2', '--out', out]);
   const won = await first;
   assert.equal(won.code, 0, won.stderr);
