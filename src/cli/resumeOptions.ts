@@ -28,8 +28,7 @@ export function resumeOptions(
   // The same checks as the command line's, before any saved value is used.
   const saved = checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>;
   // The ancestor file by the absolute path recorded at the start, never relative to this folder.
-  const ancestor = config.ancestor ? { ancestor: config.ancestor.path } : {};
-  Object.assign(saved, ancestor);
+  if (config.ancestor) saved.ancestor = config.ancestor.path;
   const differing = Object.entries(given)
     .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
     .map(
