@@ -67,7 +67,15 @@ export async function executePlan(runs: PlannedRun[], say: (line: string) => voi
     outcome.interrupted = true;
     current?.kill(signal);
   };
+  // Ctrl-Z: the child's group has no terminal, so it is stopped (SIGSTOP) with this process, and continued with it.
+  const onSuspend = (): void => {
+    current?.kill('SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  const onContinue = (): void => current?.kill('SIGCONT');
   for (const s of stopSignals) process.on(s, onSignal);
+  process.on('SIGTSTP', onSuspend);
+  process.on('SIGCONT', onContinue);
   try {
     const todo = runs.filter((r) => r.state !== 'finished');
     for (const [i, run] of todo.entries()) {
@@ -100,6 +108,8 @@ export async function executePlan(runs: PlannedRun[], say: (line: string) => voi
     }
   } finally {
     for (const s of stopSignals) process.removeListener(s, onSignal);
+    process.removeListener('SIGTSTP', onSuspend);
+    process.removeListener('SIGCONT', onContinue);
   }
   return outcome;
 }
