@@ -6,6 +6,7 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { defaultMnistDir } from '../src/data/mnist';
@@ -143,30 +144,88 @@ async function cliAll(runs: string[][]): Promise<CliResult[]> {
 const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
 
 // (1) Several processes find the same stale lock: exactly one takes it over. Each contender runs
-// every trial, one folder each, all released at the same instant: 5 process starts in all.
-const trialMs = 600;
+// every trial, one folder each. The test steps them through the trials over their stdin: all are
+// released at once ("go"), report what they got, and the holder lets go only once every other
+// contender has reported, so each trial's outcome depends on no process's speed.
 const lockScript = `
+const fs = require('node:fs');
 const { RunLock } = require(${JSON.stringify(path.resolve(__dirname, '..', 'src', 'run', 'lock.js'))});
-const [dirs, t0] = [JSON.parse(process.argv[1]), Number(process.argv[2])];
-const sleep = (ms) => ms > 0 && Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const lines = dirs.map((dir, trial) => {
-  const start = t0 + trial * ${trialMs};
-  sleep(start - Date.now() - 20);
-  while (Date.now() < start) {} // every contender reaches the lock in the same millisecond
+let pending = '';
+function readLine() {
+  const buf = Buffer.alloc(64);
+  while (!pending.includes('\\n')) {
+    let n = 0;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      continue;
+    }
+    if (n === 0) process.exit(3);
+    pending += buf.toString('utf8', 0, n);
+  }
+  const line = pending.slice(0, pending.indexOf('\\n'));
+  pending = pending.slice(line.length + 1);
+  return line;
+}
+for (const dir of JSON.parse(process.argv[1])) {
+  readLine(); // go
   let line = '';
+  let lock;
   try {
-    const lock = RunLock.acquire(dir, () => { line += 'stale '; });
+    lock = RunLock.acquire(dir, { onStale: () => { line += 'stale '; } });
     line += 'took';
-    sleep(300);
-    lock.release();
   } catch (e) {
     line += 'refused: ' + e.message;
   }
-  return line;
-});
-process.stdout.write(JSON.stringify(lines));`;
+  fs.writeSync(1, line + '\\n');
+  if (lock) {
+    readLine(); // release
+    lock.release();
+    fs.writeSync(1, 'released\\n');
+  }
+}`;
 
-test('a stale lock found by 5 processes in the same millisecond: exactly one takes it over (12 trials)', async (t) => {
+/** A child process that answers one line per line it is sent. */
+function contender(dirs: string[]): { send: (line: string) => void; next: () => Promise<string>; end: Promise<Ended> } {
+  const child = spawn(process.execPath, ['-e', lockScript, JSON.stringify(dirs)], { stdio: 'pipe' });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = '';
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    buffered += d;
+    for (let at = buffered.indexOf('\n'); at >= 0; at = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const end = new Promise<Ended>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return {
+    send: (line) => child.stdin.write(`${line}\n`),
+    next: () =>
+      lines.length > 0
+        ? Promise.resolve(lines.shift()!)
+        : new Promise((resolve, reject) => {
+            waiting.push(resolve);
+            void end.then((e) => reject(new Error(`the contender ended: ${e.stderr}`)));
+          }),
+    end,
+  };
+}
+
+test('a stale lock found by 5 processes released at once: exactly one takes it over (12 trials)', async (t) => {
   const trials = 12;
   const dead = deadPid();
   const dirs = Array.from({ length: trials }, (_, i) => {
@@ -175,28 +234,27 @@ test('a stale lock found by 5 processes in the same millisecond: exactly one tak
     fs.writeFileSync(path.join(dir, '.evolve.lock'), `${dead}\n`);
     return dir;
   });
-  const t0 = Date.now() + 1500; // after every contender has started, on a loaded machine too
-  const ends = await Promise.all(
-    Array.from({ length: 5 }, () => spawnEnded(process.execPath, ['-e', lockScript, JSON.stringify(dirs), String(t0)])),
-  );
-  assert.deepEqual(
-    ends.map((e) => e.stderr),
-    ['', '', '', '', ''],
-  );
-  const lines = ends.map((e) => JSON.parse(e.stdout) as string[]);
-  let refused = 0;
-  dirs.forEach((dir, trial) => {
-    const outs = lines.map((l) => l[trial]);
+  const contenders = Array.from({ length: 5 }, () => contender(dirs));
+  let stale = 0;
+  for (const [trial, dir] of dirs.entries()) {
+    for (const c of contenders) c.send('go');
+    const outs = await Promise.all(contenders.map((c) => c.next()));
     const what = `trial ${trial}: ${outs.join(' | ')}`;
+    // The holder keeps the lock until all have answered: the four others find it held.
     assert.equal(outs.filter((o) => o === 'stale took').length, 1, what);
-    // The others saw the lock taken over, or (on a loaded machine) came after its release.
-    for (const o of outs) assert.match(o, /^stale took$|^took$|^refused: .*: in use by evolve pid \d+$/, what);
-    refused += outs.filter((o) => o.startsWith('refused')).length;
+    for (const o of outs) assert.match(o, /^stale took$|^refused: .*: in use by evolve pid \d+ on host /, what);
+    const holder = contenders[outs.indexOf('stale took')];
+    holder.send('release');
+    assert.equal(await holder.next(), 'released');
     noLock(dir);
-  });
-  // The processes did contend: most found the lock held by the one that took it over.
-  assert.ok(refused >= 24, `only ${refused} of 48 contenders found the lock in use`);
-  t.diagnostic(`${trials} trials of 5 processes: one takeover each; ${refused} of 48 contenders refused`);
+    stale += outs.filter((o) => o.includes('stale')).length;
+  }
+  const ends = await Promise.all(contenders.map((c) => c.end));
+  assert.deepEqual(
+    ends.map((e) => [e.code, e.stderr]),
+    Array.from({ length: 5 }, () => [0, '']),
+  );
+  t.diagnostic(`${trials} trials of 5 processes: one takeover each (${stale} in all), the other 4 refused`);
 });
 
 test(
@@ -213,7 +271,7 @@ test(
       const all = ends.map((e) => e.stderr).join('');
       assert.equal(all.match(/taking over a stale lock/g)?.length, 1, `trial ${trial}:\n${all}`);
       for (const e of ends) {
-        if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+\n$/);
+        if (e.code === 1) assert.match(e.stderr, /^evolve: .*: in use by evolve pid \d+ on host .*\)\n$/);
         else assert.equal(e.code, 0, e.stderr);
       }
       noLock(dir);
@@ -484,6 +542,143 @@ test(
   },
 );
 
+test('temporary files of writes killed mid-way are removed by the next --resume, which completes the run', () => {
+  const run = interrupted('temporary');
+  // A kill during the save of generation 2, and during a checkpoint's and config.json's writes.
+  const left = ['gen-02/.weights.bin.99991.tmp', 'work/gen-02/.checkpoint.bin.99992.tmp', '.config.json.99993.tmp'];
+  for (const f of left) {
+    fs.mkdirSync(path.dirname(path.join(run, f)), { recursive: true });
+    fs.writeFileSync(path.join(run, f), 'partial');
+  }
+  const r = resumesToReference(run);
+  assert.match(r.stderr, /removed 3 temporary file\(s\) of an interrupted write: /);
+  const all = (fs.readdirSync(run, { recursive: true }) as string[]).map(String);
+  assert.deepEqual(
+    all.filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+});
+
+test('--resume loads --ancestor from the absolute path in config.json and refuses a changed file (exit 2)', () => {
+  const a = path.join(root, 'ancestor-a');
+  const b = path.join(root, 'ancestor-b');
+  fs.cpSync(path.join(finished, 'gen-00'), a, { recursive: true });
+  fs.cpSync(path.join(finished, 'gen-02'), b, { recursive: true }); // another network under the same name
+  const run = path.join(root, 'with-ancestor');
+  const args = [...base, '--generations', '0', '--ancestor', 'model.json', '--out', run];
+  const r = runCli(args, a);
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
+  assert.equal(config.ancestor.path, path.join(a, 'model.json'));
+  assert.match(config.ancestor.sha256, /^[0-9a-f]{64}$/);
+  const records = readRecords(path.join(run, 'generations.ndjson'));
+  // Killed before generation 0 was saved; resumed from the folder of another model.json.
+  const restart = (): void => {
+    fs.rmSync(path.join(run, 'generations.ndjson'));
+    fs.rmSync(path.join(run, 'gen-00'), { recursive: true });
+  };
+  restart();
+  const s = runCli(['--resume', run], b);
+  assert.equal(s.code, 0, s.stderr);
+  assert.deepEqual(readRecords(path.join(run, 'generations.ndjson')).map(withoutTiming), records.map(withoutTiming));
+  restart();
+  const weights = fs.readFileSync(path.join(a, 'weights.bin'));
+  weights[100] ^= 1;
+  fs.writeFileSync(path.join(a, 'weights.bin'), weights);
+  const c = runCli(['--resume', run], b);
+  assert.equal(c.code, 2, c.stderr);
+  assert.match(
+    oneLine(c),
+    /the run's --ancestor .*ancestor-a\/model\.json differs from the one it started from \(sha256/,
+  );
+  noLock(run);
+});
+
+/** `evolve reproduce mnist --quick --seeds 1 --out out`, sent `signal` once its run has written config.json. */
+function reproduceSignalled(out: string, signal: NodeJS.Signals): Promise<Ended> {
+  return new Promise((resolve) => {
+    const args = [bin, 'reproduce', 'mnist', '--quick', '--seeds', '1', '--out', out];
+    const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const poll = setInterval(() => {
+      if (!fs.existsSync(path.join(out, 'mnist', 'seed-1', 'config.json'))) return;
+      clearInterval(poll);
+      child.kill(signal);
+    }, 5);
+    // 'close' comes once every holder of the stderr pipe has ended: the run's evolve too.
+    child.on('close', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stdout, stderr });
+    });
+  });
+}
+
+test('reproduce killed (SIGKILL) leaves nothing running: its run stops as on a hangup, no lock', async () => {
+  const out = path.join(root, 'reproduce-kill');
+  const e = await reproduceSignalled(out, 'SIGKILL');
+  assert.equal(e.signal, 'SIGKILL');
+  const run = path.join(out, 'mnist', 'seed-1');
+  assert.match(e.stderr, new RegExp(`evolve: interrupted \\(SIGHUP\\); .*; resume with: evolve --resume ${run}\n`));
+  noLock(run);
+});
+
+test('reproduce interrupted (SIGINT): says it stops the current run, which stops once; exit 130, no lock', async () => {
+  const out = path.join(root, 'reproduce-int');
+  const e = await reproduceSignalled(out, 'SIGINT');
+  assert.equal(e.code, 130, e.stderr);
+  assert.match(e.stderr, /evolve: reproduce: interrupted; stopping mnist\/seed-1 after its current batch/);
+  assert.match(e.stderr, /evolve: interrupted; the run folder holds .*; resume with: evolve --resume /);
+  assert.doesNotMatch(e.stderr, /interrupted again/);
+  assert.match(e.stderr, /reproduce mnist --quick interrupted; run the same command again to resume\n$/);
+  noLock(path.join(out, 'mnist', 'seed-1'));
+  // A half-made run folder (a start-up killed before config.json) is started again, not refused.
+  const half = path.join(root, 'reproduce-half');
+  fs.mkdirSync(path.join(half, 'mnist', 'seed-1'), { recursive: true });
+  fs.writeFileSync(path.join(half, 'mnist', 'seed-1', '.evolve.lock'), `${deadPid()}\n`);
+  const plan = runCli(['reproduce', 'mnist', '--quick', '--seeds', '1', '--plan', '--out', half]);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.match(plan.stderr, /1 to start/);
+  assert.match(plan.stdout, /--out \S*reproduce-half\/mnist\/seed-1\n$/);
+});
+
+test('reproduce skips a run another process is running, naming it, and does not call it failed', (t) => {
+  if (!fs.existsSync('/proc/self/ns/pid')) {
+    t.skip('no /proc here');
+    return;
+  }
+  // The lock of a live run: this test process, as a lock names it.
+  const run = path.join(root, 'reproduce-busy', 'mnist', 'seed-1');
+  fs.mkdirSync(run, { recursive: true });
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const holder = {
+    pid: process.pid,
+    host: os.hostname(),
+    boot: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
+    startTicks: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]),
+    started: new Date().toISOString(),
+  };
+  fs.writeFileSync(path.join(run, '.evolve.lock'), `${JSON.stringify(holder)}\n`);
+  const r = runCli(['reproduce', 'mnist', '--quick', '--seeds', '1', '--out', path.join(root, 'reproduce-busy')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`reproduce: mnist/seed-1 is being run by evolve pid ${process.pid} on host .*; skipped`),
+  );
+  assert.match(
+    r.stderr,
+    /mnist\/seed-1 still being run by another process; run the same command again once it is done/,
+  );
+  assert.doesNotMatch(r.stderr, /failed|to resume them/);
+});
+
 // (8) Terminal signals stop the run as SIGINT does.
 for (const signal of ['SIGHUP', 'SIGQUIT'] as const) {
   test(
@@ -569,6 +764,19 @@ test(
     noLock(run);
   },
 );
+
+test('--out=~/x writes below the home folder, never into a folder named ~', () => {
+  const home = path.join(root, 'home');
+  fs.mkdirSync(home);
+  const r = spawnSync(process.execPath, [bin, ...base, '--generations', '0', '--out=~/tilde'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', HOME: home },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(fs.existsSync(path.join(home, 'tilde', 'config.json')));
+  assert.equal(fs.existsSync(path.join(root, '~')), false);
+});
 
 test('a generation with no synapses left is printed as such, never "Infinityx"', () => {
   const r = runCli([...base, '--generations', '1', '--env-factor', '0.00001', '--out', path.join(root, 'none-left')]);

@@ -4,6 +4,7 @@ import test, { before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
@@ -26,15 +27,11 @@ const base = [
 let root = '';
 let ref = '';
 let reference: Record<string, unknown>[] = [];
-/** The uninterrupted run's wall time: kill times are fractions of it, so they fit fast and slow machines. */
-let referenceMs = 0;
 
 before(() => {
   root = tempDir('evolve-resume-');
   ref = path.join(root, 'ref');
-  const t0 = Date.now();
   const r = runCli([...base, '--json', '--out', ref]);
-  referenceMs = Date.now() - t0;
   assert.equal(r.code, 0, r.stderr);
   reference = r.stdout
     .trim()
@@ -52,6 +49,31 @@ function lineCount(file: string): number {
   }
 }
 
+/**
+ * A point in a run, seen from outside: what the run has written. Kill points are chosen by what a
+ * run has done, never by time, so they land where they should on fast and slow machines alike.
+ */
+interface Progress {
+  name: string;
+  reached: (out: string) => boolean;
+}
+const folderHeld: Progress = {
+  name: 'once its folder is made and locked',
+  reached: (out) => fs.existsSync(path.join(out, '.evolve.lock')),
+};
+const configWritten: Progress = {
+  name: 'once config.json is written',
+  reached: (out) => fs.existsSync(path.join(out, 'config.json')),
+};
+const ancestorCheckpoint: Progress = {
+  name: "inside the ancestor, once its first epoch's checkpoint is written",
+  reached: (out) => fs.existsSync(path.join(out, 'work', 'gen-00', 'checkpoint.bin')),
+};
+const recordsWritten = (n: number, name: string): Progress => ({
+  name,
+  reached: (out) => lineCount(path.join(out, 'generations.ndjson')) >= n,
+});
+
 interface Stopped {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -59,10 +81,10 @@ interface Stopped {
   linesAtSignal: number | null;
 }
 
-/** Starts a run into `out`; once generations.ndjson has `lines` lines, waits `delayMs` and sends `signal`. */
-function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJS.Signals): Promise<Stopped> {
+/** Starts `evolve ARGS --out out` and sends `signal` as soon as the run has reached `at`. */
+function runAndSignal(out: string, at: Progress, signal: NodeJS.Signals, args = base): Promise<Stopped> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...base, '--out', out], {
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, NO_COLOR: '1' },
     });
@@ -71,20 +93,31 @@ function runAndSignal(out: string, lines: number, delayMs: number, signal: NodeJ
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const file = path.join(out, 'generations.ndjson');
     const poll = setInterval(() => {
-      if (lineCount(file) < lines) return;
+      if (!at.reached(out) || child.exitCode !== null || child.signalCode !== null) return;
       clearInterval(poll);
-      setTimeout(() => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        linesAtSignal = lineCount(file);
-        child.kill(signal);
-      }, delayMs);
-    }, 10);
+      linesAtSignal = lineCount(path.join(out, 'generations.ndjson'));
+      child.kill(signal);
+    }, 2);
     child.on('close', (code, sig) => {
       clearInterval(poll);
       resolve({ code, signal: sig, stderr, linesAtSignal });
     });
+  });
+}
+
+function runAndWait(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -117,35 +150,98 @@ function resumeAndCompare(out: string, t: { diagnostic: (m: string) => void }): 
   );
 }
 
-// kill -9 at random moments: before or during the ancestor, and after 1 or 2 finished generations.
-// The delays are fractions of the uninterrupted run's wall time (a fixed 1.5-3 s outlasted the
-// whole run on a fast CI machine).
-const trials: [string, number, [number, number]][] = [
-  ['at a random time 20-60% into the run', 0, [0.2, 0.6]],
-  ['after the ancestor', 1, [0, 0.3]],
-  ['after generation 1', 2, [0, 0.2]],
+// kill -9 at points chosen by what the run has done: one drawn at random (config.json written, the
+// ancestor's first checkpoint, 3 records), then right after the ancestor and after generation 1.
+const randomPoint = [configWritten, ancestorCheckpoint, recordsWritten(3, 'after generation 2')][
+  Math.floor(Math.random() * 3)
 ];
-for (const [name, lines, [lo, hi]] of trials) {
-  test(`SIGKILL ${name}, then --resume: the records of an uninterrupted run`, async (t) => {
-    const out = path.join(root, `kill-${lines}`);
-    const delay = Math.round((lo + Math.random() * (hi - lo)) * referenceMs);
-    const s = await runAndSignal(out, lines, delay, 'SIGKILL');
+const trials: [string, Progress][] = [
+  ['random', randomPoint],
+  ['ancestor', recordsWritten(1, 'after the ancestor')],
+  ['gen1', recordsWritten(2, 'after generation 1')],
+];
+for (const [name, at] of trials) {
+  const when = name === 'random' ? 'at a random point of the run' : at.name;
+  test(`SIGKILL ${when}, then --resume: the records of an uninterrupted run`, async (t) => {
+    const out = path.join(root, `kill-${name}`);
+    const s = await runAndSignal(out, at, 'SIGKILL');
     assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
-    const before = lineCount(path.join(out, 'generations.ndjson'));
-    t.diagnostic(
-      `killed ${delay} ms (of ${referenceMs} ms) after ${lines} line(s); ${s.linesAtSignal} line(s) at the kill, ` +
-        `${before} complete`,
-    );
-    if (lines > 0) assert.ok(before >= 1, 'the kill landed after the ancestor');
+    assert.ok(fs.existsSync(path.join(out, 'config.json')), 'the kill landed after config.json was written');
+    const complete = lineCount(path.join(out, 'generations.ndjson'));
+    t.diagnostic(`killed ${at.name}: ${s.linesAtSignal} line(s) at the kill, ${complete} complete`);
     resumeAndCompare(out, t);
   });
 }
+
+/** What a start-up writes before config.json (src/run/runFolder.ts): the lock and temporary names. */
+const startupFile = /^(\.evolve\.lock(\.takeover|\.\d+\.tmp)?|\.config\.json\.\d+\.tmp)$/;
+
+test(
+  'SIGKILL during start-up (folder made, no config.json yet): --resume says so in one line (exit 2); the same ' +
+    'command started again takes the folder over and gives the records of an uninterrupted run',
+  async (t) => {
+    // The kill is sent as soon as the folder holds its lock; the start-up then still loads the backend and
+    // the data. Should a kill land after config.json all the same, that try is a resume case: retry.
+    let out = '';
+    for (let attempt = 0; ; attempt++) {
+      out = path.join(root, `startup-${attempt}`);
+      const s = await runAndSignal(out, folderHeld, 'SIGKILL');
+      assert.equal(s.signal, 'SIGKILL', `the run ended before the kill (${s.stderr})`);
+      if (!fs.existsSync(path.join(out, 'config.json'))) break;
+      assert.ok(attempt < 4, 'five kills in a row landed after config.json was written');
+    }
+    const left = fs.readdirSync(out);
+    assert.ok(left.includes('.evolve.lock') && left.every((f) => startupFile.test(f)), left.join(' '));
+    const holder = JSON.parse(fs.readFileSync(path.join(out, '.evolve.lock'), 'utf8'));
+    assert.deepEqual(
+      Object.keys(holder).sort(),
+      ['boot', 'command', 'host', 'pid', 'pidNamespace', 'started', 'startTicks'].sort(),
+    );
+    assert.equal(holder.host, os.hostname());
+    const r = runCli(['--resume', out]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /a half-made run folder \(its start-up was killed before config\.json was written\)/);
+    assert.match(r.stderr, /start it again with: evolve .*--out \S+ \(it takes the folder over\), or delete /);
+    assert.deepEqual(fs.readdirSync(out), left, '--resume changes nothing');
+    const again = runCli([...base, '--json', '--out', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
+      reference.map(withoutTiming),
+    );
+    assert.match(again.stderr, /taking over a stale lock from evolve pid \d+ on host .*, which is no longer running/);
+    assert.match(again.stderr, /a half-made run folder .*; starting the run afresh in it/);
+    assert.deepEqual(
+      fs.readdirSync(out).filter((f) => f.startsWith('.')),
+      [],
+    );
+    t.diagnostic(`killed with ${left.join(', ')} in the folder`);
+  },
+);
+
+test('two runs started on one folder at once: one goes on, the other is refused in one line, exit 2', async () => {
+  const out = path.join(root, 'two-starts');
+  const cheap = ['--arch', 'lenet300', '--generations', '0', '--train-limit', '500', '--test-limit', '200'];
+  const first = runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '1', '--out', out]);
+  // The second starts once the first holds the folder, while it loads its data (config.json not yet written).
+  while (!fs.existsSync(path.join(out, '.evolve.lock'))) await new Promise((resolve) => setTimeout(resolve, 2));
+  const second = await runAndWait([...cheap, '--ancestor-epochs', '1', '--seed', '2', '--out', out]);
+  const won = await first;
+  assert.equal(won.code, 0, won.stderr);
+  assert.equal(second.code, 2, second.stderr);
+  assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
+  assert.match(second.stderr, /^evolve: (.*: in use by evolve pid \d+.*; choose another --out|--out .*: holds a run)/);
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(config.options.seed, 1);
+  assert.equal(readRecords(path.join(out, 'generations.ndjson')).length, 1);
+});
 
 test(
   'SIGINT mid-run: exit 130, the resume command on stderr, no partial generation; --resume completes ' + 'it',
   async (t) => {
     const out = path.join(root, 'sigint');
-    const s = await runAndSignal(out, 2, 200, 'SIGINT');
+    const s = await runAndSignal(out, recordsWritten(2, 'after generation 1'), 'SIGINT');
     assert.equal(s.code, 130, s.stderr);
     const m = s.stderr.match(
       /evolve: interrupted; the run folder holds generations 0\.\.(\d+); resume with: evolve --resume (.*)\n/,
@@ -231,6 +327,65 @@ test('a live lock refuses the run (exit 1); a stale one is taken over', () => {
   assert.match(s.stderr, new RegExp(`taking over a stale lock from pid ${gone}, which is no longer running`));
   assert.equal(fs.existsSync(lock), false);
 });
+
+/** This process as a lock names it, with `change` applied: a lock as another host or namespace would write it. */
+function lockOf(change: Record<string, unknown>): string {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const me = {
+    pid: process.pid,
+    host: os.hostname(),
+    boot: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
+    startTicks: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]),
+    started: new Date().toISOString(),
+    command: ['evolve', '--out', 'elsewhere'],
+  };
+  return `${JSON.stringify({ ...me, ...change })}\n`;
+}
+
+test(
+  'a lock from another host or pid namespace is not taken over while its heartbeat is fresh, and is once it is ' +
+    '10 min old; a reused pid is stale',
+  (t) => {
+    if (!fs.existsSync('/proc/self/ns/pid')) {
+      t.skip('no /proc here');
+      return;
+    }
+    const lock = path.join(ref, '.evolve.lock');
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['another host', { pid: gone, host: 'node-b', boot: 'another-boot' }, /on host node-b \(started .*; last/],
+      ['a container', { pid: gone, pidNamespace: 'pid:[1]' }, /, another pid namespace \(started/],
+    ];
+    for (const [name, change, message] of cases) {
+      const text = lockOf(change);
+      fs.writeFileSync(lock, text);
+      const r = runCli(['--resume', ref]);
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^evolve: ${ref}: in use by evolve pid ${gone} `));
+      assert.match(r.stderr, message, name);
+      assert.match(r.stderr, /last heartbeat \d+ s ago\)\n$/, name);
+      assert.equal(fs.readFileSync(lock, 'utf8'), text, `${name}: a live lock is left alone`);
+      const old = (Date.now() - 11 * 60_000) / 1000;
+      fs.utimesSync(lock, old, old);
+      const s = runCli(['--resume', ref]);
+      assert.equal(s.code, 0, `${name}: ${s.stderr}`);
+      assert.match(
+        s.stderr,
+        new RegExp(`taking over a stale lock from evolve pid ${gone} on host .*, whose last heartbeat was 11 min ago`),
+      );
+      assert.equal(fs.existsSync(lock), false);
+    }
+    // This host and namespace, a live pid with another start time: the pid was reused.
+    fs.writeFileSync(lock, lockOf({ startTicks: 1 }));
+    const r = runCli(['--resume', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`taking over a stale lock from evolve pid ${process.pid} on host .*, which is no longer running`),
+    );
+  },
+);
 
 // Epoch checkpoints: a run killed inside a long generation continues from its last finished epoch.
 interface Killed {

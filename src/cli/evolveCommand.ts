@@ -10,11 +10,11 @@ import { type DatasetModule, getDataset } from '../data/sets';
 import type { Dataset } from '../data/dataset';
 import { checkDataIdentity } from '../run/dataIdentity';
 import { type LineageEvents, type LineageSettings, runLineage } from '../evolution/lineage';
-import { checkRunDir, defaultRunDir } from '../run/runFolder';
+import { checkRunDir, defaultRunDir, expandHome } from '../run/runFolder';
 import type { SavedConfig } from '../run/resume';
 import { RunSession } from '../run/session';
 import type { RunStore } from '../run/store';
-import { loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
+import { ancestorFile, checkAncestorFile, loadAncestorFile, loadRunData, runConfig, setUpBackend } from '../run/setup';
 
 /** Checks that need more than one option; all before anything is written. */
 function validate(o: Options): void {
@@ -51,7 +51,7 @@ function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
   let o = given;
   let config: SavedConfig | undefined;
   if (given.resume !== undefined) {
-    ({ o, config } = resumeOptions(given.resume, typed, given.json));
+    ({ o, config } = resumeOptions(expandHome(given.resume), typed, given.json));
   } else {
     validate(o);
   }
@@ -66,8 +66,8 @@ function requestedRun(given: Options, typed: Partial<Options>): RunRequest {
         `but --dataset ${ds.name} has ${ds.inputShape.join('x')} images`,
     );
   }
-  const out = o.out ?? defaultRunDir(o.dataset, o.arch!);
-  if (!config) checkRunDir(out);
+  const out = o.out !== undefined ? expandHome(o.out) : defaultRunDir(o.dataset, o.arch!);
+  if (!config) checkRunDir(out, { halfMade: true });
   return { o, config, ds, arch, factors: resolveFactors(o), out };
 }
 
@@ -136,6 +136,8 @@ function summary({ o, factors, out }: RunRequest, data: Dataset, store: RunStore
 
 async function evolve(run: RunRequest, argv: string[], session: RunSession, reporter: Reporter): Promise<void> {
   const { o, out, arch } = run;
+  // The folder is held before anything is loaded, so two runs started on it never both go on.
+  if (!run.config) session.claim();
   const reopened = run.config ? session.reopen(arch) : undefined;
   if (reopened && reopened.last >= o.generations) {
     reporter.info(
@@ -144,6 +146,7 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     reopened.clearProgress(); // left by a run killed right after its last record
     return;
   }
+  if (reopened && !reopened.finished(0) && run.config?.ancestor) checkAncestorFile(out, run.config.ancestor);
   const { backend, workers } = await setUpBackend({
     choice: o.backend,
     workers: o.workers,
@@ -160,15 +163,17 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
     if (unchecked) reporter.warn(unchecked);
   }
   // Generation 0 of a run that loads its ancestor is that network; once saved, gen-00 holds it.
-  const ancestor =
-    o.ancestor && !reopened?.finished(0) ? await loadAncestorFile(o.ancestor, arch, data, o.dataset) : undefined;
+  const loads = o.ancestor !== undefined && !reopened?.finished(0);
+  const ancestor = loads ? await loadAncestorFile(o.ancestor!, arch, data, o.dataset) : undefined;
+  const ancestorId = o.ancestor && !reopened ? ancestorFile(o.ancestor) : undefined;
   const store =
     reopened ??
     session.create(
       arch,
       runConfig({
         argv,
-        options: { ...o, arch: o.arch, out, workers },
+        options: { ...o, arch: o.arch, out, workers, ancestor: ancestorId?.path },
+        ancestor: ancestorId,
         data,
         identity,
         factors: run.factors,
@@ -192,6 +197,6 @@ async function evolve(run: RunRequest, argv: string[], session: RunSession, repo
 export async function runEvolve(given: Options, argv: string[], typed: Partial<Options>): Promise<void> {
   const run = requestedRun(given, typed);
   const reporter = new Reporter();
-  const session = new RunSession({ out: run.out, log: reporter });
+  const session = new RunSession({ out: run.out, log: reporter, command: ['evolve', ...argv] });
   await session.run(() => evolve(run, argv, session, reporter));
 }

@@ -40,6 +40,8 @@ export function resumeOptions(
     checkSavedOptions(config.options, path.join(run, 'config.json')) as unknown as Record<string, unknown>,
     config,
   );
+  // The ancestor file by the absolute path recorded at the start, never relative to this folder.
+  if (config.ancestor) saved.ancestor = config.ancestor.path;
   const differing = Object.entries(given)
     .filter(([key, value]) => !outputOnly.has(key) && !same(key, value, saved[key], run))
     .map(

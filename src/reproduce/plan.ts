@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { readRecords } from '../run/resume';
 import { readSavedConfig } from '../run/config';
+import { startupLeftovers } from '../run/runFolder';
 import {
   type DatasetName,
   type Preset,
@@ -78,7 +79,8 @@ function checkSameOptions(folder: string, wanted: RunOptions, saved: Record<stri
 function planRun(dir: string, name: string, options: RunOptions): PlannedRun {
   const folder = path.join(dir, name);
   const start = { name, folder, state: 'missing' as const, args: [...toArgs(options), '--out', folder] };
-  if (!fs.existsSync(folder) || (fs.statSync(folder).isDirectory() && fs.readdirSync(folder).length === 0))
+  // Empty, or half-made (a start-up killed before config.json): the start takes the folder over.
+  if (!fs.existsSync(folder) || (fs.statSync(folder).isDirectory() && startupLeftovers(folder) !== undefined))
     return start;
   if (!fs.statSync(folder).isDirectory() || !fs.existsSync(path.join(folder, 'config.json'))) {
     throw new UsageError(

@@ -78,10 +78,24 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
     process.exit(130);
   }
   await finalReport(s, runs, io);
-  if (outcome.failed.length > 0) {
-    const names = outcome.failed.map((f) => `${f.run.name} (${f.exit})`).join(', ');
+  // Runs another reproduce (or evolve) was running may have finished since: only unfinished ones are named.
+  const finishedNow = new Set(
+    planRuns(s)
+      .filter((r) => r.state === 'finished')
+      .map((r) => r.name),
+  );
+  const busy = outcome.busy.filter((b) => !finishedNow.has(b.run.name));
+  if (busy.length > 0) {
+    io.say(
+      `evolve: ${title(s)}: ${busy.map((b) => b.run.name).join(', ')} still being run by another process; ` +
+        'run the same command again once it is done for the report over every run',
+    );
+  }
+  const failed = outcome.failed.filter((f) => !finishedNow.has(f.run.name));
+  if (failed.length > 0) {
+    const names = failed.map((f) => `${f.run.name} (${f.exit})`).join(', ');
     throw new RunError(
-      `${title(s)}: ${outcome.failed.length} of ${runs.length} runs failed: ${names}; ` +
+      `${title(s)}: ${failed.length} of ${runs.length} runs failed: ${names}; ` +
         'run the same command again to resume them',
     );
   }

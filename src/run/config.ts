@@ -12,6 +12,8 @@ export interface SavedConfig {
   options: Record<string, unknown>;
   resolved?: Record<string, unknown>;
   backend?: { name?: string; kernels?: string };
+  /** The --ancestor file: its absolute path and SHA-256 (runs started before it was recorded have none). */
+  ancestor?: { path: string; sha256: string };
 }
 
 /** The run's config.json and its path; a RunError when it is missing, unreadable, not JSON or has no options. */

@@ -6,6 +6,8 @@ import type { GenerationRecord } from '../evolution/record';
 import { NotAFileError, readFileNoFollow, truncateFile } from '../files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
 import { type SavedConfig, readSavedConfig } from './config';
+import { startupLeftovers } from './runFolder';
+import { RunLock } from './lock';
 
 export type { SavedConfig };
 
@@ -13,8 +15,20 @@ export type { SavedConfig };
 export function readConfig(run: string): SavedConfig {
   if (!fs.existsSync(run) || !fs.statSync(run).isDirectory())
     throw new UsageError(`--resume ${run}: no such run folder`);
-  if (!fs.existsSync(path.join(run, 'config.json')))
-    throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
+  if (!fs.existsSync(path.join(run, 'config.json'))) {
+    const left = startupLeftovers(run);
+    if (left === undefined) throw new RunError(`--resume ${run}: not an evolve run folder (no config.json)`);
+    if (left.length === 0) throw new UsageError(`--resume ${run}: an empty folder; there is no run to resume`);
+    RunLock.refuseIfHeld(run);
+    const command = RunLock.holder(run)?.command;
+    const again = command
+      ? `start it again with: ${command.map(quote).join(' ')}`
+      : 'start it again with the same command';
+    throw new UsageError(
+      `--resume ${run}: a half-made run folder (its start-up was killed before config.json was written), ` +
+        `nothing to resume; ${again} (it takes the folder over), or delete ${run}`,
+    );
+  }
   checkRunTree(run);
   return readSavedConfig(run).config;
 }
@@ -103,6 +117,11 @@ export function readFinished(run: string): FinishedGenerations {
   for (const r of records) checkGenerationFiles(run, r);
   if (keep < Buffer.byteLength(text)) truncateFile(file, keep);
   return { records, repaired: parsed.repaired, incomplete };
+}
+
+/** `arg` as a shell reads it back. */
+function quote(arg: string): string {
+  return /^[\w./=:,@+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 function isJson(line: string): boolean {

@@ -3,6 +3,7 @@
  * gen-NN/ with each generation's model and mask.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Network } from '../models/network';
 import { saveNetwork } from '../engine/modelio';
@@ -17,15 +18,34 @@ export function defaultRunDir(dataset: string, arch: string, now = new Date()): 
   return path.join('runs', `${dataset}-${arch}-${stamp}`);
 }
 
+/** `~` and `~/...` as a shell expands them: `--out=~/x` reaches evolve unexpanded. */
+export function expandHome(dir: string): string {
+  if (dir === '~') return os.homedir();
+  return dir.startsWith('~/') ? path.join(os.homedir(), dir.slice(2)) : dir;
+}
+
 export function generationDir(run: string, generation: number): string {
   return path.join(run, `gen-${String(generation).padStart(2, '0')}`);
+}
+
+/** What a start-up writes before config.json: the lock, the lock's and config.json's temporary names. */
+const startupFile = /^(\.evolve\.lock(\.takeover|\.\d+\.tmp)?|\.config\.json\.\d+\.tmp)$/;
+
+/**
+ * The names in `dir` when it holds only what a run's start-up writes before config.json (none, for
+ * an empty folder): a half-made run folder, left by a start-up that was killed. Undefined otherwise.
+ */
+export function startupLeftovers(dir: string): string[] | undefined {
+  const names = fs.readdirSync(dir);
+  return names.every((n) => startupFile.test(n)) ? names : undefined;
 }
 
 /**
  * Refuses an --out that is not a new or empty folder: never mix runs or overwrite user files. A
  * link to an existing empty folder is the user's choice of place; a dangling one is refused.
+ * `halfMade`: a folder holding only what a killed start-up wrote counts as empty (a new run's --out).
  */
-export function checkRunDir(dir: string): void {
+export function checkRunDir(dir: string, s: { halfMade?: boolean } = {}): void {
   if (dir.trim() === '') throw new UsageError('--out: an empty folder name; give the folder to write');
   let link: fs.Stats | undefined;
   try {
@@ -46,8 +66,40 @@ export function checkRunDir(dir: string): void {
     throw new UsageError(`--out ${dir}: cannot be read (${code ?? String(e)})`);
   }
   if (!st.isDirectory()) throw new UsageError(`--out ${dir}: exists and is not a folder; choose a new folder`);
-  if (fs.readdirSync(dir).length > 0)
-    throw new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+  if (fs.readdirSync(dir).length === 0 || (s.halfMade && startupLeftovers(dir) !== undefined)) return;
+  throw notEmpty(dir);
+}
+
+/** The one-line refusal of a new run's --out that holds something. */
+export function notEmpty(dir: string): UsageError {
+  if (fs.existsSync(path.join(dir, 'config.json')))
+    return new UsageError(`--out ${dir}: holds a run already; continue it with: evolve --resume ${dir}`);
+  return new UsageError(`--out ${dir}: already exists and is not empty; choose a new folder`);
+}
+
+/** A temporary file of writeFileAtomic (`.NAME.PID.tmp`); the lock's own are its contenders' business. */
+const temporaryFile = /^\.(?!evolve\.lock\.).+\.\d+\.tmp$/;
+
+/**
+ * Removes the temporary files that killed writers left in run folder `dir` (at its top, in its
+ * gen-NN/ and work/gen-NN/ folders), and returns their paths. Only the lock's holder calls this, so
+ * no other process is writing them.
+ */
+export function removeTemporaryFiles(dir: string): string[] {
+  const removed: string[] = [];
+  const visit = (d: string, depth: number): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const file = path.join(d, e.name);
+      if (e.isFile() && temporaryFile.test(e.name)) {
+        fs.rmSync(file, { force: true });
+        removed.push(path.relative(dir, file));
+      } else if (e.isDirectory() && depth < 2 && (/^gen-\d+$/.test(e.name) || (depth === 0 && e.name === 'work'))) {
+        visit(file, depth + 1);
+      }
+    }
+  };
+  visit(dir, 0);
+  return removed;
 }
 
 function isLink(file: string): boolean {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { type BackendChoice, type BackendInfo, selectBackend, tfjsVersion } from '../engine/backend';
 import { setTrainingThreads } from '../engine/trainer';
@@ -16,7 +17,8 @@ import { type DataIdentity, loadForRun } from '../data/forRun';
 import { dataRoot } from '../data/cache';
 import { skipChecksumRequested } from '../data/store';
 import { ProgressBar } from '../data/progressBar';
-import { RunError } from '../errors';
+import { RunError, UsageError } from '../errors';
+import { readFileNoFollow } from '../files';
 import { stream } from '../random';
 import { dataIdentity } from './dataIdentity';
 import type { RunLog } from './store';
@@ -115,6 +117,45 @@ export async function loadAncestorFile(
   return net;
 }
 
+/** The --ancestor file as config.json records it: its absolute path and the SHA-256 of what it is made of. */
+export interface AncestorFile {
+  path: string;
+  /** Over model.json, its weights files (in manifest order) and mask.bin beside it if there is one. */
+  sha256: string;
+}
+
+export function ancestorFile(file: string): AncestorFile {
+  const abs = path.resolve(file);
+  const json = readFileNoFollow(abs);
+  const manifest = (JSON.parse(json.toString('utf8')) as { weightsManifest?: { paths?: unknown[] }[] }).weightsManifest;
+  const parts = (manifest ?? []).flatMap((g) => g.paths ?? []).map(String);
+  const mask = path.join(path.dirname(abs), 'mask.bin');
+  if (fs.existsSync(mask)) parts.push('mask.bin');
+  const hash = createHash('sha256').update(json);
+  for (const p of parts) hash.update(readFileNoFollow(path.join(path.dirname(abs), p)));
+  return { path: abs, sha256: hash.digest('hex') };
+}
+
+/** Refuses to resume from an --ancestor file that is gone or differs from the one the run started from. */
+export function checkAncestorFile(run: string, saved: AncestorFile): void {
+  let now: AncestorFile;
+  try {
+    now = ancestorFile(saved.path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `--resume ${run}: the run's --ancestor ${saved.path} cannot be read (${code ?? String(e)}); ` +
+        'put back the file the run started from',
+    );
+  }
+  if (now.sha256 !== saved.sha256) {
+    throw new UsageError(
+      `--resume ${run}: the run's --ancestor ${saved.path} differs from the one it started from ` +
+        `(sha256 ${now.sha256} now, ${saved.sha256} in config.json); put back the file the run started from`,
+    );
+  }
+}
+
 function packageVersion(): string {
   return (
     JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }
@@ -130,6 +171,7 @@ export interface ConfigSettings {
   /** The resolved factors F and Fc (and what they were resolved from). */
   factors: object;
   backend: BackendInfo;
+  ancestor?: AncestorFile;
 }
 
 /** config.json of a new run: what --resume and evolve report read back. */
@@ -147,6 +189,7 @@ export function runConfig(s: ConfigSettings): object {
       data: dataIdentity(data),
     },
     backend: s.backend,
+    ancestor: s.ancestor,
     versions: { evolve: packageVersion(), node: process.version, tfjs: tfjsVersion() },
     started: new Date().toISOString(),
   };
