@@ -163,7 +163,7 @@ test('a run that fails is named with its exit code, the others still run, and th
     new RegExp(
       '^evolve: reproduce mnist --quick: 2 of 2 runs failed: ' +
         String.raw`mnist/seed-1 \(exit code 1\), mnist/seed-2 \(exit code 1\); ` +
-        'run the same command again to resume them$',
+        'none saved a generation: see the error above, then run the same command again$',
     ),
   );
   assert.equal(r.stdout, '', 'no report without records');

@@ -94,9 +94,14 @@ export async function reproduce(s: ReproduceSettings, mode: ReproduceMode, io: R
   const failed = outcome.failed.filter((f) => !finishedNow.has(f.run.name));
   if (failed.length > 0) {
     const names = failed.map((f) => `${f.run.name} (${f.exit})`).join(', ');
-    throw new RunError(
-      `${title(s)}: ${failed.length} of ${runs.length} runs failed: ${names}; ` +
-        'run the same command again to resume them',
-    );
+    throw new RunError(`${title(s)}: ${failed.length} of ${runs.length} runs failed: ${names}; ${nextStep(failed)}`);
   }
+}
+
+/** What to do about failed runs: resume those that saved a generation; the others never got going. */
+function nextStep(failed: { run: PlannedRun }[]): string {
+  const started = failed.filter((f) => fs.existsSync(f.run.folder) && readRecords(f.run.folder).length > 0);
+  if (started.length === failed.length) return 'run the same command again to resume them';
+  if (started.length === 0) return 'none saved a generation: see the error above, then run the same command again';
+  return `${started.length} saved generations and resume with the same command; see the error above for the others`;
 }
