@@ -111,7 +111,7 @@ test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error
       synapses: 10,
       loss: NaN,
       expectedSynapses: 9.87654321,
-      budgetExceeded: false,
+      capped: false,
       params: net.params,
     },
     seconds: 1.5,
