@@ -54,7 +54,7 @@ export function parseRecords(
     } catch {
       throw new RunError(`${file}: line ${i + 1} is not valid JSON`);
     }
-    if (r === null || typeof r !== 'object' || Array.isArray(r) || r.generation !== i) {
+    if (r === null || typeof r !== 'object' || r.generation !== i) {
       throw new RunError(`${file}: line ${i + 1} is generation ${String(r?.generation)}, expected ${i}`);
     }
     return upgradeRecord(r as unknown as Record<string, unknown>);
