@@ -172,14 +172,14 @@ function checkSparsityRows(rows: OkRow[], targets: number[], batches: number, ba
   // The first row is the dense ancestor itself, the reference for every ratio.
   const [ancestor] = rows;
   assert.equal(ancestor.target, 1);
-  assert.equal(ancestor.architecturalEfficiency, 1);
+  assert.equal(ancestor.synapseEfficiency, 1);
   assert.equal(ancestor.filterEfficiency, 1);
   assert.deepEqual(ancestor.units, [20, 50, 500, 10]);
   assert.equal(ancestor.masked.vsAncestor, 1);
   for (let i = 1; i < rows.length; i++) {
     const [before, now] = [rows[i - 1], rows[i]];
     assert.ok(
-      now.architecturalEfficiency > before.architecturalEfficiency,
+      now.synapseEfficiency > before.synapseEfficiency,
       `synapse efficiency rises: ${before.target}x -> ${now.target}x`,
     );
     assert.ok(
@@ -188,10 +188,7 @@ function checkSparsityRows(rows: OkRow[], targets: number[], batches: number, ba
     );
     assert.ok(now.synapses < before.synapses && now.macs < before.macs);
     // About X: within a factor of 2 of the target, and the filters about sqrt(X).
-    assert.ok(
-      now.architecturalEfficiency > now.target / 2 && now.architecturalEfficiency < now.target * 2,
-      JSON.stringify(now),
-    );
+    assert.ok(now.synapseEfficiency > now.target / 2 && now.synapseEfficiency < now.target * 2, JSON.stringify(now));
     assert.ok(
       now.filterEfficiency > Math.sqrt(now.target) / 2 && now.filterEfficiency < Math.sqrt(now.target) * 2,
       JSON.stringify(now),

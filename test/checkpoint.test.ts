@@ -14,7 +14,13 @@ import { type Network, cloneNetwork, initialiseNetwork } from '../src/models/net
 import type { Architecture } from '../src/models/architecture';
 import { lenet300 } from '../src/models/ancestors';
 import { loadMnist } from '../src/data/mnist';
-import { type Expected, type TrainingCheckpoint, checkpointProblem, fingerprint } from '../src/evolution/checkpoint';
+import {
+  type BestOffspring,
+  type Expected,
+  type TrainingCheckpoint,
+  checkpointProblem,
+  fingerprint,
+} from '../src/evolution/checkpoint';
 import { compactNetwork } from '../src/models/compact';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { maskedOffspring, paramBytes } from './helpers';
@@ -111,7 +117,7 @@ test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error
       synapses: 10,
       loss: NaN,
       expectedSynapses: 9.87654321,
-      budgetExceeded: false,
+      capped: false,
       params: net.params,
     },
     seconds: 1.5,
@@ -127,6 +133,10 @@ test('checkpoint.bin round-trips exactly and a flipped byte or a cut is an error
   assert.throws(() => decodeCheckpoint(flipped), /corrupt \(checksum mismatch\)/);
   assert.throws(() => decodeCheckpoint(bytes.subarray(0, 1000)), /corrupt/);
   assert.throws(() => decodeCheckpoint(Buffer.from('hello')), /not an evolve checkpoint/);
+  // Progress saved before the best offspring's budgetExceeded was named capped continues as capped.
+  const { capped, ...before } = cp.best!;
+  const saved = encodeCheckpoint({ ...cp, best: { ...before, budgetExceeded: !capped } as unknown as BestOffspring });
+  assert.deepEqual(decodeCheckpoint(saved), { ...cp, best: { ...cp.best, capped: !capped } });
 });
 
 test('a checkpoint not fitting the generation, epochs, starting network or shapes is refused with a reason', () => {

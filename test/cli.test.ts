@@ -161,7 +161,7 @@ test('lenet300, 3 generations: rising efficiency, saved models match the records
     [0, 1, 2, 3],
   );
   for (let g = 1; g < records.length; g++) {
-    assert.ok(records[g].architecturalEfficiency > records[g - 1].architecturalEfficiency, `generation ${g}`);
+    assert.ok(records[g].synapseEfficiency > records[g - 1].synapseEfficiency, `generation ${g}`);
     assert.ok(records[g].synapses < records[g - 1].synapses);
   }
   assert.equal(records[0].synapses, 266200);

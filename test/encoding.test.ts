@@ -189,7 +189,7 @@ test('synapse survival rates match p_k, and calibrated keeps F of the live synap
     });
   }
   close(first.expectedSynapses, 0.6 * live, 1e-6);
-  assert.equal(first.budgetExceeded, false);
+  assert.equal(first.capped, false);
   // Stage 4 can only remove more, and rarely does here: the mean is F * live within 1%.
   const mean = total / draws;
   assert.ok(Math.abs(mean - 0.6 * live) / (0.6 * live) < 0.01, `mean survivors ${mean} vs ${0.6 * live}`);
@@ -249,7 +249,7 @@ test('cluster survival rates match p_c (the strongest also wins when all others 
 test('cluster draws that would spend more than the budget are capped, and the record says so', () => {
   const parent = initialiseNetwork(mid, seedrandom('parent'));
   const o = sampleOffspring(parent, options({ synapseFactor: 0.99, clusterFactor: 0.2 }), seedrandom('b'));
-  assert.equal(o.budgetExceeded, true);
+  assert.equal(o.capped, true);
   // The cap revived the most probable dead clusters until stage 3 could keep F of the parent again.
   close(o.expectedSynapses, 0.99 * (20 * 30 + 30 * 10), 1e-6);
   // max normalisation reads the formulas literally: no cap, stage 3 keeps what is left.

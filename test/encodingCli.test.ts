@@ -33,10 +33,7 @@ for (const encoding of ['cluster', 'synapse', 'magnitude']) {
     assert.equal(records.length, 3);
     const last = records[2];
     // Two generations at F = 0.69: 1/0.69^2 = 2.10x, within 10%.
-    assert.ok(
-      Math.abs((last.architecturalEfficiency as number) / 0.69 ** -2 - 1) < 0.1,
-      `${last.architecturalEfficiency}`,
-    );
+    assert.ok(Math.abs((last.synapseEfficiency as number) / 0.69 ** -2 - 1) < 0.1, `${last.synapseEfficiency}`);
     assert.equal(typeof last.synapseFactor, 'number');
     if (encoding === 'cluster') {
       assert.ok((last.clusterEfficiency as number) > 1, 'filters die with the cluster stage');

@@ -116,7 +116,7 @@ test('the cap: dead clusters never take more than the synapse budget', () => {
     const o = sampleOffspring(parent, options({ synapseFactor: 0.9, clusterFactor: 0.3 }), rng);
     // Stage 3 still draws against F of the parent: its expectation is the budget itself.
     assert.ok(Math.abs(o.expectedSynapses - 0.9 * live(parent)) < 1e-6, `expected ${o.expectedSynapses}`);
-    if (o.budgetExceeded) capped++;
+    if (o.capped) capped++;
     assert.ok(countOnes(liveClusters(parent.layers[1], o.masks[1], 'filter')) >= 1);
   }
   assert.ok(capped > 100, `the cap acted in ${capped} of 200 draws`);

@@ -65,7 +65,7 @@ test('bench --inference --json: the chosen generations and the ancestor, compact
   const records = readRecords(path.join(run, 'generations.ndjson'));
   for (const row of rows) {
     const record = records.find((x) => x.generation === row.generation)!;
-    assert.equal(row.architecturalEfficiency, record.architecturalEfficiency);
+    assert.equal(row.synapseEfficiency, record.synapseEfficiency);
     assert.equal(row.clusterEfficiency, record.clusterEfficiency);
     // The timed network is the compacted one: as many units per layer as the record counts live.
     assert.deepEqual(

@@ -31,7 +31,7 @@ function record(
   return {
     generation,
     synapses,
-    architecturalEfficiency: efficiency,
+    synapseEfficiency: efficiency,
     clusters: Math.round(70 / clusterEfficiency),
     clusterEfficiency,
     granularity: 'filter',
@@ -41,13 +41,13 @@ function record(
     kernelEfficiency: 1,
     denseNeurons: 510,
     testAccuracy: accuracy,
-    accuracyDrop: Math.round((ancestorAccuracy - accuracy) * 1e4) / 1e4,
+    accuracyChange: Math.round((accuracy - ancestorAccuracy) * 1e4) / 1e4 + 0,
     validationAccuracy: accuracy,
     synapseFactor: generation === 0 ? null : 0.69,
     clusterFactor: generation === 0 ? null : 0.83,
     layerClusterFactors: null,
     expectedSynapses: null,
-    budgetExceeded: false,
+    capped: false,
     selected: generation === 0 ? null : 0,
     candidates: [],
     macs: synapses * 10,
@@ -295,7 +295,7 @@ test('bad input: one line and an exit code, nothing on stdout, no figure written
 const nothingLeft = (r: GenerationRecord): object =>
   r.generation === 0
     ? r
-    : { ...r, synapses: 0, architecturalEfficiency: null, clusterEfficiency: null, filterEfficiency: null, filters: 0 };
+    : { ...r, synapses: 0, synapseEfficiency: null, clusterEfficiency: null, filterEfficiency: null, filters: 0 };
 
 test(
   'a reproduce folder: grouped by every option but --seed and --out, a run with no record yet listed, a folder ' +

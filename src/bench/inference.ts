@@ -38,7 +38,7 @@ export const defaultInferenceSettings: InferenceSettings = {
 /** A generation to time: its number, its record's efficiencies, and the full-size network as saved. */
 export interface InferenceSubject {
   generation: number;
-  architecturalEfficiency: number;
+  synapseEfficiency: number;
   clusterEfficiency: number;
   net: Network;
 }
@@ -56,7 +56,7 @@ export interface LatencyAt {
 
 export interface InferenceRow {
   generation: number;
-  architecturalEfficiency: number;
+  synapseEfficiency: number;
   clusterEfficiency: number;
   /** Units per weighted layer of the compacted network that was timed. */
   units: number[];
@@ -126,7 +126,7 @@ export function measureInference(subjects: InferenceSubject[], s: InferenceSetti
     const rows = prepared.map(
       (p, g): InferenceRow => ({
         generation: p.subject.generation,
-        architecturalEfficiency: p.subject.architecturalEfficiency,
+        synapseEfficiency: p.subject.synapseEfficiency,
         clusterEfficiency: p.subject.clusterEfficiency,
         units: p.compact.layers.map((l) => l.outUnits),
         latency: s.batchSizes.map((batchSize, j) => {
@@ -176,7 +176,7 @@ export function formatInferenceTable(rows: InferenceRow[], title: string): strin
   ];
   const body = rows.map((r) => [
     String(r.generation),
-    fold(r.architecturalEfficiency),
+    fold(r.synapseEfficiency),
     fold(r.clusterEfficiency),
     ...r.latency.flatMap((l) => [`${latency(l.msPerImage)} (${latency(l.q1)}-${latency(l.q3)})`, fold(l.speedup)]),
     r.units.join('-'),

@@ -28,7 +28,7 @@ export interface BenchSettings {
   /** Threads the PyTorch peer is given. */
   torchThreads: number;
   /**
-   * Target architectural efficiencies for the sparsity part (see ./sparsity), ascending with 1
+   * Target synapse efficiencies for the sparsity part (see ./sparsity), ascending with 1
    * first; empty skips it.
    */
   sparsityLevels: number[];

@@ -157,7 +157,7 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
     lines.push([
       `${r.target}x`,
       thousands(r.synapses),
-      fold(r.architecturalEfficiency),
+      fold(r.synapseEfficiency),
       String(r.filters),
       fold(r.filterEfficiency),
       ...form('masked', r.masked, lenet5Units.join('-')),
@@ -177,7 +177,7 @@ export function formatSparsityTable(rows: SparsityRow[], batchSize: number): str
   const simd = ok?.status === 'ok' && ok.backend.simd !== undefined ? (ok.backend.simd ? ', simd' : ', no simd') : '';
   const kernels = ok?.status === 'ok' && ok.backend.kernels === 'native' ? 'native' : 'wasm-tuned';
   const title =
-    `LeNet-5 training time against architectural efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
+    `LeNet-5 training time against synapse efficiency X (offspring sampled with F = 1/X, Fc = 1/sqrt(X)): ` +
     `dense-masked vs compacted, ${kernels}${simd}, batch ${batchSize}, epoch = ${thousands(EPOCH_SAMPLES)} samples`;
   return [title, line(header), ...lines.map(line)].join('\n');
 }

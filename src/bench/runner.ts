@@ -130,7 +130,7 @@ export function sparsitySummary(r: SparsityRow): string {
   if (r.status !== 'ok') return `sparsity ${r.target}x: ${r.status} (${r.note})`;
   const form = (f: TimedForm): string => `${f.msPerStep.toFixed(1)} ms/step, epoch ~${f.epochSeconds.toFixed(1)} s`;
   return (
-    `sparsity ${r.target}x: ${r.architecturalEfficiency.toFixed(2)}x synapses, ` +
+    `sparsity ${r.target}x: ${r.synapseEfficiency.toFixed(2)}x synapses, ` +
     `${r.filterEfficiency.toFixed(2)}x filters; masked ${form(r.masked)}; compacted ${form(r.compacted)}`
   );
 }

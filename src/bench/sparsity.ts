@@ -1,5 +1,5 @@
 /**
- * The method's promise in time: an offspring at X-fold architectural efficiency, trained in its
+ * The method's promise in time: an offspring at X-fold synapse efficiency, trained in its
  * compacted form, should train faster than the dense ancestor. For each target X one offspring is
  * sampled from LeNet-5 in a single generation (F = 1/X, Fc = 1/sqrt(X), so ~sqrt(X)-fold fewer conv
  * filters), then the same training steps are timed on the masked full-size network and on its
@@ -37,17 +37,17 @@ export interface TimedForm extends Measurement {
 }
 
 export interface SparsityOffspring {
-  /** Target architectural efficiency X. */
+  /** Target synapse efficiency X. */
   target: number;
   /** F and Fc the offspring was sampled with (1 and 1: the ancestor itself). */
   synapseFactor: number;
   clusterFactor: number;
   synapses: number;
-  architecturalEfficiency: number;
+  synapseEfficiency: number;
   filters: number;
   filterEfficiency: number;
   denseNeurons: number;
-  budgetExceeded: boolean;
+  capped: boolean;
   /** Units per weighted layer of the compacted network (its shape). */
   units: number[];
   /** Multiply-accumulates per sample of the compacted network. */
@@ -83,11 +83,11 @@ function encodingFor(target: number): EncodingOptions {
 }
 
 /** One generation from `ancestor` at efficiency ~`target`, as `evolve` develops it (inherited weights, masked). */
-export function offspringAt(ancestor: Network, target: number, seed = 1): { net: Network; budgetExceeded: boolean } {
-  if (target === 1) return { net: cloneNetwork(ancestor), budgetExceeded: false };
+export function offspringAt(ancestor: Network, target: number, seed = 1): { net: Network; capped: boolean } {
+  if (target === 1) return { net: cloneNetwork(ancestor), capped: false };
   const genome = sampleOffspring(ancestor, encodingFor(target), stream(seed, 'bench', 'sparsity', target, 'dna'));
   const net = developFrom(genome, ancestor, ancestor, 'inherit', stream(seed, 'bench', 'sparsity', target, 'init'));
-  return { net, budgetExceeded: genome.budgetExceeded };
+  return { net, capped: genome.capped };
 }
 
 /** The offspring for every level, measured (no tensors: milliseconds to a second or two). */
@@ -98,7 +98,7 @@ export function sparsityOffspring(levels: number[], seed = 1): { offspring: Spar
     ancestor.params.map((p) => p.mask),
   );
   return levels.map((target) => {
-    const { net, budgetExceeded } = offspringAt(ancestor, target, seed);
+    const { net, capped } = offspringAt(ancestor, target, seed);
     const m = measureFields(
       measure(
         net.layers,
@@ -115,11 +115,11 @@ export function sparsityOffspring(levels: number[], seed = 1): { offspring: Spar
         synapseFactor,
         clusterFactor,
         synapses: m.synapses,
-        architecturalEfficiency: m.architecturalEfficiency,
+        synapseEfficiency: m.synapseEfficiency,
         filters: m.filters,
         filterEfficiency: m.filterEfficiency,
         denseNeurons: m.denseNeurons,
-        budgetExceeded,
+        capped,
         units: m.layers.map((l) => l.units),
         macs: m.macs,
       },

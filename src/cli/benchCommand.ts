@@ -184,7 +184,7 @@ export function addBenchCommand(program: Command): void {
         'fresh process, side by side with PyTorch (scripts/peers/torch_train_bench.py, where python3-torch is ' +
         'installed) on the same architecture; for LeNet-5 also the plain WASM backend, tfjs-node where installed ' +
         'and the plain-JavaScript cpu backend with --cpu-batches, then, in another fresh process, ' +
-        'training time of offspring at 1x, 10x, 100x architectural efficiency, dense-masked vs compacted',
+        'training time of offspring at 1x, 10x, 100x synapse efficiency, dense-masked vs compacted',
     )
     .allowExcessArguments(false)
     .addOption(
@@ -231,7 +231,7 @@ function addSparsityOptions(bench: Command): void {
     .addOption(
       new Option(
         '--sparsity-levels <list>',
-        'target architectural efficiencies X for the sparsity part: one offspring each ' +
+        'target synapse efficiencies X for the sparsity part: one offspring each ' +
           '(F = 1/X, Fc = 1/sqrt(X)), timed masked and compacted on native (wasm-tuned where the addon is not ' +
           'built); 1, the dense ancestor, is always included',
       )

@@ -59,7 +59,7 @@ export async function runInferenceBench(req: InferenceRequest): Promise<void> {
     zeroDeadBiases(net);
     subjects.push({
       generation: record.generation,
-      architecturalEfficiency: record.architecturalEfficiency,
+      synapseEfficiency: record.synapseEfficiency,
       clusterEfficiency: record.clusterEfficiency,
       net,
     });

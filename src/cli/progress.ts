@@ -84,10 +84,9 @@ export class Reporter {
 
   generation(r: GenerationRecord): void {
     const c = this.color;
-    const drop =
-      r.generation === 0 ? '' : ` (${r.accuracyDrop <= 0 ? '+' : '-'}${Math.abs(r.accuracyDrop).toFixed(2)})`;
+    const change = r.generation === 0 ? '' : ` (${signed(r.accuracyChange)})`;
     // The cap acted: the clusters' draw would have left fewer synapses than F allows (docs/method.md).
-    const exceeded = r.budgetExceeded ? c.yellow('  capped') : '';
+    const capped = r.capped ? c.yellow('  capped') : '';
     // A net without convs has no conv clusters to report; its hidden neurons say more.
     const units =
       r.filters > 0 || r.kernels > 0
@@ -95,8 +94,8 @@ export class Reporter {
         : `neurons ${r.denseNeurons}`;
     this.info(
       `${c.bold(`gen ${String(r.generation).padStart(2)}`)}  synapses ${r.synapses.toLocaleString('en-US')} ` +
-        `(${c.green(times(r.architecturalEfficiency))})  ${units}  ` +
-        `test ${r.testAccuracy.toFixed(2)}%${drop}  ${formatDuration(r.seconds)}${exceeded}`,
+        `(${c.green(times(r.synapseEfficiency))})  ${units}  ` +
+        `test ${r.testAccuracy.toFixed(2)}%${change}  ${formatDuration(r.seconds)}${capped}`,
     );
   }
 
@@ -107,10 +106,9 @@ export class Reporter {
       last.filters > 0 || last.kernels > 0
         ? fewer(last.clusterEfficiency, 'clusters')
         : `${last.denseNeurons} hidden neurons`;
-    const change = `${last.accuracyDrop > 0 ? '-' : '+'}${Math.abs(last.accuracyDrop).toFixed(2)}`;
     this.info(
-      `evolve: done in ${formatDuration(seconds)}: ${fewer(last.architecturalEfficiency, 'synapses')}, ${units}, ` +
-        `test ${last.testAccuracy.toFixed(2)}% (${change} points against the ancestor); ${out}`,
+      `evolve: done in ${formatDuration(seconds)}: ${fewer(last.synapseEfficiency, 'synapses')}, ${units}, ` +
+        `test ${last.testAccuracy.toFixed(2)}% (${signed(last.accuracyChange)} points against the ancestor); ${out}`,
     );
   }
 
@@ -130,4 +128,9 @@ export function times(ratio: number | null): string {
 /** "2.10x fewer synapses", or "no synapses left". */
 export function fewer(ratio: number | null, what: string): string {
   return ratio !== null && Number.isFinite(ratio) ? `${ratio.toFixed(2)}x fewer ${what}` : `no ${what} left`;
+}
+
+/** An accuracy change in points as printed, with its sign: "+0.33", "-1.70" (no change: "+0.00"). */
+function signed(change: number): string {
+  return `${change < 0 ? '-' : '+'}${Math.abs(change).toFixed(2)}`;
 }

@@ -39,5 +39,5 @@ export interface OffspringGenome {
    * the budget F allows (the cluster encoding's cap then revived clusters), or stage 3 had fewer
    * live synapses than its budget.
    */
-  budgetExceeded: boolean;
+  capped: boolean;
 }

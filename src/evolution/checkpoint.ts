@@ -41,9 +41,20 @@ export interface BestOffspring {
   synapses: number;
   loss: number;
   expectedSynapses: number;
-  budgetExceeded: boolean;
+  capped: boolean;
   /** The trained network, full size with its mask. */
   params: LayerParams[];
+}
+
+/**
+ * A checkpoint as decoded, its best offspring's `budgetExceeded` (the name before `capped`) taken
+ * to `capped`: progress saved before the rename continues as progress saved after it.
+ */
+export function upgradeCheckpoint(cp: TrainingCheckpoint): TrainingCheckpoint {
+  const best = cp.best as (BestOffspring & { budgetExceeded?: boolean }) | null;
+  if (!best || !('budgetExceeded' in best)) return cp;
+  const { budgetExceeded, ...rest } = best;
+  return { ...cp, best: { ...rest, capped: best.capped ?? budgetExceeded === true } };
 }
 
 /** A digest of a network's weights, biases and masks. */

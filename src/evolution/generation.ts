@@ -12,7 +12,7 @@ import { evaluate } from '../engine/trainer';
 import { stream } from '../random';
 import { developFrom } from '../encoding/develop';
 import { compactNetwork } from '../models/compact';
-import { type CandidateRecord, type GenerationRecord, measureFields, percent } from './record';
+import { type CandidateRecord, type GenerationRecord, measureFields, percent, pointsChange } from './record';
 import { type BestOffspring, type Expected, type TrainingCheckpoint, checkpointProblem } from './checkpoint';
 import { type BudgetPlan, type GenerationFactors, generationFactors, planBudget } from './budget';
 import { Clock, develop } from './training';
@@ -21,7 +21,7 @@ import type { Generation } from './store';
 
 /** What generations 1.. take from generation 0. */
 export interface Baseline {
-  /** Generation 0's measure and test accuracy: the baselines of every efficiency and accuracy drop. */
+  /** Generation 0's measure and test accuracy: the baselines of every efficiency and accuracy change. */
   measure: NetworkMeasure;
   testAccuracy: number;
   /** What the last generation should reach, and so each generation's share of the way (./budget.ts). */
@@ -115,13 +115,13 @@ async function ancestorRecord(
     generation: 0,
     ...measureFields(m, m, lineage.settings.encoding.granularity),
     testAccuracy: percent(test),
-    accuracyDrop: 0,
+    accuracyChange: 0,
     validationAccuracy: percent(await evaluate(net, lineage.data.validation)),
     synapseFactor: null,
     clusterFactor: null,
     layerClusterFactors: null,
     expectedSynapses: null,
-    budgetExceeded: false,
+    capped: false,
     selected: null,
     candidates: [],
     loss: o.loss,
@@ -228,11 +228,11 @@ async function selected(g: number, o: Selected, lineage: Lineage): Promise<Gener
     generation: g,
     ...measureFields(measureOf(net), o.baseline.measure, lineage.settings.encoding.granularity),
     testAccuracy: test,
-    accuracyDrop: Math.round((o.baseline.testAccuracy - test) * 1e4) / 1e4,
+    accuracyChange: pointsChange(test, o.baseline.testAccuracy),
     validationAccuracy: percent(chosen.validation),
     ...o.factors,
     expectedSynapses: Math.round(chosen.expectedSynapses * 100) / 100,
-    budgetExceeded: chosen.budgetExceeded,
+    capped: chosen.capped,
     selected: chosen.offspring,
     candidates: o.selection.candidates,
     loss: chosen.loss,
@@ -270,7 +270,7 @@ async function developOffspring(
       synapses,
       loss,
       expectedSynapses: o.genome.expectedSynapses,
-      budgetExceeded: o.genome.budgetExceeded,
+      capped: o.genome.capped,
       params: o.child.params,
     };
   }

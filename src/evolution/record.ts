@@ -11,7 +11,7 @@ export interface CandidateRecord {
 export interface GenerationRecord {
   generation: number;
   synapses: number;
-  architecturalEfficiency: number;
+  synapseEfficiency: number;
   /**
    * Live clusters of the counted layers (conv filters or kernels at the chosen granularity; hidden
    * neurons in a network without conv layers), and the ratio ancestor / now.
@@ -25,9 +25,9 @@ export interface GenerationRecord {
   kernels: number;
   kernelEfficiency: number;
   denseNeurons: number;
-  /** Top-1 test accuracy in percent, and ancestor minus this, in percentage points. */
+  /** Top-1 test accuracy in percent, and this minus the ancestor's in points (the paper's sign: negative is a loss). */
   testAccuracy: number;
-  accuracyDrop: number;
+  accuracyChange: number;
   validationAccuracy: number;
   /**
    * The budgets this generation was sampled under (null for the ancestor; the cluster factors
@@ -39,7 +39,11 @@ export interface GenerationRecord {
   clusterFactor: number | null;
   layerClusterFactors: (number | null)[] | null;
   expectedSynapses: number | null;
-  budgetExceeded: boolean;
+  /**
+   * The cap acted: the cluster draws would have left fewer synapses than F allows, so clusters were
+   * revived to hold the budget (docs/method.md, "The genetic encoding").
+   */
+  capped: boolean;
   selected: number | null;
   candidates: CandidateRecord[];
   /** Multiply-accumulates and parameters of the compacted network, per sample. */
@@ -63,6 +67,35 @@ export function percent(fraction: number): number {
   return Math.round(fraction * 1e6) / 1e4;
 }
 
+/** `now` minus `ancestor`, both in percent, in points to 4 decimals (never -0, which JSON would not keep). */
+export function pointsChange(now: number, ancestor: number): number {
+  return Math.round((now - ancestor) * 1e4) / 1e4 + 0;
+}
+
+/**
+ * The names records had before they took the report's, and how each value reads under its new name:
+ * `accuracyDrop` was ancestor minus now, the sign `accuracyChange` flips.
+ */
+const renamed: Record<string, [string, (v: unknown) => unknown]> = {
+  architecturalEfficiency: ['synapseEfficiency', (v) => v],
+  accuracyDrop: ['accuracyChange', (v) => (typeof v === 'number' ? pointsChange(0, v) : v)],
+  budgetExceeded: ['capped', (v) => v],
+};
+
+/**
+ * A record as read from a line of generations.ndjson, any old name taken to its new one in its
+ * place: a run folder written before the rename reads (and resumes, adding lines with the new
+ * names) as one written after it.
+ */
+export function upgradeRecord(line: Record<string, unknown>): GenerationRecord {
+  const fields = Object.entries(line).map(([k, v]): [string, unknown] => {
+    if (!Object.hasOwn(renamed, k)) return [k, v];
+    const [name, value] = renamed[k];
+    return [name, value(v)];
+  });
+  return Object.fromEntries(fields) as unknown as GenerationRecord;
+}
+
 /**
  * The clusters the cluster efficiency counts (docs/method.md, "Cluster layers"): the conv layers'
  * filters or kernels, as the granularity says; in a network without conv layers, its hidden
@@ -79,7 +112,7 @@ export function measureFields(m: NetworkMeasure, ancestor: NetworkMeasure, granu
   const ancestorClusters = countedClusters(ancestor, granularity, convFree);
   return {
     synapses: m.synapses,
-    architecturalEfficiency: ratio(ancestor.synapses, m.synapses),
+    synapseEfficiency: ratio(ancestor.synapses, m.synapses),
     clusters,
     clusterEfficiency: ancestorClusters === 0 ? 1 : ratio(ancestorClusters, clusters),
     granularity,

@@ -78,12 +78,12 @@ function toPoint(r: GenerationRecord, ancestor: GenerationRecord): RunPoint {
   return {
     generation: r.generation,
     synapses: r.synapses,
-    synapseEfficiency: efficiency(r.architecturalEfficiency),
+    synapseEfficiency: efficiency(r.synapseEfficiency),
     clusterEfficiency: convFree ? neurons : efficiency(r.clusterEfficiency),
     filterEfficiency: convFree ? neurons : efficiency(r.filterEfficiency),
     kernelEfficiency: convFree ? null : efficiency(r.kernelEfficiency),
     testAccuracy: r.testAccuracy,
-    accuracyChange: -r.accuracyDrop,
+    accuracyChange: r.accuracyChange,
   };
 }
 

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { TrainingCheckpoint } from '../evolution/checkpoint';
+import { type TrainingCheckpoint, upgradeCheckpoint } from '../evolution/checkpoint';
 import { RunError } from '../errors';
 import { NotAFileError, ensureDir, readFileNoFollow, removeTree, writeFileAtomic } from '../files';
 
@@ -96,7 +96,7 @@ export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
     }
     return [offset, length];
   };
-  return JSON.parse(
+  const header = JSON.parse(
     body.subarray(MAGIC.length + 4, MAGIC.length + 4 + headLength).toString('utf8'),
     (_key, value: unknown) => {
       if (value && typeof value === 'object' && !Array.isArray(value)) {
@@ -116,6 +116,7 @@ export function decodeCheckpoint(bytes: Buffer): TrainingCheckpoint {
       return value;
     },
   ) as TrainingCheckpoint;
+  return upgradeCheckpoint(header);
 }
 
 function isLink(file: string): boolean {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunError, UsageError } from '../errors';
-import type { GenerationRecord } from '../evolution/record';
+import { type GenerationRecord, upgradeRecord } from '../evolution/record';
 import { NotAFileError, readFileNoFollow, truncateFile } from '../files';
 import { checkGenerationFiles, checkRunTree, firstIncomplete } from './readBack';
 import { type SavedConfig, readSavedConfig } from './config';
@@ -44,7 +44,8 @@ export interface FinishedGenerations {
 /**
  * The complete records in the text of generations.ndjson (`file`, for messages) and the length of
  * the text that holds them: a torn last line (no trailing newline, or not valid JSON: the write of
- * an interrupted run) is not among them. Records must be generations 0, 1, ...
+ * an interrupted run) is not among them. Records must be generations 0, 1, ... A line written
+ * before the records took the report's names reads under the new ones (upgradeRecord).
  */
 export function parseRecords(
   text: string,
@@ -70,7 +71,7 @@ export function parseRecords(
     if (r === null || typeof r !== 'object' || r.generation !== i) {
       throw new RunError(`${file}: line ${i + 1} is generation ${String(r?.generation)}, expected ${i}`);
     }
-    return r;
+    return upgradeRecord(r as unknown as Record<string, unknown>);
   });
   return { records, keep: Buffer.byteLength(text.slice(0, keep)), repaired };
 }

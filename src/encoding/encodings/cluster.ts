@@ -20,7 +20,7 @@ export const clusterEncoding: Encoding = {
       clusterProbabilities: clusters.probabilities,
       synapseProbabilities: synapses.probabilities,
       expectedSynapses: synapses.expected,
-      budgetExceeded: clusters.exceeded || synapses.exceeded,
+      capped: clusters.exceeded || synapses.exceeded,
     };
   },
 };

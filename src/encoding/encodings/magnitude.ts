@@ -41,7 +41,7 @@ export const magnitudeEncoding: Encoding = {
       clusterProbabilities: layers.map(() => new Float64Array(0)),
       synapseProbabilities: masks.map((m) => Float64Array.from(m)),
       expectedSynapses,
-      budgetExceeded: false,
+      capped: false,
     };
   },
 };

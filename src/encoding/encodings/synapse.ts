@@ -19,7 +19,7 @@ export const synapseEncoding: Encoding = {
       clusterProbabilities: parent.layers.map(() => new Float64Array(0)),
       synapseProbabilities: synapses.probabilities,
       expectedSynapses: synapses.expected,
-      budgetExceeded: synapses.exceeded,
+      capped: synapses.exceeded,
     };
   },
 };
