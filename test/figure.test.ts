@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './helpers';
-import { type GenerationRecord, measureFields } from '../src/evolution/record';
+import { type GenerationRecord, measureFields, pointsChange } from '../src/evolution/record';
 import type { NetworkMeasure } from '../src/metrics/measure';
 import { appendLine } from '../src/files';
 import { RunFolder } from '../src/run/runFolder';
@@ -38,13 +38,13 @@ function writeRun(encoding: string, rows: (g: number) => Row): string {
       generation: g,
       ...measureFields(measure(ancestor.synapses / 2 ** g, filters, kernels), first, 'filter'),
       testAccuracy: accuracy,
-      accuracyDrop: Math.round((ancestor.accuracy - accuracy) * 1e4) / 1e4,
+      accuracyChange: pointsChange(accuracy, ancestor.accuracy),
       validationAccuracy: accuracy,
       synapseFactor: g === 0 ? null : 0.5,
       clusterFactor: null,
       layerClusterFactors: null,
       expectedSynapses: null,
-      budgetExceeded: false,
+      capped: false,
       selected: g === 0 ? null : 0,
       candidates: [],
       loss: null,
