@@ -4,11 +4,14 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors';
-import { backendChoices } from '../engine/backend';
-import { optimizerChoices } from '../engine/optimizer';
+import { type BackendChoice, backendChoices } from '../engine/backend';
+import { type OptimizerName, optimizerChoices } from '../engine/optimizer';
 import { ancestorNames } from '../models/ancestors';
 import { type DatasetModule, datasetNames, datasets } from '../data/sets';
 import { type EncodingName, encodingNames } from '../encoding/encodings';
+import { type Normalisation, type Scope, normalisations, scopes } from '../encoding/types';
+import { type Granularity, granularities } from '../encoding/clusters';
+import { type InitMode, initModes } from '../encoding/develop';
 import { presets } from '../paper/presets';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
@@ -41,17 +44,17 @@ export interface Options {
   clusterFactor?: number;
   targetClusterEfficiency?: number;
   tau: number;
-  normalisation: 'calibrated' | 'max';
-  scope: 'global' | 'layer';
-  granularity: 'filter' | 'kernel';
-  init: 'inherit' | 'random' | 'rewind';
+  normalisation: Normalisation;
+  scope: Scope;
+  granularity: Granularity;
+  init: InitMode;
   offspring: number;
   epochs: number;
   ancestorEpochs: number;
   ancestor?: string;
   batchSize: number;
   lr: number;
-  optimizer: (typeof optimizerChoices)[number];
+  optimizer: OptimizerName;
   weightDecay?: number;
   augment?: boolean;
   dataDir?: string;
@@ -59,7 +62,7 @@ export interface Options {
   testLimit?: number;
   validation?: number;
   seed: number;
-  backend: (typeof backendChoices)[number];
+  backend: BackendChoice;
   workers?: number;
   out?: string;
   resume?: string;
@@ -170,19 +173,19 @@ export const optionSpecs: OptionSpec[] = [
     description:
       'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)',
     defaultValue: 'calibrated',
-    choices: ['calibrated', 'max'],
+    choices: normalisations,
   },
   {
     flags: '--scope <scope>',
     description: 'synapse budget over the whole network (global) or per layer',
     defaultValue: 'global',
-    choices: ['global', 'layer'],
+    choices: scopes,
   },
   {
     flags: '--granularity <g>',
     description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel',
     defaultValue: 'filter',
-    choices: ['filter', 'kernel'],
+    choices: granularities,
   },
   {
     flags: '--init <mode>',
@@ -190,7 +193,7 @@ export const optionSpecs: OptionSpec[] = [
       "offspring weights: parent's trained (inherit), fresh seeded (random), or the ancestor's initial (rewind), " +
       'masked',
     defaultValue: 'inherit',
-    choices: ['inherit', 'random', 'rewind'],
+    choices: initModes,
   },
   {
     flags: '--offspring <k>',
