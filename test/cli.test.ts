@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { resumeOptions } from '../src/cli/resumeOptions';
-import { defaultEnvFactor, resolveFactors } from '../src/cli/options';
+import { resumeOptions } from '../src/run/resumeOptions';
+import { defaultEnvFactor, resolveFactors } from '../src/run/options';
 import { bin, readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
@@ -366,7 +366,7 @@ test('a model.json that is not a model, or does not fit the architecture, is a o
 
 test('docs/options.md documents every option with its default', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { optionSpecs } = require('../src/cli/options') as typeof import('../src/cli/options');
+  const { optionSpecs } = require('../src/run/options') as typeof import('../src/run/options');
   const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'options.md'), 'utf8');
   for (const spec of optionSpecs) {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${spec.flags}\``));

@@ -1,7 +1,7 @@
 /** `evolve bench`: training throughput per backend, side by side, then training time against sparsity. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors';
-import { integer, real } from './options';
+import { integer, real } from '../run/options';
 import { Reporter } from './progress';
 import { configurationNames } from '../bench/configurations';
 import type { BenchSettings } from '../bench/measure';

@@ -1,8 +1,9 @@
 /**
  * Every option of the main command, described once: commander's flags, --help, validation and
- * the saved config.json all come from this table, so they cannot drift apart.
+ * the saved config.json all come from this table, so they cannot drift apart. It lives with the
+ * run folder because a run's config.json is read back through it (--resume, export, report).
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors';
 import { type BackendChoice, backendChoices } from '../engine/backend';
 import { type OptimizerName, optimizerChoices } from '../engine/optimizer';
@@ -298,17 +299,6 @@ export function resolveFactors(o: Options): Factors {
   return { synapseFactor, clusterFactor };
 }
 
-/**
- * The options typed on the command line, as parsed values, without defaults: commander's value
- * source says where each value came from, so nothing is parsed twice.
- */
-export function givenOptions(command: Command): Partial<Options> {
-  const opts = command.opts() as Record<string, unknown>;
-  return Object.fromEntries(
-    Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli'),
-  ) as Partial<Options>;
-}
-
 /** Checks that need more than one option: what is wrong, or undefined. */
 export function combinationProblem(o: Options): string | undefined {
   if (o.envFactor !== undefined && o.targetEfficiency !== undefined)
@@ -321,9 +311,21 @@ export function combinationProblem(o: Options): string | undefined {
   return undefined;
 }
 
-/** An option's key in Options and config.json: --batch-size is batchSize. */
+/** An option's key in Options and config.json, as commander names it: --batch-size is batchSize. */
 export function optionKey(spec: OptionSpec): string {
-  return /--([a-z0-9-]+)/.exec(spec.flags)![1].replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return new Option(spec.flags).attributeName();
+}
+
+const mainOptions = optionSpecs.map((spec) => new Option(spec.flags));
+
+/**
+ * The flag of an option's key, from commander's own naming: batchSize is --batch-size. `options`
+ * defaults to the main command's; a subcommand passes its own (`command.options`).
+ */
+export function flagOf(key: string, options: readonly Option[] = mainOptions): string {
+  const flag = options.find((o) => o.attributeName() === key)?.long;
+  if (flag === undefined) throw new Error(`no option named ${key}`);
+  return flag;
 }
 
 /** What is wrong with a saved value, by the same parser or choices as the command line; undefined if nothing. */
