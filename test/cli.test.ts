@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { resumeOptions } from '../src/run/resumeOptions';
-import { defaultEnvFactor, resolveFactors } from '../src/run/options';
+import { Option } from 'commander';
+import { defaultEnvFactor, optionTable, resolveFactors } from '../src/run/options';
 import { bin, readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
@@ -362,6 +363,14 @@ test('a model.json that is not a model, or does not fit the architecture, is a o
   ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /weights are 1000 bytes, the manifest needs 1066440/);
+});
+
+test("the option table's keys are commander's names for its flags (a negation's is its option's)", () => {
+  for (const [key, spec] of Object.entries(optionTable)) {
+    const option = new Option(spec.flags);
+    if (option.negate) assert.ok(Object.hasOwn(optionTable, option.attributeName()), spec.flags);
+    else assert.equal(key, option.attributeName(), spec.flags);
+  }
 });
 
 test('docs/options.md documents every option with its default', () => {
