@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { resumeOptions } from '../src/cli/resumeOptions';
-import { defaultEnvFactor, resolveFactors } from '../src/cli/options';
+import { resumeOptions } from '../src/run/resumeOptions';
+import { Option } from 'commander';
+import { defaultEnvFactor, optionTable, resolveFactors } from '../src/run/options';
 import { bin, readMask, readRecords, readWeights, runCli, tempDir, withoutTiming } from './helpers';
 
 function isInstalled(pkg: string): boolean {
@@ -364,9 +365,17 @@ test('a model.json that is not a model, or does not fit the architecture, is a o
   assert.match(r.stderr, /weights are 1000 bytes, the manifest needs 1066440/);
 });
 
+test("the option table's keys are commander's names for its flags (a negation's is its option's)", () => {
+  for (const [key, spec] of Object.entries(optionTable)) {
+    const option = new Option(spec.flags);
+    if (option.negate) assert.ok(Object.hasOwn(optionTable, option.attributeName()), spec.flags);
+    else assert.equal(key, option.attributeName(), spec.flags);
+  }
+});
+
 test('docs/options.md documents every option with its default', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { optionSpecs } = require('../src/cli/options') as typeof import('../src/cli/options');
+  const { optionSpecs } = require('../src/run/options') as typeof import('../src/run/options');
   const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'options.md'), 'utf8');
   for (const spec of optionSpecs) {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${spec.flags}\``));

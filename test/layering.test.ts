@@ -90,7 +90,7 @@ const mayImport: Record<string, string[]> = {
   metrics: ['.', 'models', 'encoding'],
   engine: ['.', 'models', 'data'],
   evolution: ['.', 'models', 'data', 'encoding', 'metrics', 'engine'],
-  run: ['.', 'models', 'data', 'encoding', 'metrics', 'engine', 'evolution'],
+  run: ['.', 'models', 'data', 'encoding', 'metrics', 'engine', 'evolution', 'paper'],
   report: ['.', 'models', 'data', 'metrics', 'evolution', 'run', 'paper'],
   bench: ['.', 'models', 'data', 'encoding', 'metrics', 'engine', 'evolution'],
   reproduce: ['.', 'data', 'run', 'paper', 'report'],
@@ -108,7 +108,7 @@ const mayImport: Record<string, string[]> = {
     'bench',
     'reproduce',
   ],
-  docs: ['.', 'models', 'data', 'encoding', 'cli'],
+  docs: ['.', 'models', 'data', 'encoding', 'run', 'cli'],
 };
 
 /** What the rest of src/ may import of the engine: its entry points, never its training internals. */

@@ -1,7 +1,7 @@
 /** `evolve bench`: training throughput per backend, side by side, then training time against sparsity. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors';
-import { integer, real } from './options';
+import { flagOf, integer, real } from '../run/options';
 import { Reporter } from './progress';
 import { configurationNames } from '../bench/configurations';
 import type { BenchSettings } from '../bench/measure';
@@ -70,11 +70,11 @@ function integerList(min: number, what: string) {
 }
 
 /** Options that only mean something with --inference, and the reverse (a run is one or the other). */
-function checkInferenceOptions(o: BenchOptions, sources: (name: string) => string | undefined): void {
-  const given = (name: string): boolean => sources(name) === 'cli';
+function checkInferenceOptions(o: BenchOptions, command: Command): void {
+  const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
   if (!o.inference) {
     const stray = ['generations', 'rounds', 'inferenceBatchSizes'].find(given);
-    if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --inference RUN`);
+    if (stray) throw new UsageError(`${flagOf(stray, command.options)} needs --inference RUN`);
     return;
   }
   const training = [
@@ -91,13 +91,12 @@ function checkInferenceOptions(o: BenchOptions, sources: (name: string) => strin
   ].find(given);
   if (training)
     throw new UsageError(
-      `--${training.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a training option; --inference times a run's ` +
-        `networks`,
+      `${flagOf(training, command.options)} is a training option; --inference times a run's networks`,
     );
 }
 
 async function runBenchCommand(o: BenchOptions, command: Command): Promise<void> {
-  checkInferenceOptions(o, (name) => command.getOptionValueSource(name));
+  checkInferenceOptions(o, command);
   if (o.inference) {
     return runInferenceBench({
       run: o.inference,

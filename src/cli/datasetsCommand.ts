@@ -1,7 +1,7 @@
 /** `evolve datasets list | download NAME | verify NAME | path NAME`: the data set cache. */
 import type { Command } from 'commander';
 import { UsageError } from '../errors';
-import { integer } from './options';
+import { integer } from '../run/options';
 import { dataRoot } from '../data/cache';
 import type { DatasetModule } from '../data/sets/types';
 import { datasetNames, datasets } from '../data/sets';

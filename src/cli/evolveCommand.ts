@@ -1,7 +1,7 @@
 /** `evolve [options]`: the whole method on a data set, writing a run folder. Wires the parts; src/run holds the run. */
 import * as fs from 'node:fs';
-import { type Options, combinationProblem, resolveFactors } from './options';
-import { resumeOptions } from './resumeOptions';
+import { type Options, combinationProblem, resolveFactors } from '../run/options';
+import { resumeOptions } from '../run/resumeOptions';
 import { UsageError } from '../errors';
 import { Reporter } from './progress';
 import type { Architecture } from '../models/architecture';

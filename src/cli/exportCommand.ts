@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { RunError, UsageError } from '../errors';
-import { checkSavedOptions } from './options';
+import { checkSavedOptions } from '../run/options';
 import { readSavedConfig } from '../run/config';
 import { selectBackend, tfjsVersion } from '../engine/backend';
 import { saveNetwork } from '../engine/modelio';

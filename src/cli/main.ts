@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { type Options, givenOptions, optionSpecs } from './options';
+import { type Options, optionSpecs } from '../run/options';
 import { runEvolve } from './evolveCommand';
 import { addBenchCommand } from './benchCommand';
 import { addExportCommand } from './exportCommand';
@@ -34,6 +34,17 @@ not an overrun.
 Off a terminal (a log file, a pipe), training progress is a line every 10% of an epoch, but at
 most every 30 s and at least every minute (EVOLVE_PROGRESS_SECONDS=S: at most every S s, at
 least every 2S).`;
+
+/**
+ * The options typed on the command line, as parsed values, without defaults: commander's value
+ * source says where each value came from, so nothing is parsed twice.
+ */
+function givenOptions(command: Command): Partial<Options> {
+  const opts = command.opts() as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli'),
+  ) as Partial<Options>;
+}
 
 /** A word that is no subcommand (`evolve reproduc mnist`): commander's "unknown command", with its suggestion. */
 function refuseOperands(command: Command): void {

@@ -7,7 +7,7 @@ import { type Architecture, kernelSize, weightedLayers } from '../models/archite
 import { ancestors } from '../models/ancestors';
 import type { LayerSpec } from '../models/layers';
 import { datasets } from '../data/sets';
-import { optionSpecs } from '../cli/options';
+import { optionSpecs } from '../run/options';
 
 const n = (v: number): string => v.toLocaleString('en-US');
 

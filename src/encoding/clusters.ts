@@ -5,7 +5,8 @@
  */
 import { type WeightedLayer, inIndexOf, outUnitOf } from '../models/architecture';
 
-export type Granularity = 'filter' | 'kernel';
+export const granularities = ['filter', 'kernel'] as const;
+export type Granularity = (typeof granularities)[number];
 
 export function clusterCount(layer: WeightedLayer, granularity: Granularity): number {
   return granularity === 'kernel' && layer.kind === 'conv' ? layer.inUnits * layer.outUnits : layer.outUnits;

@@ -6,7 +6,8 @@ import { type Network, applyMask, cloneNetwork, initialiseNetwork } from '../mod
 import type { Random } from '../random';
 import type { OffspringGenome } from './types';
 
-export type InitMode = 'inherit' | 'random' | 'rewind';
+export const initModes = ['inherit', 'random', 'rewind'] as const;
+export type InitMode = (typeof initModes)[number];
 
 /** The offspring's starting weights under the chosen initialisation, with its mask applied. */
 export function developFrom(

@@ -4,8 +4,10 @@
  */
 import type { Granularity } from './clusters';
 
-export type Normalisation = 'calibrated' | 'max';
-export type Scope = 'global' | 'layer';
+export const normalisations = ['calibrated', 'max'] as const;
+export type Normalisation = (typeof normalisations)[number];
+export const scopes = ['global', 'layer'] as const;
+export type Scope = (typeof scopes)[number];
 
 /** What an encoding needs to draw an offspring: the factors, the threshold, how |w| is normalised. */
 export interface SamplingOptions {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { readRecords } from '../run/resume';
 import { readSavedConfig } from '../run/config';
+import { flagOf } from '../run/options';
 import { startupLeftovers } from '../run/runFolder';
 import {
   type DatasetName,
@@ -41,11 +42,6 @@ export interface PlannedRun {
 
 export function reproduceDir(s: ReproduceSettings): string {
   return s.out ?? path.join('runs', `reproduce-${s.dataset}${s.quick ? '-quick' : ''}`);
-}
-
-export function flagOf(key: string): string {
-  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  return `--${kebab}`;
 }
 
 function toArgs(options: RunOptions): string[] {

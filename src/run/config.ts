@@ -1,7 +1,7 @@
 /**
  * RUN/config.json, read back: the one reader that --resume, export, bench --inference, report and
  * reproduce share, so a damaged file gets the same one-line error from each. The options in it are
- * checked against the option table by the caller that knows the table (src/cli/options.ts).
+ * checked against the option table (src/run/options.ts) by the caller that needs them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

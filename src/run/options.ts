@@ -1,14 +1,18 @@
 /**
- * Every option of the main command, described once: commander's flags, --help, validation and
- * the saved config.json all come from this table, so they cannot drift apart.
+ * Every option of the main command, described once: commander's flags, --help, validation, the
+ * Options type and the saved config.json all come from this table, so they cannot drift apart. It
+ * lives with the run folder because a run's config.json is read back through it (--resume, export).
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors';
 import { backendChoices } from '../engine/backend';
 import { optimizerChoices } from '../engine/optimizer';
 import { ancestorNames } from '../models/ancestors';
 import { type DatasetModule, datasetNames, datasets } from '../data/sets';
-import { type EncodingName, encodingNames } from '../encoding/encodings';
+import { encodingNames } from '../encoding/encodings';
+import { normalisations, scopes } from '../encoding/types';
+import { granularities } from '../encoding/clusters';
+import { initModes } from '../encoding/develop';
 import { presets } from '../paper/presets';
 
 /** A default that depends on the data set, for --help: "on for cifar10 and stl10, off for mnist". */
@@ -31,42 +35,7 @@ const defaultPace = {
 };
 export const defaultEnvFactor = defaultPace.synapseEfficiency ** (-1 / defaultPace.generations);
 
-export interface Options {
-  dataset: string;
-  arch?: string;
-  generations: number;
-  encoding: EncodingName;
-  envFactor?: number;
-  targetEfficiency?: number;
-  clusterFactor?: number;
-  targetClusterEfficiency?: number;
-  tau: number;
-  normalisation: 'calibrated' | 'max';
-  scope: 'global' | 'layer';
-  granularity: 'filter' | 'kernel';
-  init: 'inherit' | 'random' | 'rewind';
-  offspring: number;
-  epochs: number;
-  ancestorEpochs: number;
-  ancestor?: string;
-  batchSize: number;
-  lr: number;
-  optimizer: (typeof optimizerChoices)[number];
-  weightDecay?: number;
-  augment?: boolean;
-  dataDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
-  validation?: number;
-  seed: number;
-  backend: (typeof backendChoices)[number];
-  workers?: number;
-  out?: string;
-  resume?: string;
-  json: boolean;
-}
-
-type Parser = (raw: string) => unknown;
+type Parser<V = unknown> = (raw: string) => V;
 
 export interface OptionSpec {
   flags: string;
@@ -79,7 +48,7 @@ export interface OptionSpec {
   choices?: readonly string[];
 }
 
-export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (raw) => {
     const v = Number(raw);
     if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
@@ -90,7 +59,7 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
 }
 
 /** A finite number in a range; `open` ends exclude their bound. */
-export function real(min: number, max: number, openMin = false, openMax = false): Parser {
+export function real(min: number, max: number, openMin = false, openMax = false): Parser<number> {
   return (raw) => {
     const v = Number(raw);
     const ok =
@@ -103,26 +72,30 @@ export function real(min: number, max: number, openMin = false, openMax = false)
   };
 }
 
-export const optionSpecs: OptionSpec[] = [
-  {
+/**
+ * The table, keyed by each option's name in Options and config.json (commander's attributeName of
+ * its flag; --no-augment is the negation of augment): Options below is derived from it.
+ */
+export const optionTable = {
+  dataset: {
     flags: '--dataset <name>',
     description: 'data set (see `evolve datasets list`)',
     defaultValue: 'mnist',
     choices: datasetNames,
   },
-  {
+  arch: {
     flags: '--arch <name>',
     description: 'ancestor architecture',
     defaultText: perDataset((d) => d.defaultArch),
     choices: archChoices,
   },
-  {
+  generations: {
     flags: '--generations <n>',
     description: 'generations to synthesise after the ancestor (0: train and record the ancestor only)',
     defaultValue: 13,
     parse: integer(0, 1000),
   },
-  {
+  encoding: {
     flags: '--encoding <name>',
     description:
       'how offspring are drawn: cluster (the cluster-driven encoding), synapse (synapse-only, the predecessor paper) ' +
@@ -130,7 +103,7 @@ export const optionSpecs: OptionSpec[] = [
     defaultValue: 'cluster',
     choices: encodingNames,
   },
-  {
+  envFactor: {
     flags: '--env-factor <F>',
     description:
       'environmental factor F in (0, 1]: the run aims for F^-G fewer synapses after --generations; each generation ' +
@@ -141,12 +114,12 @@ export const optionSpecs: OptionSpec[] = [
       'generations, as in `evolve reproduce mnist`; other --generations keep this F, not the total',
     parse: real(0, 1, true),
   },
-  {
+  targetEfficiency: {
     flags: '--target-efficiency <X>',
     description: 'instead of --env-factor: aim for X-fold fewer synapses after --generations, F = X^(-1/G)',
     parse: real(1, Infinity),
   },
-  {
+  clusterFactor: {
     flags: '--cluster-factor <Fc>',
     description:
       'cluster factor Fc in (0, 1]: the run aims for Fc^-G fewer clusters in the conv layers (the hidden layers of a ' +
@@ -154,113 +127,118 @@ export const optionSpecs: OptionSpec[] = [
     defaultText: 'sqrt(F)',
     parse: real(0, 1, true),
   },
-  {
+  targetClusterEfficiency: {
     flags: '--target-cluster-efficiency <Y>',
     description: 'instead of --cluster-factor: Fc = Y^(-1/G)',
     parse: real(1, Infinity),
   },
-  {
+  tau: {
     flags: '--tau <t>',
     description: "truncation: synapses weaker than t * the layer's max |w| do not count towards their cluster",
     defaultValue: 0.01,
     parse: real(0, 1, false, true),
   },
-  {
+  normalisation: {
     flags: '--normalisation <mode>',
     description:
       'calibrated: Z solved so the budgets hold in expectation; max: Z from the largest weight (budgets are caps)',
     defaultValue: 'calibrated',
-    choices: ['calibrated', 'max'],
+    choices: normalisations,
   },
-  {
+  scope: {
     flags: '--scope <scope>',
     description: 'synapse budget over the whole network (global) or per layer',
     defaultValue: 'global',
-    choices: ['global', 'layer'],
+    choices: scopes,
   },
-  {
+  granularity: {
     flags: '--granularity <g>',
     description: 'synaptic cluster: a whole filter/neuron, or one kh x kw conv kernel',
     defaultValue: 'filter',
-    choices: ['filter', 'kernel'],
+    choices: granularities,
   },
-  {
+  init: {
     flags: '--init <mode>',
     description:
       "offspring weights: parent's trained (inherit), fresh seeded (random), or the ancestor's initial (rewind), " +
       'masked',
     defaultValue: 'inherit',
-    choices: ['inherit', 'random', 'rewind'],
+    choices: initModes,
   },
-  {
+  offspring: {
     flags: '--offspring <k>',
     description: 'offspring per generation; the best on the validation split becomes the parent',
     defaultValue: 1,
     parse: integer(1, 1000),
   },
-  { flags: '--epochs <n>', description: 'training epochs per offspring', defaultValue: 2, parse: integer(0, 10000) },
-  {
+  epochs: {
+    flags: '--epochs <n>',
+    description: 'training epochs per offspring',
+    defaultValue: 2,
+    parse: integer(0, 10000),
+  },
+  ancestorEpochs: {
     flags: '--ancestor-epochs <n>',
     description: 'training epochs for the ancestor',
     defaultValue: 3,
     parse: integer(0, 10000),
   },
-  {
+  ancestor: {
     flags: '--ancestor <model.json>',
     description: 'load a trained ancestor (TensorFlow.js layers format) instead of training one',
   },
-  { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
-  { flags: '--lr <rate>', description: 'learning rate', defaultValue: 0.01, parse: real(0, 10, true) },
-  {
+  batchSize: { flags: '--batch-size <n>', description: 'mini-batch size', defaultValue: 64, parse: integer(1, 100000) },
+  lr: { flags: '--lr <rate>', description: 'learning rate', defaultValue: 0.01, parse: real(0, 10, true) },
+  optimizer: {
     flags: '--optimizer <name>',
     description: 'optimiser (momentum is SGD with momentum 0.9)',
     defaultValue: 'momentum',
     choices: optimizerChoices,
   },
-  {
+  weightDecay: {
     flags: '--weight-decay <rate>',
     description: 'L2 weight decay on the kernels: rate/2 times the sum of squared weights is added to the loss',
     defaultText: perDataset((d) => String(d.weightDecay)),
     parse: real(0, 1),
   },
-  {
+  augment: {
     flags: '--augment',
     description:
       'augment training images: random crop from the image padded by 4 pixels and a horizontal flip, drawn from the ' +
       'seed',
     defaultText: perDataset((d) => (d.augment ? 'on' : 'off')),
   },
-  { flags: '--no-augment', description: 'train on the images as they are' },
-  {
+  noAugment: { flags: '--no-augment', description: 'train on the images as they are' },
+  dataDir: {
     flags: '--data-dir <dir>',
     description: 'folder holding downloaded data sets (see `evolve datasets`)',
     defaultText: '$EVOLVE_DATA_DIR, else $XDG_CACHE_HOME/evolve or ~/.cache/evolve',
   },
-  {
+  trainLimit: {
     flags: '--train-limit <n>',
     description: 'use only the first n training samples (after the validation hold-out)',
     parse: integer(1),
   },
-  { flags: '--test-limit <n>', description: 'use only the first n test samples', parse: integer(1) },
-  {
+  testLimit: { flags: '--test-limit <n>', description: 'use only the first n test samples', parse: integer(1) },
+  validation: {
     flags: '--validation <n>',
     description: 'training samples held out for selection (scaled down with --train-limit)',
     defaultText: perDataset((d) => String(d.validation)),
     parse: integer(0, 50000),
   },
-  {
+  seed: {
     flags: '--seed <n>',
     description: 'seed for every random choice (sampling, shuffling, initialisation)',
     defaultValue: 1,
     parse: integer(0),
   },
-  {
+  backend: {
     flags: '--backend <name>',
     description: 'tensor backend: auto tries tensorflow (tfjs-node-gpu, tfjs-node), then wasm, then cpu',
     defaultValue: 'auto',
     choices: backendChoices,
   },
-  {
+  workers: {
     flags: '--workers <n>',
     description:
       'training threads (wasm backend): the threads each native kernel splits its work across (records do not ' +
@@ -268,15 +246,43 @@ export const optionSpecs: OptionSpec[] = [
     defaultText: 'the number of cores',
     parse: integer(1, 64),
   },
-  { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
-  {
+  out: { flags: '--out <dir>', description: 'run folder', defaultText: 'runs/<dataset>-<arch>-<timestamp>' },
+  resume: {
     flags: '--resume <run>',
     description:
       'continue an interrupted run in its folder, with the options in its config.json, from its last finished ' +
       'generation or epoch',
   },
-  { flags: '--json', description: 'generation records as NDJSON on stdout; human text on stderr', defaultValue: false },
-];
+  json: {
+    flags: '--json',
+    description: 'generation records as NDJSON on stdout; human text on stderr',
+    defaultValue: false,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export const optionSpecs: readonly OptionSpec[] = Object.values(optionTable);
+
+type Table = typeof optionTable;
+
+/** An option's value: one of its choices, what its parser returns, its argument as typed, or on/off. */
+type ValueOf<S> = S extends { choices: readonly (infer C)[] }
+  ? C
+  : S extends { parse: Parser<infer V> }
+    ? V
+    : S extends { flags: `${string}<${string}` }
+      ? string
+      : boolean;
+
+/** Keys whose entry matches `S`. */
+type KeysWhere<S> = { [K in keyof Table]: Table[K] extends S ? K : never }[keyof Table];
+/** --no-augment sets augment: a negation has no key of its own. */
+type Named = Exclude<keyof Table, KeysWhere<{ flags: `--no-${string}` }>>;
+type Defaulted = KeysWhere<{ defaultValue: unknown }>;
+
+/** The options of a run, as the table gives them: an option with a default always has a value. */
+export type Options = { -readonly [K in Extract<Named, Defaulted>]: ValueOf<Table[K]> } & {
+  -readonly [K in Exclude<Named, Defaulted>]?: ValueOf<Table[K]>;
+};
 
 /** F and Fc resolved from the four ways of giving them (docs/method.md, "Budgets: F and Fc"). */
 export interface Factors {
@@ -295,17 +301,6 @@ export function resolveFactors(o: Options): Factors {
   return { synapseFactor, clusterFactor };
 }
 
-/**
- * The options typed on the command line, as parsed values, without defaults: commander's value
- * source says where each value came from, so nothing is parsed twice.
- */
-export function givenOptions(command: Command): Partial<Options> {
-  const opts = command.opts() as Record<string, unknown>;
-  return Object.fromEntries(
-    Object.entries(opts).filter(([key]) => command.getOptionValueSource(key) === 'cli'),
-  ) as Partial<Options>;
-}
-
 /** Checks that need more than one option: what is wrong, or undefined. */
 export function combinationProblem(o: Options): string | undefined {
   if (o.envFactor !== undefined && o.targetEfficiency !== undefined)
@@ -318,9 +313,21 @@ export function combinationProblem(o: Options): string | undefined {
   return undefined;
 }
 
-/** An option's key in Options and config.json: --batch-size is batchSize. */
+/** An option's key in Options and config.json, as commander names it: --batch-size is batchSize. */
 export function optionKey(spec: OptionSpec): string {
-  return /--([a-z0-9-]+)/.exec(spec.flags)![1].replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return new Option(spec.flags).attributeName();
+}
+
+const mainOptions = optionSpecs.map((spec) => new Option(spec.flags));
+
+/**
+ * The flag of an option's key, from commander's own naming: batchSize is --batch-size. `options`
+ * defaults to the main command's; a subcommand passes its own (`command.options`).
+ */
+export function flagOf(key: string, options: readonly Option[] = mainOptions): string {
+  const flag = options.find((o) => o.attributeName() === key)?.long;
+  if (flag === undefined) throw new Error(`no option named ${key}`);
+  return flag;
 }
 
 /** What is wrong with a saved value, by the same parser or choices as the command line; undefined if nothing. */

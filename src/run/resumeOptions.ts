@@ -1,8 +1,8 @@
 /** `--resume RUN`: the run's saved options, and which command-line options may differ from them. */
 import * as path from 'node:path';
-import { type Options, checkSavedOptions } from './options';
+import { type Options, checkSavedOptions, flagOf } from './options';
 import { UsageError } from '../errors';
-import { type SavedConfig, readConfig } from '../run/resume';
+import { type SavedConfig, readConfig } from './resume';
 
 /** Options that do not change the records: they may differ between a run and its resume. */
 const outputOnly = new Set(['json', 'resume', 'dataDir']);
@@ -12,10 +12,6 @@ function same(key: string, given: unknown, saved: unknown, run: string): boolean
   if (key === 'ancestor' && typeof given === 'string' && typeof saved === 'string')
     return path.resolve(given) === path.resolve(saved);
   return JSON.stringify(given) === JSON.stringify(saved);
-}
-
-function flagOf(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 /**
