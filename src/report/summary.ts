@@ -5,6 +5,7 @@
  */
 import type { RunPoint, RunSummary } from './runs';
 import { type PaperResult, datasetTitle, paperResult } from '../paper/presets';
+import { flagOf } from '../run/options';
 
 /** Across the runs that reached a generation; null where none of them has a value (nothing left to count). */
 export interface Spread {
@@ -64,8 +65,13 @@ function summariseGeneration(runs: RunSummary[], generation: number): Generation
   return { generation, runs: points.length, ...perMetric };
 }
 
+/** An option's flag without "--" or its negation, as commander names it; a key no option has stays as it is. */
 function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  try {
+    return flagOf(name).replace(/^--(no-)?/, '');
+  } catch {
+    return name; // an option of an older or newer evolve
+  }
 }
 
 /** An option as typed: "--test-limit 300", "--augment", "--no-augment"; "no --test-limit" where it was not given. */
