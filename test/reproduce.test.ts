@@ -36,7 +36,7 @@ test("--quick runs every seed to its last generation and prints the report with 
     assert.equal(config.options.arch, 'lenet5');
   }
   assert.match(first.stdout, /### MNIST lenet5, cluster encoding: 2 runs \(seeds 1, 2\)/);
-  assert.match(first.stdout, /\| paper \(cluster encoding\), generation 13 \|  \|  \| 125\.09x \| 9\.71x \|/);
+  assert.match(first.stdout, /\| paper \(cluster encoding\), generation 13 \|  \|  \| 125\.09x \|  \| 9\.71x \|/);
   assert.match(first.stdout, /^\| 2 \| 2 \| /m);
   assert.match(first.stderr, /starting mnist\/seed-1 \(1 of 2\)/);
   // The report is also kept beside the runs.
