@@ -544,14 +544,20 @@ test(
 
 test('temporary files of writes killed mid-way are removed by the next --resume, which completes the run', () => {
   const run = interrupted('temporary');
-  // A kill during the save of generation 2, and during a checkpoint's and config.json's writes.
-  const left = ['gen-02/.weights.bin.99991.tmp', 'work/gen-02/.checkpoint.bin.99992.tmp', '.config.json.99993.tmp'];
+  // A kill during the save of generation 2, during a checkpoint's and config.json's writes, and while
+  // trying for the lock (a contender that is gone).
+  const left = [
+    'gen-02/.weights.bin.99991.tmp',
+    'work/gen-02/.checkpoint.bin.99992.tmp',
+    '.config.json.99993.tmp',
+    `.evolve.lock.${deadPid()}.tmp`,
+  ];
   for (const f of left) {
     fs.mkdirSync(path.dirname(path.join(run, f)), { recursive: true });
     fs.writeFileSync(path.join(run, f), 'partial');
   }
   const r = resumesToReference(run);
-  assert.match(r.stderr, /removed 3 temporary file\(s\) of an interrupted write: /);
+  assert.match(r.stderr, /removed 4 temporary file\(s\) of an interrupted write: /);
   const all = (fs.readdirSync(run, { recursive: true }) as string[]).map(String);
   assert.deepEqual(
     all.filter((f) => f.endsWith('.tmp')),

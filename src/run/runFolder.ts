@@ -81,8 +81,24 @@ export function notEmpty(dir: string): UsageError {
 const temporaryFile = /^\.(?!evolve\.lock\.).+\.\d+\.tmp$/;
 
 /**
+ * A lock's temporary file (`.evolve.lock.PID.tmp`) whose writer was killed: a contender's lives only
+ * while it tries for the lock, so one of a process that is gone was left by a kill.
+ */
+function deadContendersFile(name: string): boolean {
+  const pid = Number(/^\.evolve\.lock\.(\d+)\.tmp$/.exec(name)?.[1]);
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
  * Removes the temporary files that killed writers left in run folder `dir` (at its top, in its
- * gen-NN/ and work/gen-NN/ folders), and returns their paths. Only the lock's holder calls this, so
+ * gen-NN/ and work/gen-NN/ folders; at its top also a killed contender's lock file), and returns
+ * their paths. Only the lock's holder calls this, so
  * no other process is writing them.
  */
 export function removeTemporaryFiles(dir: string): string[] {
@@ -90,7 +106,7 @@ export function removeTemporaryFiles(dir: string): string[] {
   const visit = (d: string, depth: number): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const file = path.join(d, e.name);
-      if (e.isFile() && temporaryFile.test(e.name)) {
+      if (e.isFile() && (temporaryFile.test(e.name) || (depth === 0 && deadContendersFile(e.name)))) {
         fs.rmSync(file, { force: true });
         removed.push(path.relative(dir, file));
       } else if (e.isDirectory() && depth < 2 && (/^gen-\d+$/.test(e.name) || (depth === 0 && e.name === 'work'))) {

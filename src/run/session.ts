@@ -84,8 +84,7 @@ export class RunSession {
     }
     const left = startupLeftovers(out);
     if (left === undefined) throw notEmpty(out);
-    const temporary = left.filter((n) => n.startsWith('.config.json.'));
-    for (const n of temporary) fs.rmSync(path.join(out, n), { force: true });
+    const temporary = removeTemporaryFiles(out);
     if (tookOver || temporary.length > 0) {
       log.warn(
         `evolve: ${out}: a half-made run folder (its start-up was killed before config.json was written); ` +
