@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataError } from './idx';
+import { processAlive } from '../processes';
 
 /** What a lock file holds. */
 export interface LockHolder {
@@ -184,15 +185,6 @@ function describeHolder(h: LockHolder | null): string {
   if (h === null) return 'another process';
   const where = h.host === os.hostname() ? '' : ` on ${h.host}`;
   return `process ${h.pid}${where} (since ${h.since})`;
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0); // signal 0 only asks whether the process exists
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function describeCode(e: unknown): string {

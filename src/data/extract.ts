@@ -10,6 +10,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Unpack } from 'tar';
 import { DataError } from './idx';
+import { processAlive } from '../processes';
 
 /** An archive that cannot be extracted; one line starting with the archive's name. Exit code 1. */
 export class ExtractError extends DataError {
@@ -191,15 +192,6 @@ async function removeAbandoned(dest: string): Promise<void> {
     const pid = Number(m[2]);
     if (pid !== process.pid && processAlive(pid)) continue; // another extraction is at work
     await fs.promises.rm(path.join(parent, n), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0); // signal 0 only asks whether the process exists
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

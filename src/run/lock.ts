@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RunError } from '../errors';
 import { NotAFileError, WriteError, readFileNoFollow } from '../files';
+import { processAlive } from '../processes';
 
 export const lockName = '.evolve.lock';
 const takeoverName = `${lockName}.takeover`;
@@ -87,16 +88,6 @@ function sameSpace(h: Holder): boolean {
   return h.boot === me.boot && h.pidNamespace === me.pidNamespace;
 }
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const isMe = (h: Holder): boolean => h.pid === me.pid && sameSpace(h) && h.startTicks === me.startTicks;
 
 /** A lock file as read: its holder (undefined when unreadable) and its heartbeat's age. */
@@ -135,7 +126,7 @@ function live(f: Found | null): f is Found & { holder: Holder } {
   const h = f?.holder;
   if (!f || !h || isMe(h)) return false;
   if (!sameSpace(h)) return f.ageMs < staleAfterMs;
-  if (!running(h.pid)) return false;
+  if (!processAlive(h.pid)) return false;
   const ticks = h.startTicks === undefined ? undefined : startTicks(h.pid);
   return ticks === undefined || ticks === h.startTicks; // another start time: the pid was reused
 }

@@ -10,6 +10,7 @@ import { saveNetwork } from '../engine/modelio';
 import type { GenerationRecord } from '../evolution/record';
 import { appendLine, ensureDir, writeFileAtomic } from '../files';
 import { RunError, UsageError } from '../errors';
+import { processAlive } from '../processes';
 
 export function defaultRunDir(dataset: string, arch: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -86,13 +87,7 @@ const temporaryFile = /^\.(?!evolve\.lock\.).+\.\d+\.tmp$/;
  */
 function deadContendersFile(name: string): boolean {
   const pid = Number(/^\.evolve\.lock\.(\d+)\.tmp$/.exec(name)?.[1]);
-  if (!pid || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return pid > 0 && pid !== process.pid && !processAlive(pid);
 }
 
 /**
