@@ -157,7 +157,15 @@ test('a checkpoint not fitting the generation, epochs, starting network or shape
     seconds: 1,
     trainSeconds: 1,
   };
-  const expected: Expected = { generation: 1, offspring: 2, epochs: 3, optimizer: 'momentum', full, compact };
+  const expected: Expected = {
+    generation: 1,
+    offspring: 2,
+    population: 1,
+    epochs: 3,
+    optimizer: 'momentum',
+    full,
+    compact,
+  };
   assert.equal(checkpointProblem(good, expected), null);
   const cases: [Partial<TrainingCheckpoint>, RegExp][] = [
     [{ generation: 2 }, /of generation 2, not 1/],

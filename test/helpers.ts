@@ -1,5 +1,5 @@
 // Runs the real CLI and reads what it wrote.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import * as fs from 'node:fs';
@@ -10,6 +10,8 @@ import type { Architecture } from '../src/models/architecture';
 import { type Network, initialiseNetwork } from '../src/models/network';
 import { type OffspringGenome, sampleOffspring } from '../src/encoding/offspring';
 import { developFrom } from '../src/encoding/develop';
+import { decodeCheckpoint } from '../src/run/checkpoint';
+import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
 
@@ -123,5 +125,49 @@ export function expectOneLineError(fn: () => unknown, cls: new (...args: never[]
     assert.doesNotMatch(e.message, /\n/);
     assert.match(e.message, pattern);
     return true;
+  });
+}
+
+export interface Killed {
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  checkpoint?: TrainingCheckpoint;
+}
+
+/** The checkpoint of the generation in progress in `out`, if one is there. */
+export function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
+  try {
+    const gen = fs.readdirSync(path.join(out, 'work')).find((f) => /^gen-\d+$/.test(f));
+    return decodeCheckpoint(fs.readFileSync(path.join(out, 'work', gen!, 'checkpoint.bin')));
+  } catch {
+    return undefined; // not there (yet), or gone
+  }
+}
+
+/** Starts a run into `out` and kills it (SIGKILL) as soon as its checkpoint satisfies `when`. */
+export function killAtCheckpoint(
+  args: string[],
+  out: string,
+  when: (c: TrainingCheckpoint) => boolean,
+): Promise<Killed> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args, '--out', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const poll = setInterval(() => {
+      const c = readCheckpointFile(out);
+      if (!c || !when(c) || child.exitCode !== null) return;
+      clearInterval(poll);
+      child.kill('SIGKILL');
+    }, 5);
+    child.on('close', (_code, signal) => {
+      clearInterval(poll);
+      resolve({ signal, stderr, checkpoint: readCheckpointFile(out) });
+    });
   });
 }

@@ -56,6 +56,8 @@ const data = loadMnist({ trainLimit: 96, testLimit: 32, validation: 32, rng: see
 const settings: LineageSettings = {
   generations: 2,
   offspring: 2,
+  parents: 1,
+  population: 1,
   epochs: 2,
   ancestorEpochs: 2,
   batchSize: 32,

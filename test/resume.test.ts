@@ -6,8 +6,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type CliResult, bin, readRecords, runCli, tempDir, withoutTiming } from './helpers';
-import { decodeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
+import {
+  type CliResult,
+  bin,
+  killAtCheckpoint,
+  readCheckpointFile,
+  readRecords,
+  runCli,
+  tempDir,
+  withoutTiming,
+} from './helpers';
+import { encodeCheckpoint } from '../src/run/checkpoint';
 import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
 
 const base = [
@@ -388,45 +397,6 @@ test(
 );
 
 // Epoch checkpoints: a run killed inside a long generation continues from its last finished epoch.
-interface Killed {
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  checkpoint?: TrainingCheckpoint;
-}
-
-function readCheckpointFile(out: string): TrainingCheckpoint | undefined {
-  try {
-    const gen = fs.readdirSync(path.join(out, 'work')).find((f) => /^gen-\d+$/.test(f));
-    return decodeCheckpoint(fs.readFileSync(path.join(out, 'work', gen!, 'checkpoint.bin')));
-  } catch {
-    return undefined; // not there (yet), or gone
-  }
-}
-
-/** Starts a run into `out` and kills it (SIGKILL) as soon as its checkpoint satisfies `when`. */
-function killAtCheckpoint(args: string[], out: string, when: (c: TrainingCheckpoint) => boolean): Promise<Killed> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args, '--out', out], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const poll = setInterval(() => {
-      const c = readCheckpointFile(out);
-      if (!c || !when(c) || child.exitCode !== null) return;
-      clearInterval(poll);
-      child.kill('SIGKILL');
-    }, 5);
-    child.on('close', (_code, signal) => {
-      clearInterval(poll);
-      resolve({ signal, stderr, checkpoint: readCheckpointFile(out) });
-    });
-  });
-}
-
 function describe(c: TrainingCheckpoint): string {
   return c.offspring === null
     ? `the ancestor after epoch ${c.epochsDone} of ${c.epochs}`

@@ -30,6 +30,7 @@ function withDatasetDefaults(o: Options, ds: DatasetModule): Options {
   return {
     ...o,
     arch: o.arch ?? ds.defaultArch,
+    offspring: o.offspring ?? o.population,
     validation: o.validation ?? ds.validation,
     weightDecay: o.weightDecay ?? ds.weightDecay,
     augment: o.augment ?? ds.augment,
@@ -83,7 +84,9 @@ function lineageSettings({ o, factors }: RunRequest): LineageSettings {
   };
   return {
     generations: o.generations,
-    offspring: o.offspring,
+    offspring: o.offspring!,
+    parents: o.parents,
+    population: o.population,
     epochs: o.epochs,
     ancestorEpochs: o.ancestorEpochs,
     batchSize: o.batchSize,

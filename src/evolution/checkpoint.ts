@@ -25,6 +25,8 @@ export interface TrainingCheckpoint {
   /** The generation's earlier offspring: their candidate entries, and the best of them so far. */
   candidates: CandidateRecord[];
   best: BestOffspring | null;
+  /** With --population P > 1: the next P - 1 best so far, in order (absent in older checkpoints). */
+  runnersUp?: BestOffspring[];
   /** The generation's wall and training time so far (timing fields only). */
   seconds: number;
   trainSeconds: number;
@@ -70,6 +72,8 @@ export interface Expected {
   generation: number;
   /** Offspring per generation (the ancestor: 1). */
   offspring: number;
+  /** Offspring kept per generation (the ancestor: 1). */
+  population: number;
   epochs: number;
   optimizer: OptimizerName;
   /** Full-size network of the run (shapes only). */
@@ -94,14 +98,12 @@ export function checkpointProblem(cp: TrainingCheckpoint, e: Expected): string |
   if (!Array.isArray(cp.candidates) || cp.candidates.length !== k || cp.candidates.some((c, i) => c?.offspring !== i)) {
     return `it lists ${cp.candidates?.length} earlier offspring, expected ${k}`;
   }
-  if (
-    k > 0 &&
-    (!cp.best ||
-      !isCount(cp.best.offspring) ||
-      cp.best.offspring >= k ||
-      !sameShapes(cp.best.params, e.full.params, true))
-  ) {
-    return 'its best earlier offspring does not fit the architecture';
+  const fits = (b: BestOffspring | null | undefined): boolean =>
+    !!b && isCount(b.offspring) && b.offspring < k && sameShapes(b.params, e.full.params, true);
+  if (k > 0 && !fits(cp.best)) return 'its best earlier offspring does not fit the architecture';
+  const runnersUp = cp.runnersUp ?? [];
+  if (!Array.isArray(runnersUp) || runnersUp.length >= e.population || !runnersUp.every(fits)) {
+    return `its runners-up do not fit a population of ${e.population}`;
   }
   if (cp.epochsDone === 0) return k > 0 ? null : 'it holds no finished epoch';
   if (!e.compact || cp.start !== fingerprint(e.compact)) return 'it was made from another starting network';

@@ -6,6 +6,7 @@
  * continues from its saved progress: the finished offspring and the last finished epoch.
  */
 import { type Network, cloneNetwork, initialiseNetwork } from '../models/network';
+import { type Mating, mate } from '../encoding/mating';
 import { type EncodingOptions, type OffspringGenome, sampleOffspring } from '../encoding/offspring';
 import { type NetworkMeasure, measure } from '../metrics/measure';
 import { evaluate } from '../engine/trainer';
@@ -18,6 +19,7 @@ import { type BudgetPlan, type GenerationFactors, generationFactors, planBudget 
 import { Clock, develop } from './training';
 import type { Lineage } from './types';
 import type { Generation } from './store';
+import { type Survivor, drawParents } from './parents';
 
 /** What generations 1.. take from generation 0. */
 export interface Baseline {
@@ -81,6 +83,7 @@ async function runAncestor(lineage: Lineage): Promise<Generation> {
       : problemWith(cp, () => ({
           generation: 0,
           offspring: 1,
+          population: 1,
           epochs: s.ancestorEpochs,
           optimizer: s.optimizer,
           full: init,
@@ -123,6 +126,7 @@ async function ancestorRecord(
     expectedSynapses: null,
     capped: false,
     selected: null,
+    survivors: null,
     candidates: [],
     loss: o.loss,
     ...o.clock.times(),
@@ -140,37 +144,73 @@ function encodingFor(base: EncodingOptions, f: GenerationFactors): EncodingOptio
   };
 }
 
-/** Offspring k of generation g: its genome, drawn from the parent's DNA, and its network before training. */
+/** Offspring k of generation g: its parents, its factors, its genome and its network before training. */
 interface Offspring {
   k: number;
+  parents: number[];
+  factors: GenerationFactors;
   genome: OffspringGenome;
   child: Network;
 }
 
-/** The offspring of a generation finished so far, and the best of them. */
+/** A generation's offspring finished so far: their candidate entries, and the best --population, best first. */
 interface Selection {
   candidates: CandidateRecord[];
-  best: BestOffspring | null;
+  ranked: BestOffspring[];
 }
 
-/** Offspring k of generation g, drawn from the parent's DNA under the generation's encoding options. */
-function offspringOf(g: number, parent: Network, init: Network, encoding: EncodingOptions, lineage: Lineage) {
+/** The population a generation hands on, best first, numbered as its record numbers them. */
+function populationOf(gen: Generation): Survivor[] {
+  const nets = gen.survivors ?? [gen.net];
+  const numbers = gen.record.survivors ?? [gen.record.selected ?? 0];
+  return nets.map((net, i) => ({ number: numbers[i], net }));
+}
+
+/** What offspring k of generation g is drawn from: its parents, their mating, and the budget's factors. */
+interface Plan {
+  parents: Survivor[];
+  mating: Mating;
+  factors: GenerationFactors;
+}
+
+/**
+ * Offspring of generation g: each one's parents drawn from the population and mated, the budget's
+ * factors taken from the mated DNA (closed-loop as for one parent), its genome drawn from that DNA.
+ */
+function offspringOf(g: number, population: Survivor[], baseline: Baseline, lineage: Lineage) {
   const s = lineage.settings;
-  return (k: number): Offspring => {
-    const genome = sampleOffspring(parent, encoding, stream(s.seed, 'generation', g, 'offspring', k, 'dna'));
-    const child = developFrom(genome, parent, init, s.init, stream(s.seed, 'generation', g, 'offspring', k, 'init'));
-    return { k, genome, child };
+  const at = (k: number, name: string) => stream(s.seed, 'generation', g, 'offspring', k, name);
+  const plans = new Map<string, Plan>();
+  const planOf = (k: number): Plan => {
+    const parents = drawParents(population, s.parents, at(k, 'parents'));
+    const key = parents.map((p) => p.number).join(',');
+    if (!plans.has(key)) {
+      const mating = mate(parents.map((p) => p.net));
+      plans.set(key, {
+        parents,
+        mating,
+        factors: generationFactors(baseline.plan, measureOf(mating.dna), g, s.encoding),
+      });
+    }
+    return plans.get(key)!;
   };
+  const make = (k: number): Offspring => {
+    const { parents, mating, factors } = planOf(k);
+    const genome = sampleOffspring(mating.dna, encodingFor(s.encoding, factors), at(k, 'dna'));
+    const child = developFrom(genome, mating.inherit, baseline.init, s.init, at(k, 'init'));
+    return { k, parents: parents.map((p) => p.number), factors, genome, child };
+  };
+  return { planOf, make };
 }
 
 async function runOffspring(g: number, parent: Generation, baseline: Baseline, lineage: Lineage): Promise<Generation> {
   const s = lineage.settings;
-  const factors = generationFactors(baseline.plan, measureOf(parent.net), g, s.encoding);
-  const offspring = offspringOf(g, parent.net, baseline.init, encodingFor(s.encoding, factors), lineage);
+  const { planOf, make: offspring } = offspringOf(g, populationOf(parent), baseline, lineage);
   const from = lineage.store.progress(g, (cp) =>
     problemWith(cp, () => ({
       generation: g,
       offspring: s.offspring,
+      population: s.population,
       epochs: s.epochs,
       optimizer: s.optimizer,
       full: baseline.init,
@@ -179,12 +219,16 @@ async function runOffspring(g: number, parent: Generation, baseline: Baseline, l
   );
   const clock = new Clock(from);
   // The offspring finished before the progress was saved are not trained again.
-  const selection: Selection = { candidates: [...(from?.candidates ?? [])], best: from?.best ?? null };
+  const selection: Selection = {
+    candidates: [...(from?.candidates ?? [])],
+    ranked: from?.best ? [from.best, ...(from.runnersUp ?? [])] : [],
+  };
   for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
     const continued = from?.offspring === k && from.epochsDone > 0 ? from : undefined;
     await developOffspring(lineage, offspring(k), { g, clock, selection, from: continued });
     if (k < s.offspring - 1) lineage.store.saveProgress(betweenOffspring(g, k + 1, selection, clock, s.epochs));
   }
+  const factors = planOf(selection.ranked[0].offspring).factors;
   return selected(g, { parent, baseline, factors, selection, clock }, lineage);
 }
 
@@ -205,8 +249,7 @@ function betweenOffspring(
     network: null,
     optimizer: null,
     loss: null,
-    candidates: [...selection.candidates],
-    best: selection.best,
+    ...progressOf(selection),
     ...clock.times(),
   };
 }
@@ -219,10 +262,18 @@ interface Selected {
   clock: Clock;
 }
 
-/** Generation g's record and network: its best offspring, measured on the test split. */
+/** The saved form of a selection: the candidates, the best and the runners-up. */
+function progressOf(selection: Selection): Pick<TrainingCheckpoint, 'candidates' | 'best' | 'runnersUp'> {
+  const [best, ...runnersUp] = selection.ranked;
+  return { candidates: [...selection.candidates], best: best ?? null, runnersUp };
+}
+
+/** Generation g's record and network: its best offspring, measured on the test split, and its population. */
 async function selected(g: number, o: Selected, lineage: Lineage): Promise<Generation> {
-  const chosen = o.selection.best!;
-  const net: Network = { arch: o.parent.net.arch, layers: o.parent.net.layers, params: chosen.params };
+  const chosen = o.selection.ranked[0];
+  const { arch, layers } = o.parent.net;
+  const survivors = o.selection.ranked.map((r): Network => ({ arch, layers, params: r.params }));
+  const net = survivors[0];
   const test = percent(await evaluate(net, lineage.data.test));
   const record: GenerationRecord = {
     generation: g,
@@ -234,14 +285,26 @@ async function selected(g: number, o: Selected, lineage: Lineage): Promise<Gener
     expectedSynapses: Math.round(chosen.expectedSynapses * 100) / 100,
     capped: chosen.capped,
     selected: chosen.offspring,
+    survivors: o.selection.ranked.map((r) => r.offspring),
     candidates: o.selection.candidates,
     loss: chosen.loss,
     ...o.clock.times(),
   };
-  return { record, net };
+  return { record, net, survivors };
 }
 
-/** Develops one offspring, scores it on the validation split, and keeps it if it is the best so far. */
+/** Whether `a` ranks above `b`: better validation accuracy, then fewer synapses (an earlier offspring wins ties). */
+const ranksAbove = (a: BestOffspring, b: BestOffspring): boolean =>
+  a.validation > b.validation || (a.validation === b.validation && a.synapses < b.synapses);
+
+/** Puts `entry` in its place among the best `size`, best first. */
+function rank(ranked: BestOffspring[], entry: BestOffspring, size: number): void {
+  const at = ranked.findIndex((r) => ranksAbove(entry, r));
+  ranked.splice(at < 0 ? ranked.length : at, 0, entry);
+  ranked.length = Math.min(ranked.length, size);
+}
+
+/** Develops one offspring, scores it on the validation split, and ranks it among the generation's best. */
 async function developOffspring(
   lineage: Lineage,
   o: Offspring,
@@ -256,22 +319,19 @@ async function developOffspring(
     at: { generation: at.g, offspring: o.k },
     from: at.from,
     clock: at.clock,
-    progress: () => ({ candidates: [...selection.candidates], best: selection.best }),
+    progress: () => progressOf(selection),
   });
   const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(o.child, data.validation) : NaN;
   const synapses = measureOf(o.child).synapses;
-  selection.candidates.push({ offspring: o.k, synapses, validationAccuracy: percent(validation) });
-  const best = selection.best;
-  // Best validation accuracy wins; ties go to fewer synapses, then to the earlier offspring.
-  if (!best || validation > best.validation || (validation === best.validation && synapses < best.synapses)) {
-    selection.best = {
-      offspring: o.k,
-      validation,
-      synapses,
-      loss,
-      expectedSynapses: o.genome.expectedSynapses,
-      capped: o.genome.capped,
-      params: o.child.params,
-    };
-  }
+  selection.candidates.push({ offspring: o.k, parents: o.parents, synapses, validationAccuracy: percent(validation) });
+  const entry: BestOffspring = {
+    offspring: o.k,
+    validation,
+    synapses,
+    loss,
+    expectedSynapses: o.genome.expectedSynapses,
+    capped: o.genome.capped,
+    params: o.child.params,
+  };
+  rank(selection.ranked, entry, s.population);
 }

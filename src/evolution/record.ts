@@ -4,6 +4,11 @@ import type { Granularity } from '../encoding/clusters';
 
 export interface CandidateRecord {
   offspring: number;
+  /**
+   * Its parents: their offspring numbers in the previous generation's candidates, fittest first
+   * (generation 1's only parent, the ancestor, is 0). Absent in records written before parents.
+   */
+  parents?: number[];
   synapses: number;
   validationAccuracy: number;
 }
@@ -45,6 +50,11 @@ export interface GenerationRecord {
    */
   capped: boolean;
   selected: number | null;
+  /**
+   * The population handed on: the --population best offspring, best first (the first is
+   * `selected`); null for the ancestor. Absent in records written before populations.
+   */
+  survivors?: number[] | null;
   candidates: CandidateRecord[];
   /** Multiply-accumulates and parameters of the compacted network, per sample. */
   macs: number;

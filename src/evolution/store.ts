@@ -11,6 +11,11 @@ import type { TrainingCheckpoint } from './checkpoint';
 export interface Generation {
   record: GenerationRecord;
   net: Network;
+  /**
+   * Its population, best first, as record.survivors numbers them: `net` and the runners-up (with
+   * --population > 1). Absent: `net` alone.
+   */
+  survivors?: Network[];
 }
 
 export interface GenerationStore {

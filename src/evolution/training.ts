@@ -46,7 +46,7 @@ export interface Development {
   from?: TrainingCheckpoint;
   clock: Clock;
   /** The rest of the generation's state (its finished offspring), saved with each epoch's progress. */
-  progress: () => Pick<TrainingCheckpoint, 'candidates' | 'best'>;
+  progress: () => Pick<TrainingCheckpoint, 'candidates' | 'best' | 'runnersUp'>;
 }
 
 /** One turn of the event loop, so a pending signal is handled before the next network trains. */

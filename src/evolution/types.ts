@@ -13,6 +13,10 @@ export type { InitMode };
 export interface LineageSettings {
   generations: number;
   offspring: number;
+  /** Parents per offspring (1: the paper's single parent). */
+  parents: number;
+  /** Offspring of a generation kept as the next generation's possible parents (1: the best only). */
+  population: number;
   epochs: number;
   ancestorEpochs: number;
   batchSize: number;

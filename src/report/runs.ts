@@ -8,6 +8,7 @@ import { UsageError } from '../errors';
 import type { GenerationRecord } from '../evolution/record';
 import { type SavedConfig, readSavedConfig } from '../run/config';
 import { readRecords } from '../run/resume';
+import { optionKey, optionSpecs } from '../run/options';
 
 /** One generation of one run, in the report's terms; an efficiency is null where nothing is left to count. */
 export interface RunPoint {
@@ -56,10 +57,15 @@ export function readRunConfig(folder: string): RunConfig {
  */
 const notExperiment = new Set(['seed', 'out', 'resume', 'json', 'backend', 'workers', 'dataDir']);
 
+/** Every option's default: what a run saved before the option existed ran with. */
+const defaults: [string, unknown][] = optionSpecs
+  .filter((spec) => spec.defaultValue !== undefined)
+  .map((spec) => [optionKey(spec), spec.defaultValue]);
+
 function experimentOf(options: Record<string, unknown>): Record<string, unknown> {
   const kept = Object.entries(options).filter(([k, v]) => !notExperiment.has(k) && v !== undefined && v !== null);
   return Object.fromEntries(
-    [['dataset', 'mnist'], ['encoding', 'cluster'], ...kept].sort(([a], [b]) => (a < b ? -1 : 1)),
+    [...defaults.filter(([k]) => !notExperiment.has(k)), ...kept].sort(([a], [b]) => (a < b ? -1 : 1)),
   );
 }
 

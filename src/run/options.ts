@@ -167,7 +167,23 @@ export const optionTable = {
   },
   offspring: {
     flags: '--offspring <k>',
-    description: 'offspring per generation; the best on the validation split becomes the parent',
+    description:
+      "offspring per generation; the best on the validation split is the generation's network, the best " +
+      "--population of them the next generation's possible parents",
+    defaultText: 'the --population (1)',
+    parse: integer(1, 1000),
+  },
+  population: {
+    flags: '--population <p>',
+    description: "offspring kept from each generation, by validation accuracy: the next generation's possible parents",
+    defaultValue: 1,
+    parse: integer(1, 1000),
+  },
+  parents: {
+    flags: '--parents <m>',
+    description:
+      'parents per offspring, drawn from the previous generation\'s population and mated (docs/method.md, "Several ' +
+      'parents"); 1 is the paper\'s single parent',
     defaultValue: 1,
     parse: integer(1, 1000),
   },
@@ -308,7 +324,12 @@ export function combinationProblem(o: Options): string | undefined {
   if (o.clusterFactor !== undefined && o.targetClusterEfficiency !== undefined) {
     return '--cluster-factor and --target-cluster-efficiency: give one or the other';
   }
-  if (o.offspring > 1 && o.validation === 0)
+  const offspring = o.offspring ?? o.population;
+  if (o.population > offspring)
+    return `--population ${o.population} keeps more than the ${offspring} offspring of a generation (--offspring)`;
+  if (o.parents > o.population)
+    return `--parents ${o.parents} draws more parents than the --population of ${o.population} holds`;
+  if (offspring > 1 && o.validation === 0)
     return '--offspring > 1 selects on the validation split; --validation must be at least 1';
   return undefined;
 }

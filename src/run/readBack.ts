@@ -16,7 +16,7 @@ import { loadNetwork } from '../engine/modelio';
 import { measure } from '../metrics/measure';
 import { lockName } from './lock';
 import { checkpointName, workName } from './checkpoint';
-import { generationDir } from './runFolder';
+import { generationDir, survivorDir } from './runFolder';
 import { NotAFileError, readFileNoFollow } from '../files';
 import { countOnes } from '../encoding/clusters';
 
@@ -36,7 +36,11 @@ interface Place {
   folder: (name: string) => Place | undefined;
 }
 const none = (): undefined => undefined;
-const generationPlace: Place = { files: new Set(generationFiles), folder: none };
+const survivorPlace: Place = { files: new Set(generationFiles), folder: none };
+const generationPlace: Place = {
+  files: new Set(generationFiles),
+  folder: (name) => (/^survivor-\d+$/.test(name) ? survivorPlace : undefined),
+};
 const progressPlace: Place = { files: new Set([checkpointName]), folder: none };
 const workPlace: Place = { files: new Set(), folder: (name) => (isGenerationName(name) ? progressPlace : undefined) };
 const runPlace: Place = {
@@ -195,4 +199,30 @@ export async function loadGeneration(run: string, record: GenerationRecord, arch
   const net = await loadNetwork(path.join(dir, 'model.json'), arch);
   checkAgainstRecord(net, record, path.join(dir, 'mask.bin'));
   return net;
+}
+
+/**
+ * Generation `record.generation`'s runners-up (record.survivors after the first), each checked
+ * against its candidate entry's live synapses; none for a population of one.
+ */
+export async function loadRunnersUp(run: string, record: GenerationRecord, arch: Architecture): Promise<Network[]> {
+  const numbers = record.survivors ?? [];
+  const nets: Network[] = [];
+  for (const k of numbers.slice(1)) {
+    const dir = survivorDir(run, record.generation, k);
+    const net = await loadNetwork(path.join(dir, 'model.json'), arch);
+    const want = record.candidates.find((c) => c.offspring === k)?.synapses;
+    const live = measure(
+      net.layers,
+      net.params.map((p) => p.mask),
+    ).synapses;
+    if (live !== want) {
+      throw new RunError(
+        `${path.join(dir, 'mask.bin')}: ${live} live synapses, ` +
+          `the record of generation ${record.generation} says offspring ${k} has ${String(want)}`,
+      );
+    }
+    nets.push(net);
+  }
+  return nets;
 }

@@ -29,6 +29,11 @@ export function generationDir(run: string, generation: number): string {
   return path.join(run, `gen-${String(generation).padStart(2, '0')}`);
 }
 
+/** RUN/gen-NN/survivor-K: a runner-up of generation NN's population, offspring K (the best is gen-NN itself). */
+export function survivorDir(run: string, generation: number, offspring: number): string {
+  return path.join(generationDir(run, generation), `survivor-${offspring}`);
+}
+
 /** What a start-up writes before config.json: the lock, the lock's and config.json's temporary names. */
 const startupFile = /^(\.evolve\.lock(\.takeover|\.\d+\.tmp)?|\.config\.json\.\d+\.tmp)$/;
 
@@ -138,10 +143,16 @@ export class RunFolder {
   }
 
   /** The model and mask first, then the record: a record never points at a missing model. */
-  async addGeneration(record: GenerationRecord, net: Network): Promise<void> {
+  async addGeneration(record: GenerationRecord, net: Network, survivors: Network[] = [net]): Promise<void> {
     const dir = generationDir(this.dir, record.generation);
     // A link planted since the folder was checked is refused, never written through.
     if (isLink(dir)) throw new RunError(`${dir}: a symbolic link; evolve writes only inside its run folder`);
+    const numbers = record.survivors ?? [];
+    for (let i = 1; i < survivors.length; i++) {
+      const inner = survivorDir(this.dir, record.generation, numbers[i]);
+      if (isLink(inner)) throw new RunError(`${inner}: a symbolic link; evolve writes only inside its run folder`);
+      await saveNetwork(survivors[i], inner);
+    }
     await saveNetwork(net, dir);
     appendLine(path.join(this.dir, 'generations.ndjson'), JSON.stringify(record));
   }

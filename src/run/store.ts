@@ -8,7 +8,7 @@ import type { GenerationRecord } from '../evolution/record';
 import type { TrainingCheckpoint } from '../evolution/checkpoint';
 import type { Generation, GenerationStore } from '../evolution/store';
 import { RunFolder } from './runFolder';
-import { loadGeneration } from './readBack';
+import { loadGeneration, loadRunnersUp } from './readBack';
 import { checkpointFile, describeCheckpoint, readCheckpoint, removeWork, writeCheckpoint } from './checkpoint';
 
 /** Where a run's lines for people go (stderr, through the CLI's reporter). */
@@ -52,7 +52,9 @@ export class RunStore implements GenerationStore {
 
   async load(g: number): Promise<Generation> {
     const record = this.records[g];
-    return { record, net: await loadGeneration(this.s.dir, record, this.s.arch) };
+    const net = await loadGeneration(this.s.dir, record, this.s.arch);
+    const runnersUp = await loadRunnersUp(this.s.dir, record, this.s.arch);
+    return runnersUp.length > 0 ? { record, net, survivors: [net, ...runnersUp] } : { record, net };
   }
 
   progress(g: number, problem: (p: TrainingCheckpoint) => string | null): TrainingCheckpoint | undefined {
@@ -75,7 +77,7 @@ export class RunStore implements GenerationStore {
   }
 
   async save(generation: Generation): Promise<void> {
-    await this.folder.addGeneration(generation.record, generation.net);
+    await this.folder.addGeneration(generation.record, generation.net, generation.survivors);
     this.records.push(generation.record);
     // The record is on disk: the progress of its generation (and any left by an older try) is of no more use.
     removeWork(this.s.dir);
