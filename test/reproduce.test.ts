@@ -83,6 +83,37 @@ test('--plan prints one shell-quoted evolve command per run still to do, and run
   }
 });
 
+test('--tradeoff plans its settings beside the preset; mating settings at the scaled budget; MNIST only', () => {
+  const dir = path.join(root, 'tradeoff');
+  const r = runCli(['reproduce', 'mnist', '--plan', '--tradeoff', '--quick', '--seeds', '1', '--out', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /reproduce mnist --quick --tradeoff in .*: 10 runs: 0 finished \(skipped\), 0 to resume, 10 to start/,
+  );
+  const lines = r.stdout.trim().split('\n');
+  const quick = '--generations 2 --target-efficiency';
+  const rest = '--ancestor-epochs 2 --epochs 1 --train-limit 1000 --test-limit 500 --seed 1';
+  // 258.37 / 125.09 of the quick budget 4, to 2 decimals: 8.26.
+  assert.ok(
+    lines.includes(
+      `evolve --dataset mnist --arch lenet5 ${quick} 4 ${rest} --init random --out ${dir}/mnist-random-init/seed-1`,
+    ),
+  );
+  assert.ok(
+    lines.includes(
+      `evolve --dataset mnist --arch lenet5 ${quick} 8.26 ${rest} --parents 3 --population 3 ` +
+        `--out ${dir}/mnist-258x-p3/seed-1`,
+    ),
+    r.stdout,
+  );
+  assert.equal(lines.filter((l) => l.includes(' 8.26 ')).length, 8);
+  assert.equal(fs.existsSync(dir), false, 'nothing written');
+  const other = runCli(['reproduce', 'cifar10', '--plan', '--tradeoff', '--out', dir]);
+  assert.equal(other.code, 2);
+  assert.equal(other.stderr, "evolve: reproduce cifar10 --tradeoff: the trade-off is MNIST's only\n");
+});
+
 test('--slurm writes plan.txt and an sbatch job array over it, and runs nothing', () => {
   const out = path.join(root, 'slurm');
   const plan = runCli(['reproduce', 'cifar10', '--plan', '--out', out]);

@@ -11,6 +11,7 @@ interface ReproduceOptions {
   plan?: boolean;
   slurm?: boolean;
   ablation?: boolean;
+  tradeoff?: boolean;
 }
 
 /** `--seeds 1,2,3`: distinct integers from 0 up. */
@@ -26,7 +27,14 @@ function seedList(raw: string): number[] {
 async function runReproduce(dataset: DatasetName, o: ReproduceOptions): Promise<void> {
   if (o.plan && o.slurm) throw new UsageError('reproduce: --plan and --slurm: give one or the other');
   await reproduce(
-    { dataset, seeds: o.seeds, quick: o.quick === true, ablation: o.ablation === true, out: o.out },
+    {
+      dataset,
+      seeds: o.seeds,
+      quick: o.quick === true,
+      ablation: o.ablation === true,
+      tradeoff: o.tradeoff === true,
+      out: o.out,
+    },
     o.plan ? 'plan' : o.slurm ? 'slurm' : 'run',
     { out: (text) => process.stdout.write(text), say: (line) => process.stderr.write(`${line}\n`) },
   );
@@ -70,6 +78,12 @@ export function addReproduceCommand(program: Command): void {
     .option(
       '--ablation',
       `also run the baseline encodings with the same seeds and budget: ${ablationEncodings.join(', ')}`,
+    )
+    .option(
+      '--tradeoff',
+      "mnist only: also run the efficiency/accuracy trade-off's settings (docs/results/tradeoff.md): --init random " +
+        "at the paper's budget; at the mating paper's 258.37x: cluster targets 12, 8 and 5, --encoding magnitude, " +
+        '2 and 3 parents; folders DIR/mnist-<setting>/seed-<n>',
     )
     .action(runReproduce);
 }

@@ -121,6 +121,29 @@ export function quickOptions(preset: Preset): RunOptions {
 export const ablationEncodings = ['cluster', 'synapse', 'magnitude'] as const;
 export const defaultEncoding = ablationEncodings[0];
 
+/**
+ * The mating paper's MNIST budget (Chung, Shafiee, Fieguth, Wong, arXiv:1709.02043): 258.37x fewer
+ * synapses. `--tradeoff` runs its settings at the preset's target times this over the paper's.
+ */
+export const matingSynapseEfficiency = 258.37;
+
+/**
+ * The settings `reproduce mnist --tradeoff` compares (docs/results/tradeoff.md), each named by its
+ * folder's suffix, its options over the preset's. `mating: true` moves the synapse target from the
+ * paper's 125.09x to the mating paper's 258.37x (scaled alike for --quick).
+ */
+export const tradeoffSettings: { suffix: string; mating: boolean; options: RunOptions }[] = [
+  { suffix: 'random-init', mating: false, options: { init: 'random' } },
+  { suffix: '258x', mating: true, options: {} },
+  { suffix: '258x-c12', mating: true, options: { targetClusterEfficiency: 12 } },
+  { suffix: '258x-c8', mating: true, options: { targetClusterEfficiency: 8 } },
+  { suffix: '258x-c5', mating: true, options: { targetClusterEfficiency: 5 } },
+  { suffix: '258x-magnitude', mating: true, options: { encoding: 'magnitude' } },
+  { suffix: '258x-p2', mating: true, options: { parents: 2, population: 2 } },
+  { suffix: '258x-p3', mating: true, options: { parents: 3, population: 3 } },
+  { suffix: '258x-p3-c12', mating: true, options: { targetClusterEfficiency: 12, parents: 3, population: 3 } },
+];
+
 /** The paper's result for runs of this data set on the paper's ancestor, if it has one. */
 export function paperResult(dataset: string, arch: string): PaperResult | undefined {
   const preset = (presets as Record<string, Preset | undefined>)[dataset];

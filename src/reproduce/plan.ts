@@ -16,8 +16,10 @@ import {
   type RunOptions,
   ablationEncodings,
   defaultEncoding,
+  matingSynapseEfficiency,
   presets,
   quickOptions,
+  tradeoffSettings,
 } from '../paper/presets';
 
 export interface ReproduceSettings {
@@ -25,6 +27,8 @@ export interface ReproduceSettings {
   seeds: number[];
   quick: boolean;
   ablation: boolean;
+  /** Also the settings of the efficiency/accuracy trade-off (MNIST only; paper/presets.ts). */
+  tradeoff?: boolean;
   /** The folder that holds the runs; default runs/reproduce-<dataset>[-quick]. */
   out?: string;
 }
@@ -48,10 +52,35 @@ function toArgs(options: RunOptions): string[] {
   return Object.entries(options).flatMap(([key, value]) => [flagOf(key), String(value)]);
 }
 
+/** An experiment of the plan: its folder's name under --out (seed-N inside), and its options over the preset's. */
+interface Experiment {
+  group: string;
+  options: (base: RunOptions) => RunOptions;
+}
+
+/** The experiments asked for: the preset; with --ablation its other encodings; with --tradeoff its settings. */
+function experiments(s: ReproduceSettings): Experiment[] {
+  const list: Experiment[] = [{ group: s.dataset, options: () => ({}) }];
+  if (s.ablation) {
+    for (const encoding of ablationEncodings.filter((e) => e !== defaultEncoding))
+      list.push({ group: `${s.dataset}-${encoding}`, options: () => ({ encoding }) });
+  }
+  if (s.tradeoff) {
+    if (s.dataset !== 'mnist') throw new UsageError(`reproduce ${s.dataset} --tradeoff: the trade-off is MNIST's only`);
+    const scale = matingSynapseEfficiency / presets.mnist.paper.synapseEfficiency;
+    for (const t of tradeoffSettings) {
+      // Rounded as the paper prints budgets: the preset's 125.09x becomes exactly 258.37x.
+      const target = (base: RunOptions): RunOptions =>
+        t.mating ? { targetEfficiency: Math.round(Number(base.targetEfficiency) * scale * 100) / 100 } : {};
+      list.push({ group: `${s.dataset}-${t.suffix}`, options: (base) => ({ ...target(base), ...t.options }) });
+    }
+  }
+  return list;
+}
+
 /** The options of one run. The default encoding is not passed, so a plain reproduce and --ablation share those runs. */
-function runOptions(preset: Preset, s: ReproduceSettings, encoding: string, seed: number): RunOptions {
-  const base = s.quick ? quickOptions(preset) : preset.options;
-  return { ...base, seed, ...(encoding === defaultEncoding ? {} : { encoding }) };
+function runOptions(base: RunOptions, experiment: Experiment, seed: number): RunOptions {
+  return { ...base, seed, ...experiment.options(base) };
 }
 
 /** An existing run must have been started with these options, or resuming it would not reproduce the preset. */
@@ -91,16 +120,15 @@ function planRun(dir: string, name: string, options: RunOptions): PlannedRun {
     : { name, folder, state: 'unfinished', args: ['--resume', folder] };
 }
 
-/** Every run of the experiment, in order: encodings (cluster first), then seeds. Checks them all before any runs. */
+/** Every run, in order: experiments (the preset's first), then seeds. Checks them all before any runs. */
 export function planRuns(s: ReproduceSettings): PlannedRun[] {
   const preset = presets[s.dataset];
   const dir = reproduceDir(s);
-  const encodings = s.ablation ? ablationEncodings : [defaultEncoding];
-  return encodings.flatMap((encoding) =>
-    s.seeds.map((seed) => {
-      const group = encoding === defaultEncoding ? s.dataset : `${s.dataset}-${encoding}`;
-      return planRun(dir, path.join(group, `seed-${seed}`), runOptions(preset, s, encoding, seed));
-    }),
+  const base = s.quick ? quickOptions(preset) : preset.options;
+  return experiments(s).flatMap((experiment) =>
+    s.seeds.map((seed) =>
+      planRun(dir, path.join(experiment.group, `seed-${seed}`), runOptions(base, experiment, seed)),
+    ),
   );
 }
 

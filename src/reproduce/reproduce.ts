@@ -23,7 +23,8 @@ export interface ReproduceIo {
 }
 
 function title(s: ReproduceSettings): string {
-  return `reproduce ${s.dataset}${s.quick ? ' --quick' : ''}${s.ablation ? ' --ablation' : ''}`;
+  const flags = [s.quick && '--quick', s.ablation && '--ablation', s.tradeoff && '--tradeoff'].filter(Boolean);
+  return ['reproduce', s.dataset, ...flags].join(' ');
 }
 
 function pending(runs: PlannedRun[]): string[] {
