@@ -12,6 +12,7 @@ import { type OffspringGenome, sampleOffspring } from '../src/encoding/offspring
 import { developFrom } from '../src/encoding/develop';
 import { decodeCheckpoint } from '../src/run/checkpoint';
 import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
+import { timingFields } from '../src/evolution/record';
 
 export const bin = path.resolve(__dirname, '..', '..', 'bin', 'evolve');
 
@@ -42,11 +43,9 @@ export function readRecords(file: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l));
 }
 
+/** A record without its timing fields (the only ones that differ between identical runs). */
 export function withoutTiming(r: Record<string, unknown>): Record<string, unknown> {
-  const { seconds, trainSeconds, ...rest } = r;
-  void seconds;
-  void trainSeconds;
-  return rest;
+  return Object.fromEntries(Object.entries(r).filter(([k]) => !(timingFields as readonly string[]).includes(k)));
 }
 
 /** Per weight tensor of a saved layers model: its name, shape and values. */

@@ -47,8 +47,12 @@ class MemoryStore implements GenerationStore {
     this.progressSaved.push(decodeCheckpoint(encodeCheckpoint(p)));
   }
 
-  async save(generation: Generation): Promise<void> {
+  async saveNetworks(generation: Generation): Promise<void> {
     this.saved.push(generation);
+  }
+
+  saveRecord(record: GenerationRecord): void {
+    this.saved.at(-1)!.record = record;
   }
 }
 

@@ -27,9 +27,13 @@ export interface TrainingCheckpoint {
   best: BestOffspring | null;
   /** With --population P > 1: the next P - 1 best so far, in order (absent in older checkpoints). */
   runnersUp?: BestOffspring[];
-  /** The generation's wall and training time so far (timing fields only). */
+  /** The generation's timing fields so far (./record.ts; the parts are absent in older checkpoints). */
   seconds: number;
   trainSeconds: number;
+  sampleSeconds?: number;
+  setupSeconds?: number;
+  evaluateSeconds?: number;
+  saveSeconds?: number;
 }
 
 /**

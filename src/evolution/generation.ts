@@ -55,12 +55,18 @@ export function baselineOf(ancestor: Generation, lineage: Lineage): Baseline {
   };
 }
 
+/** A generation run, not yet saved, and the clock still timing it (its saving is part of its time). */
+export interface Finished {
+  generation: Generation;
+  clock: Clock;
+}
+
 /** Runs generation g: the ancestor for 0, else offspring of `before.parent` (generation g - 1). */
 export function runGeneration(
   g: number,
   before: { parent?: Generation; baseline?: Baseline },
   lineage: Lineage,
-): Promise<Generation> {
+): Promise<Finished> {
   return g === 0 ? runAncestor(lineage) : runOffspring(g, before.parent!, before.baseline!, lineage);
 }
 
@@ -73,7 +79,7 @@ function problemWith(cp: TrainingCheckpoint, expected: () => Expected): string |
   }
 }
 
-async function runAncestor(lineage: Lineage): Promise<Generation> {
+async function runAncestor(lineage: Lineage): Promise<Finished> {
   const s = lineage.settings;
   const init = s.loadsAncestor ? lineage.ancestor! : seededAncestor(lineage);
   const net = cloneNetwork(init);
@@ -103,7 +109,7 @@ async function runAncestor(lineage: Lineage): Promise<Generation> {
       progress: () => ({ candidates: [], best: null }),
     });
   }
-  return { record: await ancestorRecord(net, { loss, clock }, lineage), net };
+  return { generation: { record: await ancestorRecord(net, { loss, clock }, lineage), net }, clock };
 }
 
 /** Generation 0's record: the ancestor measured, on the test split and then the validation split. */
@@ -113,13 +119,14 @@ async function ancestorRecord(
   lineage: Lineage,
 ): Promise<GenerationRecord> {
   const m = measureOf(net);
-  const test = await evaluate(net, lineage.data.test);
+  const test = await o.clock.awaiting('evaluate', () => evaluate(net, lineage.data.test));
+  const validation = await o.clock.awaiting('evaluate', () => evaluate(net, lineage.data.validation));
   const record: GenerationRecord = {
     generation: 0,
     ...measureFields(m, m, lineage.settings.encoding.granularity),
     testAccuracy: percent(test),
     accuracyChange: 0,
-    validationAccuracy: percent(await evaluate(net, lineage.data.validation)),
+    validationAccuracy: percent(validation),
     synapseFactor: null,
     clusterFactor: null,
     layerClusterFactors: null,
@@ -194,16 +201,20 @@ function offspringOf(g: number, population: Survivor[], baseline: Baseline, line
     }
     return plans.get(key)!;
   };
-  const make = (k: number): Offspring => {
-    const { parents, mating, factors } = planOf(k);
-    const genome = sampleOffspring(mating.dna, encodingFor(s.encoding, factors), at(k, 'dna'));
-    const child = developFrom(genome, mating.inherit, baseline.init, s.init, at(k, 'init'));
+  const make = (k: number, clock = new Clock()): Offspring => {
+    const { parents, mating, factors, genome } = clock.during('sample', () => {
+      const plan = planOf(k);
+      return { ...plan, genome: sampleOffspring(plan.mating.dna, encodingFor(s.encoding, plan.factors), at(k, 'dna')) };
+    });
+    const child = clock.during('setup', () =>
+      developFrom(genome, mating.inherit, baseline.init, s.init, at(k, 'init')),
+    );
     return { k, parents: parents.map((p) => p.number), factors, genome, child };
   };
   return { planOf, make };
 }
 
-async function runOffspring(g: number, parent: Generation, baseline: Baseline, lineage: Lineage): Promise<Generation> {
+async function runOffspring(g: number, parent: Generation, baseline: Baseline, lineage: Lineage): Promise<Finished> {
   const s = lineage.settings;
   const { planOf, make: offspring } = offspringOf(g, populationOf(parent), baseline, lineage);
   const from = lineage.store.progress(g, (cp) =>
@@ -225,11 +236,13 @@ async function runOffspring(g: number, parent: Generation, baseline: Baseline, l
   };
   for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
     const continued = from?.offspring === k && from.epochsDone > 0 ? from : undefined;
-    await developOffspring(lineage, offspring(k), { g, clock, selection, from: continued });
-    if (k < s.offspring - 1) lineage.store.saveProgress(betweenOffspring(g, k + 1, selection, clock, s.epochs));
+    await developOffspring(lineage, offspring(k, clock), { g, clock, selection, from: continued });
+    if (k < s.offspring - 1) {
+      clock.during('save', () => lineage.store.saveProgress(betweenOffspring(g, k + 1, selection, clock, s.epochs)));
+    }
   }
   const factors = planOf(selection.ranked[0].offspring).factors;
-  return selected(g, { parent, baseline, factors, selection, clock }, lineage);
+  return { generation: await selected(g, { parent, baseline, factors, selection, clock }, lineage), clock };
 }
 
 /** The progress of generation g once its offspring before `next` are finished. */
@@ -274,7 +287,7 @@ async function selected(g: number, o: Selected, lineage: Lineage): Promise<Gener
   const { arch, layers } = o.parent.net;
   const survivors = o.selection.ranked.map((r): Network => ({ arch, layers, params: r.params }));
   const net = survivors[0];
-  const test = percent(await evaluate(net, lineage.data.test));
+  const test = percent(await o.clock.awaiting('evaluate', () => evaluate(net, lineage.data.test)));
   const record: GenerationRecord = {
     generation: g,
     ...measureFields(measureOf(net), o.baseline.measure, lineage.settings.encoding.granularity),
@@ -321,7 +334,10 @@ async function developOffspring(
     clock: at.clock,
     progress: () => progressOf(selection),
   });
-  const validation = s.offspring > 1 || data.validation.count > 0 ? await evaluate(o.child, data.validation) : NaN;
+  const validation =
+    s.offspring > 1 || data.validation.count > 0
+      ? await at.clock.awaiting('evaluate', () => evaluate(o.child, data.validation))
+      : NaN;
   const synapses = measureOf(o.child).synapses;
   selection.candidates.push({ offspring: o.k, parents: o.parents, synapses, validationAccuracy: percent(validation) });
   const entry: BestOffspring = {

@@ -26,8 +26,12 @@ export async function runLineage(lineage: Lineage): Promise<GenerationRecord[]> 
     if (store.finished(g)) continue; // saved: never run again, so resuming is running again
     if (g > 0 && parent?.record.generation !== g - 1) parent = await store.load(g - 1);
     if (g > 0) baseline ??= baselineOf(g === 1 ? parent! : await store.load(0), lineage);
-    const generation = await runGeneration(g, { parent, baseline }, lineage);
-    await store.save(generation);
+    const { generation, clock } = await runGeneration(g, { parent, baseline }, lineage);
+    // The networks before the record, so a record never points at a missing network; the record
+    // then times their saving too.
+    await clock.awaiting('save', () => store.saveNetworks(generation));
+    generation.record = { ...generation.record, ...clock.times() };
+    store.saveRecord(generation.record);
     records.push(generation.record);
     await events.onGeneration?.(generation.record);
     parent = generation;

@@ -61,12 +61,31 @@ export interface GenerationRecord {
   params: number;
   loss: number | null;
   layers: LayerMeasure[];
-  /** Timing fields: the only ones that differ between identical runs. */
+  /**
+   * Timing fields: the only ones that differ between identical runs. `seconds` is the generation's
+   * wall time (from its start to its networks saved); the others are its parts, each second counted
+   * in one: training, sampling the offspring (mating, the budget's factors and the encoding's draws),
+   * setting them up for training (developing the network from the genome, compacting and expanding
+   * it), evaluation (validation and test passes) and saving (checkpoints and the generation's
+   * networks). What remains is measuring the networks and the loop's own work. The parts are absent
+   * in records written before they were timed.
+   */
   seconds: number;
   trainSeconds: number;
+  sampleSeconds?: number;
+  setupSeconds?: number;
+  evaluateSeconds?: number;
+  saveSeconds?: number;
 }
 
-export const timingFields = ['seconds', 'trainSeconds'] as const;
+export const timingFields = [
+  'seconds',
+  'trainSeconds',
+  'sampleSeconds',
+  'setupSeconds',
+  'evaluateSeconds',
+  'saveSeconds',
+] as const;
 
 /** Ratio ancestor / now, with 2 decimals kept exactly as printed. */
 export function ratio(ancestor: number, now: number): number {

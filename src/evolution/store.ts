@@ -30,6 +30,8 @@ export interface GenerationStore {
   progress(g: number, problem: (p: TrainingCheckpoint) => string | null): TrainingCheckpoint | undefined;
   /** Replaces the progress of generation p.generation. */
   saveProgress(p: TrainingCheckpoint): void;
-  /** Saves a finished generation (network first, then record), then drops its progress. */
-  save(generation: Generation): Promise<void>;
+  /** Saves a finished generation's networks: its record follows with saveRecord. */
+  saveNetworks(generation: Generation): Promise<void>;
+  /** Saves the record of the generation whose networks were just saved, then drops its progress: it is finished. */
+  saveRecord(record: GenerationRecord): void;
 }

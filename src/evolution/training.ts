@@ -8,31 +8,84 @@ import { compactNetwork, expandNetwork } from '../models/compact';
 import { trainMasked } from '../engine/trainer';
 import { type TrainingCheckpoint, fingerprint } from './checkpoint';
 import type { Lineage } from './types';
+import type { GenerationRecord, timingFields } from './record';
 
-/** A generation's wall and training time, continued from its saved progress (the timing fields only). */
+/** The parts of a generation's time its record times, each second counted in one part at most. */
+export type Phase = 'train' | 'sample' | 'setup' | 'evaluate' | 'save';
+
+const fieldOf = {
+  train: 'trainSeconds',
+  sample: 'sampleSeconds',
+  setup: 'setupSeconds',
+  evaluate: 'evaluateSeconds',
+  save: 'saveSeconds',
+} as const;
+
+/** A generation's timing fields: its wall time and the parts of it. */
+export type Times = Required<Pick<GenerationRecord, (typeof timingFields)[number]>>;
+
+const milliseconds = (s: number): number => Math.round(s * 1000) / 1000;
+
+/**
+ * A generation's wall time and its parts, continued from its saved progress (the timing fields
+ * only). A part entered inside another (a checkpoint saved during training) counts in the inner
+ * one alone, so the parts add up to at most the wall time.
+ */
 export class Clock {
   private readonly start: number;
-  private trained: number;
-  private since: number | null = null;
+  private readonly spent = new Map<Phase, number>();
+  /** The parts entered and not yet left, innermost last; the time since `since` is the innermost's. */
+  private readonly open: Phase[] = [];
+  private since = 0;
 
-  constructor(from?: Pick<TrainingCheckpoint, 'seconds' | 'trainSeconds'>) {
-    this.start = Date.now() - (from?.seconds ?? 0) * 1000;
-    this.trained = from?.trainSeconds ?? 0;
+  constructor(from?: Partial<Times>) {
+    this.start = performance.now() - (from?.seconds ?? 0) * 1000;
+    for (const [phase, field] of Object.entries(fieldOf)) this.spent.set(phase as Phase, (from?.[field] ?? 0) * 1000);
   }
 
-  startTraining(): void {
-    this.since = Date.now();
+  enter(phase: Phase): void {
+    this.settle();
+    this.open.push(phase);
   }
 
-  stopTraining(): void {
-    this.trained += (Date.now() - this.since!) / 1000;
-    this.since = null;
+  leave(): void {
+    this.settle();
+    this.open.pop();
   }
 
-  times(): { seconds: number; trainSeconds: number } {
-    const now = Date.now();
-    const training = this.since === null ? 0 : (now - this.since) / 1000;
-    return { seconds: (now - this.start) / 1000, trainSeconds: this.trained + training };
+  /** Runs `work` in `phase`. */
+  during<T>(phase: Phase, work: () => T): T {
+    this.enter(phase);
+    try {
+      return work();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** Runs `work` in `phase`, until its promise settles. */
+  async awaiting<T>(phase: Phase, work: () => Promise<T>): Promise<T> {
+    this.enter(phase);
+    try {
+      return await work();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** Adds the time since the last change to the innermost open part. */
+  private settle(): void {
+    const now = performance.now();
+    const inner = this.open.at(-1);
+    if (inner) this.spent.set(inner, this.spent.get(inner)! + now - this.since);
+    this.since = now;
+  }
+
+  times(): Times {
+    this.settle();
+    const parts = Object.entries(fieldOf).map(([phase, field]) => [field, this.spent.get(phase as Phase)! / 1000]);
+    const times = { seconds: (performance.now() - this.start) / 1000, ...Object.fromEntries(parts) } as Times;
+    return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, milliseconds(v)])) as Times;
   }
 }
 
@@ -62,10 +115,11 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
   const { settings: s, events, store } = lineage;
   await tick();
   events.onTrainStart?.(d.at.generation, d.at.offspring);
-  d.clock.startTraining();
+  d.clock.enter('setup');
   const compact = compactNetwork(d.net);
   // Ties saved progress to the network it started from; only a network with an epoch before its last saves any.
   const start = d.epochs > 1 ? fingerprint(compact.net) : '';
+  d.clock.enter('train');
   d.from?.network?.forEach((p, l) => {
     compact.net.params[l].kernel = p.kernel;
     compact.net.params[l].bias = p.bias;
@@ -82,22 +136,25 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
       onBatch: events.onBatch,
       resume: d.from ? { epochsDone: d.from.epochsDone, optimizer: d.from.optimizer! } : undefined,
       onEpochEnd: (e) =>
-        store.saveProgress({
-          ...d.at,
-          epochsDone: e.epochsDone,
-          epochs: d.epochs,
-          start,
-          network: e.params,
-          optimizer: e.optimizer,
-          loss: e.loss,
-          ...d.progress(),
-          ...d.clock.times(),
-        }),
+        d.clock.during('save', () =>
+          store.saveProgress({
+            ...d.at,
+            epochsDone: e.epochsDone,
+            epochs: d.epochs,
+            start,
+            network: e.params,
+            optimizer: e.optimizer,
+            loss: e.loss,
+            ...d.progress(),
+            ...d.clock.times(),
+          }),
+        ),
     },
     d.rng,
   );
+  d.clock.leave();
   d.net.params = expandNetwork(compact, d.net).params;
-  d.clock.stopTraining();
+  d.clock.leave();
   await tick();
   events.onTrainEnd?.(d.at.generation, d.at.offspring);
   return loss;

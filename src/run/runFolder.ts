@@ -142,8 +142,8 @@ export class RunFolder {
     writeFileAtomic(path.join(this.dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   }
 
-  /** The model and mask first, then the record: a record never points at a missing model. */
-  async addGeneration(record: GenerationRecord, net: Network, survivors: Network[] = [net]): Promise<void> {
+  /** The model and mask first (then the record, with addRecord): a record never points at a missing model. */
+  async addNetworks(record: GenerationRecord, net: Network, survivors: Network[] = [net]): Promise<void> {
     const dir = generationDir(this.dir, record.generation);
     // A link planted since the folder was checked is refused, never written through.
     if (isLink(dir)) throw new RunError(`${dir}: a symbolic link; evolve writes only inside its run folder`);
@@ -154,6 +154,9 @@ export class RunFolder {
       await saveNetwork(survivors[i], inner);
     }
     await saveNetwork(net, dir);
+  }
+
+  addRecord(record: GenerationRecord): void {
     appendLine(path.join(this.dir, 'generations.ndjson'), JSON.stringify(record));
   }
 }

@@ -76,9 +76,13 @@ export class RunStore implements GenerationStore {
     this.held = p;
   }
 
-  async save(generation: Generation): Promise<void> {
-    await this.folder.addGeneration(generation.record, generation.net, generation.survivors);
-    this.records.push(generation.record);
+  async saveNetworks(generation: Generation): Promise<void> {
+    await this.folder.addNetworks(generation.record, generation.net, generation.survivors);
+  }
+
+  saveRecord(record: GenerationRecord): void {
+    this.folder.addRecord(record);
+    this.records.push(record);
     // The record is on disk: the progress of its generation (and any left by an older try) is of no more use.
     removeWork(this.s.dir);
     this.held = undefined;
