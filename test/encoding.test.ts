@@ -10,7 +10,7 @@ import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } fro
 import { liveClusters } from '../src/encoding/clusters';
 import { type EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
 import { pruneDeadUnits } from '../src/models/masks';
-import { clusterStage } from '../src/encoding/stages';
+import { clusterStage, expectedSynapses, liveMagnitudes } from '../src/encoding/stages';
 import { measure } from '../src/metrics/measure';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} vs ${b}`);
@@ -105,6 +105,55 @@ test('max normalisation: the strongest cluster gets Fc, the rest Fc * (2^(T/maxT
 test('calibrateAlpha finds the alpha whose expectation hits the target', () => {
   const expected = (a: number) => 10 / a;
   close(calibrateAlpha(expected, 4), 2.5, 1e-6);
+});
+
+/** Stage 3's expectation as written first: every synapse's p_k stored, dead ones as 0, and summed in order. */
+function expectationByFill(kernels: Float32Array[], masks: Uint8Array[], alpha: number, maxW: number): number {
+  const Z = normaliser(alpha, maxW);
+  let sum = 0;
+  kernels.forEach((kernel, l) => {
+    const p = new Float64Array(kernel.length);
+    for (let k = 0; k < kernel.length; k++) {
+      p[k] = masks[l][k] ? 1 * encodingProbability(Math.abs(kernel[k]), Z) : 0;
+      sum += p[k];
+    }
+  });
+  return sum;
+}
+
+test('stage 3 calibrates to the very alpha and expectation of summing every stored probability', () => {
+  const rng = seedrandom('expectation');
+  const cases = [
+    { layers: 3, size: 1500, density: 0.3, spread: 1 },
+    { layers: 1, size: 5000, density: 0.9, spread: 0.05 },
+    { layers: 2, size: 3000, density: 0.05, spread: 10 },
+    { layers: 2, size: 200, density: 0.5, spread: 0 }, // every live weight 0: no normaliser
+  ];
+  for (const c of cases) {
+    for (let trial = 0; trial < 3; trial++) {
+      const kernels = Array.from({ length: c.layers }, () =>
+        Float32Array.from({ length: c.size }, () => c.spread * (rng() - 0.5) * (rng() < 0.1 ? 20 : 1)),
+      );
+      const masks = kernels.map((k) => Uint8Array.from(k, () => (rng() < c.density ? 1 : 0)));
+      const magnitudes = liveMagnitudes(kernels, masks);
+      const maxW = magnitudes.reduce((m, w) => Math.max(m, w), 0);
+      const target = (0.2 + 0.7 * rng()) * magnitudes.length;
+      const tried: number[] = [];
+      const reference = calibrateAlpha((a) => {
+        tried.push(a);
+        return expectationByFill(kernels, masks, a, maxW);
+      }, target);
+      assert.ok(
+        Object.is(
+          calibrateAlpha((a) => expectedSynapses(magnitudes, a, maxW), target),
+          reference,
+        ),
+      );
+      for (const a of [...tried, 1, 0.5, 2, 1e-6, 1e6]) {
+        assert.ok(Object.is(expectedSynapses(magnitudes, a, maxW), expectationByFill(kernels, masks, a, maxW)));
+      }
+    }
+  }
 });
 
 test('a dead conv filter takes its incoming synapses and its flatten columns in fc1', () => {

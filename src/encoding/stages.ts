@@ -126,6 +126,40 @@ export function clusterStage(
   return { probabilities, exceeded };
 }
 
+/** |w| of the live synapses of a group of layers (their kernels and masks), in the order stage 3 adds them. */
+export function liveMagnitudes(kernels: Float32Array[], masks: Uint8Array[]): Float32Array {
+  const out = new Float32Array(masks.reduce((n, m) => n + countOnes(m), 0));
+  let i = 0;
+  kernels.forEach((kernel, l) => {
+    const m = masks[l];
+    for (let k = 0; k < m.length; k++) if (m[k]) out[i++] = Math.abs(kernel[k]);
+  });
+  return out;
+}
+
+/** Past this, expm1 exceeds 1.01 and p_k = min(1, expm1(|w| / Z)) is exactly 1. */
+const SATURATED = 0.7;
+
+/**
+ * Stage 3's expectation at alpha: the sum over live synapses of p_k, the very sum `fill` computes
+ * (the same terms, added in the same order; the dead synapses' zeros change no sum) without
+ * writing the probabilities or reading the masks, so calibrating costs one pass over the live
+ * synapses per step. `magnitudes` is liveMagnitudes(), `maxW` their largest.
+ */
+export function expectedSynapses(magnitudes: Float32Array, alpha: number, maxW: number): number {
+  const Z = normaliser(alpha, maxW);
+  let sum = 0;
+  if (!(Z > 0)) {
+    for (let i = 0; i < magnitudes.length; i++) sum += encodingProbability(magnitudes[i], Z);
+    return sum;
+  }
+  for (let i = 0; i < magnitudes.length; i++) {
+    const x = magnitudes[i] / Z;
+    sum += x > SATURATED ? 1 : Math.min(1, Math.expm1(x));
+  }
+  return sum;
+}
+
 /** Stage 3's p_k over a group of layers (the whole network, or one layer). */
 function synapseProbabilitiesFor(
   group: number[],
@@ -164,7 +198,11 @@ function synapseProbabilitiesFor(
   };
   if (options.normalisation === 'max') return { expected: fill(1, options.synapseFactor, false), exceeded: false };
   if (alive <= target) return { expected: fill(1, 1, true), exceeded: alive < target };
-  const alpha = calibrateAlpha((a) => fill(a, 1, false), target);
+  const magnitudes = liveMagnitudes(
+    group.map((l) => parent.params[l].kernel),
+    group.map((l) => masks[l]),
+  );
+  const alpha = calibrateAlpha((a) => expectedSynapses(magnitudes, a, maxW), target);
   return { expected: fill(alpha, 1, false), exceeded: false };
 }
 
