@@ -3,11 +3,18 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { type Architecture, weightedLayers } from '../src/models/architecture';
+import {
+  type Architecture,
+  type WeightedLayer,
+  feedingUnit,
+  inIndexOf,
+  outUnitOf,
+  weightedLayers,
+} from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
 import { type Network, initialiseNetwork } from '../src/models/network';
 import { clusterStrengths, encodingProbability, normaliser, calibrateAlpha } from '../src/encoding/probabilities';
-import { liveClusters } from '../src/encoding/clusters';
+import { clusterOf, liveClusters, rowCluster } from '../src/encoding/clusters';
 import { type EncodingOptions, clusterProbabilities, sampleOffspring } from '../src/encoding/offspring';
 import { pruneDeadUnits } from '../src/models/masks';
 import { clusterStage, expectedSynapses, liveMagnitudes } from '../src/encoding/stages';
@@ -154,6 +161,58 @@ test('stage 3 calibrates to the very alpha and expectation of summing every stor
       }
     }
   }
+});
+
+/** The dead-unit rule entry by entry, as docs/method.md states it: the reference for pruneDeadUnits. */
+function pruneByEntry(layers: WeightedLayer[], masks: Uint8Array[]): number {
+  let total = 0;
+  for (let removed = -1; removed !== 0; total += removed) {
+    removed = 0;
+    for (let l = 0; l < layers.length - 1; l++) {
+      const [layer, next, own, after] = [layers[l], layers[l + 1], masks[l], masks[l + 1]];
+      const hasIn = new Uint8Array(layer.outUnits);
+      const hasOut = new Uint8Array(layer.outUnits);
+      for (let k = 0; k < own.length; k++) if (own[k]) hasIn[outUnitOf(layer, k)] = 1;
+      for (let k = 0; k < after.length; k++) if (after[k]) hasOut[feedingUnit(next, inIndexOf(next, k))] = 1;
+      const dead = (u: number) => !hasIn[u] || !hasOut[u];
+      for (let k = 0; k < own.length; k++) {
+        if (own[k] && dead(outUnitOf(layer, k))) {
+          own[k] = 0;
+          removed++;
+        }
+      }
+      for (let k = 0; k < after.length; k++) {
+        if (after[k] && dead(feedingUnit(next, inIndexOf(next, k)))) {
+          after[k] = 0;
+          removed++;
+        }
+      }
+    }
+  }
+  return total;
+}
+
+test('dead units and clusters, walked row by row, are those of the entry-by-entry rule', () => {
+  const rng = seedrandom('rows');
+  const layers = weightedLayers(lenet5);
+  const sizes = layers.map((layer) => layer.kernelShape.reduce((a, b) => a * b));
+  // Sparse enough that units die in every layer, and their deaths kill more in a second round.
+  const masks = sizes.map((n) => Uint8Array.from({ length: n }, () => (rng() < 0.01 ? 1 : 0)));
+  const reference = masks.map((m) => m.slice());
+  const removed = pruneDeadUnits(layers, masks);
+  assert.equal(removed, pruneByEntry(layers, reference));
+  assert.ok(removed > 0);
+  masks.forEach((m, l) => assert.ok(Buffer.from(m).equals(Buffer.from(reference[l])), `${layers[l].name}`));
+  layers.forEach((layer, l) => {
+    for (const g of ['filter', 'kernel'] as const) {
+      let wrong = 0;
+      for (let k = 0; k < sizes[l]; k += 3) {
+        if (rowCluster(layer, g, Math.floor(k / layer.outUnits)) + outUnitOf(layer, k) !== clusterOf(layer, g, k))
+          wrong++;
+      }
+      assert.equal(wrong, 0, `${layer.name} ${g}`);
+    }
+  });
 });
 
 test('a dead conv filter takes its incoming synapses and its flatten columns in fc1', () => {

@@ -18,6 +18,14 @@ export function clusterOf(layer: WeightedLayer, granularity: Granularity, k: num
   return granularity === 'kernel' && layer.kind === 'conv' ? inIndexOf(layer, k) * layer.outUnits + out : out;
 }
 
+/**
+ * The cluster of the first entry of kernel row `r` (entries r * outUnits to (r + 1) * outUnits - 1,
+ * one per output unit): entry o of the row is in cluster rowCluster + o, as clusterOf says.
+ */
+export function rowCluster(layer: WeightedLayer, granularity: Granularity, r: number): number {
+  return granularity === 'kernel' && layer.kind === 'conv' ? (r % layer.inUnits) * layer.outUnits : 0;
+}
+
 /** 1 where a cluster still has at least one live synapse. */
 export function liveClusters(layer: WeightedLayer, mask: Uint8Array, granularity: Granularity): Uint8Array {
   const live = new Uint8Array(clusterCount(layer, granularity));

@@ -7,7 +7,7 @@
 import type { Network } from '../models/network';
 import type { Random } from '../random';
 import type { WeightedLayer } from '../models/architecture';
-import { type Granularity, clusterCount, clusterOf, countOnes, liveClusters } from './clusters';
+import { type Granularity, clusterCount, countOnes, liveClusters, rowCluster } from './clusters';
 import { calibrateAlpha, clusterStrengths, encodingProbability, normaliser } from './probabilities';
 import { pruneDeadUnits } from '../models/masks';
 import type { SamplingOptions } from './types';
@@ -58,7 +58,11 @@ function killClusters(layers: WeightedLayer[], masks: Uint8Array[], dead: DeadCl
   layers.forEach((layer, l) => {
     if (!dead.some((d) => d.layer === l)) return;
     const m = masks[l];
-    for (let k = 0; k < m.length; k++) if (m[k] && byLayer[l][clusterOf(layer, g, k)]) m[k] = 0;
+    const units = layer.outUnits;
+    for (let r = 0, row = 0; row < m.length; r++, row += units) {
+      const c = rowCluster(layer, g, r);
+      for (let o = 0; o < units; o++) if (m[row + o] && byLayer[l][c + o]) m[row + o] = 0;
+    }
   });
   pruneDeadUnits(layers, masks);
 }

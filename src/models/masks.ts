@@ -3,19 +3,43 @@
  * compaction): a hidden unit with no live input, or none of whose outgoing synapses is live,
  * contributes nothing, so its incoming and outgoing synapses are masked too. Output units never die.
  */
-import { type WeightedLayer, feedingUnit, inIndexOf, outUnitOf } from './architecture';
+import { type WeightedLayer, feedingUnit } from './architecture';
+
+/*
+ * A kernel is rows of outUnits entries, one row per (tap, input index), so entry k belongs to output
+ * unit k % outUnits (outUnitOf) and its row r = floor(k / outUnits) reads unit
+ * feedingUnit(r % inUnits) (inIndexOf). The loops below walk it row by row, counting instead of
+ * dividing: they run several times per offspring drawn. (A layer has at least one unit, so every
+ * row advances.)
+ */
 
 /** 1 for every unit of layer `l` that has at least one live incoming synapse. */
 export function unitsWithInput(layer: WeightedLayer, mask: Uint8Array): Uint8Array {
-  const has = new Uint8Array(layer.outUnits);
-  for (let k = 0; k < mask.length; k++) if (mask[k]) has[outUnitOf(layer, k)] = 1;
+  const units = layer.outUnits;
+  const has = new Uint8Array(units);
+  for (let row = 0; row < mask.length; row += units) {
+    for (let o = 0; o < units; o++) if (mask[row + o]) has[o] = 1;
+  }
   return has;
 }
+
+/** The unit of the layer before `layer` that row `r` of its kernel reads. */
+const rowUnit = (layer: WeightedLayer, r: number): number => feedingUnit(layer, r % layer.inUnits);
 
 /** 1 for every unit of the layer before `next` that feeds at least one live synapse of `next`. */
 export function unitsWithOutput(next: WeightedLayer, nextMask: Uint8Array): Uint8Array {
   const has = new Uint8Array(next.prevUnits);
-  for (let k = 0; k < nextMask.length; k++) if (nextMask[k]) has[feedingUnit(next, inIndexOf(next, k))] = 1;
+  const units = next.outUnits;
+  for (let r = 0, row = 0; row < nextMask.length; r++, row += units) {
+    const u = rowUnit(next, r);
+    if (has[u]) continue;
+    for (let o = 0; o < units; o++) {
+      if (nextMask[row + o]) {
+        has[u] = 1;
+        break;
+      }
+    }
+  }
   return has;
 }
 
@@ -23,17 +47,22 @@ export function unitsWithOutput(next: WeightedLayer, nextMask: Uint8Array): Uint
 export function killUnits(layers: WeightedLayer[], masks: Uint8Array[], l: number, dead: Uint8Array): number {
   let removed = 0;
   const own = masks[l];
-  for (let k = 0; k < own.length; k++) {
-    if (own[k] && dead[outUnitOf(layers[l], k)]) {
-      own[k] = 0;
-      removed++;
+  const units = layers[l].outUnits;
+  for (let row = 0; row < own.length; row += units) {
+    for (let o = 0; o < units; o++) {
+      if (own[row + o] && dead[o]) {
+        own[row + o] = 0;
+        removed++;
+      }
     }
   }
   const next = layers[l + 1];
-  if (next) {
-    const m = masks[l + 1];
-    for (let k = 0; k < m.length; k++) {
-      if (m[k] && dead[feedingUnit(next, inIndexOf(next, k))]) {
+  if (!next) return removed;
+  const m = masks[l + 1];
+  for (let r = 0, row = 0; row < m.length; r++, row += next.outUnits) {
+    if (!dead[rowUnit(next, r)]) continue;
+    for (let k = row; k < row + next.outUnits; k++) {
+      if (m[k]) {
         m[k] = 0;
         removed++;
       }
