@@ -11,7 +11,7 @@ import { loadMnist } from '../src/data/mnist';
 import { type Lineage, type LineageSettings, runLineage } from '../src/evolution/lineage';
 import type { Generation, GenerationStore } from '../src/evolution/store';
 import type { TrainingCheckpoint } from '../src/evolution/checkpoint';
-import type { GenerationRecord } from '../src/evolution/record';
+import { type GenerationRecord, timingFields } from '../src/evolution/record';
 import { decodeCheckpoint, describeCheckpoint, encodeCheckpoint } from '../src/run/checkpoint';
 import { paramBytes, withoutTiming } from './helpers';
 
@@ -109,6 +109,17 @@ test('a lineage run again runs only what is unfinished; saved progress continues
     assert.ok(paramBytes(store.saved[2].net).equals(paramBytes(whole.saved[2].net)), describeCheckpoint(p));
     assert.deepEqual(store.rejected, []);
   }
+  // Every record times its parts, each moment in one part; continued progress carries its times on.
+  const parts = timingFields.filter((f) => f !== 'seconds');
+  for (const r of records) {
+    const sum = parts.reduce((a, f) => a + (r[f] ?? Number.NaN), 0);
+    assert.ok(sum <= r.seconds + 0.005, `generation ${r.generation}: parts ${sum} s of ${r.seconds} s`);
+  }
+  const times = { seconds: 2000, trainSeconds: 100, sampleSeconds: 200, setupSeconds: 300, evaluateSeconds: 400 };
+  const timed = { ...saved[1], ...times, saveSeconds: 500 };
+  const continued = new MemoryStore(whole.saved.slice(0, 2), timed);
+  const [record] = await runLineage(lineage(continued));
+  for (const f of timingFields) assert.ok((record[f] ?? 0) >= timed[f], `${f}: ${record[f]} after ${timed[f]}`);
   // Progress from another starting network is refused with its reason, and the generation starts afresh.
   const other = new MemoryStore(whole.saved.slice(0, 2), { ...saved[2], start: 'another network' });
   assert.deepEqual((await runLineage(lineage(other))).map(plain), [plain(records[2])]);
