@@ -6,6 +6,8 @@ import { type Architecture, weightedLayers } from '../src/models/architecture';
 import type { Network } from '../src/models/network';
 import { mate } from '../src/encoding/mating';
 import { drawParents } from '../src/evolution/parents';
+import { meanMeasure, unionFactors } from '../src/evolution/budget';
+import { measure } from '../src/metrics/measure';
 
 // input 3 -> hidden 2 (relu) -> output 2; kernels [in, out] row-major.
 const tiny: Architecture = {
@@ -94,4 +96,32 @@ test('the parent draw: m distinct members in the population order; a population 
   // All 10 pairs, each near 500 (a binomial's sd is about 21).
   assert.equal(counts.size, 10);
   for (const [pair, n] of counts) assert.ok(Math.abs(n - 500) < 110, `${pair}: ${n}`);
+});
+
+test("several parents' budget: the parents' mean kept, as a fraction of the union", () => {
+  const [a, b] = [A, B].map((n) =>
+    measure(
+      n.layers,
+      n.params.map((p) => p.mask),
+    ),
+  );
+  const union = measure(
+    A.layers,
+    mate([A, B]).dna.params.map((p) => p.mask),
+  );
+  const mean = meanMeasure([a, b]);
+  // Live synapses: A 3 + 2, B 5 + 3; the union 6 + 4.
+  assert.deepEqual([a.synapses, b.synapses, mean.synapses, union.synapses], [5, 8, 6.5, 10]);
+  assert.deepEqual(
+    mean.layers.map((l) => l.units),
+    [1.5, 2],
+  );
+  const f = { synapseFactor: 0.6, clusterFactor: 0.5, layerClusterFactors: [0.5, null] };
+  const scaled = unionFactors(f, mean, union, 'filter');
+  // 0.6 of 6.5 synapses is 3.9, 0.39 of the union's 10; 0.5 of 1.5 hidden units is 0.75 of 2.
+  assert.equal(scaled.synapseFactor, (0.6 * 6.5) / 10);
+  assert.deepEqual(scaled.layerClusterFactors, [(0.5 * 1.5) / 2, null]);
+  assert.equal(scaled.clusterFactor, 0.5, 'the recorded aggregate stays the generation’s');
+  assert.equal(unionFactors(f, a, a, 'filter'), f, 'one parent: the factors themselves');
+  assert.equal(meanMeasure([a]), a);
 });

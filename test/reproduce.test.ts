@@ -89,7 +89,7 @@ test('--tradeoff plans its settings beside the preset; mating settings at the sc
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stderr,
-    /reproduce mnist --quick --tradeoff in .*: 10 runs: 0 finished \(skipped\), 0 to resume, 10 to start/,
+    /reproduce mnist --quick --tradeoff in .*: 9 runs: 0 finished \(skipped\), 0 to resume, 9 to start/,
   );
   const lines = r.stdout.trim().split('\n');
   const quick = '--generations 2 --target-efficiency';
@@ -107,7 +107,7 @@ test('--tradeoff plans its settings beside the preset; mating settings at the sc
     ),
     r.stdout,
   );
-  assert.equal(lines.filter((l) => l.includes(' 8.26 ')).length, 8);
+  assert.equal(lines.filter((l) => l.includes(' 8.26 ')).length, 7);
   assert.equal(fs.existsSync(dir), false, 'nothing written');
   const other = runCli(['reproduce', 'cifar10', '--plan', '--tradeoff', '--out', dir]);
   assert.equal(other.code, 2);

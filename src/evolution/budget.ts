@@ -129,3 +129,42 @@ export function generationFactors(
   });
   return { synapseFactor, clusterFactor: live > 0 ? kept / live : 1, layerClusterFactors };
 }
+
+/** The parents' mean measure: mean live synapses, and per layer mean live units and kernels. */
+export function meanMeasure(parents: NetworkMeasure[]): NetworkMeasure {
+  if (parents.length === 1) return parents[0];
+  const mean = (f: (m: NetworkMeasure) => number) => parents.reduce((a, m) => a + f(m), 0) / parents.length;
+  return {
+    ...parents[0],
+    synapses: mean((m) => m.synapses),
+    layers: parents[0].layers.map((layer, l) => ({
+      ...layer,
+      units: mean((m) => m.layers[l].units),
+      kernels: mean((m) => m.layers[l].kernels),
+    })),
+  };
+}
+
+/**
+ * The factors to sample a mated DNA with (docs/method.md, "Several parents"): the generation's
+ * factors `f` say what to keep of the parents' mean (`parents`); the union of their synapses and
+ * clusters (`union`) is larger, so each factor is rescaled to keep the same counts of it, at most 1.
+ * One parent: `f` itself.
+ */
+export function unionFactors(
+  f: GenerationFactors,
+  parents: NetworkMeasure,
+  union: NetworkMeasure,
+  granularity: Granularity,
+): GenerationFactors {
+  if (parents === union) return f;
+  const scale = (factor: number, kept: number, of: number) => (of <= 0 ? factor : Math.min(1, (factor * kept) / of));
+  return {
+    synapseFactor: scale(f.synapseFactor, parents.synapses, union.synapses),
+    clusterFactor: f.clusterFactor,
+    layerClusterFactors:
+      f.layerClusterFactors?.map((factor, l) =>
+        factor === null ? null : scale(factor, clustersOf(parents, l, granularity), clustersOf(union, l, granularity)),
+      ) ?? null,
+  };
+}

@@ -15,7 +15,14 @@ import { developFrom } from '../encoding/develop';
 import { compactNetwork } from '../models/compact';
 import { type CandidateRecord, type GenerationRecord, measureFields, percent, pointsChange } from './record';
 import { type BestOffspring, type Expected, type TrainingCheckpoint, checkpointProblem } from './checkpoint';
-import { type BudgetPlan, type GenerationFactors, generationFactors, planBudget } from './budget';
+import {
+  type BudgetPlan,
+  type GenerationFactors,
+  generationFactors,
+  meanMeasure,
+  planBudget,
+  unionFactors,
+} from './budget';
 import { Clock, develop } from './training';
 import type { Lineage } from './types';
 import type { Generation } from './store';
@@ -173,16 +180,30 @@ function populationOf(gen: Generation): Survivor[] {
   return nets.map((net, i) => ({ number: numbers[i], net }));
 }
 
-/** What offspring k of generation g is drawn from: its parents, their mating, and the budget's factors. */
+/**
+ * What offspring k of generation g is drawn from: its parents, their mating, the generation's
+ * factors (from the parents' mean, as recorded) and those rescaled to the mated DNA's union.
+ */
 interface Plan {
   parents: Survivor[];
   mating: Mating;
   factors: GenerationFactors;
+  sampling: GenerationFactors;
+}
+
+/** The plan of an offspring of `parents` in generation g. */
+function planFor(g: number, parents: Survivor[], baseline: Baseline, encoding: EncodingOptions): Plan {
+  const mating = mate(parents.map((p) => p.net));
+  const mean = meanMeasure(parents.map((p) => measureOf(p.net)));
+  const union = parents.length === 1 ? mean : measureOf(mating.dna);
+  const factors = generationFactors(baseline.plan, mean, g, encoding);
+  return { parents, mating, factors, sampling: unionFactors(factors, mean, union, encoding.granularity) };
 }
 
 /**
  * Offspring of generation g: each one's parents drawn from the population and mated, the budget's
- * factors taken from the mated DNA (closed-loop as for one parent), its genome drawn from that DNA.
+ * factors taken from the parents' mean (closed-loop as for one parent), its genome drawn from the
+ * mated DNA with those factors rescaled to the union.
  */
 function offspringOf(g: number, population: Survivor[], baseline: Baseline, lineage: Lineage) {
   const s = lineage.settings;
@@ -191,20 +212,16 @@ function offspringOf(g: number, population: Survivor[], baseline: Baseline, line
   const planOf = (k: number): Plan => {
     const parents = drawParents(population, s.parents, at(k, 'parents'));
     const key = parents.map((p) => p.number).join(',');
-    if (!plans.has(key)) {
-      const mating = mate(parents.map((p) => p.net));
-      plans.set(key, {
-        parents,
-        mating,
-        factors: generationFactors(baseline.plan, measureOf(mating.dna), g, s.encoding),
-      });
-    }
+    if (!plans.has(key)) plans.set(key, planFor(g, parents, baseline, s.encoding));
     return plans.get(key)!;
   };
   const make = (k: number, clock = new Clock()): Offspring => {
     const { parents, mating, factors, genome } = clock.during('sample', () => {
       const plan = planOf(k);
-      return { ...plan, genome: sampleOffspring(plan.mating.dna, encodingFor(s.encoding, plan.factors), at(k, 'dna')) };
+      return {
+        ...plan,
+        genome: sampleOffspring(plan.mating.dna, encodingFor(s.encoding, plan.sampling), at(k, 'dna')),
+      };
     });
     const child = clock.during('setup', () =>
       developFrom(genome, mating.inherit, baseline.init, s.init, at(k, 'init')),

@@ -83,9 +83,10 @@ export class Clock {
 
   times(): Times {
     this.settle();
-    const parts = Object.entries(fieldOf).map(([phase, field]) => [field, this.spent.get(phase as Phase)! / 1000]);
-    const times = { seconds: (performance.now() - this.start) / 1000, ...Object.fromEntries(parts) } as Times;
-    return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, milliseconds(v)])) as Times;
+    const times: Record<string, number> = { seconds: milliseconds((performance.now() - this.start) / 1000) };
+    for (const [phase, field] of Object.entries(fieldOf))
+      times[field] = milliseconds(this.spent.get(phase as Phase)! / 1000);
+    return times as Times;
   }
 }
 

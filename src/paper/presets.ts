@@ -141,7 +141,6 @@ export const tradeoffSettings: { suffix: string; mating: boolean; options: RunOp
   { suffix: '258x-magnitude', mating: true, options: { encoding: 'magnitude' } },
   { suffix: '258x-p2', mating: true, options: { parents: 2, population: 2 } },
   { suffix: '258x-p3', mating: true, options: { parents: 3, population: 3 } },
-  { suffix: '258x-p3-c12', mating: true, options: { targetClusterEfficiency: 12, parents: 3, population: 3 } },
 ];
 
 /** The paper's result for runs of this data set on the paper's ancestor, if it has one. */

@@ -13,7 +13,7 @@ import type { RunPoint } from './runs';
 import { type PaperResult, datasetTitle } from '../paper/presets';
 import { vegaTextWidth } from './fontMetrics';
 
-type Spec = Record<string, unknown>;
+export type Spec = Record<string, unknown>;
 
 interface VegaLite {
   compile(spec: Spec): { spec: Spec };
@@ -27,7 +27,7 @@ interface Vega {
 // vega and vega-lite ship ES modules only; TypeScript compiles a plain import() to require() here.
 const importModule = new Function('specifier', 'return import(specifier)') as <T>(specifier: string) => Promise<T>;
 
-const font = 'DejaVu Sans';
+export const font = 'DejaVu Sans';
 
 type PlotMetric = keyof Pick<
   RunPoint,
@@ -104,23 +104,29 @@ const dashes = [
 ];
 const budgetStyle = { color: '#444', dash: [4, 3] };
 
-/** The legend's name of a group: its encoding alone when the title already names the data set and ancestor. */
-function legendLabel(group: Group, groups: Group[]): string {
+/**
+ * The legend's name of a group. When the title already names the data set and ancestor: what sets
+ * it apart from the other groups, its encoding (where the encodings differ or nothing else does)
+ * and its options, and its number of runs; groups that differ only in options never share a name.
+ */
+export function legendLabel(group: Group, groups: Group[]): string {
   const oneExperiment = new Set(groups.map((g) => `${g.dataset} ${g.arch}`)).size === 1;
-  return oneExperiment
-    ? `${group.encoding} encoding (${group.runs.length} run${group.runs.length === 1 ? '' : 's'})`
-    : group.label;
+  if (!oneExperiment) return group.label;
+  const encodings = new Set(groups.map((g) => g.encoding)).size > 1 || group.differences.length === 0;
+  const options = group.differences.length > 0 ? [group.differences.join(' ')] : [];
+  const parts = [...(encodings ? [`${group.encoding} encoding`] : []), ...options];
+  return `${parts.join(', ')} (${group.runs.length} run${group.runs.length === 1 ? '' : 's'})`;
 }
 
 /**
  * The series (each group, and the budget if any group has one) with their colours and dash
  * patterns: one scale for both, so the legend shows each entry as it is drawn.
  */
-function seriesEncodings(groups: Group[]): { color: Spec; strokeDash: Spec } {
+export function seriesEncodings(groups: Group[], budget = true): { color: Spec; strokeDash: Spec } {
   const domain = groups.map((g) => legendLabel(g, groups));
   const colors = domain.map((_l, i) => palette[i % palette.length]);
   const dashRange = domain.map((_l, i) => dashes[i % dashes.length]);
-  if (groups.some((g) => g.synapseFactor !== undefined)) {
+  if (budget && groups.some((g) => g.synapseFactor !== undefined)) {
     domain.push(budgetLegend);
     colors.push(budgetStyle.color);
     dashRange.push(budgetStyle.dash);
@@ -189,7 +195,7 @@ function budgetRows(groups: Group[], metric: PlotMetric): Spec[] {
 }
 
 /** 1, 2, 5, 10, 20, 50, ...: a log axis's ticks, up to the first at or above `max`. */
-function logTicks(max: number): number[] {
+export function logTicks(max: number): number[] {
   const ticks = [1];
   for (let decade = 1; ticks[ticks.length - 1] < max && decade < 1e9; decade *= 10)
     ticks.push(2 * decade, 5 * decade, 10 * decade);
@@ -220,27 +226,30 @@ function yEncoding(panel: Panel, values: number[]): Spec {
 /** Pixels between the last generation and the paper's diamond: beside the runs' last points, never over them. */
 const paperOffset = 13;
 
-/** A black diamond per data set just right of its generation, labelled with its value to its right. */
-function paperLayers(rows: Spec[], x: Spec, y: Spec): Spec[] {
+/**
+ * The paper's numbers: a black diamond per row, `offset` pixels right of where x and y put it, labelled
+ * with its `text` to its right; the legend names it by the rows' `mark`.
+ */
+export function paperLayers(rows: Spec[], x: Spec, y: Spec, offset: number): Spec[] {
   if (rows.length === 0) return [];
   const data = { values: rows };
   const shape = { field: 'mark', type: 'nominal', title: null, scale: { range: ['diamond'] } };
   return [
     {
       data,
-      mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 80, xOffset: paperOffset },
-      encoding: { x, y: { ...y, field: 'value' }, shape },
+      mark: { type: 'point', filled: true, color: 'black', opacity: 1, size: 80, xOffset: offset },
+      encoding: { x, y, shape },
     },
     {
       data,
-      mark: { type: 'text', align: 'left', baseline: 'middle', dx: paperOffset + 8, fontSize: 10.5, font },
-      encoding: { x, y: { ...y, field: 'value' }, text: { field: 'text' } },
+      mark: { type: 'text', align: 'left', baseline: 'middle', dx: offset + 8, fontSize: 10.5, font },
+      encoding: { x, y, text: { field: 'text' } },
     },
   ];
 }
 
-/** The accuracy-change panel's zero line, thin, solid and labelled outside the plot, under the runs. */
-function zeroLayers(): Spec[] {
+/** The accuracy-change zero line, thin, solid and labelled "ancestor" outside the plot, under the runs. */
+export function zeroLayers(): Spec[] {
   const data = { values: [{ zero: 0, text: 'ancestor' }] };
   const y = { field: 'zero', type: 'quantitative' };
   return [
@@ -292,7 +301,7 @@ function panelSpec(groups: Group[], panel: Panel, width: number, lastGeneration:
       mark: { type: 'line', strokeWidth: 1.2 },
       encoding: { x, y: { ...y, field: 'value' }, color, strokeDash, detail: { field: 'group' } },
     });
-  layers.push(...paperLayers(paper, x, y));
+  layers.push(...paperLayers(paper, x, { ...y, field: 'value' }, paperOffset));
   return {
     title: { text: panel.title, fontSize: 12, fontWeight: 'bold', anchor: 'start' },
     width,
@@ -300,6 +309,34 @@ function panelSpec(groups: Group[], panel: Panel, width: number, lastGeneration:
     layer: layers,
   };
 }
+
+/** Fonts, sizes and colours every figure of the report shares. */
+export const figureConfig: Spec = {
+  font,
+  background: 'white',
+  padding: 12,
+  view: { stroke: null },
+  axis: {
+    labelFontSize: 11,
+    titleFontSize: 11,
+    titleFontWeight: 'normal',
+    gridColor: '#e8e8e8',
+    domainColor: '#333',
+    tickColor: '#333',
+    labelColor: '#222',
+    titleColor: '#222',
+  },
+  legend: { orient: 'bottom', direction: 'vertical', labelFontSize: 11, labelLimit: 1000 },
+  title: {
+    fontSize: 14,
+    subtitleFontSize: 11,
+    subtitleColor: '#444',
+    anchor: 'start',
+    fontWeight: 'bold',
+    offset: 8,
+  },
+  concat: { spacing: 24 },
+};
 
 /** The whole figure as a vega-lite spec (exported for tests and for anyone who wants to restyle it). */
 export function figureSpec(groups: Group[]): Spec {
@@ -316,45 +353,25 @@ export function figureSpec(groups: Group[]): Spec {
       hconcat: row.panels.map((p) => panelSpec(groups, p, row.width, lastGeneration)),
     })),
     resolve: { scale: { color: 'shared', shape: 'shared', strokeDash: 'shared' } },
-    config: {
-      font,
-      background: 'white',
-      padding: 12,
-      view: { stroke: null },
-      axis: {
-        labelFontSize: 11,
-        titleFontSize: 11,
-        titleFontWeight: 'normal',
-        gridColor: '#e8e8e8',
-        domainColor: '#333',
-        tickColor: '#333',
-        labelColor: '#222',
-        titleColor: '#222',
-      },
-      legend: { orient: 'bottom', direction: 'vertical', labelFontSize: 11, labelLimit: 500 },
-      title: {
-        fontSize: 14,
-        subtitleFontSize: 11,
-        subtitleColor: '#444',
-        anchor: 'start',
-        fontWeight: 'bold',
-        offset: 8,
-      },
-      concat: { spacing: 24 },
-    },
+    config: figureConfig,
   };
 }
 
-export async function renderSvg(groups: Group[]): Promise<string> {
+/** Any of the report's vega-lite specs as SVG, text measured as resvg will draw it. */
+export async function renderSpec(spec: Spec): Promise<string> {
   const vegaLite = await importModule<VegaLite>('vega-lite');
   const vega = await importModule<Vega>('vega');
   vega.textMetrics.width = vegaTextWidth;
-  const view = new vega.View(vega.parse(vegaLite.compile(figureSpec(groups)).spec), { renderer: 'none' });
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
     view.finalize();
   }
+}
+
+export function renderSvg(groups: Group[]): Promise<string> {
+  return renderSpec(figureSpec(groups));
 }
 
 /** The SVG rasterised at `zoom`, white background, text in the shipped DejaVu Sans and nothing else. */
