@@ -1,5 +1,6 @@
 // The genetic encoding's formulas on small hand-computed tensors, and its sampling checked
 // statistically against the probabilities it reports (docs/method.md, "The genetic encoding").
+import { tiny } from './helpers';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
@@ -21,17 +22,6 @@ import { clusterStage, expectedSynapses, liveMagnitudes } from '../src/encoding/
 import { measure } from '../src/metrics/measure';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} vs ${b}`);
-
-// input 3 -> hidden 2 (relu) -> output 2
-const tiny: Architecture = {
-  name: 'tiny',
-  inputShape: [1, 1, 3],
-  layers: [
-    { kind: 'flatten', name: 'flatten' },
-    { kind: 'dense', name: 'h', units: 2, activation: 'relu' },
-    { kind: 'dense', name: 'o', units: 2, activation: 'linear' },
-  ],
-};
 
 function tinyNet(): Network {
   const layers = weightedLayers(tiny);

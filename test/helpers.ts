@@ -170,3 +170,14 @@ export function killAtCheckpoint(
     });
   });
 }
+
+/** input 3 -> hidden 2 (relu) -> output 2; kernels [in, out] row-major: a net to check formulas by hand. */
+export const tiny: Architecture = {
+  name: 'tiny',
+  inputShape: [1, 1, 3],
+  layers: [
+    { kind: 'flatten', name: 'flatten' },
+    { kind: 'dense', name: 'h', units: 2, activation: 'relu' },
+    { kind: 'dense', name: 'o', units: 2, activation: 'linear' },
+  ],
+};

@@ -1,24 +1,14 @@
 // The mating function's formulas on small hand-made parents, and the parent draw.
+import { tiny } from './helpers';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { type Architecture, weightedLayers } from '../src/models/architecture';
+import { weightedLayers } from '../src/models/architecture';
 import type { Network } from '../src/models/network';
 import { mate } from '../src/encoding/mating';
 import { drawParents } from '../src/evolution/parents';
 import { meanMeasure, unionFactors } from '../src/evolution/budget';
 import { measure } from '../src/metrics/measure';
-
-// input 3 -> hidden 2 (relu) -> output 2; kernels [in, out] row-major.
-const tiny: Architecture = {
-  name: 'tiny',
-  inputShape: [1, 1, 3],
-  layers: [
-    { kind: 'flatten', name: 'flatten' },
-    { kind: 'dense', name: 'h', units: 2, activation: 'relu' },
-    { kind: 'dense', name: 'o', units: 2, activation: 'linear' },
-  ],
-};
 
 function net(hidden: number[], hiddenBias: number[], output: number[], outputBias: number[]): Network {
   const layer = (w: number[], b: number[]) => ({
