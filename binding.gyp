@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/threadPool.cc",
+        "native/fused.cc",
         "native/kernels.cc",
         "native/kernelsAvx2.cc",
         "native/kernelsAvx512.cc"

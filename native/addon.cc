@@ -299,6 +299,10 @@ napi_value UsePath(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+const Kernels& activeKernels() { return *active; }
+void defineFused(napi_env env, napi_value exports);
+
 }  // namespace evolve
 
 NAPI_MODULE_INIT() {
@@ -322,5 +326,6 @@ NAPI_MODULE_INIT() {
       {"usePath", nullptr, UsePath, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  defineFused(env, exports);
   return exports;
 }

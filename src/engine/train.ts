@@ -13,6 +13,7 @@ import { lossAndGradients } from './backprop';
 import type { OptimizerName } from './optimizer';
 import type { OptimizerState } from './optimizerState';
 import { type Bound, bind, unbind } from './network';
+import { fusedTraining } from './fused';
 import { augmentStream, imageBatch, oneHotBatch, shuffledIndices } from './batches';
 import { type Updater, makeUpdater } from './updater';
 
@@ -36,6 +37,11 @@ export interface TrainOptions {
    * the same floats; tests compare the two). Default true.
    */
   fusedUpdate?: boolean;
+  /**
+   * false: train through tfjs ops even where the fused native step covers the network (it gives
+   * the same floats; tests compare the two). Default true; `fusedUpdate: false` implies it.
+   */
+  fusedStep?: boolean;
   /** After each finished epoch but the last: the weights and optimizer state then, for a checkpoint. */
   onEpochEnd?: (s: EpochState) => Promise<void> | void;
 }
@@ -59,20 +65,64 @@ function firstEpoch(options: Pick<TrainOptions, 'epochs' | 'resume'>): number {
 }
 
 /**
+ * How one training takes its steps: the fused native step where it covers the network, else tfjs
+ * ops over bound variables. Both give the same floats; the loop below cannot tell them apart.
+ */
+interface Stepper {
+  /** One step on samples start..end of `order`; resolves to the batch's loss. */
+  step(order: Uint32Array, start: number, end: number, augment?: Random): Promise<number>;
+  params(): Promise<{ kernel: Float32Array; bias: Float32Array }[]>;
+  optimizerState(): Promise<OptimizerState>;
+  restore(state: OptimizerState): Promise<void>;
+  dispose(): void;
+}
+
+function fusedStepper(net: Network, data: Split, options: TrainOptions): Stepper | null {
+  if (options.fusedStep === false || options.fusedUpdate === false) return null;
+  const f = fusedTraining(net, data, options);
+  if (!f) return null;
+  return {
+    step: (order, start, end) => f.step(order, start, end),
+    params: async () => f.params(),
+    optimizerState: async () => f.optimizerState(),
+    restore: async (state) => f.restore(state),
+    dispose: () => f.close(),
+  };
+}
+
+function tfjsStepper(net: Network, data: Split, options: TrainOptions): Stepper {
+  const b = bind(net);
+  const vars = [...b.kernels, ...b.biases];
+  const updater = makeUpdater(options, vars, [...b.kernelMasks, ...b.biasMasks]);
+  const training: Training = { net, bound: b, vars, data, updater, weightDecay: options.weightDecay };
+  return {
+    async step(order, start, end, augment) {
+      const loss = trainStep(training, order, start, end, augment);
+      const l = (await loss.data())[0];
+      loss.dispose();
+      return l;
+    },
+    params: () => readParams(b),
+    optimizerState: () => updater.save(),
+    restore: (state) => updater.restore(state),
+    dispose() {
+      unbind(b);
+      updater.dispose();
+    },
+  };
+}
+
+/**
  * Trains `net` in place for `options.epochs` epochs over `data`, batches drawn in an order set
  * by `rng`. Returns the mean loss of the last epoch.
  */
 export async function trainNetwork(net: Network, data: Split, options: TrainOptions, rng: Random): Promise<number> {
-  const b = bind(net);
   const batches = Math.ceil(data.count / options.batchSize);
-  const vars = [...b.kernels, ...b.biases];
-  const masks = [...b.kernelMasks, ...b.biasMasks];
-  const updater = makeUpdater(options, vars, masks);
-  const training: Training = { net, bound: b, vars, data, updater, weightDecay: options.weightDecay };
   const first = firstEpoch(options);
+  const stepper = fusedStepper(net, data, options) ?? tfjsStepper(net, data, options);
   let lastLoss = NaN;
   try {
-    if (options.resume) await updater.restore(options.resume.optimizer);
+    if (options.resume) await stepper.restore(options.resume.optimizer);
     for (let epoch = 0; epoch < options.epochs; epoch++) {
       const order = shuffledIndices(data.count, rng);
       const augment = augmentStream(data, rng);
@@ -80,11 +130,9 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
       let sum = 0;
       for (let batch = 0; batch < batches; batch++) {
         const start = batch * options.batchSize;
-        const loss = trainStep(training, order, start, Math.min(data.count, start + options.batchSize), augment);
-        const l = (await loss.data())[0];
+        const l = await stepper.step(order, start, Math.min(data.count, start + options.batchSize), augment);
         // One turn of the event loop per batch (a few microseconds), so a Ctrl-C is handled here.
         await new Promise(setImmediate);
-        loss.dispose();
         sum += l;
         options.onBatch?.({ epoch, epochs: options.epochs, batch, batches, loss: l });
       }
@@ -93,19 +141,17 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
         await options.onEpochEnd({
           epochsDone: epoch + 1,
           loss: lastLoss,
-          params: await readParams(b),
-          optimizer: await updater.save(),
+          params: await stepper.params(),
+          optimizer: await stepper.optimizerState(),
         });
       }
     }
-    // Read the trained values back; the masks were re-applied after every step.
-    (await readParams(b)).forEach((p, l) => {
+    (await stepper.params()).forEach((p, l) => {
       net.params[l].kernel = p.kernel;
       net.params[l].bias = p.bias;
     });
   } finally {
-    unbind(b);
-    updater.dispose();
+    stepper.dispose();
   }
   return lastLoss;
 }

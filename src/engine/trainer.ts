@@ -18,6 +18,7 @@ import { evaluate as evaluateOnBackend } from './evaluate';
 
 export type { TrainOptions };
 export { type Bound, bind, forward, unbind } from './network';
+export { parallelTrainings } from './fused';
 
 let threads = 1;
 
