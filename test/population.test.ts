@@ -82,17 +82,8 @@ test('records name each offspring’s parents from the previous population; the 
   }
 });
 
-test('SIGKILL inside generation 2 with runners-up saved, then --resume: the same records and files', async () => {
-  const out = path.join(root, 'killed');
-  const k = await killAtCheckpoint(
-    args,
-    out,
-    (c) => c.generation === 2 && c.offspring === 2 && c.epochsDone >= 1 && (c.runnersUp?.length ?? 0) >= 1,
-  );
-  assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
-  const r = runCli(['--resume', out]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /continuing from the checkpoint: generation 2, offspring 2 after epoch [12] of 3/);
+/** The records and the last generation's files of `out` are the reference run's. */
+function sameAsReference(out: string): void {
   assert.deepEqual(
     readRecords(path.join(out, 'generations.ndjson')).map(withoutTiming),
     readRecords(path.join(ref, 'generations.ndjson')).map(withoutTiming),
@@ -105,6 +96,32 @@ test('SIGKILL inside generation 2 with runners-up saved, then --resume: the same
       assert.ok(same, `${folder}/${f}`);
     }
   }
+}
+
+test('one training at a time: SIGKILL inside generation 2 with runners-up saved, --resume: the same records and files', async () => {
+  // One at a time, each offspring saves its epochs (with two at once, only the first unfinished one
+  // does); the reference ran as many at once as there are cores, and the records do not change.
+  const out = path.join(root, 'killed');
+  const k = await killAtCheckpoint(
+    [...args, '--workers', '1'],
+    out,
+    (c) => c.generation === 2 && c.offspring === 2 && c.epochsDone >= 1 && (c.runnersUp?.length ?? 0) >= 1,
+  );
+  assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+  const r = runCli(['--resume', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /continuing from the checkpoint: generation 2, offspring 2 after epoch [12] of 3/);
+  sameAsReference(out);
+});
+
+test('two trainings at once: SIGKILL at generation 2’s first saved progress, --resume: the same records', async () => {
+  const out = path.join(root, 'killed-two');
+  const k = await killAtCheckpoint([...args, '--workers', '2'], out, (c) => c.generation === 2);
+  assert.equal(k.signal, 'SIGKILL', `the run ended before the kill (${k.stderr})`);
+  const r = runCli(['--resume', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /continuing from the checkpoint: generation 2/);
+  sameAsReference(out);
 });
 
 test('more parents than the population, or a population larger than the offspring: one line, exit 2', () => {

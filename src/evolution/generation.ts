@@ -9,7 +9,7 @@ import { type Network, cloneNetwork, initialiseNetwork } from '../models/network
 import { type Mating, mate } from '../encoding/mating';
 import { type EncodingOptions, type OffspringGenome, sampleOffspring } from '../encoding/offspring';
 import { type NetworkMeasure, measure } from '../metrics/measure';
-import { evaluate } from '../engine/trainer';
+import { evaluate, parallelTrainings } from '../engine/trainer';
 import { stream } from '../random';
 import { developFrom } from '../encoding/develop';
 import { compactNetwork } from '../models/compact';
@@ -171,6 +171,8 @@ interface Offspring {
 interface Selection {
   candidates: CandidateRecord[];
   ranked: BestOffspring[];
+  /** The first offspring not yet in them: only it may save its training's progress. */
+  next: number;
 }
 
 /** The population a generation hands on, best first, numbered as its record numbers them. */
@@ -250,14 +252,19 @@ async function runOffspring(g: number, parent: Generation, baseline: Baseline, l
   const selection: Selection = {
     candidates: [...(from?.candidates ?? [])],
     ranked: from?.best ? [from.best, ...(from.runnersUp ?? [])] : [],
+    next: from?.offspring ?? 0,
   };
-  for (let k = from?.offspring ?? 0; k < s.offspring; k++) {
+  const develop = (k: number): Promise<Developed> => {
     const continued = from?.offspring === k && from.epochsDone > 0 ? from : undefined;
-    await developOffspring(lineage, offspring(k, clock), { g, clock, selection, from: continued });
+    return developOffspring(lineage, offspring(k, clock), { g, clock, selection, from: continued });
+  };
+  await inOrder(selection.next, s.offspring, parallelTrainings(), develop, (k, d) => {
+    commit(selection, d, s.population);
+    selection.next = k + 1;
     if (k < s.offspring - 1) {
       clock.during('save', () => lineage.store.saveProgress(betweenOffspring(g, k + 1, selection, clock, s.epochs)));
     }
-  }
+  });
   const factors = planOf(selection.ranked[0].offspring).factors;
   return { generation: await selected(g, { parent, baseline, factors, selection, clock }, lineage), clock };
 }
@@ -334,12 +341,54 @@ function rank(ranked: BestOffspring[], entry: BestOffspring, size: number): void
   ranked.length = Math.min(ranked.length, size);
 }
 
-/** Develops one offspring, scores it on the validation split, and ranks it among the generation's best. */
+/** An offspring developed and scored, not yet among its generation's. */
+interface Developed {
+  candidate: CandidateRecord;
+  entry: BestOffspring;
+}
+
+/** Adds a developed offspring to the generation's candidates and ranks it among the best `size`. */
+function commit(selection: Selection, d: Developed, size: number): void {
+  selection.candidates.push(d.candidate);
+  rank(selection.ranked, d.entry, size);
+}
+
+/**
+ * Runs work(k) for k = first..end-1, up to `lanes` at once, and hands each result to `done` in
+ * the order of k, so what it builds is the same whatever the lanes. On a failure it waits for
+ * the work under way to settle, then throws the first failure in that order.
+ */
+async function inOrder<T>(
+  first: number,
+  end: number,
+  lanes: number,
+  work: (k: number) => Promise<T>,
+  done: (k: number, result: T) => void,
+): Promise<void> {
+  const running = new Map<number, Promise<T>>();
+  let next = first;
+  try {
+    for (let k = first; k < end; k++) {
+      for (; next < end && next - k < Math.max(1, lanes); next++) {
+        const p = work(next);
+        p.catch(() => {}); // awaited below, in order
+        running.set(next, p);
+      }
+      const result = await running.get(k)!;
+      running.delete(k);
+      done(k, result);
+    }
+  } finally {
+    await Promise.allSettled(running.values());
+  }
+}
+
+/** Develops one offspring and scores it on the validation split. */
 async function developOffspring(
   lineage: Lineage,
   o: Offspring,
   at: { g: number; clock: Clock; selection: Selection; from?: TrainingCheckpoint },
-): Promise<void> {
+): Promise<Developed> {
   const { settings: s, data } = lineage;
   const { selection } = at;
   const loss = await develop(lineage, {
@@ -349,22 +398,24 @@ async function developOffspring(
     at: { generation: at.g, offspring: o.k },
     from: at.from,
     clock: at.clock,
-    progress: () => progressOf(selection),
+    // Saved progress describes the offspring before it as finished: only the first unfinished one saves.
+    progress: () => (selection.next === o.k ? progressOf(selection) : null),
   });
   const validation =
     s.offspring > 1 || data.validation.count > 0
       ? await at.clock.awaiting('evaluate', () => evaluate(o.child, data.validation))
       : NaN;
   const synapses = measureOf(o.child).synapses;
-  selection.candidates.push({ offspring: o.k, parents: o.parents, synapses, validationAccuracy: percent(validation) });
-  const entry: BestOffspring = {
-    offspring: o.k,
-    validation,
-    synapses,
-    loss,
-    expectedSynapses: o.genome.expectedSynapses,
-    capped: o.genome.capped,
-    params: o.child.params,
+  return {
+    candidate: { offspring: o.k, parents: o.parents, synapses, validationAccuracy: percent(validation) },
+    entry: {
+      offspring: o.k,
+      validation,
+      synapses,
+      loss,
+      expectedSynapses: o.genome.expectedSynapses,
+      capped: o.genome.capped,
+      params: o.child.params,
+    },
   };
-  rank(selection.ranked, entry, s.population);
 }

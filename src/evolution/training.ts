@@ -99,8 +99,12 @@ export interface Development {
   /** Saved progress of this very network: training continues after its last finished epoch. */
   from?: TrainingCheckpoint;
   clock: Clock;
-  /** The rest of the generation's state (its finished offspring), saved with each epoch's progress. */
-  progress: () => Pick<TrainingCheckpoint, 'candidates' | 'best' | 'runnersUp'>;
+  /**
+   * The rest of the generation's state (its finished offspring), saved with each epoch's
+   * progress; null when this network's progress cannot be saved now (an offspring before it,
+   * training at the same time, is not finished).
+   */
+  progress: () => Pick<TrainingCheckpoint, 'candidates' | 'best' | 'runnersUp'> | null;
 }
 
 /** One turn of the event loop, so a pending signal is handled before the next network trains. */
@@ -136,7 +140,9 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
       weightDecay: s.weightDecay,
       onBatch: events.onBatch,
       resume: d.from ? { epochsDone: d.from.epochsDone, optimizer: d.from.optimizer! } : undefined,
-      onEpochEnd: (e) =>
+      onEpochEnd: (e) => {
+        const rest = d.progress();
+        if (!rest) return;
         d.clock.during('save', () =>
           store.saveProgress({
             ...d.at,
@@ -146,10 +152,11 @@ export async function develop(lineage: Lineage, d: Development): Promise<number>
             network: e.params,
             optimizer: e.optimizer,
             loss: e.loss,
-            ...d.progress(),
+            ...rest,
             ...d.clock.times(),
           }),
-        ),
+        );
+      },
     },
     d.rng,
   );
