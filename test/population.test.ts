@@ -98,7 +98,7 @@ function sameAsReference(out: string): void {
   }
 }
 
-test('one training at a time: SIGKILL inside generation 2 with runners-up saved, --resume: the same records and files', async () => {
+test('one training at a time: SIGKILL in generation 2, runners-up saved, --resume: same records, files', async () => {
   // One at a time, each offspring saves its epochs (with two at once, only the first unfinished one
   // does); the reference ran as many at once as there are cores, and the records do not change.
   const out = path.join(root, 'killed');

@@ -257,8 +257,9 @@ export const optionTable = {
   workers: {
     flags: '--workers <n>',
     description:
-      'training threads (wasm backend): the threads each native kernel splits its work across (records do not ' +
-      'depend on n); where the native kernels are not built, the JavaScript kernels train on one thread',
+      'training threads (wasm backend): with the native kernels, up to n offspring of a generation train at once ' +
+      'and the threads split each kernel call (records do not depend on n); where the native kernels are not ' +
+      'built, the JavaScript kernels train on one thread',
     defaultText: 'the number of cores',
     parse: integer(1, 64),
   },
