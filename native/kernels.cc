@@ -39,12 +39,12 @@ ThreadScratch& scratch() {
 }
 
 /**
- * Threads worth waking for `work` multiply-adds: under 1M (~100 us on one core) one thread. The
- * compacted 100x LeNet-5 offspring's step (conv1's 0.9M, its filter gradient's, the dense layers')
- * took ~10% less than at the earlier 200k, the dense ancestor's the same (alternating runs,
- * docs/performance.md section 3).
+ * Threads worth waking for `work` multiply-adds: under 200k (~20 us on one core) one thread. Before
+ * the pool's threads spun between regions, 1M served the compacted 100x LeNet-5 offspring better
+ * (each wake-up cost a sleeping thread's); with the spin, 200k trains it ~5-10% faster
+ * (docs/performance.md).
  */
-int threadsFor(double work, int threads) { return work < 1e6 ? 1 : threads; }
+int threadsFor(double work, int threads) { return work < 2e5 ? 1 : threads; }
 
 /** Rows [m0, m1) of the image-to-column matrix of image b: one row of kh*kw*cin taps per output position. */
 void im2col(const Conv& c, const float* x, int b, int m0, int m1, float* cols) {

@@ -30,9 +30,9 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   std::vector<std::thread> threads_;
   const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<int> next_{0};
-  int tasks_ = 0, helpers_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> next_{0}, remaining_{0};
+  int tasks_ = 0, helpers_ = 0;
+  std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
 };
 
