@@ -1,27 +1,125 @@
-/** Top-1 accuracy of a network over a split. */
+/**
+ * Top-1 accuracy of a network over a split. With the native kernels it runs on the compacted
+ * network (dead filters and neurons removed), so it costs what the live part of the network costs,
+ * with the masked network's logits bit for bit (./evaluatePlan says how); a network whose layers
+ * cannot keep those floats compacted, and any network without the native kernels, is evaluated
+ * masked, at full size.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Network } from '../models/network';
+import type { LayerSpec } from '../models/layers';
+import { kindOf } from '../models/layers';
+import { compactNetwork } from '../models/compact';
 import type { Split } from '../data/dataset';
 import { imageBatch } from './batches';
 import { bind, forward, unbind } from './network';
+import { opsOf } from './layerOps';
+import { type LayerPlan, layerPlan, planCost } from './evaluatePlan';
+import { nativeKernelsActive } from './kernels/native';
+
+/** A network ready to be evaluated: its logits for a batch of images. */
+export interface Evaluator {
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  /** Whether it runs compacted. */
+  compacted: boolean;
+  dispose(): void;
+}
+
+/** One weighted layer of the compacted network: its products (summed in order), then bias and activation. */
+interface Product {
+  parts: { kernel: tf.Tensor; lo: number; hi: number }[];
+  sliced: boolean;
+  bias: tf.Tensor1D;
+}
 
 /** Top-1 accuracy over a split, in large batches. */
 export async function evaluate(net: Network, data: Split, batchSize = 1000): Promise<number> {
   if (data.count === 0) return NaN;
-  const b = bind(net);
+  const e = evaluator(net);
   let correct = 0;
   try {
     for (let start = 0; start < data.count; start += batchSize) {
       const end = Math.min(data.count, start + batchSize);
-      const predicted = tf.tidy(() =>
-        tf.argMax(forward(net, b.kernels, b.biases, imageBatch(data, null, start, end, net.arch.inputShape)), 1),
-      );
+      const predicted = tf.tidy(() => tf.argMax(e.logits(imageBatch(data, null, start, end, net.arch.inputShape)), 1));
       const p = await predicted.data();
       predicted.dispose();
       for (let i = start; i < end; i++) if (p[i - start] === data.labels[i]) correct++;
     }
   } finally {
-    unbind(b);
+    e.dispose();
   }
   return correct / data.count;
+}
+
+/** `net` bound for evaluation: compacted where the native kernels run and its layers allow, else masked. */
+export function evaluator(net: Network, compact = nativeKernelsActive()): Evaluator {
+  const small = compact ? compactNetwork(net) : null;
+  const plans = small?.net.layers.map((layer, l) => layerPlan(net.layers[l], layer, small.kept[l - 1]));
+  if (!small || !plans || plans.some((p) => p === null) || !cheaper(net, small.net, plans as LayerPlan[])) {
+    const b = bind(net);
+    return { logits: (x) => forward(net, b.kernels, b.biases, x), compacted: false, dispose: () => unbind(b) };
+  }
+  const products = small.net.params.map((p, l) =>
+    product(p.kernel, p.bias, small.net.layers[l].kernelShape, plans[l] as LayerPlan),
+  );
+  return {
+    logits: (x) => compactForward(small.net.arch.layers, products, x),
+    compacted: true,
+    dispose: () => tf.dispose(products.flatMap((p) => [...p.parts.map((q) => q.kernel), p.bias])),
+  };
+}
+
+/** Whether the compacted products cost fewer multiply-adds than the full network's. */
+function cheaper(net: Network, small: Network, plans: LayerPlan[]): boolean {
+  const positions = (l: number) => net.layers[l].outHeight * net.layers[l].outWidth;
+  let full = 0;
+  let compacted = 0;
+  net.layers.forEach((layer, l) => {
+    full += positions(l) * layer.spatial * layer.inUnits * layer.outUnits;
+    compacted += positions(l) * planCost(plans[l], small.layers[l]);
+  });
+  return compacted < full;
+}
+
+/** A layer's product tensors: the kernel whole, or per run its rows (dense) or the kernel zero elsewhere (conv). */
+function product(kernel: Float32Array, bias: Float32Array, shape: number[], plan: LayerPlan): Product {
+  const out = shape[shape.length - 1];
+  const b = tf.tensor1d(bias);
+  if (plan.how === 'one')
+    return { parts: [{ kernel: tf.tensor(kernel, shape), lo: 0, hi: 0 }], sliced: false, bias: b };
+  const dense = shape.length === 2;
+  const parts = plan.runs.map(([lo, hi]) => {
+    const rows = kernel.subarray(lo * out, hi * out);
+    if (dense) return { kernel: tf.tensor2d(rows, [hi - lo, out]), lo, hi };
+    const zeroed = new Float32Array(kernel.length);
+    zeroed.set(rows, lo * out);
+    return { kernel: tf.tensor(zeroed, shape), lo, hi };
+  });
+  return { parts, sliced: dense, bias: b };
+}
+
+function compactForward(specs: LayerSpec[], products: Product[], x: tf.Tensor4D): tf.Tensor2D {
+  let h: tf.Tensor = x;
+  let l = 0;
+  for (const spec of specs) {
+    if (spec.kind === 'conv' || spec.kind === 'dense') h = weightedForward(spec, products[l++], h);
+    else if (kindOf(spec).weighted) throw new Error(`${spec.name}: no compacted evaluation for ${spec.kind}`);
+    else h = opsOf(spec).forward(spec, h);
+  }
+  return h as tf.Tensor2D;
+}
+
+/** The layer's output: as layerOps computes it for one product; else the products' sum in block order. */
+function weightedForward(spec: Extract<LayerSpec, { kind: 'conv' | 'dense' }>, p: Product, h: tf.Tensor): tf.Tensor {
+  if (p.parts.length === 1 && !p.sliced) return opsOf(spec).forward(spec, h, p.parts[0].kernel, p.bias);
+  let sum: tf.Tensor | null = null;
+  for (const { kernel, lo, hi } of p.parts) {
+    const y =
+      spec.kind === 'conv'
+        ? tf.conv2d(h as tf.Tensor4D, kernel as tf.Tensor4D, spec.stride, spec.padding)
+        : tf.matMul(tf.slice(h, [0, lo], [-1, hi - lo]) as tf.Tensor2D, kernel as tf.Tensor2D);
+    sum = sum ? tf.add(sum, y) : y;
+  }
+  const pre = tf.add(sum as tf.Tensor, p.bias);
+  return spec.activation === 'relu' ? tf.relu(pre) : pre;
 }

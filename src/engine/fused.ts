@@ -99,7 +99,7 @@ export interface FusedTraining {
 }
 
 /** Why the fused step cannot train `net` on `data` with `o`, or null when it can. */
-function uncovered(net: Network, data: Split, o: FusedOptions): string | null {
+function uncovered(data: Split, o: FusedOptions): string | null {
   if (!nativeKernelsActive()) return 'the native kernels are not active';
   if (o.optimizer !== 'sgd' && o.optimizer !== 'momentum') return `the ${o.optimizer} optimizer`;
   if (data.input?.augment) return 'augmented batches';
@@ -108,7 +108,7 @@ function uncovered(net: Network, data: Split, o: FusedOptions): string | null {
 
 /** The fused training of `net` on `data`, or null when the fused step does not cover it (the tfjs path then trains). */
 export function fusedTraining(net: Network, data: Split, o: FusedOptions): FusedTraining | null {
-  const spec = uncovered(net, data, o) === null ? specOf(net) : null;
+  const spec = uncovered(data, o) === null ? specOf(net) : null;
   const addon = spec && (nativeAddon() as unknown as FusedAddon | null);
   if (!spec || !addon?.fusedCreate) return null;
   const units = liveUnits(

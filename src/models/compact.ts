@@ -41,7 +41,7 @@ function compactArchitecture(arch: Architecture, kept: Int32Array[]): Architectu
  * index reads. Inputs are the previous weighted layer's units, repeated per spatial position when
  * a flatten of an NHWC conv output lies between (row = position * C + channel).
  */
-function inputMap(full: WeightedLayer, small: WeightedLayer, keptPrev: Int32Array | undefined): Int32Array {
+export function inputMap(full: WeightedLayer, small: WeightedLayer, keptPrev: Int32Array | undefined): Int32Array {
   if (full.prevUnits === 0 || !keptPrev) {
     // The first weighted layer reads the data, which is never compacted.
     if (small.inUnits !== full.inUnits) throw new Error(`${full.name}: input size ${small.inUnits} != ${full.inUnits}`);

@@ -12,7 +12,6 @@ import { flagOf } from '../run/options';
 import { startupLeftovers } from '../run/runFolder';
 import {
   type DatasetName,
-  type Preset,
   type RunOptions,
   ablationEncodings,
   defaultEncoding,
