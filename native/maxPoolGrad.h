@@ -7,8 +7,10 @@
 // general path computes, which turns a -0 into +0), 0 elsewhere. A branch per comparison
 // mispredicts on trained activations about once a window, which made this 2-3 ns per input;
 // here the comparisons are vector selects, across channels (20 or more of them: the ancestor's
-// pools) or, for fewer channels (a compacted offspring's), across VL windows copied into planes.
+// pools; VL / 2 at a time for VL / 2 to VL - 1 of them) or, for fewer channels (a compacted
+// offspring's), across VL windows copied into planes.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -18,73 +20,62 @@
 
 namespace evolve::EVOLVE_ISA {
 
+/** L floats, and L lane masks, as vectors (L = VL, or VL / 2 for fewer channels), loaded from anywhere. */
+template <int L>
+struct PoolLanes {
+  typedef float v __attribute__((vector_size(L * sizeof(float))));
+  typedef float u __attribute__((vector_size(L * sizeof(float)), aligned(4), may_alias));
+  typedef int i __attribute__((vector_size(L * sizeof(int))));
+};
+
 /** Per lane, the winner among v0..v3 in that order: 0-3, or -1 when none is above -Infinity. */
-inline ivec firstMax(vec v0, vec v1, vec v2, vec v3) {
-  const vec low = vec{} - INFINITY;
-  const ivec none = ivec{} - 1;
-  ivec c = v0 > low;
-  vec best = c ? v0 : low;
-  ivec at = c ? ivec{} : none;
+template <typename V, typename I = decltype(V{} > V{})>
+inline I firstMax(V v0, V v1, V v2, V v3) {
+  const V low = V{} - INFINITY;
+  const I none = I{} - 1;
+  I c = v0 > low;
+  V best = c ? v0 : low;
+  I at = c ? I{} : none;
   c = v1 > best;
   best = c ? v1 : best;
-  at = c ? ivec{} + 1 : at;
+  at = c ? I{} + 1 : at;
   c = v2 > best;
   best = c ? v2 : best;
-  at = c ? ivec{} + 2 : at;
-  return v3 > best ? ivec{} + 3 : at;
-}
-
-/** The same rule for one window of one channel. */
-inline int firstMax(float v0, float v1, float v2, float v3) {
-  float best = -INFINITY;
-  int at = -1;
-  if (v0 > best) best = v0, at = 0;
-  if (v1 > best) best = v1, at = 1;
-  if (v2 > best) best = v2, at = 2;
-  if (v3 > best) at = 3;
-  return at;
-}
-
-/** Scalar windows q0..ow of output row r, every channel from k0 (tails, and 2-15 channels). */
-inline void poolGradScalar(const float* g, const float* img, float* out, int w, int ch, int r, int q0, int ow, int k0) {
-  for (int q = q0; q < ow; ++q) {
-    const size_t p00 = (static_cast<size_t>(2 * r) * w + 2 * q) * ch, p01 = p00 + ch;
-    const size_t p10 = p00 + static_cast<size_t>(w) * ch, p11 = p10 + ch;
-    const float* d = g + (static_cast<size_t>(r) * ow + q) * ch;
-    for (int k = k0; k < ch; ++k) {
-      const int at = firstMax(img[p00 + k], img[p01 + k], img[p10 + k], img[p11 + k]);
-      const float s = 0.f + d[k];
-      out[p00 + k] = at == 0 ? s : 0.f;
-      out[p01 + k] = at == 1 ? s : 0.f;
-      out[p10 + k] = at == 2 ? s : 0.f;
-      out[p11 + k] = at == 3 ? s : 0.f;
-    }
-  }
+  at = c ? I{} + 2 : at;
+  return v3 > best ? I{} + 3 : at;
 }
 
 /** Stores s where `at` names this input (which), 0 elsewhere. */
-inline void storeWinner(float* p, ivec at, int which, vec s) {
-  *reinterpret_cast<uvec*>(p) = at == which ? s : vec{};
+template <typename V, typename I>
+inline void storeWinner(float* p, I at, int which, V s) {
+  typedef float U __attribute__((vector_size(sizeof(V)), aligned(4), may_alias));
+  *reinterpret_cast<U*>(p) = at == which ? s : V{};
 }
 
-/** Output row r with VL or more channels: VL channels of a window at a time. */
+/**
+ * Output row r with L or more channels: L channels of a window at a time, the last L once more
+ * where L does not divide ch. A channel's result depends on its own window alone, so the overlap
+ * writes the same floats again (it replaces a scalar tail, a mispredicted branch a window).
+ */
+template <int L>
 inline void poolGradChannels(const float* g, const float* img, float* out, int w, int ch, int r, int ow) {
-  const int whole = ch - ch % VL;
+  typedef typename PoolLanes<L>::v V;
+  typedef typename PoolLanes<L>::u U;
   for (int q = 0; q < ow; ++q) {
     const size_t p00 = (static_cast<size_t>(2 * r) * w + 2 * q) * ch, p01 = p00 + ch;
     const size_t p10 = p00 + static_cast<size_t>(w) * ch, p11 = p10 + ch;
     const float* d = g + (static_cast<size_t>(r) * ow + q) * ch;
-    for (int k = 0; k < whole; k += VL) {
-      const auto at = [&](size_t p) { return *reinterpret_cast<const uvec*>(img + p + k); };
-      const ivec win = firstMax(at(p00), at(p01), at(p10), at(p11));
-      const vec s = vec{} + *reinterpret_cast<const uvec*>(d + k);
+    for (int k0 = 0; k0 < ch; k0 += L) {
+      const int k = std::min(k0, ch - L);
+      const auto at = [&](size_t p) -> V { return *reinterpret_cast<const U*>(img + p + k); };
+      const auto win = firstMax(at(p00), at(p01), at(p10), at(p11));
+      const V s = V{} + *reinterpret_cast<const U*>(d + k);
       storeWinner(out + p00 + k, win, 0, s);
       storeWinner(out + p01 + k, win, 1, s);
       storeWinner(out + p10 + k, win, 2, s);
       storeWinner(out + p11 + k, win, 3, s);
     }
   }
-  if (whole < ch) poolGradScalar(g, img, out, w, ch, r, 0, ow, whole);
 }
 
 /**
@@ -159,8 +150,12 @@ inline void poolGradPlanes(const float* g, const float* img, float* out, int w, 
 
 /** One image's input gradient (dy [oh][ow][ch] of the image, x and dx [h][w][ch]); 2 * oh <= h, 2 * ow <= w. */
 inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
-  if (ch < VL) return poolGradPlanes(g, img, out, w, ch, oh, ow);
-  for (int r = 0; r < oh; ++r) poolGradChannels(g, img, out, w, ch, r, ow);
+  if (ch >= VL)
+    for (int r = 0; r < oh; ++r) poolGradChannels<VL>(g, img, out, w, ch, r, ow);
+  else if (ch >= VL / 2 && VL >= 8)
+    for (int r = 0; r < oh; ++r) poolGradChannels<VL / 2>(g, img, out, w, ch, r, ow);
+  else
+    poolGradPlanes(g, img, out, w, ch, oh, ow);
 }
 
 }  // namespace evolve::EVOLVE_ISA
