@@ -370,10 +370,29 @@ bool maxPool(const float* x, float* y, int batch, int h, int w, int ch, int oh, 
 }
 
 /**
+ * The column sums of x [outer, inner] for fewer columns than a vector has lanes (a compacted
+ * conv1's bias gradient): one vector of partial sums, each row added as one whole-vector load
+ * whose lanes past `inner` are never stored, so every column is the same chain of additions
+ * from +0 in row order. The last rows, where a whole vector would read past x, one by one.
+ */
+void sumFewColumns(const float* x, float* out, size_t outer, size_t inner) {
+  vec acc{};
+  size_t i = 0;
+  const size_t total = outer * inner;
+  for (; i < outer && i * inner + VL <= total; ++i) acc += *reinterpret_cast<const uvec*>(x + i * inner);
+  alignas(64) float lanes[VL];
+  *reinterpret_cast<vec*>(lanes) = acc;
+  for (; i < outer; ++i)
+    for (size_t j = 0; j < inner; ++j) lanes[j] += x[i * inner + j];
+  std::memcpy(out, lanes, sizeof(float) * inner);
+}
+
+/**
  * Sums of x viewed as [outer, inner]: over the outer axis (out has `inner` values) or over the
  * inner one (out has `outer` values). Each output is a sum in index order.
  */
 void sum(const float* x, float* out, size_t outer, size_t inner, bool overOuter) {
+  if (overOuter && inner < static_cast<size_t>(VL)) return sumFewColumns(x, out, outer, inner);
   if (overOuter) {
     // 64 columns at a time in a local array: out[] may alias x for all the compiler knows, so summing
     // in place stored and reloaded every partial sum (a bias gradient of one channel: 37k in a chain).
@@ -402,6 +421,19 @@ void biasAdd(const float* a, const float* b, float* out, size_t rows, size_t col
   if (cols == 1) {  // one channel (a compacted conv1): one vectorised loop, not one row per output
     const float bias = b[0];
     for (size_t r = 0; r < rows; ++r) out[r] = a[r] + bias;
+    return;
+  }
+  if (cols < static_cast<size_t>(VL)) {
+    // A few channels: `cols` vectors of the bias repeated cover VL rows, a whole number of them.
+    vec pattern[VL];
+    for (size_t i = 0; i < cols * VL; ++i) reinterpret_cast<float*>(pattern)[i] = b[i % cols];
+    const size_t block = cols * VL, whole = rows / VL * block;
+    for (size_t i = 0; i < whole; i += block)
+      for (size_t v = 0; v < cols; ++v) {
+        uvec* o = reinterpret_cast<uvec*>(out + i + v * VL);
+        *o = *reinterpret_cast<const uvec*>(a + i + v * VL) + pattern[v];
+      }
+    for (size_t i = whole; i < rows * cols; ++i) out[i] = a[i] + b[i % cols];
     return;
   }
   for (size_t r = 0; r < rows; ++r)

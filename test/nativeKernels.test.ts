@@ -274,6 +274,27 @@ test('the max-pool gradient passes NaN, -0, infinities and ties as the cpu backe
   }
 });
 
+test('a bias add and a column sum of 1 to 17 columns give the floats of one addition each, in row order', async () => {
+  await selectBackend('wasm');
+  assert.ok(nativeKernelsActive());
+  for (let cols = 1; cols <= 17; cols++) {
+    const rows = 37 + cols;
+    const x = random([rows, cols], `x${cols}`);
+    const b = random([cols], `b${cols}`);
+    const xs = x.dataSync() as Float32Array;
+    const bs = b.dataSync() as Float32Array;
+    const added = valuesOf(() => tf.add(x, b));
+    const sums = valuesOf(() => tf.sum(x, 0));
+    for (let i = 0; i < rows * cols; i++) assert.equal(added[i], Math.fround(xs[i] + bs[i % cols]), `${cols} columns`);
+    for (let j = 0; j < cols; j++) {
+      let chain = 0;
+      for (let r = 0; r < rows; r++) chain = Math.fround(chain + xs[r * cols + j]);
+      assert.equal(sums[j], chain, `the sum of column ${j} of ${cols}`);
+    }
+    tf.dispose([x, b]);
+  }
+});
+
 test('a batch gathered natively holds the floats of fillBatch; a sample outside the images is refused', async () => {
   await selectBackend('wasm');
   const rng = seedrandom('bytes');
