@@ -58,84 +58,114 @@ struct Lanes {
 };
 
 /**
- * Filter co over G output rows from oy and L positions from ox (stride 1 across), into image
- * b's outputs `y`: for each KC-deep block, acc = sum of tap * filter in k order; the blocks summed.
- * Each lane is one output's chain, so the lane count L does not change a float.
+ * Filters co..co+F-1 over G output rows from oy and L positions from ox (stride 1 across), into
+ * image b's outputs `y`: for each KC-deep block, acc = sum of tap * filter in k order; the blocks
+ * summed. Each tap vector is loaded once for the F filters. Each lane is one output's chain, so
+ * neither L nor F changes a float.
  */
-template <int G, int L>
+template <int F, int G, int L>
 void directRows(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
   typedef typename Lanes<L>::v lvec;
   const size_t plane = static_cast<size_t>(paddedRows(c)) * stride;
-  lvec sum[G], acc[G];
-  for (int g = 0; g < G; ++g) sum[g] = acc[g] = lvec{};
+  lvec sum[F][G], acc[F][G];
+  for (int h = 0; h < F; ++h)
+    for (int g = 0; g < G; ++g) sum[h][g] = acc[h][g] = lvec{};
   int k = 0;
   for (int i = 0; i < c.kh; ++i)
     for (int j = 0; j < c.kw; ++j)
       for (int ci = 0; ci < c.cin; ++ci, ++k) {
         if (k % KC == 0 && k > 0) {
-          for (int g = 0; g < G; ++g) sum[g] = k == KC ? acc[g] : sum[g] + acc[g];
-          for (int g = 0; g < G; ++g) acc[g] = lvec{};
+          for (int h = 0; h < F; ++h)
+            for (int g = 0; g < G; ++g) sum[h][g] = k == KC ? acc[h][g] : sum[h][g] + acc[h][g];
+          for (int h = 0; h < F; ++h)
+            for (int g = 0; g < G; ++g) acc[h][g] = lvec{};
         }
-        const lvec s = splat<lvec>(f[static_cast<size_t>(k) * c.cout + co]);
+        lvec s[F];
+        for (int h = 0; h < F; ++h) s[h] = splat<lvec>(f[static_cast<size_t>(k) * c.cout + co + h]);
         const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
-        for (int g = 0; g < G; ++g)
-          acc[g] = madd(Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride), s, acc[g]);
+        for (int g = 0; g < G; ++g) {
+          const lvec x = Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride);
+          for (int h = 0; h < F; ++h) acc[h][g] = madd(x, s[h], acc[h][g]);
+        }
       }
-  for (int g = 0; g < G; ++g) sum[g] = k <= KC ? acc[g] : sum[g] + acc[g];
+  for (int h = 0; h < F; ++h)
+    for (int g = 0; g < G; ++g) sum[h][g] = k <= KC ? acc[h][g] : sum[h][g] + acc[h][g];
   const int lanes = std::min(L, c.ow - ox);
-  for (int g = 0; g < G; ++g) {
-    alignas(64) float out[L];
-    *reinterpret_cast<lvec*>(out) = sum[g];
-    float* row = y + (static_cast<size_t>(oy + g) * c.ow + ox) * c.cout + co;
-    for (int l = 0; l < lanes; ++l) row[static_cast<size_t>(l) * c.cout] = out[l];
-  }
+  for (int h = 0; h < F; ++h)
+    for (int g = 0; g < G; ++g) {
+      alignas(64) float out[L];
+      *reinterpret_cast<lvec*>(out) = sum[h][g];
+      float* row = y + (static_cast<size_t>(oy + g) * c.ow + ox) * c.cout + co + h;
+      for (int l = 0; l < lanes; ++l) row[static_cast<size_t>(l) * c.cout] = out[l];
+    }
 }
 
 using RowsFn = void (*)(const Conv&, const float*, int, const float*, int, int, int, float*);
+template <int F, int L>
+constexpr RowsFn kRowsOf[] = {directRows<F, 1, L>, directRows<F, 2, L>, directRows<F, 3, L>, directRows<F, 4, L>,
+                              directRows<F, 5, L>, directRows<F, 6, L>, directRows<F, 7, L>, directRows<F, 8, L>};
+/** kRows<L>[F - 1][G - 1]. */
 template <int L>
-constexpr RowsFn kRows[] = {directRows<1, L>, directRows<2, L>, directRows<3, L>, directRows<4, L>,
-                            directRows<5, L>, directRows<6, L>, directRows<7, L>, directRows<8, L>};
+constexpr const RowsFn* kRows[] = {kRowsOf<1, L>, kRowsOf<2, L>, kRowsOf<3, L>};
 
 /** Image b of a convolution with few filters and horizontal stride 1, directly (8 rows at a time: 8 chains in flight). */
 inline void directConvImage(const Conv& c, const float* x, const float* f, float* y, int b, std::vector<float>& buf) {
   const int stride = paddedCols(c) + VL;
   padPlanar(c, x, b, stride, buf);
   float* out = y + static_cast<size_t>(b) * c.positions() * c.cout;
-  for (int co = 0; co < c.cout; ++co)
-    for (int ox = 0; ox < c.ow; ox += VL)
-      for (int oy = 0; oy < c.oh; oy += 8) {
-        // Eight or fewer positions left (a 24-wide row's last block, an 8-wide row): half-width vectors.
-        const RowsFn* rows = c.ow - ox <= VL / 2 ? kRows<VL / 2> : kRows<VL>;
-        rows[std::min(8, c.oh - oy) - 1](c, buf.data(), stride, f, co, oy, ox, out);
+  for (int ox = 0; ox < c.ow; ox += VL)
+    for (int oy = 0; oy < c.oh; oy += 8) {
+      // Eight or fewer positions left (a 24-wide row's last block, an 8-wide row): half-width vectors.
+      const RowsFn* const* rows = c.ow - ox <= VL / 2 ? kRows<VL / 2> : kRows<VL>;
+      const int g = std::min(8, c.oh - oy);
+      for (int co = 0, n; co < c.cout; co += n) {
+        n = std::min(3, c.cout - co);
+        rows[n - 1][g - 1](c, buf.data(), stride, f, co, oy, ox, out);
       }
+    }
 }
 
 /**
- * G tap vectors of a filter gradient (each L taps of one patch row, at `offsets` from a
- * position's patch corner) over n positions from (oy, ox) of a padded NHWC image: acc += taps * dy,
- * position by position, as the GEMM's micro-kernel sums a KC-deep block. Tap vector g's sums go
- * to out[g * VL ...]. Each lane is one tap's chain, so L does not change a float.
+ * G tap vectors of a filter gradient for F filters from co (each L taps of one patch row, at
+ * `offsets` from a position's patch corner) over n positions from (oy, ox) of a padded NHWC
+ * image: acc += taps * dy, position by position, as the GEMM's micro-kernel sums a KC-deep block.
+ * Each tap vector is loaded once for the F filters. Filter f's tap vector g goes to
+ * out[(f * G + g) * VL ...]. Each lane is one tap's chain, so neither L nor F changes a float.
  */
-template <int G, int L>
+template <int F, int G, int L>
 void filterTile(const Conv& c, const float* img, const float* dy, int co, int oy, int ox, int n, const int* offsets,
                 float* out) {
   typedef typename Lanes<L>::v lvec;
   const int cols = paddedCols(c);
-  lvec a[G];
-  for (int g = 0; g < G; ++g) a[g] = lvec{};
+  lvec a[F][G];
+  for (int f = 0; f < F; ++f)
+    for (int g = 0; g < G; ++g) a[f][g] = lvec{};
   for (int t = 0; t < n; ++t) {
     const float* corner = img + (static_cast<size_t>(oy * c.sh) * cols + ox * c.sw) * c.cin;
-    const lvec d = splat<lvec>(dy[static_cast<size_t>(t) * c.cout + co]);
-    for (int g = 0; g < G; ++g) a[g] = madd(Lanes<L>::load(corner + offsets[g]), d, a[g]);
+    lvec d[F];
+    for (int f = 0; f < F; ++f) d[f] = splat<lvec>(dy[static_cast<size_t>(t) * c.cout + co + f]);
+    for (int g = 0; g < G; ++g) {
+      const lvec x = Lanes<L>::load(corner + offsets[g]);
+      for (int f = 0; f < F; ++f) a[f][g] = madd(x, d[f], a[f][g]);
+    }
     if (++ox == c.ow) ox = 0, ++oy;
   }
-  for (int g = 0; g < G; ++g) std::memcpy(out + g * VL, &a[g], sizeof a[g]);
+  for (int f = 0; f < F; ++f)
+    for (int g = 0; g < G; ++g) std::memcpy(out + (f * G + g) * VL, &a[f][g], sizeof a[f][g]);
 }
 
 using FilterTileFn = void (*)(const Conv&, const float*, const float*, int, int, int, int, const int*, float*);
+template <int F, int L>
+constexpr FilterTileFn kFilterTileRow[] = {filterTile<F, 1, L>, filterTile<F, 2, L>, filterTile<F, 3, L>,
+                                           filterTile<F, 4, L>, filterTile<F, 5, L>, filterTile<F, 6, L>,
+                                           filterTile<F, 7, L>, filterTile<F, 8, L>};
+/** kFilterTiles<L>[F - 1][G - 1]. */
 template <int L>
-constexpr FilterTileFn kFilterTiles[] = {filterTile<1, L>, filterTile<2, L>, filterTile<3, L>, filterTile<4, L>,
-                                         filterTile<5, L>, filterTile<6, L>, filterTile<7, L>, filterTile<8, L>};
+constexpr const FilterTileFn* kFilterTiles[] = {kFilterTileRow<1, L>, kFilterTileRow<2, L>, kFilterTileRow<3, L>,
+                                                kFilterTileRow<4, L>};
+
+/** Filters a tile takes at once beside G tap vectors: at most 4, and at most 24 accumulators. */
+inline int filtersAtOnce(int G, int left) { return std::min({4, left, 24 / G}); }
 
 /**
  * Positions [m0, m0 + n) of padded image `img` added into df^T ([cout][K]) as the GEMM would add
@@ -147,7 +177,7 @@ inline void directFilterChunk(const Conv& c, const float* img, const float* dy, 
                               bool accumulate) {
   const int run = c.kw * c.cin, width = run <= VL / 2 ? VL / 2 : VL;
   const int perRow = (run + width - 1) / width, taps = c.kh * perRow, K = c.k();
-  const FilterTileFn* tiles = width == VL ? kFilterTiles<VL> : kFilterTiles<VL / 2>;
+  const FilterTileFn* const* tiles = width == VL ? kFilterTiles<VL> : kFilterTiles<VL / 2>;
   std::vector<int> offsets(taps), first(taps), lanes(taps);
   for (int v = 0; v < taps; ++v) {
     const int i = v / perRow, l0 = (v % perRow) * width;
@@ -158,17 +188,21 @@ inline void directFilterChunk(const Conv& c, const float* img, const float* dy, 
   for (int t0 = 0; t0 < n; t0 += KC) {
     const int count = std::min(KC, n - t0), m = m0 + t0;
     const bool add = accumulate || t0 > 0;
-    for (int co = 0; co < c.cout; ++co)
-      for (int v = 0; v < taps; v += 8) {
-        const int g = std::min(8, taps - v);
-        alignas(64) float out[8 * VL];
-        tiles[g - 1](c, img, dy + static_cast<size_t>(t0) * c.cout, co, m / c.ow, m % c.ow, count, offsets.data() + v,
-                     out);
-        for (int q = 0; q < g; ++q) {
-          float* dst = dfT + static_cast<size_t>(co) * K + first[v + q];
-          for (int l = 0; l < lanes[v + q]; ++l) dst[l] = add ? dst[l] + out[q * VL + l] : out[q * VL + l];
-        }
+    for (int v = 0; v < taps; v += 8) {
+      const int g = std::min(8, taps - v);
+      for (int co = 0, f; co < c.cout; co += f) {
+        f = filtersAtOnce(g, c.cout - co);
+        alignas(64) float out[24 * VL];
+        tiles[f - 1][g - 1](c, img, dy + static_cast<size_t>(t0) * c.cout, co, m / c.ow, m % c.ow, count,
+                            offsets.data() + v, out);
+        for (int h = 0; h < f; ++h)
+          for (int q = 0; q < g; ++q) {
+            float* dst = dfT + static_cast<size_t>(co + h) * K + first[v + q];
+            const float* o = out + (h * g + q) * VL;
+            for (int l = 0; l < lanes[v + q]; ++l) dst[l] = add ? dst[l] + o[l] : o[l];
+          }
       }
+    }
   }
 }
 
