@@ -221,20 +221,22 @@ inline void padGradient(const Conv& c, const float* dy, int b, std::vector<float
 }
 
 /**
- * Input gradient rows y0..y0+G-1, VL columns from x, channel ci (horizontal stride 1). The GEMM path added
- * each position's column (sum over filters of dy * filter, in filter order) into dx, positions in
- * ascending order; a pixel gets one tap per position, so gathering the taps with i and j
- * descending adds the same values in the same order. Absent positions add +0 (the columns are
- * never -0: each sum starts at +0), which leaves the sum as it was.
+ * Input gradient rows y0..y0+G-1, VL columns from x, channels ci..ci+C-1 (horizontal stride 1).
+ * The GEMM path added each position's column (sum over filters of dy * filter, in filter order)
+ * into dx, positions in ascending order; a pixel gets one tap per position, so gathering the taps
+ * with i and j descending adds the same values in the same order. Absent positions add +0 (the
+ * columns are never -0: each sum starts at +0), which leaves the sum as it was. Each gradient
+ * vector is loaded once for the C channels.
  */
-template <int G>
+template <int C, int G>
 void directInputRows(const Conv& c, const float* planes, const float* f, int y0, int x, int ci, float* dxImage) {
   const int stride = gradientStride(c);
   const size_t plane = static_cast<size_t>(c.oh) * stride;
   ivec lane;
   for (int l = 0; l < VL; ++l) lane[l] = l;
-  vec v[G];
-  for (int g = 0; g < G; ++g) v[g] = vec{};
+  vec v[C][G];
+  for (int h = 0; h < C; ++h)
+    for (int g = 0; g < G; ++g) v[h][g] = vec{};
   for (int i = c.kh - 1; i >= 0; --i) {
     const float* rows[G];  // output row each pixel row reads through tap row i, or null
     for (int g = 0; g < G; ++g) {
@@ -249,25 +251,35 @@ void directInputRows(const Conv& c, const float* planes, const float* f, int y0,
       for (int g = 0; g < G; ++g) {
         if (!rows[g]) continue;
         const float* src = rows[g] + ox0 + c.kw - 1;
-        vec acc = vec{};
-        for (int co = 0; co < c.cout; ++co)
-          acc = madd(*reinterpret_cast<const uvec*>(src + co * plane), splat<vec>(fk[co]), acc);
-        v[g] += valid ? acc : vec{};
+        vec acc[C];
+        for (int h = 0; h < C; ++h) acc[h] = vec{};
+        for (int co = 0; co < c.cout; ++co) {
+          const vec d = *reinterpret_cast<const uvec*>(src + co * plane);
+          for (int h = 0; h < C; ++h) acc[h] = madd(d, splat<vec>(fk[h * c.cout + co]), acc[h]);
+        }
+        for (int h = 0; h < C; ++h) v[h][g] += valid ? acc[h] : vec{};
       }
     }
   }
   const int lanes = std::min(VL, c.w - x);
-  for (int g = 0; g < G; ++g) {
-    alignas(64) float out[VL];
-    *reinterpret_cast<vec*>(out) = v[g];
-    for (int l = 0; l < lanes; ++l) dxImage[(static_cast<size_t>(y0 + g) * c.w + x + l) * c.cin + ci] = out[l];
-  }
+  for (int h = 0; h < C; ++h)
+    for (int g = 0; g < G; ++g) {
+      alignas(64) float out[VL];
+      *reinterpret_cast<vec*>(out) = v[h][g];
+      for (int l = 0; l < lanes; ++l) dxImage[(static_cast<size_t>(y0 + g) * c.w + x + l) * c.cin + ci + h] = out[l];
+    }
 }
 
 using InputRowsFn = void (*)(const Conv&, const float*, const float*, int, int, int, float*);
-constexpr InputRowsFn kInputRows[] = {directInputRows<1>, directInputRows<2>, directInputRows<3>, directInputRows<4>,
-                                      directInputRows<5>, directInputRows<6>, directInputRows<7>, directInputRows<8>};
+template <int C>
+constexpr InputRowsFn kInputRowsOf[] = {directInputRows<C, 1>, directInputRows<C, 2>, directInputRows<C, 3>,
+                                        directInputRows<C, 4>, directInputRows<C, 5>, directInputRows<C, 6>,
+                                        directInputRows<C, 7>, directInputRows<C, 8>};
+/** kInputRows[C - 1][G - 1]. */
+constexpr const InputRowsFn* kInputRows[] = {kInputRowsOf<1>, kInputRowsOf<2>, kInputRowsOf<3>};
 
+/** Input channels a row block takes at once beside G rows: at most 3, and at most 24 sums. */
+inline int channelsAtOnce(int G, int left) { return std::min({3, left, 24 / G}); }
 /**
  * Image b of the input gradient of a layer with few filters and horizontal stride 1, gathered,
  * 8 pixel rows at a time: each row's sum is one chain of dependent additions, so one row alone
@@ -277,8 +289,13 @@ inline void directInputImage(const Conv& c, const float* dy, const float* f, flo
   padGradient(c, dy, b, buf);
   float* image = dx + static_cast<size_t>(b) * c.h * c.w * c.cin;
   for (int y = 0; y < c.h; y += 8)
-    for (int x = 0; x < c.w; x += VL)
-      for (int ci = 0; ci < c.cin; ++ci) kInputRows[std::min(8, c.h - y) - 1](c, buf.data(), f, y, x, ci, image);
+    for (int x = 0; x < c.w; x += VL) {
+      const int g = std::min(8, c.h - y);
+      for (int ci = 0, n; ci < c.cin; ci += n) {
+        n = channelsAtOnce(g, c.cin - ci);
+        kInputRows[n - 1][g - 1](c, buf.data(), f, y, x, ci, image);
+      }
+    }
 }
 
 }  // namespace evolve::EVOLVE_ISA
