@@ -65,18 +65,26 @@ struct Net {
 
 /** tf.relu: -0 becomes +0, NaN stays NaN. */
 inline float relu(float v) { return v > 0 || std::isnan(v) ? v : 0.0f; }
-inline float step(float v) { return std::isnan(v) ? v : (v > 0 ? 1.0f : 0.0f); }
 
 void activate(Layer& L, size_t count) {
   if (!L.relu) return;
   for (size_t i = 0; i < count; ++i) L.output[i] = relu(L.pre[i]);
 }
 
-/** The gradient at the pre-activation: dy times the activation's derivative (1 for linear). */
+/**
+ * The gradient at the pre-activation: dy times the activation's derivative (1 for linear): relu's
+ * step, 1 above 0 and 0 elsewhere, NaN passed on, as the tfjs path computes it; written without
+ * branches, so that the loop is vectorised.
+ */
 const float* preGradient(Layer& L, const float* dy, size_t count) {
   if (!L.relu) return dy;
-  for (size_t i = 0; i < count; ++i) L.d[i] = dy[i] * step(L.pre[i]);
-  return L.d.data();
+  const float* pre = L.pre.data();
+  float* d = L.d.data();
+  for (size_t i = 0; i < count; ++i) {
+    const float v = pre[i], positive = v > 0 ? 1.0f : 0.0f;
+    d[i] = dy[i] * (v != v ? v : positive);  // v != v: NaN
+  }
+  return d;
 }
 
 /**
