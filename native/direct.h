@@ -20,33 +20,58 @@ inline int paddedRows(const Conv& c) { return (c.oh - 1) * c.sh + c.kh; }
 inline int paddedCols(const Conv& c) { return (c.ow - 1) * c.sw + c.kw; }
 
 /**
+ * A thread's buffer for a padded image. The padding functions write only the image's own cells,
+ * never the margins, so a buffer laid out for the same layout (padding kind and geometry) still
+ * has zero margins: it is zeroed only when the layout changes, not for every image.
+ */
+struct PadBuffer {
+  std::vector<float> data;
+  int kind = -1;
+  Conv layout{};
+};
+
+/** `out` holding `size` floats laid out as `kind` for `c`: zeroed unless it already was. */
+inline float* padLayout(PadBuffer& out, int kind, const Conv& c, size_t size) {
+  const Conv& l = out.layout;
+  const bool same = out.kind == kind && out.data.size() == size && l.h == c.h && l.w == c.w && l.cin == c.cin &&
+                    l.oh == c.oh && l.ow == c.ow && l.cout == c.cout && l.kh == c.kh && l.kw == c.kw &&
+                    l.sh == c.sh && l.sw == c.sw && l.top == c.top && l.left == c.left;
+  if (!same) {
+    out.data.assign(size, 0.f);
+    out.kind = kind;
+    out.layout = c;
+  }
+  return out.data.data();
+}
+
+/**
  * Image b as zero-padded planes [cin][rows][stride] (stride = cols + VL: a vector load from any
  * tap column stays in its row), so that one channel's taps for VL neighbouring positions are adjacent.
  */
-inline void padPlanar(const Conv& c, const float* x, int b, int stride, std::vector<float>& out) {
+inline void padPlanar(const Conv& c, const float* x, int b, int stride, PadBuffer& buffer) {
   const int rows = paddedRows(c), cols = paddedCols(c);
-  out.assign(static_cast<size_t>(c.cin) * rows * stride + VL, 0.f);
+  float* out = padLayout(buffer, 0, c, static_cast<size_t>(c.cin) * rows * stride + VL);
   const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
   const int width = std::min(c.w, cols - c.left);
   for (int y = 0; y < c.h && y + c.top < rows; ++y) {
     const float* src = img + static_cast<size_t>(y) * c.w * c.cin;
     for (int ci = 0; ci < c.cin; ++ci) {
-      float* dst = out.data() + (static_cast<size_t>(ci) * rows + y + c.top) * stride + c.left;
+      float* dst = out + (static_cast<size_t>(ci) * rows + y + c.top) * stride + c.left;
       for (int xx = 0; xx < width; ++xx) dst[xx] = src[static_cast<size_t>(xx) * c.cin + ci];
     }
   }
 }
 
 /** Image b zero-padded, still NHWC [rows][cols][cin], with 2 * VL readable floats past its end. */
-inline void padNHWC(const Conv& c, const float* x, int b, std::vector<float>& out) {
+inline void padNHWC(const Conv& c, const float* x, int b, PadBuffer& buffer) {
   const int rows = paddedRows(c), cols = paddedCols(c);
-  out.assign(static_cast<size_t>(rows) * cols * c.cin + 2 * VL, 0.f);
+  float* out = padLayout(buffer, 1, c, static_cast<size_t>(rows) * cols * c.cin + 2 * VL);
   const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
   const int width = std::min(c.w, cols - c.left);
   for (int y = 0; y < c.h && y + c.top < rows; ++y)
     if (width > 0)
       std::copy(img + static_cast<size_t>(y) * c.w * c.cin, img + (static_cast<size_t>(y) * c.w + width) * c.cin,
-                out.begin() + (static_cast<size_t>(y + c.top) * cols + c.left) * c.cin);
+                out + (static_cast<size_t>(y + c.top) * cols + c.left) * c.cin);
 }
 
 /** L floats as one vector (L = VL, or VL / 2 where half the lanes would idle), loaded from anywhere. */
@@ -109,7 +134,7 @@ template <int L>
 constexpr const RowsFn* kRows[] = {kRowsOf<1, L>, kRowsOf<2, L>, kRowsOf<3, L>};
 
 /** Image b of a convolution with few filters and horizontal stride 1, directly (8 rows at a time: 8 chains in flight). */
-inline void directConvImage(const Conv& c, const float* x, const float* f, float* y, int b, std::vector<float>& buf) {
+inline void directConvImage(const Conv& c, const float* x, const float* f, float* y, int b, PadBuffer& buf) {
   const int stride = paddedCols(c) + VL;
   padPlanar(c, x, b, stride, buf);
   float* out = y + static_cast<size_t>(b) * c.positions() * c.cout;
@@ -120,7 +145,7 @@ inline void directConvImage(const Conv& c, const float* x, const float* f, float
       const int g = std::min(8, c.oh - oy);
       for (int co = 0, n; co < c.cout; co += n) {
         n = std::min(3, c.cout - co);
-        rows[n - 1][g - 1](c, buf.data(), stride, f, co, oy, ox, out);
+        rows[n - 1][g - 1](c, buf.data.data(), stride, f, co, oy, ox, out);
       }
     }
 }
@@ -209,9 +234,9 @@ inline void directFilterChunk(const Conv& c, const float* img, const float* dy, 
 /** Image b's output gradient as zero-padded planes [cout][oh][stride], position ox at column ox + kw - 1. */
 inline int gradientStride(const Conv& c) { return std::max(c.ow, c.w + c.left) + c.kw + VL; }
 
-inline void padGradient(const Conv& c, const float* dy, int b, std::vector<float>& out) {
+inline void padGradient(const Conv& c, const float* dy, int b, PadBuffer& buffer) {
   const int stride = gradientStride(c);
-  out.assign(static_cast<size_t>(c.cout) * c.oh * stride, 0.f);
+  float* out = padLayout(buffer, 2, c, static_cast<size_t>(c.cout) * c.oh * stride);
   const float* g = dy + static_cast<size_t>(b) * c.positions() * c.cout;
   for (int oy = 0; oy < c.oh; ++oy)
     for (int ox = 0; ox < c.ow; ++ox)
@@ -285,7 +310,7 @@ inline int channelsAtOnce(int G, int left) { return std::min({3, left, 24 / G});
  * 8 pixel rows at a time: each row's sum is one chain of dependent additions, so one row alone
  * waited on it (about 4 cycles an addition); 8 rows keep 8 chains in flight.
  */
-inline void directInputImage(const Conv& c, const float* dy, const float* f, float* dx, int b, std::vector<float>& buf) {
+inline void directInputImage(const Conv& c, const float* dy, const float* f, float* dx, int b, PadBuffer& buf) {
   padGradient(c, dy, b, buf);
   float* image = dx + static_cast<size_t>(b) * c.h * c.w * c.cin;
   for (int y = 0; y < c.h; y += 8)
@@ -293,7 +318,7 @@ inline void directInputImage(const Conv& c, const float* dy, const float* f, flo
       const int g = std::min(8, c.h - y);
       for (int ci = 0, n; ci < c.cin; ci += n) {
         n = channelsAtOnce(g, c.cin - ci);
-        kInputRows[n - 1][g - 1](c, buf.data(), f, y, x, ci, image);
+        kInputRows[n - 1][g - 1](c, buf.data.data(), f, y, x, ci, image);
       }
     }
 }

@@ -29,7 +29,8 @@ namespace {
 
 struct ThreadScratch {
   GemmScratch gemm;
-  std::vector<float> cols, tmp, padded;
+  std::vector<float> cols, tmp;
+  PadBuffer padded;
 };
 
 /** Packing and im2col buffers of the calling OS thread (pool threads and Node's own threads alike). */
@@ -238,7 +239,7 @@ void conv2dBackpropFilter(const Conv& c, const float* x, const float* dy, float*
       const int m1 = static_cast<int>(std::min<size_t>(P, m0 + std::min<size_t>(rows, hi - g)));
       if (flip) {  // df^T += dy rows^T (cout x n) * cols (n x K), the taps read in place
         if (padded != b) padNHWC(c, x, b, s.padded), padded = b;
-        directFilterChunk(c, s.padded.data(), dy + g * c.cout, m0, m1 - m0, out, accumulate);
+        directFilterChunk(c, s.padded.data.data(), dy + g * c.cout, m0, m1 - m0, out, accumulate);
         accumulate = true;
         g += m1 - m0;
         continue;
