@@ -8,7 +8,7 @@
 // mispredicts on trained activations about once a window, which made this 2-3 ns per input;
 // here the comparisons are vector selects, across channels (20 or more of them: the ancestor's
 // pools; VL / 2 at a time for VL / 2 to VL - 1 of them) or, for fewer channels (a compacted
-// offspring's), across VL windows copied into planes.
+// offspring's), across VL inputs of a pair of rows, each lane with its window's other three.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -112,40 +112,44 @@ inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c
 }
 
 /**
- * A whole image of fewer than VL channels (a compacted offspring's conv1 may keep one): the
- * four inputs of every (window, channel) are first copied into four planes, so that the selects
- * run VL windows at a time without shuffles; the results are copied back. Plain copies cost a few
- * cycles a window, a mispredicted branch about fifteen.
+ * Output row r of an image of fewer than VL / 2 channels (a compacted offspring's pools keep a
+ * few filters), VL inputs of the two input rows at a time, lane i being column i / ch, channel
+ * i % ch. A lane in a window's left column takes its right neighbour ch floats on, one in the
+ * right column its left neighbour ch floats back, so each lane sees its window's four inputs in
+ * row-major order and firstMax picks as everywhere else. The rows are copied into a buffer with
+ * VL + ch floats either side, so that no load leaves them, and the results copied back.
  */
-inline void poolGradPlanes(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
-  const int n = oh * ow * ch, padded = (n + VL - 1) / VL * VL;
+inline void poolGradRows(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
+  const int n = 2 * ow * ch, vecs = (n + VL - 1) / VL, margin = VL + ch, span = vecs * VL + 2 * margin;
   thread_local std::vector<float> buf;
-  buf.resize(static_cast<size_t>(5) * padded);
-  float* v[4] = {buf.data(), buf.data() + padded, buf.data() + 2 * padded, buf.data() + 3 * padded};
-  float* d = buf.data() + 4 * padded;
-  size_t at[4];
-  for (int r = 0, j = 0; r < oh; ++r)
-    for (int q = 0; q < ow; ++q)
-      for (int k = 0; k < ch; ++k, ++j) {
-        at[0] = (static_cast<size_t>(2 * r) * w + 2 * q) * ch + k, at[1] = at[0] + ch;
-        at[2] = at[0] + static_cast<size_t>(w) * ch, at[3] = at[2] + ch;
-        for (int i = 0; i < 4; ++i) v[i][j] = img[at[i]];
-        d[j] = g[j];
-      }
-  for (int j = n; j < padded; ++j) v[0][j] = v[1][j] = v[2][j] = v[3][j] = d[j] = 0.f;
-  for (int j = 0; j < padded; j += VL) {
-    const auto load = [&](const float* p) { return *reinterpret_cast<const uvec*>(p + j); };
-    const ivec win = firstMax(load(v[0]), load(v[1]), load(v[2]), load(v[3]));
-    const vec s = vec{} + load(d);
-    for (int i = 0; i < 4; ++i) storeWinner(v[i] + j, win, i, s);
+  thread_local std::vector<int> odd, from;  // per lane: in a right column (-1) or not (0); its dy
+  buf.assign(static_cast<size_t>(5) * span, 0.f);
+  odd.assign(static_cast<size_t>(vecs) * VL, 0);
+  from.assign(static_cast<size_t>(vecs) * VL, 0);
+  for (int i = 0; i < n; ++i) odd[i] = -((i / ch) % 2), from[i] = (i / ch / 2) * ch + i % ch;
+  float *r0 = buf.data() + margin, *r1 = r0 + span, *d0 = r1 + span, *d1 = d0 + span, *dy = d1 + span;
+  for (int r = 0; r < oh; ++r) {
+    const float* in = img + static_cast<size_t>(2 * r) * w * ch;
+    std::memcpy(r0, in, sizeof(float) * n);
+    std::memcpy(r1, in + static_cast<size_t>(w) * ch, sizeof(float) * n);
+    const float* gr = g + static_cast<size_t>(r) * ow * ch;
+    for (int i = 0; i < vecs * VL; i += VL) {
+      const auto at = [&](const float* p) -> vec { return *reinterpret_cast<const uvec*>(p); };
+      ivec right;
+      std::memcpy(&right, odd.data() + i, sizeof right);
+      const vec a0 = at(r0 + i), a1 = at(r1 + i);
+      const vec v0 = right ? at(r0 + i - ch) : a0, v1 = right ? a0 : at(r0 + i + ch);
+      const vec v2 = right ? at(r1 + i - ch) : a1, v3 = right ? a1 : at(r1 + i + ch);
+      for (int l = 0; l < VL; ++l) dy[l] = gr[from[i + l]];
+      const vec s = vec{} + at(dy);
+      const ivec win = firstMax(v0, v1, v2, v3), top = -right;  // this lane's place: top, or top + 2
+      *reinterpret_cast<uvec*>(d0 + i) = win == top ? s : vec{};
+      *reinterpret_cast<uvec*>(d1 + i) = win == top + 2 ? s : vec{};
+    }
+    float* o = out + static_cast<size_t>(2 * r) * w * ch;
+    std::memcpy(o, d0, sizeof(float) * n);
+    std::memcpy(o + static_cast<size_t>(w) * ch, d1, sizeof(float) * n);
   }
-  for (int r = 0, j = 0; r < oh; ++r)
-    for (int q = 0; q < ow; ++q)
-      for (int k = 0; k < ch; ++k, ++j) {
-        at[0] = (static_cast<size_t>(2 * r) * w + 2 * q) * ch + k, at[1] = at[0] + ch;
-        at[2] = at[0] + static_cast<size_t>(w) * ch, at[3] = at[2] + ch;
-        for (int i = 0; i < 4; ++i) out[at[i]] = v[i][j];
-      }
 }
 
 /** One image's input gradient (dy [oh][ow][ch] of the image, x and dx [h][w][ch]); 2 * oh <= h, 2 * ow <= w. */
@@ -155,7 +159,7 @@ inline void maxPoolGrad2x2(const float* g, const float* img, float* out, int w, 
   else if (ch >= VL / 2 && VL >= 8)
     for (int r = 0; r < oh; ++r) poolGradChannels<VL / 2>(g, img, out, w, ch, r, ow);
   else
-    poolGradPlanes(g, img, out, w, ch, oh, ow);
+    poolGradRows(g, img, out, w, ch, oh, ow);
 }
 
 }  // namespace evolve::EVOLVE_ISA

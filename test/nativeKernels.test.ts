@@ -252,11 +252,15 @@ test('the max-pool gradient passes NaN, -0, infinities and ties as the cpu backe
   const special = [Number.NaN, -0, 0, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 1, 1, -1];
   const rng = seedrandom('special');
   const pick = (count: number) => Float32Array.from({ length: count }, () => special[Math.floor(rng() * 8)]);
-  // 2x2: one and five channels (planes, or half vectors); 12, 20 and 38 (vectors overlapping at the end).
+  // 2x2: 1, 2, 3, 5 and 7 channels (rows of lanes, or half vectors), odd sizes leaving inputs no
+  // window covers; 12, 20 and 38 (vectors overlapping at the end).
   // 3x3 stride 2 (AlexNet's, overlapping windows): 20 channels.
   for (const [shape, size, stride] of [
     [[2, 6, 40, 1], 2, 2],
+    [[2, 5, 8, 2], 2, 2],
+    [[3, 6, 7, 3], 2, 2],
     [[2, 4, 6, 5], 2, 2],
+    [[2, 4, 10, 7], 2, 2],
     [[2, 4, 6, 20], 2, 2],
     [[2, 4, 6, 12], 2, 2],
     [[2, 4, 6, 38], 2, 2],
