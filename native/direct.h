@@ -305,6 +305,7 @@ constexpr const InputRowsFn* kInputRows[] = {kInputRowsOf<1>, kInputRowsOf<2>, k
 
 /** Input channels a row block takes at once beside G rows: at most 3, and at most 24 sums. */
 inline int channelsAtOnce(int G, int left) { return std::min({3, left, 24 / G}); }
+
 /**
  * Image b of the input gradient of a layer with few filters and horizontal stride 1, gathered,
  * 8 pixel rows at a time: each row's sum is one chain of dependent additions, so one row alone
