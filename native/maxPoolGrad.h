@@ -112,9 +112,9 @@ inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c
 }
 
 /**
- * Output row r of an image of fewer than VL / 2 channels (a compacted offspring's pools keep a
- * few filters), VL inputs of the two input rows at a time, lane i being column i / ch, channel
- * i % ch. A lane in a window's left column takes its right neighbour ch floats on, one in the
+ * An image of fewer than VL / 2 channels (a compacted offspring's pools keep a few filters; on the
+ * baseline path, of fewer than VL), a pair of input rows at a time, VL inputs of each at a time,
+ * lane i being column i / ch, channel i % ch. A lane in a window's left column takes its right neighbour ch floats on, one in the
  * right column its left neighbour ch floats back, so each lane sees its window's four inputs in
  * row-major order and firstMax picks as everywhere else. The rows are copied into a buffer with
  * VL + ch floats either side, so that no load leaves them, and the results copied back.
