@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/threadPool.cc",
         "native/fused.cc",
+        "native/evaluate.cc",
         "native/kernels.cc",
         "native/kernelsAvx2.cc",
         "native/kernelsAvx512.cc"

@@ -302,6 +302,7 @@ napi_value UsePath(napi_env env, napi_callback_info info) {
 
 const Kernels& activeKernels() { return *active; }
 void defineFused(napi_env env, napi_value exports);
+void defineEvaluate(napi_env env, napi_value exports);
 
 }  // namespace evolve
 
@@ -327,5 +328,6 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   defineFused(env, exports);
+  defineEvaluate(env, exports);
   return exports;
 }

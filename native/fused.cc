@@ -15,50 +15,15 @@
 #include <vector>
 
 #include "conv.h"
+#include "fusedNet.h"
 #include "kernels.h"
 
 namespace evolve {
 
 const Kernels& activeKernels();
 
+namespace fused {
 namespace {
-
-enum Kind { kConv = 0, kPool = 1, kFlatten = 2, kDense = 3 };
-
-/** Numbers each layer takes in the spec after its kind. */
-constexpr int kSpecLength = 14;
-
-struct Layer {
-  int kind = kFlatten;
-  bool relu = false;
-  int weighted = -1;
-  Conv conv{};
-  /** Pool: h, w, ch, oh, ow, fh, fw, sh, sw. */
-  int pool[9] = {};
-  /** Dense: inputs and units. */
-  int in = 0, out = 0;
-  size_t inSize = 0, outSize = 0;
-  /** Pre-activation (relu layers), the output, and the gradient at the pre-activation. */
-  std::vector<float> raw, pre, output, d;
-  const float* input = nullptr;
-  const float* result = nullptr;
-};
-
-struct Param {
-  size_t n = 0, units = 0;
-  std::vector<float> w, b, wMask, bMask, wV, bV, gw, gb;
-};
-
-struct Net {
-  std::vector<Layer> layers;
-  std::vector<Param> params;
-  int maxBatch = 0, classes = 0;
-  size_t inSize = 0;
-  float learningRate = 0, momentum = 0, decay = 0;
-  bool useMomentum = false;
-  std::vector<float> x, labels, logits, work, lse, value, dLogits, dy1, dy2;
-  uint64_t steps = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The element-wise operations, as the WASM backend's kernels compute them.
@@ -113,21 +78,28 @@ void plainMaxPool(Layer& L, const float* x, int n) {
 // ---------------------------------------------------------------------------------------------
 // Forward and backward, layer by layer.
 
+/** L.raw: the products of an evaluated layer (Param::parts), added in order as tf.add adds them. */
+void products(Net& net, Layer& L, const Param& p, const float* h, int n, int threads);
+
+}  // namespace
+
 void forward(Net& net, Layer& L, const float* h, int n, int threads) {
   const Kernels& k = activeKernels();
   L.input = h;
   float* pre = L.relu ? L.pre.data() : L.output.data();
   const size_t count = static_cast<size_t>(n) * L.outSize;
-  if (L.kind == kConv) {
+  if (L.kind == kConv || L.kind == kDense) {
+    const Param& p = net.params[L.weighted];
     Conv c = L.conv;
     c.batch = n;
-    const Param& p = net.params[L.weighted];
-    k.conv2d(c, h, p.w.data(), L.raw.data(), threads);
-    k.biasAdd(L.raw.data(), p.b.data(), pre, count / c.cout, c.cout);
-  } else if (L.kind == kDense) {
-    const Param& p = net.params[L.weighted];
-    k.matmul(h, p.w.data(), L.raw.data(), 1, 1, n, L.out, L.in, false, false, threads);
-    k.biasAdd(L.raw.data(), p.b.data(), pre, n, L.out);
+    if (!p.parts.empty())
+      products(net, L, p, h, n, threads);
+    else if (L.kind == kConv)
+      k.conv2d(c, h, p.w.data(), L.raw.data(), threads);
+    else
+      k.matmul(h, p.w.data(), L.raw.data(), 1, 1, n, L.out, L.in, false, false, threads);
+    const size_t units = L.kind == kConv ? c.cout : L.out;
+    k.biasAdd(L.raw.data(), p.b.data(), pre, count / units, units);
   } else if (L.kind == kPool) {
     const int* q = L.pool;
     if (!k.maxPool(h, L.output.data(), n, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], threads))
@@ -135,6 +107,33 @@ void forward(Net& net, Layer& L, const float* h, int n, int threads) {
   }
   if (L.kind == kConv || L.kind == kDense) activate(L, count);
   L.result = L.kind == kFlatten ? h : L.output.data();
+}
+
+namespace {
+
+void products(Net& net, Layer& L, const Param& p, const float* h, int n, int threads) {
+  const Kernels& k = activeKernels();
+  Conv c = L.conv;
+  c.batch = n;
+  const size_t count = static_cast<size_t>(n) * L.outSize;
+  for (size_t i = 0; i < p.parts.size(); ++i) {
+    const Part& q = p.parts[i];
+    float* y = i == 0 ? L.raw.data() : net.part.data();
+    if (L.kind == kConv) {
+      k.conv2d(c, h, q.w.data(), y, threads);
+    } else if (q.hi > q.lo) {  // tf.slice's copy of the columns, then their product
+      const int width = q.hi - q.lo;
+      for (int r = 0; r < n; ++r)
+        std::memcpy(net.columns.data() + static_cast<size_t>(r) * width, h + static_cast<size_t>(r) * L.in + q.lo,
+                    width * sizeof(float));
+      k.matmul(net.columns.data(), q.w.data(), y, 1, 1, n, L.out, width, false, false, threads);
+    } else {
+      k.matmul(h, q.w.data(), y, 1, 1, n, L.out, L.in, false, false, threads);
+    }
+    if (i == 0) continue;
+    float* sum = L.raw.data();
+    for (size_t j = 0; j < count; ++j) sum[j] = sum[j] + y[j];
+  }
 }
 
 /** Writes the input's gradient to dx when `dx` is not null; returns what the layer before reads. */
@@ -240,55 +239,38 @@ float trainStep(Net& net, int n, int threads) {
   return loss;
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Node-API: fusedCreate, fusedStep, fusedStepAsync, fusedRead, fusedRestore.
 
-struct Call {
-  napi_env env;
-  size_t argc = 12;
-  napi_value argv[12];
-  bool ok = true;
+Call::Call(napi_env e, napi_callback_info info, size_t expected) : env(e) {
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != expected)
+    fail("wrong number of arguments");
+}
 
-  Call(napi_env e, napi_callback_info info, size_t expected) : env(e) {
-    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != expected)
-      fail("wrong number of arguments");
-  }
+void Call::fail(const char* why) {
+  if (ok) napi_throw_type_error(env, nullptr, (std::string("evolve fused step: ") + why).c_str());
+  ok = false;
+}
 
-  void fail(const char* why) {
-    if (ok) napi_throw_type_error(env, nullptr, (std::string("evolve fused step: ") + why).c_str());
-    ok = false;
-  }
+double Call::number(size_t i) {
+  double v = 0;
+  if (ok && napi_get_value_double(env, argv[i], &v) != napi_ok) fail("expected a number");
+  return v;
+}
 
-  double number(size_t i) {
-    double v = 0;
-    if (ok && napi_get_value_double(env, argv[i], &v) != napi_ok) fail("expected a number");
-    return v;
-  }
+napi_value Call::element(size_t i, uint32_t e) {
+  napi_value v = nullptr;
+  if (ok && napi_get_element(env, argv[i], e, &v) != napi_ok) fail("expected an array");
+  return v;
+}
 
-  template <typename T>
-  T* typed(napi_value value, napi_typedarray_type type, size_t& length) {
-    napi_typedarray_type t;
-    void* data = nullptr;
-    if (!ok || napi_get_typedarray_info(env, value, &t, &length, &data, nullptr, nullptr) != napi_ok || t != type) {
-      fail("wrong typed array");
-      return nullptr;
-    }
-    return static_cast<T*>(data);
-  }
-
-  /** Element e of the array argument i. */
-  napi_value element(size_t i, uint32_t e) {
-    napi_value v = nullptr;
-    if (ok && napi_get_element(env, argv[i], e, &v) != napi_ok) fail("expected an array");
-    return v;
-  }
-
-  Net* net(size_t i) {
-    void* data = nullptr;
-    if (ok && napi_get_value_external(env, argv[i], &data) != napi_ok) fail("expected a fused network");
-    return static_cast<Net*>(data);
-  }
-};
+Net* Call::net(size_t i) {
+  void* data = nullptr;
+  if (ok && napi_get_value_external(env, argv[i], &data) != napi_ok) fail("expected a fused network");
+  return static_cast<Net*>(data);
+}
 
 /** Copies a Float32Array argument into `out` (its length must be `n`). */
 void copyIn(Call& a, napi_value value, std::vector<float>& out, size_t n) {
@@ -298,12 +280,16 @@ void copyIn(Call& a, napi_value value, std::vector<float>& out, size_t n) {
   if (a.ok) out.assign(p, p + n);
 }
 
+namespace {
+
 void copyOut(Call& a, napi_value value, const std::vector<float>& from, size_t n) {
   size_t length = 0;
   float* p = a.typed<float>(value, napi_float32_array, length);
   if (a.ok && length != n) a.fail("an array of the wrong length");
   if (a.ok) std::memcpy(p, from.data(), n * sizeof(float));
 }
+
+}  // namespace
 
 /** One layer from its spec: kind, relu, then the geometry (see src/engine/fused.ts). */
 Layer layerFrom(const int32_t* s, int& weighted, size_t& inSize) {
@@ -330,6 +316,23 @@ Layer layerFrom(const int32_t* s, int& weighted, size_t& inSize) {
   inSize = L.outSize;
   return L;
 }
+
+bool layersFrom(Net& net, const int32_t* spec, size_t length) {
+  int weighted = 0;
+  size_t inSize = net.inSize;
+  for (size_t i = 0; i < length; i += kSpecLength) net.layers.push_back(layerFrom(spec + i, weighted, inSize));
+  net.params.resize(weighted);
+  return !net.layers.empty() && inSize == static_cast<size_t>(net.classes);
+}
+
+napi_value externalNet(napi_env env, Net* net) {
+  napi_value out;
+  napi_create_external(
+      env, net, [](napi_env, void* data, void*) { delete static_cast<Net*>(data); }, nullptr, &out);
+  return out;
+}
+
+namespace {
 
 void allocate(Net& net) {
   const size_t b = net.maxBatch;
@@ -383,22 +386,15 @@ napi_value FusedCreate(napi_env env, napi_callback_info info) {
   net->classes = static_cast<int>(a.number(2));
   net->maxBatch = static_cast<int>(a.number(3));
   if (!a.ok) return nullptr;
-  int weighted = 0;
-  size_t inSize = net->inSize;
-  for (size_t i = 0; i < length; i += kSpecLength) net->layers.push_back(layerFrom(spec + i, weighted, inSize));
-  if (net->layers.empty() || inSize != static_cast<size_t>(net->classes)) a.fail("the last layer is not the logits");
-  net->params.resize(weighted);
-  for (int l = 0; l < weighted && a.ok; ++l) paramsFrom(a, *net, l);
+  if (!layersFrom(*net, spec, length)) a.fail("the last layer is not the logits");
+  for (size_t l = 0; l < net->params.size() && a.ok; ++l) paramsFrom(a, *net, l);
   if (!a.ok) return nullptr;
   net->learningRate = static_cast<float>(s[0]);
   net->momentum = static_cast<float>(s[1]);
   net->useMomentum = s[1] != 0;
   net->decay = static_cast<float>(s[2]);
   allocate(*net);
-  napi_value out;
-  napi_create_external(
-      env, net.release(), [](napi_env, void* data, void*) { delete static_cast<Net*>(data); }, nullptr, &out);
-  return out;
+  return externalNet(env, net.release());
 }
 
 /** One step's batch: samples start..end of `indices`, checked against the data before the step runs. */
@@ -459,28 +455,19 @@ napi_value FusedStep(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value lossOf(napi_env env, const Batch& b) {
+  napi_value loss;
+  napi_create_double(env, b.loss, &loss);
+  return loss;
+}
+
 // fusedStepAsync(...the batch): a promise of the batch's loss, computed on a thread of libuv's pool, so
 // that several networks train at once. The caller keeps the network and the arrays until it settles.
 napi_value FusedStepAsync(napi_env env, napi_callback_info info) {
   Call a(env, info, 9);
   auto b = std::make_unique<Batch>();
   if (!batchFrom(a, *b)) return nullptr;
-  napi_value promise, name;
-  napi_create_promise(env, &b->deferred, &promise);
-  napi_create_string_utf8(env, "evolve fused step", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(
-      env, nullptr, name, [](napi_env, void* data) { runBatch(*static_cast<Batch*>(data)); },
-      [](napi_env env, napi_status, void* data) {
-        std::unique_ptr<Batch> done(static_cast<Batch*>(data));
-        napi_value loss;
-        napi_create_double(env, done->loss, &loss);
-        napi_resolve_deferred(env, done->deferred, loss);
-        napi_delete_async_work(env, done->work);
-      },
-      b.get(), &b->work);
-  napi_queue_async_work(env, b->work);
-  b.release();
-  return promise;
+  return queued<Batch, runBatch, lossOf>(env, "evolve fused step", std::move(b));
 }
 
 // fusedRead(net, kernels[], biases[], accumulators[] (kernels' then biases'; empty for plain SGD))
@@ -511,8 +498,10 @@ napi_value FusedRestore(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+}  // namespace fused
 
 void defineFused(napi_env env, napi_value exports) {
+  using namespace fused;
   const napi_property_descriptor props[] = {
       {"fusedCreate", nullptr, FusedCreate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"fusedStep", nullptr, FusedStep, nullptr, nullptr, nullptr, napi_default, nullptr},

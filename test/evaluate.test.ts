@@ -7,11 +7,11 @@ import seedrandom from 'seedrandom';
 import { selectBackend } from '../src/engine/backend';
 import { evaluate, evaluator } from '../src/engine/evaluate';
 import { NATIVE_BLOCK_DEPTH, blockRuns, layerPlan } from '../src/engine/evaluatePlan';
-import { nativeKernelsActive } from '../src/engine/kernels/native';
-import { imageBatch } from '../src/engine/batches';
+import { nativeKernelsActive, nativeThreads, setNativeThreads } from '../src/engine/kernels/native';
 import type { Architecture, WeightedLayer } from '../src/models/architecture';
 import { lenet300, lenet5 } from '../src/models/ancestors';
 import { type Network, initialiseNetwork } from '../src/models/network';
+import { compactNetwork } from '../src/models/compact';
 import { loadMnist } from '../src/data/mnist';
 import { sampleOffspring } from '../src/encoding/offspring';
 import { developFrom } from '../src/encoding/develop';
@@ -32,12 +32,15 @@ function offspring(arch: Architecture, seed: string, synapseFactor: number, clus
   return developFrom(genome, parent, parent, 'inherit', seedrandom(`${seed}:i`));
 }
 
-/** The logits' bits over the test images, evaluated compacted or masked. */
-async function bits(net: Network, compact: boolean): Promise<{ bits: Uint32Array; compacted: boolean }> {
-  const e = evaluator(net, compact);
-  const out = tf.tidy(() => e.logits(imageBatch(data.test, null, 0, data.test.count, net.arch.inputShape)));
-  const values = (await out.data()) as Float32Array;
-  out.dispose();
+/** The logits' bits over the test images, evaluated compacted or masked, by the addon or by tfjs ops. */
+async function bits(
+  net: Network,
+  compact: boolean,
+  native = false,
+): Promise<{ bits: Uint32Array; compacted: boolean }> {
+  const e = evaluator(net, compact, native);
+  assert.equal(e.native, native, 'the addon computes the logits when asked to');
+  const values = await e.logits(data.test, 0, data.test.count);
   e.dispose();
   return { bits: new Uint32Array(values.buffer.slice(0)), compacted: e.compacted };
 }
@@ -89,6 +92,30 @@ test('compacted evaluation gives the masked network logits bit for bit, and the 
     assert.equal(masked.compacted, false);
     assert.equal(compacted.compacted, compacts, `${arch.name} ${seed}: compacted`);
     assert.deepEqual(compacted.bits, masked.bits, `${arch.name} ${seed}: logits`);
+    // The addon's forward pass, on the masked and the compacted network, on 1, 2 and 5 threads;
+    // the sparse LeNet-5 sums both a convolution and dense layers in several products.
+    if (arch === lenet5 && compacts) {
+      const small = compactNetwork(net);
+      const plans = small.net.layers.map((l, i) => [l.kind, layerPlan(net.layers[i], l, small.kept[i - 1])?.how]);
+      assert.deepEqual(
+        plans.filter(([, how]) => how === 'blocks').map(([kind]) => kind),
+        ['conv', 'dense', 'dense'],
+      );
+    }
+    const threads = nativeThreads();
+    for (const n of [1, 2, 5]) {
+      setNativeThreads(n);
+      for (const compact of [false, true]) {
+        const native = await bits(net, compact, true);
+        assert.equal(native.compacted, compact && compacts);
+        assert.deepEqual(
+          native.bits,
+          masked.bits,
+          `${arch.name} ${seed}: native logits, compact ${compact}, ${n} threads`,
+        );
+      }
+    }
+    setNativeThreads(threads);
     const accuracy = await evaluate(net, data.test, 128);
     const labels = await tf
       .tidy(() => tf.argMax(tf.tensor2d(new Float32Array(masked.bits.buffer), [data.test.count, 10]), 1))

@@ -60,7 +60,7 @@ function rowOf(spec: LayerSpec, shape: Shape, kernelShape?: number[]): { row: nu
 }
 
 /** The network as the addon's spec, or null when a layer is one the fused step does not cover. */
-function specOf(net: Network): Int32Array | null {
+export function specOf(net: Network): Int32Array | null {
   const spec = new Int32Array(net.arch.layers.length * SPEC_LENGTH);
   let shape: Shape = [...net.arch.inputShape] as Shape;
   let weighted = 0;
@@ -138,6 +138,11 @@ let open = 0;
 /** How many trainings can usefully run at once: the native threads when the fused step is there, else 1. */
 export function parallelTrainings(): number {
   return nativeKernelsActive() ? nativeThreads() : 1;
+}
+
+/** Threads for one more task beside the fused trainings open (all of them when none is). */
+export function threadsBesideTrainings(): number {
+  return Math.max(1, Math.floor(nativeThreads() / (open + 1)));
 }
 
 function wrap(
