@@ -103,6 +103,7 @@ struct Images {
   int start = 0, end = 0, channels = 0, threads = 1;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
+  std::vector<napi_ref> keep;
 };
 
 // (net, images: Uint8Array, start, end, channels, table: Float32Array, threads, logits: Float32Array)
@@ -155,7 +156,7 @@ napi_value FusedLogits(napi_env env, napi_callback_info info) {
   Call a(env, info, 8);
   auto m = std::make_unique<Images>();
   if (!imagesFrom(a, *m)) return nullptr;
-  return queued<Images, runImages, nothing>(env, "evolve native evaluation", std::move(m));
+  return queued<Images, runImages, nothing>(a, "evolve native evaluation", std::move(m));
 }
 
 // fusedFree(net): lets the network's weights and buffers go now, not when it is collected

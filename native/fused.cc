@@ -408,6 +408,7 @@ struct Batch {
   float loss = 0;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
+  std::vector<napi_ref> keep;
 };
 
 // (net, images: Uint8Array, indices: Uint32Array, start, end, channels, table: Float32Array, labels: Uint8Array,
@@ -467,7 +468,7 @@ napi_value FusedStepAsync(napi_env env, napi_callback_info info) {
   Call a(env, info, 9);
   auto b = std::make_unique<Batch>();
   if (!batchFrom(a, *b)) return nullptr;
-  return queued<Batch, runBatch, lossOf>(env, "evolve fused step", std::move(b));
+  return queued<Batch, runBatch, lossOf>(a, "evolve fused step", std::move(b));
 }
 
 // fusedRead(net, kernels[], biases[], accumulators[] (kernels' then biases'; empty for plain SGD))

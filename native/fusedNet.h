@@ -104,10 +104,20 @@ void copyIn(Call& a, napi_value value, std::vector<float>& out, size_t n);
 
 /**
  * A promise settled with Result(env, w) once Run(w) has run on a thread of libuv's pool (W holds
- * the promise's `deferred` and its `work`); the caller keeps the arrays W points into until then.
+ * the promise's `deferred`, its `work` and `keep`). The call's arguments are held by references
+ * until then: a typed array the caller drops while it waits (a temporary) could otherwise be
+ * collected, and its memory freed, while Run still reads it.
  */
 template <typename W, void (*Run)(W&), napi_value (*Result)(napi_env, const W&)>
-napi_value queued(napi_env env, const char* name, std::unique_ptr<W> w) {
+napi_value queued(Call& a, const char* name, std::unique_ptr<W> w) {
+  napi_env env = a.env;
+  for (size_t i = 0; i < a.argc; ++i) {
+    napi_valuetype type;
+    napi_ref ref;
+    if (napi_typeof(env, a.argv[i], &type) == napi_ok && (type == napi_object || type == napi_external) &&
+        napi_create_reference(env, a.argv[i], 1, &ref) == napi_ok)
+      w->keep.push_back(ref);
+  }
   napi_value promise, title;
   napi_create_promise(env, &w->deferred, &promise);
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &title);
@@ -117,6 +127,7 @@ napi_value queued(napi_env env, const char* name, std::unique_ptr<W> w) {
         std::unique_ptr<W> done(static_cast<W*>(data));
         napi_resolve_deferred(env, done->deferred, Result(env, *done));
         napi_delete_async_work(env, done->work);
+        for (napi_ref ref : done->keep) napi_delete_reference(env, ref);
       },
       w.get(), &w->work);
   napi_queue_async_work(env, w->work);
