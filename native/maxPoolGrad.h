@@ -123,10 +123,14 @@ inline void poolGradRows(const float* g, const float* img, float* out, int w, in
   const int n = 2 * ow * ch, vecs = (n + VL - 1) / VL, margin = VL + ch, span = vecs * VL + 2 * margin;
   thread_local std::vector<float> buf;
   thread_local std::vector<int> odd, from;  // per lane: in a right column (-1) or not (0); its dy
-  buf.assign(static_cast<size_t>(5) * span, 0.f);
-  odd.assign(static_cast<size_t>(vecs) * VL, 0);
-  from.assign(static_cast<size_t>(vecs) * VL, 0);
-  for (int i = 0; i < n; ++i) odd[i] = -((i / ch) % 2), from[i] = (i / ch / 2) * ch + i % ch;
+  thread_local int shape[2] = {-1, -1};
+  if (shape[0] != n || shape[1] != ch) {  // the tables depend on the row's shape alone: built once a layer
+    shape[0] = n, shape[1] = ch;
+    buf.assign(static_cast<size_t>(5) * span, 0.f);
+    odd.assign(static_cast<size_t>(vecs) * VL, 0);
+    from.assign(static_cast<size_t>(vecs) * VL, 0);
+    for (int i = 0; i < n; ++i) odd[i] = -((i / ch) % 2), from[i] = (i / ch / 2) * ch + i % ch;
+  }
   float *r0 = buf.data() + margin, *r1 = r0 + span, *d0 = r1 + span, *d1 = d0 + span, *dy = d1 + span;
   for (int r = 0; r < oh; ++r) {
     const float* in = img + static_cast<size_t>(2 * r) * w * ch;
