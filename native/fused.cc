@@ -17,6 +17,7 @@
 #include "conv.h"
 #include "fusedNet.h"
 #include "kernels.h"
+#include "threadPool.h"
 
 namespace evolve {
 
@@ -31,9 +32,9 @@ namespace {
 /** tf.relu: -0 becomes +0, NaN stays NaN. */
 inline float relu(float v) { return v > 0 || std::isnan(v) ? v : 0.0f; }
 
-void activate(Layer& L, size_t count) {
+void activate(Layer& L, size_t at, size_t count) {
   if (!L.relu) return;
-  for (size_t i = 0; i < count; ++i) L.output[i] = relu(L.pre[i]);
+  for (size_t i = at; i < at + count; ++i) L.output[i] = relu(L.pre[i]);
 }
 
 /**
@@ -41,10 +42,10 @@ void activate(Layer& L, size_t count) {
  * step, 1 above 0 and 0 elsewhere, NaN passed on, as the tfjs path computes it; written without
  * branches, so that the loop is vectorised.
  */
-const float* preGradient(Layer& L, const float* dy, size_t count) {
+const float* preGradient(Layer& L, const float* dy, size_t at, size_t count) {
   if (!L.relu) return dy;
-  const float* pre = L.pre.data();
-  float* d = L.d.data();
+  const float* pre = L.pre.data() + at;
+  float* d = L.d.data() + at;
   for (size_t i = 0; i < count; ++i) {
     const float v = pre[i], positive = v > 0 ? 1.0f : 0.0f;
     d[i] = dy[i] * (v != v ? v : positive);  // v != v: NaN
@@ -57,9 +58,9 @@ const float* preGradient(Layer& L, const float* dy, size_t count) {
  * the tfjs path hands the input to XNNPACK, whose comparison order decides: here the first of
  * equal values wins and NaN propagates. Only the sign of a zero maximum (or a NaN) can differ.
  */
-void plainMaxPool(Layer& L, const float* x, int n) {
+void plainMaxPool(Layer& L, const float* x, int n, size_t at) {
   const int *q = L.pool, h = q[0], w = q[1], ch = q[2], oh = q[3], ow = q[4];
-  float* y = L.output.data();
+  float* y = L.output.data() + at;
   for (int b = 0; b < n; ++b)
     for (int i = 0; i < oh; ++i)
       for (int j = 0; j < ow; ++j)
@@ -83,30 +84,37 @@ void products(Net& net, Layer& L, const Param& p, const float* h, int n, int thr
 
 }  // namespace
 
-void forward(Net& net, Layer& L, const float* h, int n, int threads) {
+void forwardRows(Net& net, Layer& L, int lo, int hi, int threads) {
   const Kernels& k = activeKernels();
-  L.input = h;
-  float* pre = L.relu ? L.pre.data() : L.output.data();
-  const size_t count = static_cast<size_t>(n) * L.outSize;
+  const int n = hi - lo;
+  const float* h = L.input + static_cast<size_t>(lo) * L.inSize;
+  const size_t at = static_cast<size_t>(lo) * L.outSize, count = static_cast<size_t>(n) * L.outSize;
+  float* pre = (L.relu ? L.pre.data() : L.output.data()) + at;
   if (L.kind == kConv || L.kind == kDense) {
     const Param& p = net.params[L.weighted];
     Conv c = L.conv;
     c.batch = n;
+    float* raw = L.raw.data() + at;
     if (!p.parts.empty())
       products(net, L, p, h, n, threads);
     else if (L.kind == kConv)
-      k.conv2d(c, h, p.w.data(), L.raw.data(), threads);
+      k.conv2d(c, h, p.w.data(), raw, threads);
     else
-      k.matmul(h, p.w.data(), L.raw.data(), 1, 1, n, L.out, L.in, false, false, threads);
+      k.matmul(h, p.w.data(), raw, 1, 1, n, L.out, L.in, false, false, threads);
     const size_t units = L.kind == kConv ? c.cout : L.out;
-    k.biasAdd(L.raw.data(), p.b.data(), pre, count / units, units);
+    k.biasAdd(raw, p.b.data(), pre, count / units, units);
+    activate(L, at, count);
   } else if (L.kind == kPool) {
     const int* q = L.pool;
-    if (!k.maxPool(h, L.output.data(), n, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], threads))
-      plainMaxPool(L, h, n);
+    if (!k.maxPool(h, L.output.data() + at, n, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], threads))
+      plainMaxPool(L, h, n, at);
   }
-  if (L.kind == kConv || L.kind == kDense) activate(L, count);
+}
+
+void forward(Net& net, Layer& L, const float* h, int n, int threads) {
+  L.input = h;
   L.result = L.kind == kFlatten ? h : L.output.data();
+  forwardRows(net, L, 0, n, threads);
 }
 
 namespace {
@@ -136,58 +144,85 @@ void products(Net& net, Layer& L, const Param& p, const float* h, int n, int thr
   }
 }
 
-/** Writes the input's gradient to dx when `dx` is not null; returns what the layer before reads. */
-const float* backward(Net& net, Layer& L, const float* dy, float* dx, int n, int threads) {
+/**
+ * The gradient at the input of layer i for images [lo, hi), from the one at its output
+ * (net.grads[i]), on this thread; for a weighted layer also the gradient at its pre-activation,
+ * which its weight gradient reads. The first weighted layer's input needs no gradient.
+ */
+void inputGradient(Net& net, size_t i, bool first, int lo, int hi) {
   const Kernels& k = activeKernels();
-  if (L.kind == kFlatten) return dy;
+  Layer& L = net.layers[i];
+  const int n = hi - lo;
+  const size_t in = static_cast<size_t>(lo) * L.inSize, at = static_cast<size_t>(lo) * L.outSize;
+  const float* dy = net.grads[i] + at;
+  float* dx = first ? nullptr : L.dIn.data() + in;
   if (L.kind == kPool) {
     const int* q = L.pool;
-    k.maxPoolGrad(dy, L.input, dx, n, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], 0, 0, threads);
-    return dx;
+    k.maxPoolGrad(dy, L.input + in, dx, n, q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], 0, 0, 1);
+    return;
   }
+  if (L.kind == kFlatten) return;  // its dIn is not used: the layer before reads net.grads[i]
+  const Param& p = net.params[L.weighted];
+  const float* d = preGradient(L, dy, at, static_cast<size_t>(n) * L.outSize);
+  if (!dx) return;
+  if (L.kind == kConv) {
+    Conv c = L.conv;
+    c.batch = n;
+    k.conv2dBackpropInput(c, d, p.w.data(), dx, 1);
+  } else {
+    k.matmul(d, p.w.data(), dx, 1, 1, n, L.in, L.out, false, true, 1);
+  }
+}
+
+/** The kernel and bias gradients of weighted layer i over the whole batch, each kernel on `threads`. */
+void weightGradient(Net& net, size_t i, int n, int threads) {
+  const Kernels& k = activeKernels();
+  Layer& L = net.layers[i];
   Param& p = net.params[L.weighted];
-  const float* d = preGradient(L, dy, static_cast<size_t>(n) * L.outSize);
+  const float* d = L.relu ? L.d.data() : net.grads[i];
   if (L.kind == kConv) {
     Conv c = L.conv;
     c.batch = n;
     k.conv2dBackpropFilter(c, L.input, d, p.gw.data(), threads);
     k.sum(d, p.gb.data(), static_cast<size_t>(n) * c.oh * c.ow, c.cout, true);
-    if (dx) k.conv2dBackpropInput(c, d, p.w.data(), dx, threads);
   } else {
     k.matmul(L.input, d, p.gw.data(), 1, 1, L.in, L.out, n, true, false, threads);
     k.sum(d, p.gb.data(), n, L.out, true);
-    if (dx) k.matmul(d, p.w.data(), dx, 1, 1, n, L.in, L.out, false, true, threads);
   }
-  return dx;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The loss: tfjs's softmaxCrossEntropy, logSumExp and all, and its gradient for the logits.
 
-float lossAndGradient(Net& net, const float* logits, int n) {
+/** Rows [lo, hi) of the loss: each sample's loss in net.value, its logits' gradient in net.dLogits. */
+void lossRows(Net& net, const float* logits, int lo, int hi, int n) {
   const Kernels& k = activeKernels();
   const int C = net.classes;
-  const size_t count = static_cast<size_t>(n) * C;
-  std::vector<float>& w = net.work;
-  std::vector<float> maxes(n);
-  for (int r = 0; r < n; ++r) {
-    float m = logits[static_cast<size_t>(r) * C];
-    for (int j = 1; j < C; ++j) m = std::fmax(m, logits[static_cast<size_t>(r) * C + j]);
-    maxes[r] = m;
-    for (int j = 0; j < C; ++j) w[r * C + j] = std::exp(logits[static_cast<size_t>(r) * C + j] - m);
+  float* w = net.work.data();
+  for (int r = lo; r < hi; ++r) {
+    const float* row = logits + static_cast<size_t>(r) * C;
+    float m = row[0];
+    for (int j = 1; j < C; ++j) m = std::fmax(m, row[j]);
+    for (int j = 0; j < C; ++j) w[r * C + j] = std::exp(row[j] - m);
+    net.lse[r] = m;  // the maximum, until its log-sum-exp replaces it below
   }
-  k.sum(w.data(), net.lse.data(), n, C, false);
-  for (int r = 0; r < n; ++r) net.lse[r] = maxes[r] + std::log(net.lse[r]);
-  for (size_t i = 0; i < count; ++i) {
+  const size_t from = static_cast<size_t>(lo) * C, to = static_cast<size_t>(hi) * C;
+  k.sum(w + from, net.value.data() + lo, hi - lo, C, false);
+  for (int r = lo; r < hi; ++r) net.lse[r] = net.lse[r] + std::log(net.value[r]);
+  for (size_t i = from; i < to; ++i) {
     const float logResult = logits[i] - net.lse[i / C];
     w[i] = -(logResult * net.labels[i]);
     net.dLogits[i] = std::exp(logResult);
   }
-  k.sum(w.data(), net.value.data(), n, C, false);
-  float total = 0;
-  k.sum(net.value.data(), &total, n, 1, true);
+  k.sum(w + from, net.value.data() + lo, hi - lo, C, false);
   const float scale = 1.0f / static_cast<float>(n);
-  for (size_t i = 0; i < count; ++i) net.dLogits[i] = scale * (net.dLogits[i] - net.labels[i]);
+  for (size_t i = from; i < to; ++i) net.dLogits[i] = scale * (net.dLogits[i] - net.labels[i]);
+}
+
+/** The batch's mean loss from its samples' (lossRows), summed in order as tfjs's mean sums them. */
+float meanLoss(Net& net, int n) {
+  float total = 0;
+  activeKernels().sum(net.value.data(), &total, n, 1, true);
   return total / static_cast<float>(n);
 }
 
@@ -219,21 +254,44 @@ void update(Net& net) {
   }
 }
 
-float trainStep(Net& net, int n, int threads) {
+/** The layers' inputs and results for a batch read from net.x (fixed for the network's life). */
+void wire(Net& net) {
   const float* h = net.x.data();
   for (Layer& L : net.layers) {
-    forward(net, L, h, n, threads);
-    h = L.result;
+    L.input = h;
+    h = L.result = L.kind == kFlatten ? h : L.output.data();
   }
-  const float loss = withDecay(net, lossAndGradient(net, h, n));
-  int first = 0;
-  while (first < static_cast<int>(net.layers.size()) && net.layers[first].weighted < 0) ++first;
-  const float* dy = net.dLogits.data();
-  for (int i = static_cast<int>(net.layers.size()) - 1; i >= first; --i) {
-    // Two buffers take turns: a layer reads the gradient at its output from one and writes its input's to the other.
-    float* dx = i > first ? (dy == net.dy1.data() ? net.dy2.data() : net.dy1.data()) : nullptr;
-    dy = backward(net, net.layers[i], dy, dx, n, threads);
-  }
+}
+
+/**
+ * Images [lo, hi) of the batch forward, through the loss, and backward to the first weighted
+ * layer's gradients at its pre-activation, on this thread: every kernel here computes each image
+ * on its own, so the floats do not depend on where the batch is split.
+ */
+void imageRows(Net& net, size_t first, int lo, int hi, int n) {
+  for (Layer& L : net.layers) forwardRows(net, L, lo, hi, 1);
+  lossRows(net, net.layers.back().result, lo, hi, n);
+  for (size_t i = net.layers.size(); i-- > first;) inputGradient(net, i, i == first, lo, hi);
+}
+
+/**
+ * One step on the n samples in net.x and net.labels (`fill` writes rows [lo, hi) of them): the
+ * images split across the threads, each part on its own, then the weight gradients (sums over
+ * the batch) each split across the threads in a fixed order, then the update.
+ */
+template <typename Fill>
+float trainStep(Net& net, int n, int threads, Fill fill) {
+  size_t first = 0;
+  while (first < net.layers.size() && net.layers[first].weighted < 0) ++first;
+  const int parts = std::max(1, std::min(threads, n));
+  threadPool().run(parts, threads, [&](int part, int) {
+    const int lo = n * part / parts, hi = n * (part + 1) / parts;
+    fill(lo, hi);
+    imageRows(net, first, lo, hi, n);
+  });
+  const float loss = withDecay(net, meanLoss(net, n));
+  for (size_t i = first; i < net.layers.size(); ++i)
+    if (net.layers[i].weighted >= 0) weightGradient(net, i, n, threads);
   update(net);
   ++net.steps;
   return loss;
@@ -336,9 +394,7 @@ namespace {
 
 void allocate(Net& net) {
   const size_t b = net.maxBatch;
-  size_t widest = net.inSize;
   for (Layer& L : net.layers) {
-    widest = std::max(widest, L.outSize);
     if (L.kind == kFlatten) continue;
     L.output.resize(b * L.outSize);
     if (L.kind == kPool) continue;
@@ -352,7 +408,17 @@ void allocate(Net& net) {
   net.labels.resize(b * net.classes);
   for (auto* v : {&net.work, &net.dLogits}) v->resize(b * net.classes);
   for (auto* v : {&net.lse, &net.value}) v->resize(b);
-  for (auto* v : {&net.dy1, &net.dy2}) v->resize(b * widest);
+  // The gradient at each layer's output: the logits', else the next layer's dIn (a flatten passes its own on).
+  net.grads.assign(net.layers.size(), nullptr);
+  const float* g = net.dLogits.data();
+  for (size_t i = net.layers.size(); i-- > 0;) {
+    net.grads[i] = g;
+    Layer& L = net.layers[i];
+    if (L.kind == kFlatten) continue;
+    L.dIn.resize(b * L.inSize);
+    g = L.dIn.data();
+  }
+  wire(net);
 }
 
 /** The parameters of weighted layer l: argument 4 holds kernels, 5 biases, 6 kernel masks, 7 bias masks. */
@@ -437,12 +503,14 @@ bool batchFrom(Call& a, Batch& b) {
 
 void runBatch(Batch& b) {
   Net& net = *b.net;
-  const Kernels& k = activeKernels();
-  k.gatherImages(b.images, b.indices, b.start, b.end, static_cast<int>(net.inSize), b.channels, b.table, net.x.data());
-  const int n = b.end - b.start;
-  std::fill(net.labels.begin(), net.labels.begin() + static_cast<size_t>(n) * net.classes, 0.0f);
-  for (int i = 0; i < n; ++i) net.labels[static_cast<size_t>(i) * net.classes + b.labels[b.indices[b.start + i]]] = 1.0f;
-  b.loss = trainStep(net, n, b.threads);
+  const int n = b.end - b.start, C = net.classes;
+  b.loss = trainStep(net, n, b.threads, [&](int lo, int hi) {
+    const size_t size = net.inSize;
+    activeKernels().gatherImages(b.images, b.indices, b.start + lo, b.start + hi, static_cast<int>(size), b.channels,
+                                 b.table, net.x.data() + lo * size);
+    std::fill(net.labels.begin() + static_cast<size_t>(lo) * C, net.labels.begin() + static_cast<size_t>(hi) * C, 0.0f);
+    for (int i = lo; i < hi; ++i) net.labels[static_cast<size_t>(i) * C + b.labels[b.indices[b.start + i]]] = 1.0f;
+  });
 }
 
 // fusedStep(...the batch): the batch's loss, computed on this thread

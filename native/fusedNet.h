@@ -29,8 +29,8 @@ struct Layer {
   /** Dense: inputs and units. */
   int in = 0, out = 0;
   size_t inSize = 0, outSize = 0;
-  /** Pre-activation (relu layers), the output, and the gradient at the pre-activation. */
-  std::vector<float> raw, pre, output, d;
+  /** Pre-activation (relu layers), the output, the gradient at the pre-activation, and at the input. */
+  std::vector<float> raw, pre, output, d, dIn;
   const float* input = nullptr;
   const float* result = nullptr;
 };
@@ -58,7 +58,9 @@ struct Net {
   size_t inSize = 0;
   float learningRate = 0, momentum = 0, decay = 0;
   bool useMomentum = false;
-  std::vector<float> x, labels, logits, work, lse, value, dLogits, dy1, dy2;
+  std::vector<float> x, labels, logits, work, lse, value, dLogits;
+  /** Training: the gradient at each layer's output (into dLogits or a later layer's dIn). */
+  std::vector<const float*> grads;
   /** Evaluation only: a product's output before it is added, and a dense part's input columns. */
   std::vector<float> part, columns;
   uint64_t steps = 0;
@@ -72,6 +74,9 @@ bool layersFrom(Net& net, const int32_t* spec, size_t length);
 
 /** The layer's output for n samples at h (L.result after it). */
 void forward(Net& net, Layer& L, const float* h, int n, int threads);
+
+/** Samples [lo, hi) of the layer's output from L.input (set by forward, or once for training). */
+void forwardRows(Net& net, Layer& L, int lo, int hi, int threads);
 
 /** The arguments of a Node-API call, read with one error thrown for the first that is wrong. */
 struct Call {

@@ -1,7 +1,7 @@
 /**
  * The fused native training step against the tfjs path it replaces: the same losses and the same
  * weights, bit for bit, on real MNIST batches, for sgd and momentum, with and without weight
- * decay, dense and masked, full-size and compacted, on 1 and 2 threads, continued from an epoch's
+ * decay, dense and masked, full-size and compacted, on 1, 2, 3 and 5 threads (the batch split unevenly), continued from an epoch's
  * saved state, and with a last batch shorter than the rest.
  */
 import test from 'node:test';
@@ -76,13 +76,13 @@ test('fused and tfjs steps give the same weights: sgd, momentum, weight decay, m
   );
 });
 
-test('the fused step: the same weights on 1 and 2 threads, and continued from an epoch exactly', async () => {
+test('the fused step: the same weights on 1, 2, 3 and 5 threads, and continued from an epoch exactly', async () => {
   await selectBackend('wasm');
   const net = compactNetwork(maskedOffspring(lenet5).child).net;
   const options: TrainOptions = { ...base, epochs: 3, optimizer: 'momentum', weightDecay: 5e-4 };
   const runs: Network[] = [];
   let saved: EpochState | undefined;
-  for (const threads of [1, 2]) {
+  for (const threads of [1, 2, 3, 5]) {
     setTrainingThreads(threads);
     const copy = cloneNetwork(net);
     const keep = (e: EpochState) => {
@@ -91,7 +91,8 @@ test('the fused step: the same weights on 1 and 2 threads, and continued from an
     await trainMasked(copy, data.train, { ...options, onEpochEnd: keep }, seedrandom('s'));
     runs.push(copy);
   }
-  assert.ok(paramBytes(runs[0]).equals(paramBytes(runs[1])), 'the weights differ between 1 and 2 threads');
+  for (const [i, threads] of [2, 3, 5].entries())
+    assert.ok(paramBytes(runs[0]).equals(paramBytes(runs[i + 1])), `the weights differ between 1 and ${threads} threads`);
   assert.equal(saved?.epochsDone, 1);
   const resumed = cloneNetwork(net);
   saved!.params.forEach((p, l) => {
