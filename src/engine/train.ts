@@ -113,6 +113,13 @@ function tfjsStepper(net: Network, data: Split, options: TrainOptions): Stepper 
 }
 
 /**
+ * Milliseconds of training between turns of the event loop. A turn every batch cost 4-6% of a
+ * small offspring's step (docs/results/performance-log.md); every 10 ms, a Ctrl-C still stops
+ * the training at once.
+ */
+const TURN_MS = 10;
+
+/**
  * Trains `net` in place for `options.epochs` epochs over `data`, batches drawn in an order set
  * by `rng`. Returns the mean loss of the last epoch.
  */
@@ -128,11 +135,15 @@ export async function trainNetwork(net: Network, data: Split, options: TrainOpti
       const augment = augmentStream(data, rng);
       if (epoch < first) continue; // drawn as the uninterrupted training drew it, then skipped
       let sum = 0;
+      let turned = performance.now();
       for (let batch = 0; batch < batches; batch++) {
         const start = batch * options.batchSize;
         const l = await stepper.step(order, start, Math.min(data.count, start + options.batchSize), augment);
-        // One turn of the event loop per batch (a few microseconds), so a Ctrl-C is handled here.
-        await new Promise(setImmediate);
+        // A turn of the event loop every TURN_MS, so that a Ctrl-C is handled here.
+        if (performance.now() - turned >= TURN_MS) {
+          await new Promise(setImmediate);
+          turned = performance.now();
+        }
         sum += l;
         options.onBatch?.({ epoch, epochs: options.epochs, batch, batches, loss: l });
       }
