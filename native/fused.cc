@@ -241,17 +241,30 @@ float withDecay(Net& net, float loss) {
   return loss + squares * (net.decay / 2);
 }
 
-void update(Net& net) {
-  const Kernels& k = activeKernels();
+/** Kernel weights [lo, hi) of p stepped, with their decay term first (decay > 0). */
+void updateKernel(Net& net, Param& p, size_t lo, size_t hi) {
   const float c = -net.learningRate, half = net.decay / 2;
+  if (net.decay > 0)
+    for (size_t i = lo; i < hi; ++i) p.gw[i] = half * (p.w[i] * 2.0f) + p.gw[i];
+  activeKernels().maskedStep(p.w.data() + lo, p.gw.data() + lo, p.wMask.data() + lo,
+                             net.useMomentum ? p.wV.data() + lo : nullptr, hi - lo, c, net.momentum);
+}
+
+/** Weights a task of the update steps: each weight's step is on its own, so any split gives the same floats. */
+constexpr size_t kUpdateChunk = size_t{1} << 15;
+
+void update(Net& net, int threads) {
+  const Kernels& k = activeKernels();
+  std::vector<std::pair<Param*, size_t>> chunks;  // (parameter, first kernel weight)
   for (Param& p : net.params) {
-    if (net.decay > 0)
-      for (size_t i = 0; i < p.n; ++i) p.gw[i] = half * (p.w[i] * 2.0f) + p.gw[i];
-    k.maskedStep(p.w.data(), p.gw.data(), p.wMask.data(), net.useMomentum ? p.wV.data() : nullptr, p.n, c,
-                 net.momentum);
-    k.maskedStep(p.b.data(), p.gb.data(), p.bMask.data(), net.useMomentum ? p.bV.data() : nullptr, p.units, c,
-                 net.momentum);
+    k.maskedStep(p.b.data(), p.gb.data(), p.bMask.data(), net.useMomentum ? p.bV.data() : nullptr, p.units,
+                 -net.learningRate, net.momentum);
+    for (size_t lo = 0; lo < p.n; lo += kUpdateChunk) chunks.emplace_back(&p, lo);
   }
+  threadPool().run(static_cast<int>(chunks.size()), threads, [&](int t, int) {
+    Param& p = *chunks[t].first;
+    updateKernel(net, p, chunks[t].second, std::min(p.n, chunks[t].second + kUpdateChunk));
+  });
 }
 
 /** The layers' inputs and results for a batch read from net.x (fixed for the network's life). */
@@ -292,7 +305,7 @@ float trainStep(Net& net, int n, int threads, Fill fill) {
   const float loss = withDecay(net, meanLoss(net, n));
   for (size_t i = first; i < net.layers.size(); ++i)
     if (net.layers[i].weighted >= 0) weightGradient(net, i, n, threads);
-  update(net);
+  update(net, threads);
   ++net.steps;
   return loss;
 }
