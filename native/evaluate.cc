@@ -13,6 +13,7 @@
 
 #include "fusedNet.h"
 #include "kernels.h"
+#include "threadPool.h"
 
 namespace evolve {
 
@@ -126,20 +127,22 @@ bool imagesFrom(Call& a, Images& m) {
   return fits;
 }
 
+/**
+ * The logits of the call's samples, a sub-batch at a time: each sub-batch's samples split across
+ * the threads, each part through every layer on its own (the floats do not depend on the split).
+ */
 void runImages(Images& m) {
   Net& net = *m.net;
-  const Kernels& k = activeKernels();
-  std::vector<uint32_t> order(net.maxBatch);
+  wire(net);
   for (int s = m.start; s < m.end; s += net.maxBatch) {
-    const int n = std::min(net.maxBatch, m.end - s);
-    for (int i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(s + i);
-    k.gatherImages(m.bytes, order.data(), 0, n, static_cast<int>(net.inSize), m.channels, m.table, net.x.data());
-    const float* h = net.x.data();
-    for (Layer& L : net.layers) {
-      forward(net, L, h, n, m.threads);
-      h = L.result;
-    }
-    std::memcpy(m.logits + static_cast<size_t>(s - m.start) * net.classes, h,
+    const int n = std::min(net.maxBatch, m.end - s), parts = std::max(1, std::min(m.threads, n));
+    threadPool().run(parts, parts, [&](int part, int) {
+      const int lo = n * part / parts, hi = n * (part + 1) / parts;
+      activeKernels().gatherImages(m.bytes, nullptr, s + lo, s + hi, static_cast<int>(net.inSize), m.channels, m.table,
+                                   net.x.data() + lo * net.inSize);
+      for (Layer& L : net.layers) forwardRows(net, L, lo, hi, 1);
+    });
+    std::memcpy(m.logits + static_cast<size_t>(s - m.start) * net.classes, net.layers.back().result,
                 sizeof(float) * static_cast<size_t>(n) * net.classes);
   }
 }

@@ -80,7 +80,7 @@ void plainMaxPool(Layer& L, const float* x, int n, size_t at) {
 // Forward and backward, layer by layer.
 
 /** L.raw: the products of an evaluated layer (Param::parts), added in order as tf.add adds them. */
-void products(Net& net, Layer& L, const Param& p, const float* h, int n, int threads);
+void products(Net& net, Layer& L, const Param& p, const float* h, int lo, int n, int threads);
 
 }  // namespace
 
@@ -96,7 +96,7 @@ void forwardRows(Net& net, Layer& L, int lo, int hi, int threads) {
     c.batch = n;
     float* raw = L.raw.data() + at;
     if (!p.parts.empty())
-      products(net, L, p, h, n, threads);
+      products(net, L, p, h, lo, n, threads);
     else if (L.kind == kConv)
       k.conv2d(c, h, p.w.data(), raw, threads);
     else
@@ -111,6 +111,15 @@ void forwardRows(Net& net, Layer& L, int lo, int hi, int threads) {
   }
 }
 
+/** The layers' inputs and results for a batch read from net.x (fixed for the network's life). */
+void wire(Net& net) {
+  const float* h = net.x.data();
+  for (Layer& L : net.layers) {
+    L.input = h;
+    h = L.result = L.kind == kFlatten ? h : L.output.data();
+  }
+}
+
 void forward(Net& net, Layer& L, const float* h, int n, int threads) {
   L.input = h;
   L.result = L.kind == kFlatten ? h : L.output.data();
@@ -119,27 +128,31 @@ void forward(Net& net, Layer& L, const float* h, int n, int threads) {
 
 namespace {
 
-void products(Net& net, Layer& L, const Param& p, const float* h, int n, int threads) {
+/** Samples [lo, lo + n) of the products (h: the first one's input), each kernel on `threads`. */
+void products(Net& net, Layer& L, const Param& p, const float* h, int lo, int n, int threads) {
   const Kernels& k = activeKernels();
   Conv c = L.conv;
   c.batch = n;
-  const size_t count = static_cast<size_t>(n) * L.outSize;
+  const size_t at = static_cast<size_t>(lo) * L.outSize, count = static_cast<size_t>(n) * L.outSize;
+  // Threads at other layers use the shared buffers at once: each takes the rows of its samples at their widest.
+  const size_t b = net.maxBatch, partAt = lo * (net.part.size() / b), columnsAt = lo * (net.columns.size() / b);
   for (size_t i = 0; i < p.parts.size(); ++i) {
     const Part& q = p.parts[i];
-    float* y = i == 0 ? L.raw.data() : net.part.data();
+    float* y = i == 0 ? L.raw.data() + at : net.part.data() + partAt;
     if (L.kind == kConv) {
       k.conv2d(c, h, q.w.data(), y, threads);
     } else if (q.hi > q.lo) {  // tf.slice's copy of the columns, then their product
       const int width = q.hi - q.lo;
+      float* columns = net.columns.data() + columnsAt;
       for (int r = 0; r < n; ++r)
-        std::memcpy(net.columns.data() + static_cast<size_t>(r) * width, h + static_cast<size_t>(r) * L.in + q.lo,
+        std::memcpy(columns + static_cast<size_t>(r) * width, h + static_cast<size_t>(r) * L.in + q.lo,
                     width * sizeof(float));
-      k.matmul(net.columns.data(), q.w.data(), y, 1, 1, n, L.out, width, false, false, threads);
+      k.matmul(columns, q.w.data(), y, 1, 1, n, L.out, width, false, false, threads);
     } else {
       k.matmul(h, q.w.data(), y, 1, 1, n, L.out, L.in, false, false, threads);
     }
     if (i == 0) continue;
-    float* sum = L.raw.data();
+    float* sum = L.raw.data() + at;
     for (size_t j = 0; j < count; ++j) sum[j] = sum[j] + y[j];
   }
 }
@@ -265,15 +278,6 @@ void update(Net& net, int threads) {
     Param& p = *chunks[t].first;
     updateKernel(net, p, chunks[t].second, std::min(p.n, chunks[t].second + kUpdateChunk));
   });
-}
-
-/** The layers' inputs and results for a batch read from net.x (fixed for the network's life). */
-void wire(Net& net) {
-  const float* h = net.x.data();
-  for (Layer& L : net.layers) {
-    L.input = h;
-    h = L.result = L.kind == kFlatten ? h : L.output.data();
-  }
 }
 
 /**

@@ -75,7 +75,10 @@ bool layersFrom(Net& net, const int32_t* spec, size_t length);
 /** The layer's output for n samples at h (L.result after it). */
 void forward(Net& net, Layer& L, const float* h, int n, int threads);
 
-/** Samples [lo, hi) of the layer's output from L.input (set by forward, or once for training). */
+/** The layers' inputs and results for a batch read from net.x (fixed for the network's life). */
+void wire(Net& net);
+
+/** Samples [lo, hi) of the layer's output from L.input (set by forward, or by wire). */
 void forwardRows(Net& net, Layer& L, int lo, int hi, int threads);
 
 /** The arguments of a Node-API call, read with one error thrown for the first that is wrong. */
