@@ -187,6 +187,11 @@ void inputGradient(Net& net, size_t i, bool first, int lo, int hi) {
   }
 }
 
+/** A bias gradient's addition, in multiply-adds' time: each waits on the one before. */
+constexpr double kChainCost = 8;
+/** The largest layer's share of the gradients' work up to which the layers run side by side. */
+constexpr double kLayerShare = 0.75;
+
 /** The kernel and bias gradients of weighted layer i over the whole batch, each kernel on `threads`. */
 void weightGradient(Net& net, size_t i, int n, int threads) {
   const Kernels& k = activeKernels();
@@ -202,6 +207,39 @@ void weightGradient(Net& net, size_t i, int n, int threads) {
     k.matmul(L.input, d, p.gw.data(), 1, 1, L.in, L.out, n, true, false, threads);
     k.sum(d, p.gb.data(), n, L.out, true);
   }
+}
+
+/** Multiply-adds of weighted layer i's kernel gradient, and the additions of its bias gradient. */
+double gradientWork(const Net& net, size_t i, int n) {
+  const Layer& L = net.layers[i];
+  if (L.kind == kConv) {
+    const double rows = static_cast<double>(n) * L.conv.oh * L.conv.ow;
+    return rows * L.conv.k() * L.conv.cout + rows * kChainCost;
+  }
+  return static_cast<double>(n) * L.in * L.out + n * kChainCost;
+}
+
+/**
+ * Every weighted layer's gradients. Where no layer holds more than kLayerShare of the work (every
+ * LeNet-5 of a run, AlexNet), one region takes the layers as tasks, largest first, each on one
+ * thread: each kernel split across the threads cost a region apiece and scaled poorly on small
+ * layers, and a bias gradient's chain of additions (one per position of the batch, in order)
+ * runs on one thread either way, now beside another layer's work. Where one layer holds most of
+ * the work, each kernel is split across the threads, one after the other. The floats are the
+ * same either way.
+ */
+void weightGradients(Net& net, size_t first, int n, int threads) {
+  std::vector<std::pair<double, size_t>> layers;  // (work, layer)
+  double total = 0;
+  for (size_t i = first; i < net.layers.size(); ++i)
+    if (net.layers[i].weighted >= 0) total += layers.emplace_back(gradientWork(net, i, n), i).first;
+  std::sort(layers.begin(), layers.end(), std::greater<>());
+  if (threads > 1 && layers.size() > 1 && layers[0].first <= kLayerShare * total) {
+    threadPool().run(static_cast<int>(layers.size()), threads,
+                     [&](int t, int) { weightGradient(net, layers[t].second, n, 1); });
+    return;
+  }
+  for (const auto& [work, i] : layers) weightGradient(net, i, n, threads);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,8 +345,7 @@ float trainStep(Net& net, int n, int threads, Fill fill) {
     imageRows(net, first, lo, hi, n);
   });
   const float loss = withDecay(net, meanLoss(net, n));
-  for (size_t i = first; i < net.layers.size(); ++i)
-    if (net.layers[i].weighted >= 0) weightGradient(net, i, n, threads);
+  weightGradients(net, first, n, threads);
   update(net, threads);
   ++net.steps;
   return loss;
