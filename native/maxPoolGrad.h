@@ -111,6 +111,27 @@ inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c
   }
 }
 
+namespace {
+
+/**
+ * A thread's buffer and lane tables for poolGradRows (n and ch: the row shape they were built
+ * for). Reached through a function with internal linkage: a thread_local inside an inline
+ * function is one object across every library loaded in the process (STB_GNU_UNIQUE), so two
+ * builds of the addon in one process shared it with different layouts and overran it.
+ */
+struct PoolRows {
+  std::vector<float> buf;
+  std::vector<int> odd, from;  // per lane: in a right column (-1) or not (0); its dy
+  int n = -1, ch = -1;
+};
+
+PoolRows& poolRows() {
+  thread_local PoolRows rows;
+  return rows;
+}
+
+}  // namespace
+
 /**
  * An image of fewer than VL / 2 channels (a compacted offspring's pools keep a few filters; on the
  * baseline path, of fewer than VL), a pair of input rows at a time, VL inputs of each at a time,
@@ -121,16 +142,17 @@ inline void windowWinners(const float* img, int w, int ch, int r0, int r1, int c
  */
 inline void poolGradRows(const float* g, const float* img, float* out, int w, int ch, int oh, int ow) {
   const int n = 2 * ow * ch, vecs = (n + VL - 1) / VL, margin = VL + ch, span = vecs * VL + 2 * margin;
-  thread_local std::vector<float> buf;
-  thread_local std::vector<int> odd, from;  // per lane: in a right column (-1) or not (0); its dy
-  thread_local int shape[2] = {-1, -1};
-  if (shape[0] != n || shape[1] != ch) {  // the tables depend on the row's shape alone: built once a layer
-    shape[0] = n, shape[1] = ch;
+  PoolRows& t = poolRows();
+  std::vector<float>& buf = t.buf;
+  if (t.n != n || t.ch != ch) {  // the tables depend on the row's shape alone: built once a layer
+    t.n = n, t.ch = ch;
     buf.assign(static_cast<size_t>(5) * span, 0.f);
-    odd.assign(static_cast<size_t>(vecs) * VL, 0);
-    from.assign(static_cast<size_t>(vecs) * VL, 0);
-    for (int i = 0; i < n; ++i) odd[i] = -((i / ch) % 2), from[i] = (i / ch / 2) * ch + i % ch;
+    t.odd.assign(static_cast<size_t>(vecs) * VL, 0);
+    t.from.assign(static_cast<size_t>(vecs) * VL, 0);
+    for (int i = 0; i < n; ++i) t.odd[i] = -((i / ch) % 2), t.from[i] = (i / ch / 2) * ch + i % ch;
   }
+  const std::vector<int>& odd = t.odd;
+  const std::vector<int>& from = t.from;
   float *r0 = buf.data() + margin, *r1 = r0 + span, *d0 = r1 + span, *d1 = d0 + span, *dy = d1 + span;
   for (int r = 0; r < oh; ++r) {
     const float* in = img + static_cast<size_t>(2 * r) * w * ch;
