@@ -125,7 +125,59 @@ void directRows(const Conv& c, const float* planes, int stride, const float* f, 
     }
 }
 
+/**
+ * As directRows<F, 2 * P, VL / 2> (rows of at most VL / 2 outputs), with two output rows to a
+ * vector: the lower lanes row oy + 2p, the upper ones row oy + 2p + 1, so that no lane idles and
+ * each filter value multiplies two rows at once. Each lane is still one output's chain in the
+ * same order, so the floats do not change.
+ */
+template <int F, int P>
+void directRowPairs(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
+  constexpr int H = VL / 2;
+  const size_t plane = static_cast<size_t>(paddedRows(c)) * stride, down = static_cast<size_t>(c.sh) * stride;
+  vec sum[F][P], acc[F][P];
+  for (int h = 0; h < F; ++h)
+    for (int p = 0; p < P; ++p) sum[h][p] = acc[h][p] = vec{};
+  int k = 0;
+  for (int i = 0; i < c.kh; ++i)
+    for (int j = 0; j < c.kw; ++j)
+      for (int ci = 0; ci < c.cin; ++ci, ++k) {
+        if (k % KC == 0 && k > 0) {
+          for (int h = 0; h < F; ++h)
+            for (int p = 0; p < P; ++p) sum[h][p] = k == KC ? acc[h][p] : sum[h][p] + acc[h][p];
+          for (int h = 0; h < F; ++h)
+            for (int p = 0; p < P; ++p) acc[h][p] = vec{};
+        }
+        vec s[F];
+        for (int h = 0; h < F; ++h) s[h] = splat<vec>(f[static_cast<size_t>(k) * c.cout + co + h]);
+        const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
+        for (int p = 0; p < P; ++p) {
+          const float* top = src + 2 * p * down;
+          const vec x = join(Lanes<H>::load(top), Lanes<H>::load(top + down));
+          for (int h = 0; h < F; ++h) acc[h][p] = madd(x, s[h], acc[h][p]);
+        }
+      }
+  for (int h = 0; h < F; ++h)
+    for (int p = 0; p < P; ++p) sum[h][p] = k <= KC ? acc[h][p] : sum[h][p] + acc[h][p];
+  const int lanes = std::min(H, c.ow - ox);
+  for (int h = 0; h < F; ++h)
+    for (int p = 0; p < P; ++p) {
+      alignas(64) float out[VL];
+      *reinterpret_cast<vec*>(out) = sum[h][p];
+      for (int r = 0; r < 2; ++r) {
+        float* row = y + (static_cast<size_t>(oy + 2 * p + r) * c.ow + ox) * c.cout + co + h;
+        for (int l = 0; l < lanes; ++l) row[static_cast<size_t>(l) * c.cout] = out[r * H + l];
+      }
+    }
+}
+
 using RowsFn = void (*)(const Conv&, const float*, int, const float*, int, int, int, float*);
+template <int F>
+constexpr RowsFn kPairsOf[] = {directRowPairs<F, 1>, directRowPairs<F, 2>, directRowPairs<F, 3>,
+                               directRowPairs<F, 4>};
+/** kPairs[F - 1][P - 1]. */
+constexpr const RowsFn* kPairs[] = {kPairsOf<1>, kPairsOf<2>, kPairsOf<3>};
+
 template <int F, int L>
 constexpr RowsFn kRowsOf[] = {directRows<F, 1, L>, directRows<F, 2, L>, directRows<F, 3, L>, directRows<F, 4, L>,
                               directRows<F, 5, L>, directRows<F, 6, L>, directRows<F, 7, L>, directRows<F, 8, L>};
@@ -140,12 +192,16 @@ inline void directConvImage(const Conv& c, const float* x, const float* f, float
   float* out = y + static_cast<size_t>(b) * c.positions() * c.cout;
   for (int ox = 0; ox < c.ow; ox += VL)
     for (int oy = 0; oy < c.oh; oy += 8) {
-      // Eight or fewer positions left (a 24-wide row's last block, an 8-wide row): half-width vectors.
-      const RowsFn* const* rows = c.ow - ox <= VL / 2 ? kRows<VL / 2> : kRows<VL>;
-      const int g = std::min(8, c.oh - oy);
+      // Half a vector's positions or fewer left (a 24-wide row's last block, an 8-wide row): two
+      // rows to a vector, and an odd last row in half-width vectors.
+      const bool half = c.ow - ox <= VL / 2;
+      const int g = std::min(8, c.oh - oy), pairs = half ? g / 2 : 0;
       for (int co = 0, n; co < c.cout; co += n) {
         n = std::min(3, c.cout - co);
-        rows[n - 1][g - 1](c, buf.data.data(), stride, f, co, oy, ox, out);
+        if (pairs > 0) kPairs[n - 1][pairs - 1](c, buf.data.data(), stride, f, co, oy, ox, out);
+        if (g > 2 * pairs)
+          (half ? kRows<VL / 2> : kRows<VL>)[n - 1][g - 2 * pairs - 1](c, buf.data.data(), stride, f, co,
+                                                                      oy + 2 * pairs, ox, out);
       }
     }
 }

@@ -104,4 +104,22 @@ inline V madd(V a, V b, V c) {
 #endif
 }
 
+/** One vector of two half vectors: a in the lower lanes, b in the upper (a register move, no memory). */
+template <typename H>
+inline vec join(H a, H b) {
+  static_assert(sizeof(H) * 2 == sizeof(vec), "two halves of a vector");
+#if defined(EVOLVE_AVX512)
+  // The masked inserts: the plain ones start from an undefined vector, which GCC 12 warns of.
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d low = _mm512_mask_insertf64x4(zero, 0xff, zero, _mm256_castps_pd((__m256)a), 0);
+  return (vec)_mm512_castpd_ps(_mm512_mask_insertf64x4(low, 0xff, low, _mm256_castps_pd((__m256)b), 1));
+#elif defined(EVOLVE_AVX2)
+  return (vec)_mm256_insertf128_ps(_mm256_castps128_ps256((__m128)a), (__m128)b, 1);
+#else
+  vec r;
+  for (int l = 0; l < VL / 2; ++l) r[l] = a[l], r[l + VL / 2] = b[l];
+  return r;
+#endif
+}
+
 }  // namespace evolve::EVOLVE_ISA

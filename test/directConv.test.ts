@@ -35,6 +35,9 @@ const geometries: Geometry[] = [
   { name: 'same 3x3, stride 2x1', x: [3, 9, 10, 3], kernel: [3, 3], stride: [2, 1], pad: 'same' },
   { name: 'same 5x3, stride 2 (GEMM forward)', x: [2, 11, 9, 2], kernel: [5, 3], stride: 2, pad: 'same' },
   { name: 'K 300 over two packed blocks', x: [5, 12, 12, 12], kernel: [5, 5], stride: 1, pad: 'valid' },
+  { name: 'narrow rows in pairs, an odd last row', x: [3, 11, 7, 2], kernel: [3, 3], stride: 1, pad: 'valid' },
+  { name: 'narrow rows in pairs, stride 2x1', x: [2, 13, 6, 2], kernel: [3, 3], stride: [2, 1], pad: 'same' },
+  { name: 'rows of two outputs (pairs on every path)', x: [2, 9, 4, 1], kernel: [3, 3], stride: 1, pad: 'valid' },
 ];
 
 const WIDE = 16; // NR / 2 on the AVX-512 path (8 on AVX2, 4 on the baseline): from here every path uses the GEMM
