@@ -92,7 +92,10 @@ test('the fused step: the same weights on 1, 2, 3 and 5 threads, and continued f
     runs.push(copy);
   }
   for (const [i, threads] of [2, 3, 5].entries())
-    assert.ok(paramBytes(runs[0]).equals(paramBytes(runs[i + 1])), `the weights differ between 1 and ${threads} threads`);
+    assert.ok(
+      paramBytes(runs[0]).equals(paramBytes(runs[i + 1])),
+      `the weights differ between 1 and ${threads} threads`,
+    );
   assert.equal(saved?.epochsDone, 1);
   const resumed = cloneNetwork(net);
   saved!.params.forEach((p, l) => {
