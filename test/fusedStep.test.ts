@@ -1,8 +1,8 @@
 /**
  * The fused native training step against the tfjs path it replaces: the same losses and the same
  * weights, bit for bit, on real MNIST batches, for sgd and momentum, with and without weight
- * decay, dense and masked, full-size and compacted, on 1, 2, 3 and 5 threads (the batch split unevenly), continued from an epoch's
- * saved state, and with a last batch shorter than the rest.
+ * decay, dense and masked, full-size and compacted, on 1, 2, 3 and 5 threads (the batch split
+ * unevenly), continued from an epoch's saved state, and with a last batch shorter than the rest.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
