@@ -83,38 +83,51 @@ struct Lanes {
 };
 
 /**
- * Filters co..co+F-1 over G output rows from oy and L positions from ox (stride 1 across), into
- * image b's outputs `y`: for each KC-deep block, acc = sum of tap * filter in k order; the blocks
- * summed. Each tap vector is loaded once for the F filters. Each lane is one output's chain, so
- * neither L nor F changes a float.
+ * Filters co..co+F-1 over N vectors of positions (stride 1 across) from output row oy and column
+ * ox: for each KC-deep block, acc = sum of tap * filter in k order; the blocks summed into sum.
+ * load(src, n) gives vector n's taps, src being the tap's place in the planes for row oy. Each tap
+ * vector is loaded once for the F filters, and each lane is one output's chain.
  */
-template <int F, int G, int L>
-void directRows(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
-  typedef typename Lanes<L>::v lvec;
+template <int F, int N, typename V, typename Load>
+void directSums(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, Load load,
+                V (&sum)[F][N]) {
   const size_t plane = static_cast<size_t>(paddedRows(c)) * stride;
-  lvec sum[F][G], acc[F][G];
+  V acc[F][N];
   for (int h = 0; h < F; ++h)
-    for (int g = 0; g < G; ++g) sum[h][g] = acc[h][g] = lvec{};
+    for (int n = 0; n < N; ++n) sum[h][n] = acc[h][n] = V{};
   int k = 0;
   for (int i = 0; i < c.kh; ++i)
     for (int j = 0; j < c.kw; ++j)
       for (int ci = 0; ci < c.cin; ++ci, ++k) {
         if (k % KC == 0 && k > 0) {
           for (int h = 0; h < F; ++h)
-            for (int g = 0; g < G; ++g) sum[h][g] = k == KC ? acc[h][g] : sum[h][g] + acc[h][g];
+            for (int n = 0; n < N; ++n) sum[h][n] = k == KC ? acc[h][n] : sum[h][n] + acc[h][n];
           for (int h = 0; h < F; ++h)
-            for (int g = 0; g < G; ++g) acc[h][g] = lvec{};
+            for (int n = 0; n < N; ++n) acc[h][n] = V{};
         }
-        lvec s[F];
-        for (int h = 0; h < F; ++h) s[h] = splat<lvec>(f[static_cast<size_t>(k) * c.cout + co + h]);
+        V s[F];
+        for (int h = 0; h < F; ++h) s[h] = splat<V>(f[static_cast<size_t>(k) * c.cout + co + h]);
         const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
-        for (int g = 0; g < G; ++g) {
-          const lvec x = Lanes<L>::load(src + static_cast<size_t>(g) * c.sh * stride);
-          for (int h = 0; h < F; ++h) acc[h][g] = madd(x, s[h], acc[h][g]);
+        for (int n = 0; n < N; ++n) {
+          const V x = load(src, n);
+          for (int h = 0; h < F; ++h) acc[h][n] = madd(x, s[h], acc[h][n]);
         }
       }
   for (int h = 0; h < F; ++h)
-    for (int g = 0; g < G; ++g) sum[h][g] = k <= KC ? acc[h][g] : sum[h][g] + acc[h][g];
+    for (int n = 0; n < N; ++n) sum[h][n] = k <= KC ? acc[h][n] : sum[h][n] + acc[h][n];
+}
+
+/**
+ * Filters co..co+F-1 over G output rows from oy and L positions from ox (stride 1 across), into
+ * image b's outputs `y` (directSums, a vector a row). Neither L nor F changes a float.
+ */
+template <int F, int G, int L>
+void directRows(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
+  typedef typename Lanes<L>::v lvec;
+  const size_t down = static_cast<size_t>(c.sh) * stride;
+  lvec sum[F][G];
+  directSums(c, planes, stride, f, co, oy, ox, [down](const float* src, int g) { return Lanes<L>::load(src + g * down); },
+             sum);
   const int lanes = std::min(L, c.ow - ox);
   for (int h = 0; h < F; ++h)
     for (int g = 0; g < G; ++g) {
@@ -134,31 +147,13 @@ void directRows(const Conv& c, const float* planes, int stride, const float* f, 
 template <int F, int P>
 void directRowPairs(const Conv& c, const float* planes, int stride, const float* f, int co, int oy, int ox, float* y) {
   constexpr int H = VL / 2;
-  const size_t plane = static_cast<size_t>(paddedRows(c)) * stride, down = static_cast<size_t>(c.sh) * stride;
-  vec sum[F][P], acc[F][P];
-  for (int h = 0; h < F; ++h)
-    for (int p = 0; p < P; ++p) sum[h][p] = acc[h][p] = vec{};
-  int k = 0;
-  for (int i = 0; i < c.kh; ++i)
-    for (int j = 0; j < c.kw; ++j)
-      for (int ci = 0; ci < c.cin; ++ci, ++k) {
-        if (k % KC == 0 && k > 0) {
-          for (int h = 0; h < F; ++h)
-            for (int p = 0; p < P; ++p) sum[h][p] = k == KC ? acc[h][p] : sum[h][p] + acc[h][p];
-          for (int h = 0; h < F; ++h)
-            for (int p = 0; p < P; ++p) acc[h][p] = vec{};
-        }
-        vec s[F];
-        for (int h = 0; h < F; ++h) s[h] = splat<vec>(f[static_cast<size_t>(k) * c.cout + co + h]);
-        const float* src = planes + ci * plane + static_cast<size_t>(oy * c.sh + i) * stride + ox + j;
-        for (int p = 0; p < P; ++p) {
-          const float* top = src + 2 * p * down;
-          const vec x = join(Lanes<H>::load(top), Lanes<H>::load(top + down));
-          for (int h = 0; h < F; ++h) acc[h][p] = madd(x, s[h], acc[h][p]);
-        }
-      }
-  for (int h = 0; h < F; ++h)
-    for (int p = 0; p < P; ++p) sum[h][p] = k <= KC ? acc[h][p] : sum[h][p] + acc[h][p];
+  const size_t down = static_cast<size_t>(c.sh) * stride;
+  vec sum[F][P];
+  const auto pair = [down](const float* src, int p) {
+    const float* top = src + 2 * p * down;
+    return join(Lanes<H>::load(top), Lanes<H>::load(top + down));
+  };
+  directSums(c, planes, stride, f, co, oy, ox, pair, sum);
   const int lanes = std::min(H, c.ow - ox);
   for (int h = 0; h < F; ++h)
     for (int p = 0; p < P; ++p) {
