@@ -5,11 +5,13 @@
 #include <node_api.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 
 #include "conv.h"
 #include "kernels.h"
+#include "threadPool.h"
 
 namespace evolve {
 namespace {
@@ -256,6 +258,36 @@ napi_value GatherImages(napi_env env, napi_callback_info info) {
 }
 
 
+// fmaPeak(threads): the active path's multiply-add rate on `threads` threads, in GFLOP/s: the
+// best of three timed runs, each long enough (50 ms or more) for the clock and the pool's wake-up
+// to be noise. A ceiling to compare the training kernels' rate with, not part of training.
+napi_value FmaPeak(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t threads = 0;
+  if (napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr) != napi_ok || argc != 1 ||
+      napi_get_value_int32(env, arg, &threads) != napi_ok || threads < 1 || threads > ThreadPool::kMaxThreads) {
+    napi_throw_range_error(env, nullptr, "evolve native kernel: fmaPeak takes a thread count");
+    return nullptr;
+  }
+  const auto timed = [&](long rounds, double& flops) {
+    const auto start = std::chrono::steady_clock::now();
+    flops = active->fmaPeak(rounds, threads);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  long rounds = 1 << 12;
+  double flops = 0, seconds = timed(rounds, flops);
+  while (seconds < 0.05) seconds = timed(rounds *= 2, flops);
+  double best = flops / seconds;
+  for (int i = 0; i < 2; ++i) {
+    seconds = timed(rounds, flops);
+    best = std::max(best, flops / seconds);
+  }
+  napi_value result;
+  napi_create_double(env, best / 1e9, &result);
+  return result;
+}
+
 // simd(): the path the kernels take ('avx512', 'avx2' or 'baseline')
 napi_value Simd(napi_env env, napi_callback_info) {
   napi_value s;
@@ -322,6 +354,7 @@ NAPI_MODULE_INIT() {
       {"biasAdd", nullptr, BiasAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatherImages", nullptr, GatherImages, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"fmaPeak", nullptr, FmaPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simd", nullptr, Simd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"paths", nullptr, Paths, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"usePath", nullptr, UsePath, nullptr, nullptr, nullptr, napi_default, nullptr},

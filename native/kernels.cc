@@ -492,10 +492,32 @@ void gatherImages(const uint8_t* images, const uint32_t* indices, int start, int
   }
 }
 
+/**
+ * The path's own multiply-add rate, the ceiling of every product above: `threads` threads each
+ * run `rounds` x 12 independent vector multiply-adds (more chains than the instruction's latency
+ * times its throughput, so none waits). Returns the floating-point operations done, two per lane
+ * of each multiply-add; the caller times the call.
+ */
+double fmaPeak(long rounds, int threads) {
+  constexpr int kChains = 12;
+  std::vector<float> sink(static_cast<size_t>(threads) * VL);
+  threadPool().run(threads, threads, [&](int task, int) {
+    vec a[kChains];
+    const vec b = splat<vec>(0.999f), c = splat<vec>(0.001f);
+    for (int i = 0; i < kChains; ++i) a[i] = splat<vec>(static_cast<float>(i));
+    for (long r = 0; r < rounds; ++r)
+      for (int i = 0; i < kChains; ++i) a[i] = madd(a[i], b, c);
+    vec s = a[0];
+    for (int i = 1; i < kChains; ++i) s += a[i];
+    std::memcpy(&sink[static_cast<size_t>(task) * VL], &s, sizeof s);
+  });
+  return 2.0 * kChains * VL * static_cast<double>(rounds) * threads;
+}
+
 }  // namespace
 
-const Kernels kernels = {EVOLVE_ISA_NAME, conv2d,  conv2dBackpropInput, conv2dBackpropFilter,
-                         matmul,          maxPoolGrad, maxPool, sum, biasAdd, maskedStep, gatherImages};
+const Kernels kernels = {EVOLVE_ISA_NAME, conv2d,    conv2dBackpropInput, conv2dBackpropFilter, matmul, maxPoolGrad,
+                         maxPool,         sum,       biasAdd,             maskedStep,           gatherImages, fmaPeak};
 
 }  // namespace evolve::EVOLVE_ISA
 EVOLVE_TARGET_END

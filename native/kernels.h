@@ -27,6 +27,8 @@ struct Kernels {
   void (*maskedStep)(float* w, const float* g, const float* mask, float* v, size_t n, float c, float m);
   void (*gatherImages)(const uint8_t* images, const uint32_t* indices, int start, int end, int size, int channels,
                        const float* table, float* out);
+  /** Runs `rounds` x 12 vector multiply-adds on each of `threads` threads; returns the flops done. */
+  double (*fmaPeak)(long rounds, int threads);
 };
 
 namespace baseline {

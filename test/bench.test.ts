@@ -5,6 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from './helpers';
 import type { SparsityRow } from '../src/bench/sparsity';
+import { benchArchitecture, trainingFlopsPerSample } from '../src/bench/measure';
 
 const positive = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
@@ -125,6 +126,11 @@ test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer 
     assert.equal(rows.native.batches, 1);
     assert.equal(rows.native.batchSize, 2);
     assert.ok(positive(rows.native.samplesPerSecond) && Number.isFinite(rows.native.loss), JSON.stringify(rows.native));
+    // Its arithmetic rate, against the multiply-add peak its own path timed.
+    const flops = trainingFlopsPerSample(benchArchitecture(arch));
+    assert.ok(Math.abs(rows.native.gflops - (flops * rows.native.samplesPerSecond) / 1e9) < 1e-9 * rows.native.gflops);
+    assert.ok(positive(rows.native.peakGflops), JSON.stringify(rows.native));
+    assert.ok(Math.abs(rows.native.ofPeak - rows.native.gflops / rows.native.peakGflops) < 1e-9);
     assert.ok(['ok', 'not found', 'failed'].includes(rows.pytorch.status), JSON.stringify(rows.pytorch));
     if (rows.pytorch.status === 'ok') {
       // The peer ran the repository's script on the same batch size, and the ratio is the two rates'.
@@ -139,7 +145,15 @@ test("bench --arch alexnet,stl10net: evolve's default path and the PyTorch peer 
     }
   }
   assert.match(r.stderr, /^AlexNet \(32x32x3, random images\) training throughput/m);
+  assert.match(r.stderr, /vs pytorch\s+GFLOP\/s\s+of peak\s+backend/);
+  assert.match(r.stderr, /^GFLOP\/s: 2 per multiply-add .* of peak: against \d+\.\d GFLOP\/s/m);
   assert.match(r.stderr, /^STL-10 net \(96x96x3, random images\) training throughput/m);
+});
+
+test('training flops per sample: LeNet-5 by hand, conv1 without an input gradient', () => {
+  // Multiply-adds: conv1 24x24x20 x 25, conv2 8x8x50 x 500, fc1 800 x 500, fc2 500 x 10.
+  const [conv1, conv2, fc1, fc2] = [288000, 1600000, 400000, 5000];
+  assert.equal(trainingFlopsPerSample(benchArchitecture('lenet5')), 2 * (2 * conv1 + 3 * (conv2 + fc1 + fc2)));
 });
 
 /** A row as printed, once its status is checked to be 'ok'. */

@@ -35,6 +35,19 @@ test('the paths are those this CPU runs, widest first, and the widest is the def
   assert.throws(() => addon!.usePath('avx1024'), RangeError);
 });
 
+test('every path times its own multiply-add peak; a thread count out of range is a RangeError', () => {
+  assert.ok(addon, `native addon: ${nativeLoadError()}`);
+  for (const p of paths) {
+    addon!.usePath(p);
+    for (const threads of [1, 2]) {
+      const gflops = addon!.fmaPeak(threads);
+      assert.ok(Number.isFinite(gflops) && gflops > 0, `${p} on ${threads} threads: ${gflops}`);
+    }
+  }
+  addon!.usePath(paths[0]);
+  for (const bad of [0, -1, 65]) assert.throws(() => addon!.fmaPeak(bad), RangeError, String(bad));
+});
+
 test('a multiply-add rounds once on every path, where rounding the double sum again would not', () => {
   // 1 + 2^-23 plus a product 2^-24 - 2^-70 (or minus it): the double sum lands on a float
   // midpoint, which ties to the even float; the exact sum is on the side of 1 + 2^-23.

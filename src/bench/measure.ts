@@ -9,7 +9,8 @@ import { type Network, initialiseNetwork } from '../models/network';
 import type { Split } from '../data/dataset';
 import { lenet5 } from '../models/ancestors/lenet5';
 import { findAncestor } from '../models/ancestors';
-import type { Architecture } from '../models/architecture';
+import { type Architecture, weightedLayers } from '../models/architecture';
+import { measure } from '../metrics/measure';
 import { stream } from '../random';
 import type { ConfigurationName } from './configurations';
 
@@ -119,6 +120,21 @@ export function benchArchitecture(name: string): Architecture {
   const arch = findAncestor(name);
   if (!arch) throw new Error(`no ancestor ${JSON.stringify(name)}`);
   return arch;
+}
+
+/**
+ * Floating-point operations of one training sample's step: two per multiply-add of the forward
+ * pass, of the weight gradients (as many), and of the input gradients of every weighted layer but
+ * the first (nothing needs the gradient of the data). Bias, activation, pooling and update work
+ * are left out: they are a few percent of a dense ancestor's.
+ */
+export function trainingFlopsPerSample(arch: Architecture): number {
+  const layers = weightedLayers(arch);
+  const full = measure(
+    layers,
+    layers.map((l) => new Uint8Array(l.spatial * l.inUnits * l.outUnits).fill(1)),
+  );
+  return 2 * full.layers.reduce((sum, l, i) => sum + l.macs * (i === 0 ? 2 : 3), 0);
 }
 
 /**

@@ -64,6 +64,8 @@ export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'):
     'vs cpu',
     'vs wasm-plain',
     'vs pytorch',
+    'GFLOP/s',
+    'of peak',
     'backend',
   ];
   const body = rows.map((r) =>
@@ -77,13 +79,33 @@ export function formatTable(machine: MachineInfo, rows: Row[], arch = 'lenet5'):
           ratio(r.vsCpu),
           ratio(r.vsWasmPlain),
           ratio(r.vsPytorch),
+          r.gflops == null ? '-' : r.gflops.toFixed(1),
+          r.ofPeak == null ? '-' : `${(100 * r.ofPeak).toFixed(0)}%`,
           backendText(r),
         ]
       : [r.name, `${r.status}${r.note ? `: ${r.note}` : ''}`],
   );
-  const numeric = new Set([1, 2, 3, 4, 5, 6, 7]);
+  const numeric = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   // The larger ancestors have no cpu or wasm-plain row: their ratio columns would be all dashes.
-  return formatColumns(title(machine, arch), header, body, numeric, arch === 'lenet5' ? new Set() : new Set([5, 6]));
+  const table = formatColumns(
+    title(machine, arch),
+    header,
+    body,
+    numeric,
+    arch === 'lenet5' ? new Set() : new Set([5, 6]),
+  );
+  return [table, peakNote(rows)].filter(Boolean).join('\n');
+}
+
+/** What the GFLOP/s and "of peak" columns count, under the table; nothing without a native peak. */
+function peakNote(rows: Row[]): string {
+  const native = rows.find((r) => r.name === 'native' && r.status === 'ok' && r.peakGflops);
+  if (!native) return '';
+  return (
+    `GFLOP/s: 2 per multiply-add of the forward pass and both gradients (not bias, pooling or update); ` +
+    `of peak: against ${native.peakGflops!.toFixed(1)} GFLOP/s, the native path's vector multiply-add ` +
+    `(${native.backend?.nativeSimd ?? '?'}) on ${native.threads ?? 1} threads, timed after its steps`
+  );
 }
 
 function title(machine: MachineInfo, arch: string): string {

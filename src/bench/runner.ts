@@ -15,7 +15,15 @@ import {
   installedNodeBackend,
   nativeBuilt,
 } from './configurations';
-import { type BenchSettings, type Measurement, benchArchitecture, measureTraining, planFor } from './measure';
+import {
+  type BenchSettings,
+  type Measurement,
+  benchArchitecture,
+  measureTraining,
+  planFor,
+  trainingFlopsPerSample,
+} from './measure';
+import { nativeFmaPeak } from '../engine/kernels/native';
 import { TORCH_SCRIPT, capture, lastLine, peerEnvironment, runTorchPeer } from './peer';
 import type { SparsityResult, SparsityRow, TimedForm } from './sparsity';
 
@@ -35,11 +43,17 @@ export interface Row extends Partial<Measurement> {
   vsCpu?: number | null;
   vsWasmPlain?: number | null;
   vsPytorch?: number | null;
+  /** Arithmetic done per second: the architecture's training flops per sample times samples/s. */
+  gflops?: number | null;
+  /** native only: its path's multiply-add peak on its threads (GFLOP/s), measured after its steps. */
+  peakGflops?: number | null;
+  /** gflops over the native row's peak: how much of the machine's arithmetic a configuration uses. */
+  ofPeak?: number | null;
 }
 
 /** What `--only NAME` prints: one configuration, measured in this process. */
 export type OnlyResult = { configuration: ConfigurationName } & (
-  | ({ status: 'ok' } & Measurement & ActiveConfiguration)
+  | ({ status: 'ok'; peakGflops?: number | null } & Measurement & ActiveConfiguration)
   | { status: 'skipped'; note: string }
 );
 
@@ -56,7 +70,8 @@ export async function measureConfiguration(name: ConfigurationName, settings: Be
   // Only the native kernels use more than one thread (see src/engine/trainer).
   const workers = name === 'native' ? (active.threads ?? 1) : 1;
   const measured = await measureTraining(plan, settings.batchSize, 1, workers, benchArchitecture(settings.arch));
-  return { configuration: name, status: 'ok', ...active, ...measured };
+  const peakGflops = name === 'native' ? nativeFmaPeak(workers) : undefined;
+  return { configuration: name, status: 'ok', ...active, ...measured, peakGflops };
 }
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
@@ -172,7 +187,7 @@ export async function runBench(s: BenchSettings, log: BenchLog): Promise<Row[]> 
     log.info(`bench: ${s.arch} ${summary(rows[rows.length - 1])}`);
   }
   rows.push(await peerRow(s, rows, log));
-  return withRatios(rows);
+  return withRatios(rows, trainingFlopsPerSample(benchArchitecture(s.arch)));
 }
 
 /**
@@ -209,22 +224,25 @@ async function peerRow(s: BenchSettings, rows: Row[], log: BenchLog): Promise<Ro
   return pytorch;
 }
 
-function withRatios(rows: Row[]): Row[] {
+function withRatios(rows: Row[], flopsPerSample: number): Row[] {
   const rate = (name: string): number | undefined =>
     rows.find((r) => r.name === name && r.status === 'ok')?.samplesPerSecond;
   const cpu = rate('cpu');
   const plain = rate('wasm-plain');
   const torch = rate('pytorch');
-  return rows.map((r) =>
-    r.samplesPerSecond === undefined
-      ? r
-      : {
-          ...r,
-          vsCpu: cpu ? r.samplesPerSecond / cpu : null,
-          vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
-          vsPytorch: torch ? r.samplesPerSecond / torch : null,
-        },
-  );
+  const peak = rows.find((r) => r.name === 'native' && r.status === 'ok')?.peakGflops;
+  return rows.map((r) => {
+    if (r.samplesPerSecond === undefined) return r;
+    const gflops = (flopsPerSample * r.samplesPerSecond) / 1e9;
+    return {
+      ...r,
+      vsCpu: cpu ? r.samplesPerSecond / cpu : null,
+      vsWasmPlain: plain ? r.samplesPerSecond / plain : null,
+      vsPytorch: torch ? r.samplesPerSecond / torch : null,
+      gflops,
+      ofPeak: peak ? gflops / peak : null,
+    };
+  });
 }
 
 export function summary(r: Row): string {

@@ -52,6 +52,8 @@ interface Addon {
   ): void;
   /** The path the kernels take: 'avx512', 'avx2' or 'baseline' (x86-64's SSE2; any CPU elsewhere). */
   simd(): string;
+  /** GFLOP/s of the path's own vector multiply-add on `threads` threads (about 0.3 s of timing). */
+  fmaPeak(threads: number): number;
   /** The paths this CPU runs, widest first. */
   paths(): string[];
   /** Makes the kernels take `path` (a RangeError when this CPU cannot run it). */
@@ -99,6 +101,11 @@ function forcePath(a: Addon, wanted: string | undefined): UsageError | undefined
   }
   a.usePath(wanted);
   return undefined;
+}
+
+/** The active path's multiply-add peak on `threads` threads, in GFLOP/s; null without the addon. */
+export function nativeFmaPeak(threads: number): number | null {
+  return nativeAddon()?.fmaPeak(threads) ?? null;
 }
 
 export function nativeLoadError(): string | undefined {
