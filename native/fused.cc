@@ -192,54 +192,61 @@ constexpr double kChainCost = 8;
 /** The largest layer's share of the gradients' work up to which the layers run side by side. */
 constexpr double kLayerShare = 0.75;
 
-/** The kernel and bias gradients of weighted layer i over the whole batch, each kernel on `threads`. */
-void weightGradient(Net& net, size_t i, int n, int threads) {
+/** One piece of the gradients: weighted layer `layer`'s kernel gradient, or its bias gradient. */
+struct GradientPart {
+  double work;
+  size_t layer;
+  bool bias;
+  bool operator>(const GradientPart& o) const { return work > o.work; }
+};
+
+/** Part `g` of the gradients over the whole batch, the kernel's on `threads`. */
+void gradientPart(Net& net, const GradientPart& g, int n, int threads) {
   const Kernels& k = activeKernels();
-  Layer& L = net.layers[i];
+  Layer& L = net.layers[g.layer];
   Param& p = net.params[L.weighted];
-  const float* d = L.relu ? L.d.data() : net.grads[i];
-  if (L.kind == kConv) {
-    Conv c = L.conv;
-    c.batch = n;
+  const float* d = L.relu ? L.d.data() : net.grads[g.layer];
+  const bool conv = L.kind == kConv;
+  Conv c = L.conv;
+  c.batch = n;
+  if (g.bias)
+    k.sum(d, p.gb.data(), conv ? static_cast<size_t>(n) * c.oh * c.ow : n, conv ? c.cout : L.out, true);
+  else if (conv)
     k.conv2dBackpropFilter(c, L.input, d, p.gw.data(), threads);
-    k.sum(d, p.gb.data(), static_cast<size_t>(n) * c.oh * c.ow, c.cout, true);
-  } else {
+  else
     k.matmul(L.input, d, p.gw.data(), 1, 1, L.in, L.out, n, true, false, threads);
-    k.sum(d, p.gb.data(), n, L.out, true);
-  }
 }
 
-/** Multiply-adds of weighted layer i's kernel gradient, and the additions of its bias gradient. */
-double gradientWork(const Net& net, size_t i, int n) {
+/** Weighted layer i's two parts: its kernel gradient's multiply-adds, its bias gradient's additions. */
+void addParts(std::vector<GradientPart>& parts, const Net& net, size_t i, int n) {
   const Layer& L = net.layers[i];
-  if (L.kind == kConv) {
-    const double rows = static_cast<double>(n) * L.conv.oh * L.conv.ow;
-    return rows * L.conv.k() * L.conv.cout + rows * kChainCost;
-  }
-  return static_cast<double>(n) * L.in * L.out + n * kChainCost;
+  const double rows = L.kind == kConv ? static_cast<double>(n) * L.conv.oh * L.conv.ow : n;
+  const double macs = L.kind == kConv ? rows * L.conv.k() * L.conv.cout : static_cast<double>(n) * L.in * L.out;
+  parts.push_back({macs, i, false});
+  parts.push_back({rows * kChainCost, i, true});
 }
 
 /**
- * Every weighted layer's gradients. Where no layer holds more than kLayerShare of the work (every
- * LeNet-5 of a run, AlexNet), one region takes the layers as tasks, largest first, each on one
+ * Every weighted layer's gradients. Where no part holds more than kLayerShare of the work (every
+ * LeNet-5 of a run, AlexNet), one region takes the parts as tasks, largest first, each on one
  * thread: each kernel split across the threads cost a region apiece and scaled poorly on small
  * layers, and a bias gradient's chain of additions (one per position of the batch, in order)
- * runs on one thread either way, now beside another layer's work. Where one layer holds most of
- * the work, each kernel is split across the threads, one after the other. The floats are the
- * same either way.
+ * runs on one thread either way, now beside the kernel gradients, its own layer's too. Where one
+ * part holds most of the work, each is split across the threads, one after the other. The floats
+ * are the same either way.
  */
 void weightGradients(Net& net, size_t first, int n, int threads) {
-  std::vector<std::pair<double, size_t>> layers;  // (work, layer)
-  double total = 0;
+  std::vector<GradientPart> parts;
   for (size_t i = first; i < net.layers.size(); ++i)
-    if (net.layers[i].weighted >= 0) total += layers.emplace_back(gradientWork(net, i, n), i).first;
-  std::sort(layers.begin(), layers.end(), std::greater<>());
-  if (threads > 1 && layers.size() > 1 && layers[0].first <= kLayerShare * total) {
-    threadPool().run(static_cast<int>(layers.size()), threads,
-                     [&](int t, int) { weightGradient(net, layers[t].second, n, 1); });
+    if (net.layers[i].weighted >= 0) addParts(parts, net, i, n);
+  double total = 0;
+  for (const GradientPart& g : parts) total += g.work;
+  std::sort(parts.begin(), parts.end(), std::greater<>());
+  if (threads > 1 && parts[0].work <= kLayerShare * total) {
+    threadPool().run(static_cast<int>(parts.size()), threads, [&](int t, int) { gradientPart(net, parts[t], n, 1); });
     return;
   }
-  for (const auto& [work, i] : layers) weightGradient(net, i, n, threads);
+  for (const GradientPart& g : parts) gradientPart(net, g, n, threads);
 }
 
 // ---------------------------------------------------------------------------------------------
