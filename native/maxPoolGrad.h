@@ -122,6 +122,7 @@ namespace {
 struct PoolRows {
   std::vector<float> buf;
   std::vector<int> odd, from;  // per lane: in a right column (-1) or not (0); its dy
+  std::vector<int> base, lane;  // per vector: its lowest dy (-1: they span more than VL); per lane: its dy - base
   int n = -1, ch = -1;
 };
 
@@ -131,6 +132,37 @@ PoolRows& poolRows() {
 }
 
 }  // namespace
+
+/**
+ * Where each vector of poolGradRows finds its lanes' dy: one load from its lowest dy, permuted,
+ * when the lanes' dy lie within VL floats of it (always, for fewer than VL / 2 channels).
+ */
+inline void dyLanes(PoolRows& t, int vecs) {
+  t.base.assign(vecs, -1);
+  t.lane.assign(static_cast<size_t>(vecs) * VL, 0);
+  for (int v = 0; v < vecs; ++v) {
+    const int first = v * VL, last = std::min(t.n, first + VL) - 1;
+    int lo = t.from[first], hi = lo;
+    for (int i = first; i <= last; ++i) lo = std::min(lo, t.from[i]), hi = std::max(hi, t.from[i]);
+    if (hi - lo >= VL) continue;
+    t.base[v] = lo;
+    for (int i = first; i <= last; ++i) t.lane[i] = t.from[i] - lo;
+  }
+}
+
+/** v's lanes picked by `at` (each in [0, VL)): r[l] = v[at[l]]. */
+inline vec permute(vec v, ivec at) {
+#if defined(EVOLVE_AVX512)
+  // The zero-masked form: the plain one starts from an undefined vector, which GCC 12 warns of.
+  return (vec)_mm512_maskz_permutexvar_ps(0xffff, (__m512i)at, (__m512)v);
+#elif defined(EVOLVE_AVX2)
+  return (vec)_mm256_permutevar8x32_ps((__m256)v, (__m256i)at);
+#else
+  vec r;
+  for (int l = 0; l < VL; ++l) r[l] = v[at[l]];
+  return r;
+#endif
+}
 
 /**
  * An image of fewer than VL / 2 channels (a compacted offspring's pools keep a few filters; on the
@@ -150,10 +182,12 @@ inline void poolGradRows(const float* g, const float* img, float* out, int w, in
     t.odd.assign(static_cast<size_t>(vecs) * VL, 0);
     t.from.assign(static_cast<size_t>(vecs) * VL, 0);
     for (int i = 0; i < n; ++i) t.odd[i] = -((i / ch) % 2), t.from[i] = (i / ch / 2) * ch + i % ch;
+    dyLanes(t, vecs);
   }
   const std::vector<int>& odd = t.odd;
   const std::vector<int>& from = t.from;
   float *r0 = buf.data() + margin, *r1 = r0 + span, *d0 = r1 + span, *d1 = d0 + span, *dy = d1 + span;
+  const size_t total = static_cast<size_t>(oh) * ow * ch;  // the image's dy
   for (int r = 0; r < oh; ++r) {
     const float* in = img + static_cast<size_t>(2 * r) * w * ch;
     std::memcpy(r0, in, sizeof(float) * n);
@@ -166,8 +200,17 @@ inline void poolGradRows(const float* g, const float* img, float* out, int w, in
       const vec a0 = at(r0 + i), a1 = at(r1 + i);
       const vec v0 = right ? at(r0 + i - ch) : a0, v1 = right ? a0 : at(r0 + i + ch);
       const vec v2 = right ? at(r1 + i - ch) : a1, v3 = right ? a1 : at(r1 + i + ch);
-      for (int l = 0; l < VL; ++l) dy[l] = gr[from[i + l]];
-      const vec s = vec{} + at(dy);
+      const int base = t.base[i / VL];
+      vec picked;
+      if (base >= 0 && static_cast<size_t>(r) * ow * ch + base + VL <= total) {
+        ivec lanes;
+        std::memcpy(&lanes, t.lane.data() + i, sizeof lanes);
+        picked = permute(at(gr + base), lanes);
+      } else {  // the image's last row, where a whole vector would read past its dy
+        for (int l = 0; l < VL; ++l) dy[l] = gr[from[i + l]];
+        picked = at(dy);
+      }
+      const vec s = vec{} + picked;
       const ivec win = firstMax(v0, v1, v2, v3), top = -right;  // this lane's place: top, or top + 2
       *reinterpret_cast<uvec*>(d0 + i) = win == top ? s : vec{};
       *reinterpret_cast<uvec*>(d1 + i) = win == top + 2 ? s : vec{};
