@@ -324,6 +324,57 @@ bool orderSensitive(const float* x, size_t n) {
   return found != 0;
 }
 
+/** The longest row pair maxPoolRowPairs takes (2 * ow * ch floats). */
+constexpr int kPoolRow = 2048;
+
+/**
+ * A row of a pool's outputs from maxPoolRowPairs' buffer: output q is window q's left-column lanes
+ * (ch <= L of them), copied as one vector of L floats; its lanes past ch are overwritten by output
+ * q + 1's, so only the outputs whose L floats would leave the row are copied one float at a time.
+ */
+template <int L>
+inline void poolOutputs(const float* m, float* o, int ch, int ow) {
+  typedef float U __attribute__((vector_size(L * sizeof(float)), aligned(4), may_alias));
+  int q = 0;
+  for (; q * ch + L <= ow * ch; ++q) *reinterpret_cast<U*>(o + q * ch) = *reinterpret_cast<const U*>(m + 2 * q * ch);
+  for (; q < ow; ++q)
+    for (int k = 0; k < ch; ++k) o[q * ch + k] = m[2 * q * ch + k];
+}
+
+/**
+ * A 2x2 stride-2 pool of fewer channels than a vector has lanes (a compacted offspring's), a row
+ * pair at a time: the larger of the two rows, lane by lane, whole vectors at a time into a
+ * buffer; then of each lane and the one ch floats on (its window's right column); the windows'
+ * left-column lanes are the outputs. The input holds no NaN or -0 (the caller checked), so the
+ * maximum does not depend on the order of the comparisons.
+ */
+void maxPoolRowPairs(const float* img, float* out, int w, int ch, int oh, int ow) {
+  const int n = 2 * ow * ch, row = w * ch;
+  float m[kPoolRow + 2 * VL];  // the loads of the second pass read up to ch + VL past n
+  std::fill(m + n, m + n + 2 * VL, 0.f);
+  const auto larger = [&](vec a, vec b) -> vec { return a < b ? b : a; };
+  const auto at = [&](const float* p) -> vec { return *reinterpret_cast<const uvec*>(p); };
+  for (int r = 0; r < oh; ++r) {
+    const float *p0 = img + static_cast<size_t>(2 * r) * row, *p1 = p0 + row;
+    for (int j = 0; j < n; j += VL) {
+      if (j + VL > n) {  // the last few: one by one, or a vector overlapping the one before
+        if (n < VL) {
+          for (int i = j; i < n; ++i) m[i] = std::max(p0[i], p1[i]);
+          break;
+        }
+        j = n - VL;
+      }
+      *reinterpret_cast<uvec*>(m + j) = larger(at(p0 + j), at(p1 + j));
+    }
+    for (int j = 0; j < n; j += VL) *reinterpret_cast<uvec*>(m + j) = larger(at(m + j), at(m + j + ch));
+    float* o = out + static_cast<size_t>(r) * ow * ch;
+    if (ch <= VL / 2)
+      poolOutputs<VL / 2>(m, o, ch, ow);
+    else
+      poolOutputs<VL>(m, o, ch, ow);
+  }
+}
+
 /**
  * Max pool without padding (every window inside the image). Returns false when the input holds a
  * NaN or -0: only without them is the maximum the same whatever order a kernel compares in, so
@@ -341,13 +392,17 @@ bool maxPool(const float* x, float* y, int batch, int h, int w, int ch, int oh, 
       return;
     }
     if (halve && ch == 1) {
-      // A one-channel pool (a compacted conv1's): a row of outputs at a time, which vectorises.
+      // One channel (a compacted conv1's): a row of outputs at a time, which vectorises.
       for (int r = 0; r < oh; ++r) {
         const float *p0 = img + static_cast<size_t>(2 * r) * w, *p1 = p0 + w;
         float* o = out + static_cast<size_t>(r) * ow;
         for (int q = 0; q < ow; ++q)
           o[q] = std::max(std::max(p0[2 * q], p0[2 * q + 1]), std::max(p1[2 * q], p1[2 * q + 1]));
       }
+      return;
+    }
+    if (halve && ch < VL && 2 * ow * ch <= kPoolRow) {
+      maxPoolRowPairs(img, out, w, ch, oh, ow);
       return;
     }
     for (int r = 0; r < oh; ++r)

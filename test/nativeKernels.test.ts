@@ -186,6 +186,17 @@ const cases: Array<[string, () => tf.Tensor]> = [
         tf.round(tf.mul(random([2, 9, 11, 20], 'x'), 4)),
       ),
   ],
+  // Forward 2x2 pools of fewer channels than a vector has lanes (a compacted offspring's): row
+  // pairs of 2-15 channels, a row shorter than a vector, odd sizes, ties.
+  ...[2, 3, 5, 8, 15].map((c): [string, () => tf.Tensor] => [
+    `maxPool 2x2, ${c} channels`,
+    () => tf.maxPool(random([3, 24, 24, c], `x${c}`) as tf.Tensor4D, 2, 2, 'valid'),
+  ]),
+  ['maxPool 2x2, a short row', () => tf.maxPool(random([2, 4, 4, 3], 'x') as tf.Tensor4D, 2, 2, 'valid')],
+  [
+    'maxPool 2x2, odd sizes, ties',
+    () => tf.maxPool(tf.round(tf.mul(random([2, 9, 11, 5], 'x'), 4)) as tf.Tensor4D, 2, 2, 'valid'),
+  ],
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
   ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
 ];
