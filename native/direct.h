@@ -307,11 +307,7 @@ inline vec placedAt(hvec h, int s) {
   const __m512i at = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                       _mm512_set1_epi32(s));
   const __mmask16 lanes = static_cast<__mmask16>(((1u << HL) - 1) << s);
-  // h in the lower half by a masked insert into zeros (the plain forms start from an undefined
-  // vector, which GCC 12 warns of); the permute takes lanes 0..HL-1 only.
-  const __m512d zero = _mm512_setzero_pd();
-  const __m512 wide = _mm512_castpd_ps(_mm512_mask_insertf64x4(zero, 0xff, zero, _mm256_castps_pd((__m256)h), 0));
-  return (vec)_mm512_maskz_permutexvar_ps(lanes, at, wide);
+  return (vec)_mm512_maskz_permutexvar_ps(lanes, at, (__m512)join(h, hvec{}));
 #else
   vec r = vec{};
   for (int l = 0; l < HL && s + l < VL; ++l) r[s + l] = h[l];
