@@ -47,13 +47,29 @@ inline void packB(const Mat& B, int k0, int kc, int j0, int n, float* out) {
   }
 }
 
+/** Depth k of an A sliver at k * s from each row's start: a plain or a transposed operand. */
+struct Strided {
+  std::ptrdiff_t s;
+  std::ptrdiff_t operator[](int k) const { return k * s; }
+};
+
+/** Depth k of an A sliver at t[k] from each row's start: the taps of a padded image, read in place. */
+struct Offsets {
+  const int* t;
+  std::ptrdiff_t operator[](int k) const { return t[k]; }
+};
+
 /**
- * acc = sum over kc of the A sliver (row r, depth k at a[r][k * aks]) times the packed B panel;
+ * acc = sum over kc of the A sliver (row r, depth k at a[r][depth[k]]) times the packed B panel;
  * then the C block = (accumulate ? C : 0) + acc. A is read in place, never packed: with MR
- * row pointers and a depth stride, a plain and a transposed operand are both a stride apart.
+ * row pointers and a depth stride, a plain and a transposed operand are both a stride apart,
+ * and with a table of offsets so is an image-to-column matrix never written out. Never inlined:
+ * inside a larger function the compiler ran short of registers and reloaded the row pointers
+ * for every k.
  */
-inline void microKernel(int kc, const float* const* a, std::ptrdiff_t aks, const float* b, float* C,
-                        std::ptrdiff_t ldc, int rows, int cols, bool accumulate) {
+template <typename Depth>
+__attribute__((noinline)) void microKernel(int kc, const float* const* a, Depth depth, const float* b, float* C, std::ptrdiff_t ldc,
+                        int rows, int cols, bool accumulate) {
   vec acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = vec{};
@@ -61,7 +77,7 @@ inline void microKernel(int kc, const float* const* a, std::ptrdiff_t aks, const
     vec bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const uvec*>(b + k * NR + v * VL);
     for (int r = 0; r < MR; ++r) {
-      const vec s = splat<vec>(a[r][k * aks]);
+      const vec s = splat<vec>(a[r][depth[k]]);
       for (int v = 0; v < NV; ++v) acc[r][v] = madd(bv[v], s, acc[r][v]);
     }
   }
@@ -87,23 +103,31 @@ struct GemmScratch {
 
 /**
  * One KC-deep block of C[i0..i1) x [j0..j1) (+)= op(A) * the packed panels (panel p of columns
- * j0 + p * NR at `panels + p * KC * NR`). Both gemm and gemmPacked go through here, so the two
- * give the same floats.
+ * j0 + p * NR at `panels + p * KC * NR`), row i of op(A) starting at rowAt(i) and its depth k at
+ * depth[k] from there. Every product goes through here, so all give the same floats.
  */
-inline void sweep(const Mat& A, int k0, int kc, const float* panels, float* C, std::ptrdiff_t ldc, int i0, int i1, int j0,
-                  int j1, bool acc) {
+template <typename RowAt, typename Depth>
+inline void sweepRows(RowAt rowAt, Depth depth, int kc, const float* panels, float* C, std::ptrdiff_t ldc, int i0,
+                      int i1, int j0, int j1, bool acc) {
   const int count = (j1 - j0 + NR - 1) / NR;
   for (int i = i0; i < i1; i += MR) {
     const int rows = i1 - i < MR ? i1 - i : MR;
     // Rows past the end repeat the last one; their sums are computed and never stored.
     const float* a[MR];
-    for (int r = 0; r < MR; ++r) a[r] = A.p + (i + (r < rows ? r : rows - 1)) * A.rs + k0 * A.cs;
+    for (int r = 0; r < MR; ++r) a[r] = rowAt(i + (r < rows ? r : rows - 1));
     for (int p = 0; p < count; ++p) {
       const int j = j0 + p * NR;
       const int cols = j1 - j < NR ? j1 - j : NR;
-      microKernel(kc, a, A.cs, panels + static_cast<size_t>(p) * KC * NR, C + i * ldc + j, ldc, rows, cols, acc);
+      microKernel(kc, a, depth, panels + static_cast<size_t>(p) * KC * NR, C + i * ldc + j, ldc, rows, cols, acc);
     }
   }
+}
+
+/** sweepRows for a strided operand, its depth from k0. */
+inline void sweep(const Mat& A, int k0, int kc, const float* panels, float* C, std::ptrdiff_t ldc, int i0, int i1, int j0,
+                  int j1, bool acc) {
+  const float* base = A.p + k0 * A.cs;
+  sweepRows([&](int i) { return base + i * A.rs; }, Strided{A.cs}, kc, panels, C, ldc, i0, i1, j0, j1, acc);
 }
 
 /** k == 0: C is zero (or unchanged when accumulating). */
@@ -164,6 +188,26 @@ inline void gemmPacked(const Mat& A, const PackedB& B, float* C, std::ptrdiff_t 
   for (int k0 = 0; k0 < B.k; k0 += KC) {
     const int kc = B.k - k0 < KC ? B.k - k0 : KC;
     sweep(A, k0, kc, B.block(k0), C, ldc, i0, i1, 0, B.n, accumulate || k0 > 0);
+  }
+}
+
+/**
+ * op(A) never written out: row i starts at row[i] and its depth k lies offset[k] floats on (the
+ * image-to-column matrix of a zero-padded image, read in place).
+ */
+struct Gathered {
+  const float* const* row;
+  const int* offset;
+};
+
+/** gemmPacked with a gathered op(A): the same floats as the matrix it reads, written out. */
+inline void gemmPackedGathered(const Gathered& A, const PackedB& B, float* C, std::ptrdiff_t ldc, int m, bool accumulate) {
+  if (m <= 0 || B.n == 0) return;
+  if (B.k == 0) return emptyProduct(C, ldc, 0, m, 0, B.n, accumulate);
+  for (int k0 = 0; k0 < B.k; k0 += KC) {
+    const int kc = B.k - k0 < KC ? B.k - k0 : KC;
+    sweepRows([&](int i) { return A.row[i]; }, Offsets{A.offset + k0}, kc, B.block(k0), C, ldc, 0, m, 0, B.n,
+              accumulate || k0 > 0);
   }
 }
 

@@ -29,7 +29,7 @@ namespace {
 
 struct ThreadScratch {
   GemmScratch gemm;
-  std::vector<float> cols, tmp;
+  std::vector<float> cols, tmp, images;
   PadBuffer padded;
 };
 
@@ -136,11 +136,13 @@ void col2imAdd(const Conv& c, const float* cols, int b, int m0, int m1, float* d
  * micro-kernel's rows). The same on every path, not a multiple of each path's MR: a filter
  * gradient sums each chunk's positions before it adds the chunk, so its floats depend on it.
  */
+constexpr int kMaxChunkRows = 1024;
+
 int chunkRows(int K) {
   constexpr int kMultiple = 8;
   int rows = (64 * 1024) / std::max(1, K);
   rows = std::max(kMultiple, rows / kMultiple * kMultiple);
-  return std::min(rows, 1024);
+  return std::min(rows, kMaxChunkRows);
 }
 
 /**
@@ -150,6 +152,75 @@ int chunkRows(int K) {
  */
 bool fewOutputs(const Conv& c) { return c.cout < NR / 2; }
 
+/** Floats of one zero-padded image: the rows and columns the taps read, NHWC. */
+size_t paddedImage(const Conv& c) { return static_cast<size_t>(paddedRows(c)) * paddedCols(c) * c.cin; }
+
+/** Image b zero-padded into `out` (paddedImage floats), every cell written, margins too. */
+void padImage(const Conv& c, const float* x, int b, float* out) {
+  const int rows = paddedRows(c), cols = paddedCols(c), width = std::max(0, std::min(c.w, cols - c.left));
+  const size_t row = static_cast<size_t>(cols) * c.cin;
+  const size_t before = static_cast<size_t>(c.left) * c.cin, inside = static_cast<size_t>(width) * c.cin;
+  const float* img = x + static_cast<size_t>(b) * c.h * c.w * c.cin;
+  for (int r = 0; r < rows; ++r) {
+    float* dst = out + r * row;
+    const int y = r - c.top;
+    if (y < 0 || y >= c.h || width == 0) {
+      std::memset(dst, 0, sizeof(float) * row);
+      continue;
+    }
+    std::memset(dst, 0, sizeof(float) * before);
+    std::memcpy(dst + before, img + static_cast<size_t>(y) * c.w * c.cin, sizeof(float) * inside);
+    std::memset(dst + before + inside, 0, sizeof(float) * (row - before - inside));
+  }
+}
+
+/** Where depth k (tap i, j, channel ci) of an output position's column lies from the position's first tap. */
+std::vector<int> tapOffsets(const Conv& c) {
+  std::vector<int> out(c.k());
+  const int cols = paddedCols(c);
+  for (int i = 0; i < c.kh; ++i)
+    for (int j = 0; j < c.kw; ++j)
+      for (int ci = 0; ci < c.cin; ++ci) out[(i * c.kw + j) * c.cin + ci] = (i * cols + j) * c.cin + ci;
+  return out;
+}
+
+/** The first tap of output position g (image g / P) in the padded images, paddedImage(c) floats apart. */
+const float* firstTap(const Conv& c, const float* images, size_t g) {
+  const int P = c.positions(), m = static_cast<int>(g % P), oy = m / c.ow, ox = m % c.ow;
+  return images + (g / P) * paddedImage(c) + (static_cast<size_t>(oy) * c.sh * paddedCols(c) + ox * c.sw) * c.cin;
+}
+
+/** The batch zero-padded into the calling thread's scratch, an image a task. */
+const float* padBatch(const Conv& c, const float* x, int threads) {
+  std::vector<float>& images = scratch().images;
+  images.resize(paddedImage(c) * c.batch);
+  float* out = images.data();
+  threadPool().run(c.batch, threadsFor(double(c.batch) * paddedImage(c) * 64, threads),
+                   [&](int b, int) { padImage(c, x, b, out + b * paddedImage(c)); });
+  return out;
+}
+
+/**
+ * y = the image-to-column matrix times the filter, the matrix never written out: its rows are
+ * read in place from the padded images, a chunk of positions a task, across image boundaries
+ * (a 7x7 layer's 49 positions took 56 rows of micro-kernels each image).
+ */
+void conv2dGathered(const Conv& c, const float* x, const float* f, float* y, int threads) {
+  const int K = c.k(), rows = chunkRows(K);
+  const size_t total = static_cast<size_t>(c.batch) * c.positions();
+  PackedB packed;
+  packWhole(plain(f, c.cout), K, c.cout, packed);
+  const float* images = padBatch(c, x, threads);
+  const std::vector<int> offsets = tapOffsets(c);
+  const int tasks = static_cast<int>((total + rows - 1) / rows);
+  threadPool().run(tasks, threadsFor(double(total) * K * c.cout, threads), [&](int task, int) {
+    const size_t g0 = static_cast<size_t>(task) * rows, g1 = std::min(total, g0 + rows);
+    const float* row[kMaxChunkRows];
+    for (size_t g = g0; g < g1; ++g) row[g - g0] = firstTap(c, images, g);
+    gemmPackedGathered({row, offsets.data()}, packed, y + g0 * c.cout, c.cout, static_cast<int>(g1 - g0), false);
+  });
+}
+
 void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads) {
   const int K = c.k(), P = c.positions(), rows = chunkRows(K);
   if (fewOutputs(c) && c.sw == 1) {
@@ -158,20 +229,13 @@ void conv2d(const Conv& c, const float* x, const float* f, float* y, int threads
                [&](int b, int) { directConvImage(c, x, f, y, b, scratch().padded); });
     return;
   }
+  if (!fewOutputs(c)) return conv2dGathered(c, x, f, y, threads);
   const int perImage = (P + rows - 1) / rows;
-  // The filter, packed once for every chunk of every image (not when the products run transposed).
-  PackedB packed;
-  if (!fewOutputs(c)) packWhole(plain(f, c.cout), K, c.cout, packed);
   threadPool().run(c.batch * perImage, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
     const int b = task / perImage, m0 = (task % perImage) * rows, m1 = std::min(P, m0 + rows);
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
     float* out = y + (static_cast<size_t>(b) * P + m0) * c.cout;
-    if (!fewOutputs(c)) {
-      im2col(c, x, b, m0, m1, s.cols.data());
-      gemmPacked(plain(s.cols.data(), K), packed, out, c.cout, m1 - m0, false);
-      return;
-    }
     // y^T = filter^T * cols^T: the positions fill the vector lanes instead of the few channels.
     const int n = m1 - m0;
     im2colT(c, x, b, m0, m1, s.cols.data());
