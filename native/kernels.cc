@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <vector>
 
 #include "conv.h"
@@ -257,16 +258,25 @@ void conv2dBackpropInput(const Conv& c, const float* dy, const float* f, float* 
   // not per chunk: a strided gather of the whole filter per 16-row chunk cost more than the products.
   PackedB packed;
   packWhole(transposed(f, c.cout), c.cout, K, packed);
-  // One task per image: the column sums of different chunks overlap in dx, images do not.
-  threadPool().run(c.batch, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int b, int) {
+  // A task per group of whole images: the column sums of different chunks overlap in dx, images do
+  // not. A group's positions are a multiple of 8, so that its chunks fill the micro-kernel's rows.
+  const int group = 8 / std::gcd(P, 8), tasks = (c.batch + group - 1) / group;
+  threadPool().run(tasks, threadsFor(double(c.batch) * P * K * c.cout, threads), [&](int task, int) {
     ThreadScratch& s = scratch();
     s.cols.resize(static_cast<size_t>(rows) * K);
-    std::memset(dx + static_cast<size_t>(b) * c.h * c.w * c.cin, 0, sizeof(float) * c.h * c.w * c.cin);
-    for (int m0 = 0; m0 < P; m0 += rows) {
-      const int m1 = std::min(P, m0 + rows);
-      // cols = dy rows x filter^T
-      gemmPacked(plain(dy + (static_cast<size_t>(b) * P + m0) * c.cout, c.cout), packed, s.cols.data(), K, m1 - m0, false);
-      col2imAdd(c, s.cols.data(), b, m0, m1, dx);
+    const int b0 = task * group, b1 = std::min(c.batch, b0 + group);
+    const size_t image = static_cast<size_t>(c.h) * c.w * c.cin, end = static_cast<size_t>(b1) * P;
+    std::memset(dx + b0 * image, 0, sizeof(float) * image * (b1 - b0));
+    for (size_t g0 = static_cast<size_t>(b0) * P; g0 < end; g0 += rows) {
+      const size_t g1 = std::min(end, g0 + rows);
+      // cols = dy rows x filter^T, then each image's rows added back in position order
+      gemmPacked(plain(dy + g0 * c.cout, c.cout), packed, s.cols.data(), K, static_cast<int>(g1 - g0), false);
+      for (size_t g = g0; g < g1;) {
+        const int b = static_cast<int>(g / P), m0 = static_cast<int>(g % P);
+        const int m1 = static_cast<int>(std::min<size_t>(P, m0 + (g1 - g)));
+        col2imAdd(c, s.cols.data() + (g - g0) * K, b, m0, m1, dx);
+        g += m1 - m0;
+      }
     }
   });
 }
