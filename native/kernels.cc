@@ -488,12 +488,13 @@ bool maxPool(const float* x, float* y, int batch, int h, int w, int ch, int oh, 
           for (int k = 0; k < ch; ++k) o[k] = std::max(std::max(p[k], p[ch + k]), std::max(p1[k], p1[ch + k]));
           continue;
         }
-        for (int k = 0; k < ch; ++k) {
-          float m = p[k];
-          for (int yy = 0; yy < fh; ++yy)
-            for (int xx = 0; xx < fw; ++xx) m = std::max(m, p[(static_cast<size_t>(yy) * w + xx) * ch + k]);
-          o[k] = m;
-        }
+        // Tap by tap over all channels (whole vectors), each output the same comparisons in the same order.
+        for (int k = 0; k < ch; ++k) o[k] = p[k];
+        for (int yy = 0; yy < fh; ++yy)
+          for (int xx = 0; xx < fw; ++xx) {
+            const float* t = p + (static_cast<size_t>(yy) * w + xx) * ch;
+            for (int k = 0; k < ch; ++k) o[k] = std::max(o[k], t[k]);
+          }
       }
   });
   return std::all_of(clean.begin(), clean.end(), [](char c) { return c != 0; });
