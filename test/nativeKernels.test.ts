@@ -197,6 +197,12 @@ const cases: Array<[string, () => tf.Tensor]> = [
     'maxPool 2x2, odd sizes, ties',
     () => tf.maxPool(tf.round(tf.mul(random([2, 9, 11, 5], 'x'), 4)) as tf.Tensor4D, 2, 2, 'valid'),
   ],
+  // Forward 3x3 stride-2 pools (AlexNet's), tap by tap over the channels: many, a few, and ties
+  // (halves, not whole numbers: a rounded -0 would send the pool to the JavaScript kernel).
+  ...[1, 6, 37].map((c): [string, () => tf.Tensor] => [
+    `maxPool 3x3 stride 2, ${c} channels`,
+    () => tf.maxPool(tf.add(tf.round(tf.mul(random([2, 11, 9, c], `p${c}`), 6)), 0.5) as tf.Tensor4D, 3, 2, 'valid'),
+  ]),
   ['sum over leading axes', () => tf.sum(random([4, 6, 5, 7], 'x'), [0, 1, 2])],
   ['sum over trailing axes, keepDims', () => tf.sum(random([4, 6, 5, 7], 'x'), [2, 3], true)],
 ];
