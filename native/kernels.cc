@@ -185,10 +185,23 @@ std::vector<int> tapOffsets(const Conv& c) {
   return out;
 }
 
-/** The first tap of output position g (image g / P) in the padded images, paddedImage(c) floats apart. */
-const float* firstTap(const Conv& c, const float* images, size_t g) {
-  const int P = c.positions(), m = static_cast<int>(g % P), oy = m / c.ow, ox = m % c.ow;
-  return images + (g / P) * paddedImage(c) + (static_cast<size_t>(oy) * c.sh * paddedCols(c) + ox * c.sw) * c.cin;
+/**
+ * The first taps of output positions [g0, g1) (image g / P) in the padded images, paddedImage(c)
+ * floats apart, into row[0..g1 - g0): stepped along, not divided out for each position.
+ */
+void firstTaps(const Conv& c, const float* images, size_t g0, size_t g1, const float** row) {
+  const int P = c.positions(), cols = paddedCols(c);
+  const size_t image = paddedImage(c);
+  size_t b = g0 / P;
+  int m = static_cast<int>(g0 % P), oy = m / c.ow, ox = m % c.ow;
+  for (size_t g = g0; g < g1; ++g) {
+    row[g - g0] = images + b * image + (static_cast<size_t>(oy) * c.sh * cols + static_cast<size_t>(ox) * c.sw) * c.cin;
+    if (++ox < c.ow) continue;
+    ox = 0;
+    if (++oy < c.oh) continue;
+    oy = 0;
+    ++b;
+  }
 }
 
 /** The batch zero-padded into the calling thread's scratch, an image a task. */
@@ -217,7 +230,7 @@ void conv2dGathered(const Conv& c, const float* x, const float* f, float* y, int
   threadPool().run(tasks, threadsFor(double(total) * K * c.cout, threads), [&](int task, int) {
     const size_t g0 = static_cast<size_t>(task) * rows, g1 = std::min(total, g0 + rows);
     const float* row[kMaxChunkRows];
-    for (size_t g = g0; g < g1; ++g) row[g - g0] = firstTap(c, images, g);
+    firstTaps(c, images, g0, g1, row);
     gemmPackedGathered({row, offsets.data()}, packed, y + g0 * c.cout, c.cout, static_cast<int>(g1 - g0), false);
   });
 }
