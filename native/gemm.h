@@ -63,9 +63,9 @@ struct Offsets {
  * acc = sum over kc of the A sliver (row r, depth k at a[r][depth[k]]) times the packed B panel;
  * then the C block = (accumulate ? C : 0) + acc. A is read in place, never packed: with MR
  * row pointers and a depth stride, a plain and a transposed operand are both a stride apart,
- * and with a table of offsets so is an image-to-column matrix never written out. Never inlined:
- * inside a larger function the compiler ran short of registers and reloaded the row pointers
- * for every k.
+ * and with a table of offsets so is an image-to-column matrix never written out. Never inlined
+ * (GCC did not inline the strided one either): inlined into the gathered product's loops, it
+ * ran short of registers and reloaded the row pointers for every k.
  */
 template <typename Depth>
 __attribute__((noinline)) void microKernel(int kc, const float* const* a, Depth depth, const float* b, float* C, std::ptrdiff_t ldc,
