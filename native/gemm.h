@@ -68,8 +68,8 @@ struct Offsets {
  * ran short of registers and reloaded the row pointers for every k.
  */
 template <typename Depth>
-__attribute__((noinline)) void microKernel(int kc, const float* const* a, Depth depth, const float* b, float* C, std::ptrdiff_t ldc,
-                        int rows, int cols, bool accumulate) {
+__attribute__((noinline)) void microKernel(int kc, const float* const* a, Depth depth, const float* b, float* C,
+                                           std::ptrdiff_t ldc, int rows, int cols, bool accumulate) {
   vec acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = vec{};

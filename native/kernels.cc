@@ -132,13 +132,14 @@ void col2imAdd(const Conv& c, const float* cols, int b, int m0, int m1, float* d
   }
 }
 
+/** The most output positions a chunk takes (a gathered product's row pointers live on the stack). */
+constexpr int kMaxChunkRows = 1024;
+
 /**
  * Output positions per im2col chunk: about 256 KiB of columns, a multiple of 8 (the AVX-512
  * micro-kernel's rows). The same on every path, not a multiple of each path's MR: a filter
  * gradient sums each chunk's positions before it adds the chunk, so its floats depend on it.
  */
-constexpr int kMaxChunkRows = 1024;
-
 int chunkRows(int K) {
   constexpr int kMultiple = 8;
   int rows = (64 * 1024) / std::max(1, K);
